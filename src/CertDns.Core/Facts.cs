@@ -1,0 +1,40 @@
+namespace CertDns.Core;
+
+/// <summary>What is known of a CA when a snapshot is built.</summary>
+/// <param name="Id">The store's id of the CA.</param>
+/// <param name="Name">Subject as text, for TXT strings.</param>
+/// <param name="Trusted">False once the operator distrusted it.</param>
+/// <param name="DistrustedAt">When it was distrusted.</param>
+/// <param name="DistrustReason">Why.</param>
+/// <param name="Crl">Its newest ingested CRL, or null when none was ever ingested.</param>
+public sealed record CaFacts(long Id, string Name, bool Trusted, DateTimeOffset? DistrustedAt = null, string? DistrustReason = null, CrlFacts? Crl = null);
+
+/// <summary>The newest CRL of a CA.</summary>
+/// <param name="Number">CRL number as decimal text, or null when the CRL has none.</param>
+/// <param name="ThisUpdate">thisUpdate.</param>
+/// <param name="NextUpdate">nextUpdate, or null when the CRL gives none (RFC 5280 requires it; without it the CRL is never stale).</param>
+public sealed record CrlFacts(string? Number, DateTimeOffset ThisUpdate, DateTimeOffset? NextUpdate);
+
+/// <summary>An entry on a CA's current CRL.</summary>
+public sealed record RevocationFacts(RevocationReason Reason, DateTimeOffset RevokedAt, string? CrlNumber);
+
+/// <summary>A local-policy listing.</summary>
+/// <param name="Reason">Shown in TXT, e.g. "3 abuse complaints" or the operator's reason.</param>
+/// <param name="Since">When it was listed.</param>
+public sealed record BlockFacts(string Reason, DateTimeOffset Since);
+
+/// <summary>Everything status evaluation needs about one registered certificate.</summary>
+public sealed record CertFacts(
+    byte[] Sha256,
+    byte[] Sha1,
+    byte[] Md5,
+    byte[] SpkiSha256,
+    byte[] Serial,
+    DateTimeOffset NotBefore,
+    DateTimeOffset NotAfter,
+    CaFacts Ca,
+    RevocationFacts? Revocation = null,
+    BlockFacts? Block = null);
+
+/// <summary>The outcome of status evaluation: the status, its TXT string and the TTL it may be cached for.</summary>
+public sealed record Verdict(CertStatus Status, string Text, TimeSpan Ttl);
