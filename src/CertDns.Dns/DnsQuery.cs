@@ -1,0 +1,186 @@
+using System.Buffers.Binary;
+
+namespace CertDns.Dns;
+
+/// <summary>
+/// A query read straight off the wire: the header, the one question, and the OPT pseudo-record. Nothing is
+/// copied; label positions go into a caller-provided span so parsing allocates nothing.
+/// </summary>
+internal ref struct DnsQuery
+{
+    public const int HeaderLength = 12;
+
+    /// <summary>RFC 1035 section 3.1: a name is at most 255 octets on the wire, so at most 127 labels.</summary>
+    public const int MaxLabels = 127;
+
+    private const int MaxNameLength = 255;
+
+    private readonly ReadOnlySpan<byte> _message;
+    private readonly Span<ushort> _labelStarts;
+
+    public DnsQuery(ReadOnlySpan<byte> message, Span<ushort> labelStarts)
+    {
+        _message = message;
+        _labelStarts = labelStarts;
+    }
+
+    /// <summary>The offset just past the question, or 0 when no single question could be read.</summary>
+    public int QuestionEnd { get; private set; }
+
+    public ushort QType { get; private set; }
+
+    public ushort QClass { get; private set; }
+
+    /// <summary>How many labels the question name has (the root not counted).</summary>
+    public int LabelCount { get; private set; }
+
+    /// <summary>Whether exactly one well-formed OPT record was read.</summary>
+    public bool HasOpt { get; private set; }
+
+    public ushort UdpPayloadSize { get; private set; }
+
+    public byte EdnsVersion { get; private set; }
+
+    public readonly ReadOnlySpan<byte> Message => _message;
+
+    /// <summary>The question section exactly as received (case preserved).</summary>
+    public readonly ReadOnlySpan<byte> Question => _message[HeaderLength..QuestionEnd];
+
+    /// <summary>The offset of label <paramref name="index"/>'s length octet in the message.</summary>
+    public readonly int LabelStart(int index) => _labelStarts[index];
+
+    /// <summary>The octets of label <paramref name="index"/>, leftmost first.</summary>
+    public readonly ReadOnlySpan<byte> Label(int index)
+    {
+        int start = _labelStarts[index];
+        return _message.Slice(start + 1, _message[start]);
+    }
+
+    /// <summary>
+    /// Reads the message; false when it is malformed (FORMERR). What was read before the fault stays readable, so
+    /// the error response can echo the question when it parsed.
+    /// </summary>
+    public bool Parse()
+    {
+        var m = _message;
+        int qdCount = BinaryPrimitives.ReadUInt16BigEndian(m[4..]);
+        int anCount = BinaryPrimitives.ReadUInt16BigEndian(m[6..]);
+        int nsCount = BinaryPrimitives.ReadUInt16BigEndian(m[8..]);
+        int arCount = BinaryPrimitives.ReadUInt16BigEndian(m[10..]);
+        // RFC 9619: a query carries exactly one question.
+        if (qdCount != 1) return false;
+
+        int pos = HeaderLength;
+        int nameLength = 1;
+        int labels = 0;
+        while (true)
+        {
+            if (pos >= m.Length) return false;
+            int length = m[pos];
+            if (length == 0)
+            {
+                pos++;
+                break;
+            }
+            // 0xC0 is a compression pointer (nothing precedes the question to point at); 0x40 and 0x80 are the
+            // extended and reserved label types (RFC 6891 section 5). Either way a label above 63 octets.
+            if ((length & 0xC0) != 0) return false;
+            nameLength += length + 1;
+            if (nameLength > MaxNameLength || pos + 1 + length > m.Length) return false;
+            _labelStarts[labels++] = (ushort)pos;
+            pos += 1 + length;
+        }
+        if (pos + 4 > m.Length) return false;
+        QType = BinaryPrimitives.ReadUInt16BigEndian(m[pos..]);
+        QClass = BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 2)..]);
+        pos += 4;
+        QuestionEnd = pos;
+        LabelCount = labels;
+
+        if (anCount != 0 || nsCount != 0) return false;
+
+        bool sawOpt = false;
+        for (int i = 0; i < arCount; i++)
+        {
+            if (pos >= m.Length) return false;
+            bool root = m[pos] == 0;
+            if (!SkipName(m, ref pos)) return false;
+            if (pos + 10 > m.Length) return false;
+            ushort type = BinaryPrimitives.ReadUInt16BigEndian(m[pos..]);
+            ushort @class = BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 2)..]);
+            uint ttl = BinaryPrimitives.ReadUInt32BigEndian(m[(pos + 4)..]);
+            int rdLength = BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 8)..]);
+            pos += 10;
+            if (pos + rdLength > m.Length) return false;
+            if (type == RecordType.Opt)
+            {
+                // RFC 6891 section 6.1.1: one OPT at most, owned by the root.
+                if (sawOpt || !root) return false;
+                sawOpt = true;
+                UdpPayloadSize = @class;
+                EdnsVersion = (byte)(ttl >> 16);
+                HasOpt = true;
+            }
+            pos += rdLength;
+        }
+        // Trailing bytes mean the counts lie: FORMERR rather than guessing.
+        return pos == m.Length;
+    }
+
+    /// <summary>Skips a name in the additional section, where compression pointers are allowed.</summary>
+    private static bool SkipName(ReadOnlySpan<byte> m, ref int pos)
+    {
+        int nameLength = 1;
+        while (true)
+        {
+            if (pos >= m.Length) return false;
+            int length = m[pos];
+            if (length == 0)
+            {
+                pos++;
+                return true;
+            }
+            switch (length & 0xC0)
+            {
+                case 0xC0:
+                    if (pos + 2 > m.Length) return false;
+                    // Only backwards pointers can be valid, so no loop is possible past this check.
+                    if ((((length & 0x3F) << 8) | m[pos + 1]) >= pos) return false;
+                    pos += 2;
+                    return true;
+                case 0:
+                    nameLength += length + 1;
+                    if (nameLength > MaxNameLength || pos + 1 + length > m.Length) return false;
+                    pos += 1 + length;
+                    break;
+                default:
+                    return false;
+            }
+        }
+    }
+}
+
+/// <summary>The RR types this server reads or writes (RFC 1035, RFC 3596, RFC 6891, RFC 1995, RFC 5936).</summary>
+internal static class RecordType
+{
+    public const ushort A = 1;
+    public const ushort Ns = 2;
+    public const ushort Soa = 6;
+    public const ushort Txt = 16;
+    public const ushort Aaaa = 28;
+    public const ushort Opt = 41;
+    public const ushort Ixfr = 251;
+    public const ushort Axfr = 252;
+    public const ushort Any = 255;
+}
+
+/// <summary>Response codes (RFC 1035 section 4.1.1, RFC 6891 section 9).</summary>
+internal static class ResponseCode
+{
+    public const int NoError = 0;
+    public const int FormErr = 1;
+    public const int NxDomain = 3;
+    public const int NotImp = 4;
+    public const int Refused = 5;
+    public const int BadVers = 16;
+}
