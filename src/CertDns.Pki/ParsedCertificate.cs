@@ -1,0 +1,197 @@
+using CertDns.Core;
+using System.Formats.Asn1;
+using System.Security.Cryptography;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Security;
+using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+
+namespace CertDns.Pki;
+
+/// <summary>
+/// One X.509 certificate as the rest of CertDns needs it: digests of the original DER (the bytes MTAs hash),
+/// names as DER and text, serial, validity, key identifiers and CA capabilities. Made by
+/// <see cref="CertificateFile.Read"/>; fields that need the original bytes are sliced from them, the rest
+/// is read through BouncyCastle.
+/// </summary>
+public sealed class ParsedCertificate
+{
+    private readonly byte[] _tbs;
+    private readonly byte[] _signatureAlgorithm;
+    private readonly byte[] _signature;
+    private readonly byte[] _spki;
+    private AsymmetricKeyParameter? _publicKey;
+
+    private ParsedCertificate(byte[] der, byte[] tbs, byte[] signatureAlgorithm, byte[] signature, byte[] spki, BcCertificate bc,
+        byte[] serial, byte[] subjectDer, byte[] issuerDer)
+    {
+        Der = der;
+        _tbs = tbs;
+        _signatureAlgorithm = signatureAlgorithm;
+        _signature = signature;
+        _spki = spki;
+        Sha256 = SHA256.HashData(der);
+        Sha1 = SHA1.HashData(der);
+        Md5 = MD5.HashData(der);
+        SpkiSha256 = SHA256.HashData(spki);
+        Serial = serial;
+        SubjectDer = subjectDer;
+        IssuerDer = issuerDer;
+        Subject = Names.ToText(subjectDer);
+        Issuer = Names.ToText(issuerDer);
+        NotBefore = new DateTimeOffset(DateTime.SpecifyKind(bc.NotBefore, DateTimeKind.Utc));
+        NotAfter = new DateTimeOffset(DateTime.SpecifyKind(bc.NotAfter, DateTimeKind.Utc));
+
+        var ski = bc.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
+        SubjectKeyId = ski is null ? null : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ski.GetOctets())).GetKeyIdentifier();
+        var aki = bc.GetExtensionValue(X509Extensions.AuthorityKeyIdentifier);
+        AuthorityKeyId = aki is null ? null : AuthorityKeyIdentifier.GetInstance(Asn1Object.FromByteArray(aki.GetOctets())).KeyIdentifier?.GetOctets();
+        var basic = bc.GetExtensionValue(X509Extensions.BasicConstraints);
+        IsCa = basic is not null && BasicConstraints.GetInstance(Asn1Object.FromByteArray(basic.GetOctets())).IsCA();
+        var keyUsage = bc.GetKeyUsage();
+        // KeyUsage bit 6 is cRLSign (RFC 5280 4.2.1.3).
+        CanSignCrl = keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6];
+        CrlDistributionPoints = ReadDistributionPoints(bc);
+    }
+
+    /// <summary>The certificate exactly as it appeared in the input (decoded from PEM/base64 when needed).</summary>
+    public byte[] Der { get; }
+
+    /// <summary>SHA-256 of <see cref="Der"/>.</summary>
+    public byte[] Sha256 { get; }
+
+    /// <summary>SHA-1 of <see cref="Der"/>.</summary>
+    public byte[] Sha1 { get; }
+
+    /// <summary>MD5 of <see cref="Der"/> (legacy Postfix and Sendmail digests).</summary>
+    public byte[] Md5 { get; }
+
+    /// <summary>SHA-256 of the DER SubjectPublicKeyInfo, as Postfix's <c>ccert_pubkey_fingerprint</c>.</summary>
+    public byte[] SpkiSha256 { get; }
+
+    /// <summary>The DER SubjectPublicKeyInfo as it appeared in the certificate.</summary>
+    public byte[] SubjectPublicKeyInfo => _spki;
+
+    /// <summary>Raw DER of the subject Name.</summary>
+    public byte[] SubjectDer { get; }
+
+    /// <summary>Raw DER of the issuer Name.</summary>
+    public byte[] IssuerDer { get; }
+
+    /// <summary>Subject in RFC 4514 order, e.g. <c>CN=Example CA,O=Example</c>.</summary>
+    public string Subject { get; }
+
+    /// <summary>Issuer in RFC 4514 order.</summary>
+    public string Issuer { get; }
+
+    /// <summary>Serial number contents, big-endian, leading zero octets removed (a single 00 for zero).</summary>
+    public byte[] Serial { get; }
+
+    public DateTimeOffset NotBefore { get; }
+
+    public DateTimeOffset NotAfter { get; }
+
+    /// <summary>subjectKeyIdentifier, when present.</summary>
+    public byte[]? SubjectKeyId { get; }
+
+    /// <summary>keyIdentifier of authorityKeyIdentifier, when present.</summary>
+    public byte[]? AuthorityKeyId { get; }
+
+    /// <summary>basicConstraints cA.</summary>
+    public bool IsCa { get; }
+
+    /// <summary>Null without a keyUsage extension (any use allowed), else whether cRLSign is set.</summary>
+    public bool? CanSignCrl { get; }
+
+    /// <summary>URIs of the cRLDistributionPoints fullName entries.</summary>
+    public IReadOnlyList<string> CrlDistributionPoints { get; }
+
+    /// <summary>
+    /// Whether <paramref name="issuer"/> issued this certificate: this issuer name equals its subject (DER or
+    /// RFC 5280 matching) and this signature verifies, over the original TBS bytes, with its public key.
+    /// </summary>
+    public bool IsIssuedBy(ParsedCertificate issuer)
+    {
+        ArgumentNullException.ThrowIfNull(issuer);
+        if (!Names.Match(IssuerDer, issuer.SubjectDer)) return false;
+        var key = issuer.TryGetPublicKey();
+        return key is not null && Signatures.Verify(_signatureAlgorithm, _tbs, _signature, key);
+    }
+
+    /// <summary>The subject public key for BouncyCastle, or null when BouncyCastle cannot read it.</summary>
+    internal AsymmetricKeyParameter? TryGetPublicKey()
+    {
+        if (_publicKey is not null) return _publicKey;
+        try
+        {
+            _publicKey = PublicKeyFactory.CreateKey(_spki);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return null;
+        }
+        return _publicKey;
+    }
+
+    private static List<string> ReadDistributionPoints(BcCertificate bc)
+    {
+        var result = new List<string>();
+        var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
+        if (value is null) return result;
+        var points = CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets()));
+        foreach (var point in points.GetDistributionPoints())
+        {
+            var name = point.DistributionPointName;
+            if (name is null || name.Type != DistributionPointName.FullName) continue;
+            foreach (var general in GeneralNames.GetInstance(name.Name).GetNames())
+            {
+                if (general.TagNo == GeneralName.UniformResourceIdentifier)
+                {
+                    result.Add(DerIA5String.GetInstance(general.Name).GetString());
+                }
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Parses one certificate from exactly <paramref name="der"/>; throws <see cref="BadInputException"/>.</summary>
+    internal static ParsedCertificate Parse(byte[] der, string source)
+    {
+        byte[] tbs, sigAlg, signature, spki, serial, subject, issuer;
+        try
+        {
+            var outer = new DerCursor(der, 0);
+            var cert = outer.ReadSequence("Certificate");
+            outer.EnsureEnd("the certificate");
+            tbs = cert.ReadEncoded(out int tbsOffset).ToArray();
+            sigAlg = cert.ReadEncoded(out _).ToArray();
+            signature = cert.ReadBitString(out _).ToArray();
+            cert.EnsureEnd("the signature");
+
+            var fields = new DerCursor(tbs, tbsOffset).ReadSequence("TBSCertificate");
+            if (fields.NextIs(new Asn1Tag(TagClass.ContextSpecific, 0))) fields.ReadEncoded(out _);
+            serial = DerUtil.TrimSerial(fields.ReadPrimitive(Asn1Tag.Integer, "serialNumber", out _)).ToArray();
+            fields.ReadSequence("signature");
+            issuer = fields.ReadEncoded(out _).ToArray();
+            fields.ReadSequence("validity");
+            subject = fields.ReadEncoded(out _).ToArray();
+            spki = fields.ReadEncoded(out _).ToArray();
+            if (serial.Length == 0) throw new AsnContentException("empty serialNumber");
+        }
+        catch (Exception e) when (e is AsnContentException or CrlFormatException or ArgumentException)
+        {
+            throw new BadInputException(source, $"not a certificate: {e.Message}");
+        }
+
+        try
+        {
+            var bc = new BcCertificate(X509CertificateStructure.GetInstance(Asn1Object.FromByteArray(der)));
+            return new ParsedCertificate(der, tbs, sigAlg, signature, spki, bc, serial, subject, issuer);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException and not BadInputException)
+        {
+            throw new BadInputException(source, $"not a certificate: {e.Message}");
+        }
+    }
+}
