@@ -1,0 +1,291 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+
+namespace CertDns.Dns;
+
+/// <summary>
+/// Serves a <see cref="DnsResponder"/> over UDP and TCP on one address and port (SPEC section 2, RFC 7766).
+/// Each UDP loop owns one receive and one response buffer; nothing is allocated per datagram.
+/// </summary>
+public sealed class DnsServer : IAsyncDisposable
+{
+    private const int FrameSize = 2 + DnsResponder.MaxMessageSize;
+
+    private readonly Socket _udp;
+    private readonly Socket _tcp;
+    private readonly DnsResponder _responder;
+    private readonly DnsServerOptions _options;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _loops = [];
+    private readonly ConcurrentDictionary<long, Task> _connections = new();
+    private long _nextConnectionId;
+    private int _tcpConnections;
+    private int _disposed;
+
+    private DnsServer(Socket udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
+    {
+        _udp = udp;
+        _tcp = tcp;
+        _responder = responder;
+        _options = options;
+        LocalEndPoint = (IPEndPoint)udp.LocalEndPoint!;
+    }
+
+    /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>TCP connections open now.</summary>
+    public int TcpConnections => Volatile.Read(ref _tcpConnections);
+
+    /// <summary>Binds UDP and TCP on <paramref name="endpoint"/> and starts answering.</summary>
+    /// <exception cref="SocketException">The address or port cannot be bound.</exception>
+    public static Task<DnsServer> StartAsync(IPEndPoint endpoint, DnsResponder responder, DnsServerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        ArgumentNullException.ThrowIfNull(responder);
+        options ??= new DnsServerOptions();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        var (udp, tcp) = Bind(endpoint, options.TcpBacklog);
+        var server = new DnsServer(udp, tcp, responder, options);
+        server.Start();
+        return Task.FromResult(server);
+    }
+
+    private static (Socket Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog)
+    {
+        // Port 0: the kernel picks a free UDP port, which may be taken for TCP; try a few.
+        int attempts = endpoint.Port == 0 ? 20 : 1;
+        for (int attempt = 1; ; attempt++)
+        {
+            var udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            Socket? tcp = null;
+            try
+            {
+                if (endpoint.Address.Equals(IPAddress.IPv6Any)) udp.DualMode = true;
+                if (OperatingSystem.IsWindows())
+                {
+                    // SIO_UDP_CONNRESET off: an ICMP port unreachable must not fail the next receive.
+                    udp.IOControl(unchecked((int)0x9800000C), [0, 0, 0, 0], null);
+                }
+                udp.Bind(endpoint);
+                var bound = (IPEndPoint)udp.LocalEndPoint!;
+
+                tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                if (endpoint.Address.Equals(IPAddress.IPv6Any)) tcp.DualMode = true;
+                tcp.Bind(new IPEndPoint(endpoint.Address, bound.Port));
+                tcp.Listen(backlog);
+                return (udp, tcp);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
+            {
+                udp.Dispose();
+                tcp?.Dispose();
+            }
+            catch
+            {
+                udp.Dispose();
+                tcp?.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private void Start()
+    {
+        int loops = Math.Max(1, _options.UdpReceiveLoops);
+        for (int i = 0; i < loops; i++) _loops.Add(Task.Run(UdpLoopAsync));
+        _loops.Add(Task.Run(AcceptLoopAsync));
+    }
+
+    private async Task UdpLoopAsync()
+    {
+        var token = _stop.Token;
+        var receive = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
+        var response = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
+        var client = new SocketAddress(_udp.AddressFamily);
+        try
+        {
+            while (!token.IsCancellationRequested)
+            {
+                int received;
+                try
+                {
+                    received = await _udp.ReceiveFromAsync(receive.AsMemory(0, DnsResponder.MaxMessageSize), SocketFlags.None, client, token);
+                }
+                catch (SocketException e) when (IsClientFault(e.SocketErrorCode))
+                {
+                    continue;
+                }
+                catch (SocketException e) when (!token.IsCancellationRequested)
+                {
+                    _options.OnError?.Invoke(e);
+                    continue;
+                }
+
+                int length = Answer(receive.AsSpan(0, received), response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false);
+                if (length == 0) continue;
+                try
+                {
+                    await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, token);
+                }
+                catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.NoBufferSpaceAvailable)
+                {
+                    // One client's unreachable address (or a full send queue) must not stop the loop.
+                }
+            }
+        }
+        catch (Exception e) when (IsStopping(e))
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(receive);
+            ArrayPool<byte>.Shared.Return(response);
+        }
+    }
+
+    /// <summary>ICMP errors from earlier sends surface on later socket calls; UDP servers must ignore them.</summary>
+    private static bool IsClientFault(SocketError error) => error is SocketError.ConnectionReset or SocketError.ConnectionRefused
+        or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.MessageSize or SocketError.AddressNotAvailable;
+
+    private bool IsStopping(Exception e) => _stop.IsCancellationRequested
+        && e is OperationCanceledException or ObjectDisposedException or SocketException;
+
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
+    {
+        try
+        {
+            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp);
+        }
+        catch (Exception e)
+        {
+            // A fault in one answer (a bug, a bad snapshot) must not take the server down: this query goes unanswered.
+            _options.OnError?.Invoke(e);
+            return 0;
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        var token = _stop.Token;
+        while (!token.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _tcp.AcceptAsync(token);
+            }
+            catch (Exception e) when (IsStopping(e))
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                // The peer gave up before we accepted (ECONNABORTED and the like).
+                continue;
+            }
+
+            if (Interlocked.Increment(ref _tcpConnections) > _options.MaxTcpConnections)
+            {
+                Interlocked.Decrement(ref _tcpConnections);
+                client.Dispose();
+                continue;
+            }
+            client.NoDelay = true;
+            long id = Interlocked.Increment(ref _nextConnectionId);
+            var connection = Task.Run(() => ServeTcpAsync(client), CancellationToken.None);
+            _connections[id] = connection;
+            _ = connection.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>
+    /// RFC 7766: two-octet length framing; every complete query already received is answered, in order, and the
+    /// answers go out in one write (pipelining, section 6.2.1.1).
+    /// </summary>
+    private async Task ServeTcpAsync(Socket socket)
+    {
+        var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
+        var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        try
+        {
+            int start = 0, end = 0;
+            while (true)
+            {
+                // The next query must arrive whole within the idle timeout: stalled and idle clients are dropped alike.
+                deadline.CancelAfter(_options.TcpIdleTimeout);
+                while (true)
+                {
+                    int available = end - start;
+                    int need = available >= 2 ? 2 + BinaryPrimitives.ReadUInt16BigEndian(input.AsSpan(start)) : 2;
+                    if (available >= need) break;
+                    if (start + need > input.Length)
+                    {
+                        input.AsSpan(start, available).CopyTo(input);
+                        start = 0;
+                        end = available;
+                    }
+                    int read = await socket.ReceiveAsync(input.AsMemory(end), SocketFlags.None, deadline.Token);
+                    if (read == 0) return;
+                    end += read;
+                }
+
+                int pending = 0;
+                while (end - start >= 2)
+                {
+                    int length = BinaryPrimitives.ReadUInt16BigEndian(input.AsSpan(start));
+                    if (end - start < 2 + length) break;
+                    if (output.Length - pending < FrameSize)
+                    {
+                        await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
+                        pending = 0;
+                    }
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true);
+                    start += 2 + length;
+                    if (answered == 0) continue;
+                    BinaryPrimitives.WriteUInt16BigEndian(output.AsSpan(pending), (ushort)answered);
+                    pending += 2 + answered;
+                }
+                if (pending > 0) await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
+                if (start == end) start = end = 0;
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+            // Timed out, reset by the peer, or the server is stopping: in every case the connection ends here.
+        }
+        finally
+        {
+            socket.Dispose();
+            ArrayPool<byte>.Shared.Return(input);
+            ArrayPool<byte>.Shared.Return(output);
+            Interlocked.Decrement(ref _tcpConnections);
+        }
+    }
+
+    private static async ValueTask SendAsync(Socket socket, ReadOnlyMemory<byte> data, CancellationToken token)
+    {
+        while (!data.IsEmpty)
+        {
+            int sent = await socket.SendAsync(data, SocketFlags.None, token);
+            data = data[sent..];
+        }
+    }
+
+    /// <summary>Stops receiving, closes every connection and waits for the loops to end.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        await _stop.CancelAsync();
+        _udp.Dispose();
+        _tcp.Dispose();
+        await Task.WhenAll(_loops);
+        await Task.WhenAll(_connections.Values);
+        _stop.Dispose();
+    }
+}

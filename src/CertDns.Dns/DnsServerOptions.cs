@@ -1,0 +1,23 @@
+namespace CertDns.Dns;
+
+/// <summary>How the server uses its sockets; the defaults suit a public authoritative server.</summary>
+public sealed record DnsServerOptions
+{
+    /// <summary>Concurrent UDP receive loops, each with its own buffers; one per core by default.</summary>
+    public int UdpReceiveLoops { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// How long a TCP connection may go without delivering a complete query (RFC 7766 section 6.2.3 suggests
+    /// seconds). It bounds both idle connections and clients that announce a length and then stall.
+    /// </summary>
+    public TimeSpan TcpIdleTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>TCP connections served at once; further ones are closed on accept (RFC 7766 section 6.2.2).</summary>
+    public int MaxTcpConnections { get; init; } = 256;
+
+    /// <summary>Pending TCP connections the kernel may queue.</summary>
+    public int TcpBacklog { get; init; } = 512;
+
+    /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
+    public Action<Exception>? OnError { get; init; }
+}
