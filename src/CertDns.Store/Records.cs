@@ -1,0 +1,111 @@
+using CertDns.Core;
+
+namespace CertDns.Store;
+
+/// <summary>A CA certificate to register.</summary>
+public sealed record CaRecord(
+    byte[] Sha256,
+    string Subject,
+    byte[] SubjectDer,
+    byte[]? KeyId,
+    byte[] SpkiSha256,
+    DateTimeOffset NotBefore,
+    DateTimeOffset NotAfter,
+    bool CanSignCrl,
+    byte[] Der,
+    string? AbuseContact);
+
+/// <summary>A registered CA as stored.</summary>
+public sealed class CaRow
+{
+    public long Id { get; init; }
+    public byte[] Sha256 { get; init; } = [];
+    public string Subject { get; init; } = "";
+    public byte[] SubjectDer { get; init; } = [];
+    public byte[]? KeyId { get; init; }
+    public long NotBefore { get; init; }
+    public long NotAfter { get; init; }
+    public bool CanSignCrl { get; init; }
+    public byte[] Der { get; init; } = [];
+    public bool Trusted { get; init; }
+    public long? DistrustedAt { get; init; }
+    public string? DistrustReason { get; init; }
+    public string? AbuseContact { get; init; }
+    public long AddedAt { get; init; }
+}
+
+/// <summary>An end-entity certificate to register; <see cref="CaId"/> is the CA whose key verified it.</summary>
+public sealed record CertRecord(
+    byte[] Sha256,
+    byte[] Sha1,
+    byte[] Md5,
+    byte[] SpkiSha256,
+    long CaId,
+    byte[] Serial,
+    string? Subject,
+    DateTimeOffset NotBefore,
+    DateTimeOffset NotAfter,
+    byte[]? Der);
+
+/// <summary>A registered certificate as stored (without its DER).</summary>
+public sealed class CertRow
+{
+    public long Id { get; init; }
+    public byte[] Sha256 { get; init; } = [];
+    public long CaId { get; init; }
+    public byte[] Serial { get; init; } = [];
+    public string? Subject { get; init; }
+    public long NotBefore { get; init; }
+    public long NotAfter { get; init; }
+}
+
+/// <summary>An accepted CRL to record.</summary>
+public sealed record CrlRecord(
+    long CaId,
+    string? Number,
+    DateTimeOffset ThisUpdate,
+    DateTimeOffset? NextUpdate,
+    byte[] Sha256,
+    string Source,
+    string? DeltaBase);
+
+/// <summary>A CRL as stored.</summary>
+public sealed class CrlRow
+{
+    public long Id { get; init; }
+    public long CaId { get; init; }
+    public string? Number { get; init; }
+    public long ThisUpdate { get; init; }
+    public long? NextUpdate { get; init; }
+    public byte[] Sha256 { get; init; } = [];
+    public string Source { get; init; } = "";
+    public string? DeltaBase { get; init; }
+    public long EntryCount { get; init; }
+    public long IngestedAt { get; init; }
+}
+
+/// <summary>One revoked serial of a CRL.</summary>
+public readonly record struct RevocationRecord(ReadOnlyMemory<byte> Serial, DateTimeOffset RevokedAt, RevocationReason Reason);
+
+/// <summary>What replacing a CA's revocations changed.</summary>
+public sealed record RevocationChange(long CrlId, int Added, int Removed, int Total);
+
+/// <summary>A local listing (operator block or complaint threshold).</summary>
+public sealed class ListingRow
+{
+    public byte[] Sha256 { get; init; } = [];
+    public string Reason { get; init; } = "";
+    public long Since { get; init; }
+    public string Source { get; init; } = "";
+}
+
+/// <summary>One line of the append-only audit log.</summary>
+public sealed class AuditRow
+{
+    public long Id { get; init; }
+    public long At { get; init; }
+    public string Actor { get; init; } = "";
+    public string Action { get; init; } = "";
+    public string Subject { get; init; } = "";
+    public string? Reason { get; init; }
+}

@@ -1,0 +1,106 @@
+namespace CertDns.Store;
+
+/// <summary>
+/// The store's schema as an ordered list of migrations. <c>PRAGMA user_version</c> records how many have been
+/// applied; opening a store applies the rest, each in its own transaction. Never edit a released step: add one.
+/// </summary>
+internal static class Schema
+{
+    public static readonly string[] Migrations =
+    [
+        // 1: the whole model of SPEC section 3. Times are Unix seconds; digests and serials are raw bytes.
+        """
+        CREATE TABLE zone (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            serial INTEGER NOT NULL,
+            changed_at INTEGER NOT NULL);
+        INSERT INTO zone (id, serial, changed_at) VALUES (1, CAST(strftime('%s','now') AS INTEGER), CAST(strftime('%s','now') AS INTEGER));
+
+        CREATE TABLE cas (
+            id INTEGER PRIMARY KEY,
+            sha256 BLOB NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            subject_der BLOB NOT NULL,
+            key_id BLOB,
+            spki_sha256 BLOB NOT NULL,
+            not_before INTEGER NOT NULL,
+            not_after INTEGER NOT NULL,
+            can_sign_crl INTEGER NOT NULL,
+            der BLOB NOT NULL,
+            trusted INTEGER NOT NULL DEFAULT 1,
+            distrusted_at INTEGER,
+            distrust_reason TEXT,
+            abuse_contact TEXT,
+            added_at INTEGER NOT NULL);
+        CREATE INDEX cas_subject ON cas (subject_der);
+
+        CREATE TABLE ca_crl_urls (
+            ca_id INTEGER NOT NULL REFERENCES cas (id),
+            url TEXT NOT NULL,
+            PRIMARY KEY (ca_id, url)) WITHOUT ROWID;
+
+        CREATE TABLE certificates (
+            id INTEGER PRIMARY KEY,
+            sha256 BLOB NOT NULL UNIQUE,
+            sha1 BLOB NOT NULL,
+            md5 BLOB NOT NULL,
+            spki_sha256 BLOB NOT NULL,
+            ca_id INTEGER NOT NULL REFERENCES cas (id),
+            serial BLOB NOT NULL,
+            subject TEXT,
+            not_before INTEGER NOT NULL,
+            not_after INTEGER NOT NULL,
+            der BLOB,
+            added_at INTEGER NOT NULL);
+        CREATE INDEX certificates_sha1 ON certificates (sha1);
+        CREATE INDEX certificates_md5 ON certificates (md5);
+        CREATE INDEX certificates_spki ON certificates (spki_sha256);
+        CREATE INDEX certificates_issuer_serial ON certificates (ca_id, serial);
+
+        CREATE TABLE crls (
+            id INTEGER PRIMARY KEY,
+            ca_id INTEGER NOT NULL REFERENCES cas (id),
+            number TEXT,
+            this_update INTEGER NOT NULL,
+            next_update INTEGER,
+            sha256 BLOB NOT NULL,
+            source TEXT NOT NULL,
+            delta_base TEXT,
+            entry_count INTEGER NOT NULL,
+            ingested_at INTEGER NOT NULL);
+        CREATE INDEX crls_ca ON crls (ca_id, id);
+
+        CREATE TABLE revocations (
+            ca_id INTEGER NOT NULL REFERENCES cas (id),
+            serial BLOB NOT NULL,
+            revoked_at INTEGER NOT NULL,
+            reason INTEGER NOT NULL,
+            crl_id INTEGER NOT NULL REFERENCES crls (id),
+            PRIMARY KEY (ca_id, serial)) WITHOUT ROWID;
+
+        CREATE TABLE complaints (
+            id INTEGER PRIMARY KEY,
+            sha256 BLOB NOT NULL,
+            reporter TEXT NOT NULL,
+            evidence_sha256 BLOB NOT NULL UNIQUE,
+            evidence BLOB,
+            received_at INTEGER NOT NULL,
+            withdrawn_at INTEGER);
+        CREATE INDEX complaints_cert ON complaints (sha256);
+
+        CREATE TABLE listings (
+            sha256 BLOB PRIMARY KEY,
+            reason TEXT NOT NULL,
+            since INTEGER NOT NULL,
+            source TEXT NOT NULL) WITHOUT ROWID;
+
+        CREATE TABLE audit (
+            id INTEGER PRIMARY KEY,
+            at INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            reason TEXT);
+        """,
+    ];
+}
