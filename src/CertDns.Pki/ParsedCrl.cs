@@ -1,0 +1,516 @@
+using System.Formats.Asn1;
+using System.Numerics;
+using System.Text;
+using CertDns.Core;
+
+namespace CertDns.Pki;
+
+/// <summary>
+/// A CRL whose structure has been checked completely (RFC 5280 section 5): envelope, version, times,
+/// algorithm agreement, every entry and every extension. Holds the DER and offsets into it; entries are
+/// re-read on demand by <see cref="Entries"/>, so a million-entry CRL costs its bytes and nothing per entry.
+/// </summary>
+public sealed class ParsedCrl
+{
+    private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
+
+    private readonly byte[] _der;
+    private int _entriesOffset;
+    private int _entriesLength;
+    private readonly int _tbsOffset;
+    private readonly int _tbsLength;
+
+    private ParsedCrl(byte[] der, int tbsOffset, int tbsLength, string source, byte[] sha256)
+    {
+        _der = der;
+        _tbsOffset = tbsOffset;
+        _tbsLength = tbsLength;
+        Source = source;
+        Sha256 = sha256;
+    }
+
+    /// <summary>The file name or URL given to <see cref="CrlFile.Parse"/>.</summary>
+    public string Source { get; }
+
+    /// <summary>SHA-256 of the input file's bytes as given (PEM or base64 text included).</summary>
+    public byte[] Sha256 { get; }
+
+    /// <summary>The CRL's DER (decoded from PEM or base64 when needed).</summary>
+    public ReadOnlyMemory<byte> Der => _der;
+
+    /// <summary>1 or 2.</summary>
+    public int Version { get; private set; }
+
+    /// <summary>Raw DER of the issuer Name.</summary>
+    public byte[] IssuerDer { get; private set; } = [];
+
+    /// <summary>Issuer in RFC 4514 order.</summary>
+    public string Issuer { get; private set; } = "";
+
+    public DateTimeOffset ThisUpdate { get; private set; }
+
+    public DateTimeOffset? NextUpdate { get; private set; }
+
+    /// <summary>cRLNumber, when present.</summary>
+    public BigInteger? Number { get; private set; }
+
+    /// <summary>BaseCRLNumber of the deltaCRLIndicator: set only on delta CRLs.</summary>
+    public BigInteger? DeltaBaseNumber { get; private set; }
+
+    /// <summary>keyIdentifier of authorityKeyIdentifier, when present.</summary>
+    public byte[]? AuthorityKeyId { get; private set; }
+
+    /// <summary>issuingDistributionPoint, when present.</summary>
+    public IssuingDistributionPoint? DistributionPoint { get; private set; }
+
+    /// <summary>expiredCertsOnCRL (2.5.29.60), when present.</summary>
+    public DateTimeOffset? ExpiredCertsOnCrl { get; private set; }
+
+    /// <summary>Number of revokedCertificates entries.</summary>
+    public int EntryCount { get; private set; }
+
+    /// <summary>The original tbsCertList bytes, as signed.</summary>
+    public ReadOnlyMemory<byte> Tbs => _der.AsMemory(_tbsOffset, _tbsLength);
+
+    /// <summary>DER AlgorithmIdentifier of the signature (equal inside and outside the TBS).</summary>
+    public byte[] SignatureAlgorithmDer { get; private set; } = [];
+
+    /// <summary>Dotted OID of the signature algorithm, e.g. <c>1.2.840.113549.1.1.11</c>.</summary>
+    public string SignatureAlgorithm { get; private set; } = "";
+
+    /// <summary>signatureValue contents.</summary>
+    public byte[] Signature { get; private set; } = [];
+
+    /// <summary>
+    /// The entries in file order, read lazily from the validated DER; the certificateIssuer of an indirect
+    /// CRL is carried forward to the entries that follow it (RFC 5280 5.3.3).
+    /// </summary>
+    public IEnumerable<CrlEntry> Entries()
+    {
+        int pos = 0;
+        byte[]? issuer = null;
+        for (int i = 0; i < EntryCount; i++)
+        {
+            var raw = ReadEntryAt(ref pos);
+            if (raw.IssuerLength > 0) issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
+            yield return new CrlEntry(_der.AsMemory(raw.SerialOffset, raw.SerialLength), raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
+        }
+    }
+
+    private RawEntry ReadEntryAt(ref int pos)
+    {
+        var list = new DerCursor(_der.AsSpan(_entriesOffset + pos, _entriesLength - pos), _entriesOffset + pos);
+        var raw = ReadEntry(ref list, _der, Version);
+        pos = list.Offset - _entriesOffset;
+        return raw;
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="ca"/> issued this CRL: names match (DER or RFC 5280 matching), the CA may
+    /// sign CRLs, and the signature verifies over the original TBS bytes with the CA's key.
+    /// </summary>
+    /// <exception cref="BadInputException">Any of the three fails; the reason says which.</exception>
+    public void VerifySignedBy(ParsedCertificate ca)
+    {
+        ArgumentNullException.ThrowIfNull(ca);
+        if (!Names.Match(IssuerDer, ca.SubjectDer))
+        {
+            throw new BadInputException(Source, $"issuer \"{Issuer}\" does not match CA \"{ca.Subject}\"");
+        }
+        if (ca.CanSignCrl == false)
+        {
+            throw new BadInputException(Source, $"CA \"{ca.Subject}\" may not sign CRLs (keyUsage lacks cRLSign)");
+        }
+        var key = ca.TryGetPublicKey()
+            ?? throw new BadInputException(Source, $"cannot read the public key of \"{ca.Subject}\"");
+        if (!Signatures.Verify(SignatureAlgorithmDer, Tbs.Span, Signature, key))
+        {
+            throw new BadInputException(Source, $"signature does not verify with the key of \"{ca.Subject}\" (algorithm {SignatureAlgorithm})");
+        }
+    }
+
+    internal static ParsedCrl Parse(byte[] der, byte[] sha256, string source)
+    {
+        if (der.Length == 0 || der[0] != 0x30)
+        {
+            throw new BadInputException(source, "not a CRL: does not start with a DER SEQUENCE");
+        }
+        if (!DerUtil.TryReadHeader(der, out _, out int header, out long length))
+        {
+            throw new BadInputException(source, der.Length < 6 ? "truncated DER" : "not a CRL: bad DER length");
+        }
+        if (header + length > der.Length)
+        {
+            throw new BadInputException(source, $"truncated DER: the CRL claims {header + length} bytes, {der.Length} present");
+        }
+        if (header + length < der.Length)
+        {
+            throw new BadInputException(source, $"trailing garbage: {der.Length - header - length} bytes after the CRL");
+        }
+
+        string where = "CertificateList";
+        try
+        {
+            var outer = new DerCursor(der, 0);
+            var list = outer.ReadSequence("CertificateList");
+            if (!list.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no tbsCertList");
+            var tbsEncoded = list.ReadEncoded(out int tbsOffset);
+            where = "signatureAlgorithm";
+            if (!list.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no signatureAlgorithm");
+            var outerAlgorithm = list.ReadEncoded(out _);
+            where = "signatureValue";
+            var signature = list.ReadBitString(out _);
+            list.EnsureEnd("signatureValue");
+
+            var crl = new ParsedCrl(der, tbsOffset, tbsEncoded.Length, source, sha256);
+            crl.SignatureAlgorithmDer = outerAlgorithm.ToArray();
+            crl.SignatureAlgorithm = Signatures.Name(outerAlgorithm);
+            crl.Signature = signature.ToArray();
+
+            where = "tbsCertList";
+            var tbs = new DerCursor(tbsEncoded, tbsOffset).ReadSequence("tbsCertList");
+            crl.Version = 1;
+            if (tbs.NextIs(Asn1Tag.Integer))
+            {
+                where = "version";
+                var version = tbs.ReadBigInteger();
+                // RFC 5280 5.1.2.1: the field is present only in v2 CRLs, and then it is 1.
+                if (version != 1)
+                {
+                    throw new CrlFormatException($"bad version: INTEGER {version} (a v2 CRL has 1, a v1 CRL omits it)");
+                }
+                crl.Version = 2;
+            }
+            where = "signature";
+            if (!tbs.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no signature AlgorithmIdentifier in tbsCertList");
+            var innerAlgorithm = tbs.ReadEncoded(out _);
+            // RFC 5280 5.1.1.2: must be the same algorithm identifier as signatureAlgorithm.
+            if (!innerAlgorithm.SequenceEqual(outerAlgorithm))
+            {
+                throw new CrlFormatException($"signature algorithm in tbsCertList ({Signatures.Name(innerAlgorithm)}) differs from the outer one ({crl.SignatureAlgorithm})");
+            }
+            where = "issuer";
+            if (!tbs.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no issuer Name");
+            crl.IssuerDer = tbs.ReadEncoded(out _).ToArray();
+            crl.Issuer = Names.ToText(crl.IssuerDer);
+            where = "thisUpdate";
+            if (!tbs.HasData) throw new CrlFormatException("not a CRL: no thisUpdate");
+            crl.ThisUpdate = tbs.ReadTime("thisUpdate");
+            where = "nextUpdate";
+            if (tbs.NextIs(Asn1Tag.UtcTime) || tbs.NextIs(Asn1Tag.GeneralizedTime))
+            {
+                crl.NextUpdate = tbs.ReadTime("nextUpdate");
+            }
+            where = "revokedCertificates";
+            if (tbs.NextIs(Asn1Tag.Sequence))
+            {
+                var entries = tbs.ReadSequence("revokedCertificates");
+                crl.ValidateEntries(ref entries);
+            }
+            where = "crlExtensions";
+            if (tbs.NextIs(Context0))
+            {
+                if (crl.Version == 1) throw new CrlFormatException("v1 CRL must not have extensions");
+                var wrapper = tbs.ReadConstructed(Context0, "crlExtensions");
+                var extensions = wrapper.ReadSequence("crlExtensions");
+                wrapper.EnsureEnd("crlExtensions");
+                crl.ReadExtensions(ref extensions);
+            }
+            if (tbs.HasData)
+            {
+                throw new CrlFormatException($"unexpected {DescribeTag(tbs.PeekTag())} in tbsCertList after {where}");
+            }
+            return crl;
+        }
+        catch (CrlFormatException e)
+        {
+            throw new BadInputException(source, e.Message);
+        }
+        catch (AsnContentException e)
+        {
+            throw new BadInputException(source, $"malformed DER in {where}: {e.Message}");
+        }
+    }
+
+    private void ValidateEntries(ref DerCursor entries)
+    {
+        _entriesOffset = entries.Offset;
+        _entriesLength = entries.Remaining;
+        int count = 0;
+        while (entries.HasData)
+        {
+            count++;
+            try
+            {
+                ReadEntry(ref entries, _der, Version);
+            }
+            catch (CrlFormatException e)
+            {
+                throw new CrlFormatException($"{e.Message} (entry {count})");
+            }
+            catch (AsnContentException e)
+            {
+                throw new CrlFormatException($"malformed entry {count}: {e.Message}");
+            }
+        }
+        EntryCount = count;
+    }
+
+    private readonly record struct RawEntry(
+        int SerialOffset, int SerialLength, DateTimeOffset RevokedAt, RevocationReason Reason,
+        DateTimeOffset? InvalidityDate, int IssuerOffset, int IssuerLength);
+
+    private static RawEntry ReadEntry(ref DerCursor list, ReadOnlySpan<byte> der, int version)
+    {
+        var entry = list.ReadSequence("revokedCertificate");
+        var serial = entry.ReadPrimitive(Asn1Tag.Integer, "userCertificate", out int serialOffset);
+        if (serial.IsEmpty) throw new CrlFormatException("empty serial number");
+        int trim = DerUtil.TrimSerialOffset(serial);
+        if (!entry.HasData) throw new CrlFormatException("entry has no revocationDate");
+        var revokedAt = entry.ReadTime("revocationDate");
+        var reason = RevocationReason.Unspecified;
+        DateTimeOffset? invalidity = null;
+        int issuerOffset = 0, issuerLength = 0;
+        if (entry.HasData)
+        {
+            if (version == 1) throw new CrlFormatException("v1 CRL entry must not have extensions");
+            var extensions = entry.ReadSequence("crlEntryExtensions");
+            entry.EnsureEnd("crlEntryExtensions");
+            // Offsets of the OIDs seen so far in this entry, to refuse duplicates (RFC 5280 4.2) without allocating.
+            Span<int> seen = stackalloc int[32];
+            int seenCount = 0;
+            while (extensions.HasData)
+            {
+                var extension = extensions.ReadSequence("Extension");
+                int oidOffset = extension.Offset;
+                var oid = extension.ReadObjectIdentifierBytes();
+                bool critical = extension.NextIs(Asn1Tag.Boolean) && extension.ReadBoolean();
+                var value = extension.ReadOctetString(out int valueOffset);
+                extension.EnsureEnd("extnValue");
+                for (int i = 0; i < seenCount; i += 2)
+                {
+                    if (der.Slice(seen[i], seen[i + 1]).SequenceEqual(oid))
+                    {
+                        throw new CrlFormatException($"duplicate entry extension {OidText(oid)}");
+                    }
+                }
+                if (seenCount == seen.Length) throw new CrlFormatException("more than 16 extensions on one entry");
+                seen[seenCount++] = oidOffset + 2;
+                seen[seenCount++] = oid.Length;
+
+                switch (IdCe(oid))
+                {
+                    case 0x15: // reasonCode
+                        reason = ReadReason(value);
+                        break;
+                    case 0x18: // invalidityDate
+                        var time = new DerCursor(value, valueOffset);
+                        invalidity = time.ReadTime("invalidityDate");
+                        time.EnsureEnd("invalidityDate");
+                        break;
+                    case 0x1D: // certificateIssuer
+                        (issuerOffset, issuerLength) = ReadCertificateIssuer(value, valueOffset);
+                        break;
+                    case 0x17: // holdInstructionCode
+                        var hold = new DerCursor(value, valueOffset);
+                        hold.ReadObjectIdentifierBytes();
+                        hold.EnsureEnd("holdInstructionCode");
+                        break;
+                    default:
+                        if (critical) throw new CrlFormatException($"unknown critical entry extension {OidText(oid)}");
+                        break;
+                }
+            }
+        }
+        return new RawEntry(serialOffset + trim, serial.Length - trim, revokedAt, reason, invalidity, issuerOffset, issuerLength);
+    }
+
+    private static RevocationReason ReadReason(ReadOnlySpan<byte> value)
+    {
+        var bytes = AsnDecoder.ReadEnumeratedBytes(value, AsnEncodingRules.DER, out int consumed);
+        if (consumed != value.Length) throw new CrlFormatException("unexpected data after reasonCode");
+        int code = bytes.Length > 2 ? -1 : bytes.Length == 1 ? (sbyte)bytes[0] : (short)((bytes[0] << 8) | bytes[1]);
+        if (!RevocationReasons.IsDefined(code))
+        {
+            throw new CrlFormatException($"unsupported reason code {(code < 0 && bytes.Length > 2 ? Convert.ToHexStringLower(bytes) : code)}");
+        }
+        return (RevocationReason)code;
+    }
+
+    private static (int Offset, int Length) ReadCertificateIssuer(ReadOnlySpan<byte> value, int valueOffset)
+    {
+        var directoryName = new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true);
+        try
+        {
+            var outer = new DerCursor(value, valueOffset);
+            var names = outer.ReadSequence("GeneralNames");
+            outer.EnsureEnd("GeneralNames");
+            while (names.HasData)
+            {
+                if (names.NextIs(directoryName))
+                {
+                    // directoryName is EXPLICIT because Name is a CHOICE (RFC 5280 appendix A.2).
+                    var wrapper = names.ReadConstructed(directoryName, "directoryName");
+                    if (!wrapper.NextIs(Asn1Tag.Sequence)) throw new AsnContentException("directoryName is not a Name");
+                    var name = wrapper.ReadEncoded(out int offset);
+                    return (offset, name.Length);
+                }
+                names.ReadEncoded(out _);
+            }
+        }
+        catch (AsnContentException)
+        {
+            throw new CrlFormatException("invalid certificateIssuer entry extension");
+        }
+        throw new CrlFormatException("certificateIssuer entry extension has no directoryName");
+    }
+
+    private void ReadExtensions(ref DerCursor extensions)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        while (extensions.HasData)
+        {
+            var extension = extensions.ReadSequence("Extension");
+            var oid = extension.ReadObjectIdentifierBytes();
+            bool critical = extension.NextIs(Asn1Tag.Boolean) && extension.ReadBoolean();
+            var value = extension.ReadOctetString(out int valueOffset);
+            extension.EnsureEnd("extnValue");
+            var name = OidText(oid);
+            if (!seen.Add(name)) throw new CrlFormatException($"duplicate CRL extension {name}");
+            var reader = new DerCursor(value, valueOffset);
+            try
+            {
+                switch (IdCe(oid))
+                {
+                    case 0x14: // cRLNumber
+                        Number = ReadCrlNumber(ref reader, "cRLNumber");
+                        break;
+                    case 0x1B: // deltaCRLIndicator
+                        DeltaBaseNumber = ReadCrlNumber(ref reader, "deltaCRLIndicator");
+                        break;
+                    case 0x23: // authorityKeyIdentifier
+                        var aki = reader.ReadSequence("authorityKeyIdentifier");
+                        var keyId = new Asn1Tag(TagClass.ContextSpecific, 0);
+                        if (aki.NextIs(keyId)) AuthorityKeyId = aki.ReadPrimitive(keyId, "keyIdentifier", out _).ToArray();
+                        break;
+                    case 0x1C: // issuingDistributionPoint
+                        DistributionPoint = ReadDistributionPoint(ref reader);
+                        break;
+                    case 0x3C: // expiredCertsOnCRL: GeneralizedTime per X.509, UTCTime seen in the wild
+                        ExpiredCertsOnCrl = reader.ReadTime("expiredCertsOnCRL");
+                        break;
+                    case 0x2E: // freshestCRL
+                    case 0x12: // issuerAltName
+                        reader.ReadSequence(name);
+                        break;
+                    default:
+                        if (oid.SequenceEqual(AuthorityInfoAccess))
+                        {
+                            reader.ReadSequence(name);
+                            break;
+                        }
+                        if (critical) throw new CrlFormatException($"unknown critical CRL extension {name}");
+                        continue; // RFC 5280 5.2: a non-critical extension we do not know is ignored
+
+                }
+                reader.EnsureEnd(name);
+            }
+            catch (AsnContentException e)
+            {
+                throw new CrlFormatException($"invalid CRL extension {name}: {e.Message}");
+            }
+        }
+    }
+
+    private static BigInteger ReadCrlNumber(ref DerCursor reader, string what)
+    {
+        var number = reader.ReadBigInteger();
+        // RFC 5280 5.2.3: CRLNumber ::= INTEGER (0..MAX).
+        if (number.Sign < 0) throw new CrlFormatException($"{what} is negative");
+        return number;
+    }
+
+    private static IssuingDistributionPoint ReadDistributionPoint(ref DerCursor reader)
+    {
+        var idp = reader.ReadSequence("issuingDistributionPoint");
+        var names = new List<string>();
+        bool relative = false;
+        var point = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
+        if (idp.NextIs(point))
+        {
+            var dp = idp.ReadConstructed(point, "distributionPoint");
+            var fullName = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
+            var relativeName = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
+            if (dp.NextIs(fullName))
+            {
+                var general = dp.ReadConstructed(fullName, "fullName");
+                var uri = new Asn1Tag(TagClass.ContextSpecific, 6);
+                while (general.HasData)
+                {
+                    if (general.NextIs(uri)) names.Add(Encoding.ASCII.GetString(general.ReadPrimitive(uri, "uniformResourceIdentifier", out _)));
+                    else general.ReadEncoded(out _);
+                }
+            }
+            else
+            {
+                dp.ReadConstructed(relativeName, "nameRelativeToCRLIssuer");
+                relative = true;
+            }
+            dp.EnsureEnd("distributionPoint");
+        }
+        bool Flag(ref DerCursor c, int number)
+        {
+            var tag = new Asn1Tag(TagClass.ContextSpecific, number);
+            return c.NextIs(tag) && c.ReadBoolean(tag);
+        }
+        bool onlyUser = Flag(ref idp, 1);
+        bool onlyCa = Flag(ref idp, 2);
+        HashSet<RevocationReason>? reasons = null;
+        var someReasons = new Asn1Tag(TagClass.ContextSpecific, 3);
+        if (idp.NextIs(someReasons))
+        {
+            var bits = idp.ReadBitString(out _, someReasons);
+            reasons = [];
+            // ReasonFlags bit n (RFC 5280 4.2.1.13) is CRLReason n, except privilegeWithdrawn (7 -> 9) and aACompromise (8 -> 10).
+            for (int bit = 1; bit <= 8; bit++)
+            {
+                int octet = bit / 8;
+                if (octet < bits.Length && (bits[octet] & (0x80 >> (bit % 8))) != 0)
+                {
+                    reasons.Add(bit switch { 7 => RevocationReason.PrivilegeWithdrawn, 8 => RevocationReason.AaCompromise, _ => (RevocationReason)bit });
+                }
+            }
+        }
+        bool indirect = Flag(ref idp, 4);
+        bool onlyAttribute = Flag(ref idp, 5);
+        idp.EnsureEnd("issuingDistributionPoint");
+        return new IssuingDistributionPoint(names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
+    }
+
+    private static ReadOnlySpan<byte> AuthorityInfoAccess => [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+
+    /// <summary>The last arc of an id-ce OID (2.5.29.x, content 55 1D x), or -1 for any other OID.</summary>
+    private static int IdCe(ReadOnlySpan<byte> oid) => oid.Length == 3 && oid[0] == 0x55 && oid[1] == 0x1D ? oid[2] : -1;
+
+    private static string OidText(ReadOnlySpan<byte> content)
+    {
+        var writer = new AsnWriter(AsnEncodingRules.DER);
+        writer.WriteEncodedValue([0x06, .. EncodeLength(content.Length), .. content]);
+        try
+        {
+            return AsnDecoder.ReadObjectIdentifier(writer.Encode(), AsnEncodingRules.DER, out _);
+        }
+        catch (AsnContentException)
+        {
+            return Convert.ToHexStringLower(content);
+        }
+    }
+
+    private static byte[] EncodeLength(int length) => length < 0x80
+        ? [(byte)length]
+        : length < 0x100 ? [0x81, (byte)length] : [0x82, (byte)(length >> 8), (byte)length];
+
+    private static string DescribeTag(Asn1Tag tag) => tag.TagClass == TagClass.Universal
+        ? ((UniversalTagNumber)tag.TagValue).ToString()
+        : $"[{tag.TagValue}]";
+}

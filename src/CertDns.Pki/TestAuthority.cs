@@ -1,0 +1,195 @@
+using System.Numerics;
+using System.Security.Cryptography;
+using CertDns.Core;
+using Org.BouncyCastle.Asn1;
+using Org.BouncyCastle.Asn1.Sec;
+using Org.BouncyCastle.Asn1.X509;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Generators;
+using Org.BouncyCastle.Crypto.Operators;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Security;
+using Org.BouncyCastle.X509;
+using Org.BouncyCastle.X509.Extension;
+using BcBigInteger = Org.BouncyCastle.Math.BigInteger;
+
+namespace CertDns.Pki;
+
+/// <summary>Key algorithms a <see cref="TestAuthority"/> or <see cref="TestKeyPair"/> can use.</summary>
+public enum TestKeyType
+{
+    /// <summary>ECDSA on P-256, signing with SHA-256.</summary>
+    EcdsaP256,
+
+    /// <summary>RSA 2048, signing with PKCS#1 v1.5 and SHA-256.</summary>
+    Rsa2048,
+
+    /// <summary>Ed25519.</summary>
+    Ed25519,
+}
+
+/// <summary>A generated key pair, to give several test certificates one SubjectPublicKeyInfo.</summary>
+public sealed class TestKeyPair
+{
+    private static readonly SecureRandom Random = new();
+
+    private TestKeyPair(TestKeyType type, AsymmetricCipherKeyPair pair)
+    {
+        Type = type;
+        Pair = pair;
+        SubjectPublicKeyInfo = SubjectPublicKeyInfoFactory.CreateSubjectPublicKeyInfo(pair.Public).GetDerEncoded();
+    }
+
+    public TestKeyType Type { get; }
+
+    /// <summary>DER SubjectPublicKeyInfo of the public key.</summary>
+    public byte[] SubjectPublicKeyInfo { get; }
+
+    internal AsymmetricCipherKeyPair Pair { get; }
+
+    /// <summary>A fresh key pair.</summary>
+    public static TestKeyPair Create(TestKeyType type = TestKeyType.EcdsaP256)
+    {
+        IAsymmetricCipherKeyPairGenerator generator;
+        switch (type)
+        {
+            case TestKeyType.EcdsaP256:
+                generator = new ECKeyPairGenerator();
+                generator.Init(new ECKeyGenerationParameters(SecObjectIdentifiers.SecP256r1, Random));
+                break;
+            case TestKeyType.Rsa2048:
+                generator = new RsaKeyPairGenerator();
+                generator.Init(new RsaKeyGenerationParameters(BcBigInteger.ValueOf(65537), Random, 2048, 100));
+                break;
+            case TestKeyType.Ed25519:
+                generator = new Ed25519KeyPairGenerator();
+                generator.Init(new Ed25519KeyGenerationParameters(Random));
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, null);
+        }
+        return new TestKeyPair(type, generator.GenerateKeyPair());
+    }
+
+    internal ISignatureFactory Signer() => new Asn1SignatureFactory(
+        Type switch
+        {
+            TestKeyType.EcdsaP256 => "SHA256WITHECDSA",
+            TestKeyType.Rsa2048 => "SHA256WITHRSA",
+            _ => "Ed25519",
+        },
+        Pair.Private,
+        Random);
+}
+
+/// <summary>
+/// A throw-away certificate authority for tests and the server's <c>--demo</c> mode: a self-signed CA
+/// (basicConstraints cA, keyUsage keyCertSign and cRLSign) that issues end-entity certificates and v2 CRLs.
+/// Keys live in memory only.
+/// </summary>
+public sealed class TestAuthority
+{
+    private readonly TestKeyPair _key;
+    private readonly X509Name _name;
+    private readonly byte[] _keyId;
+
+    /// <summary>Creates the CA.</summary>
+    /// <param name="commonName">The CA's CN; the subject is <c>CN=commonName,O=CertDns Test</c>.</param>
+    /// <param name="keyType">Key algorithm of the CA.</param>
+    /// <param name="notBefore">Start of validity; default one day ago.</param>
+    /// <param name="notAfter">End of validity; default ten years from now.</param>
+    public TestAuthority(string commonName, TestKeyType keyType = TestKeyType.EcdsaP256, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(commonName);
+        _key = TestKeyPair.Create(keyType);
+        _name = new X509Name(new List<DerObjectIdentifier> { X509Name.O, X509Name.CN }, new List<string> { "CertDns Test", commonName });
+        _keyId = SHA1.HashData(SubjectPublicKeyInfo.GetInstance(_key.SubjectPublicKeyInfo).PublicKey.GetBytes());
+        var now = DateTimeOffset.UtcNow;
+
+        var generator = new X509V3CertificateGenerator();
+        generator.SetSerialNumber(new BcBigInteger(1, RandomSerial()));
+        generator.SetIssuerDN(_name);
+        generator.SetSubjectDN(_name);
+        generator.SetNotBefore(Seconds(notBefore ?? now.AddDays(-1)));
+        generator.SetNotAfter(Seconds(notAfter ?? now.AddYears(10)));
+        generator.SetPublicKey(_key.Pair.Public);
+        generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(true));
+        generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
+        generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(_keyId));
+        CertificateDer = generator.Generate(_key.Signer()).GetEncoded();
+        Certificate = CertificateFile.Read(CertificateDer, commonName)[0];
+    }
+
+    /// <summary>The CA certificate.</summary>
+    public ParsedCertificate Certificate { get; }
+
+    /// <summary>The CA certificate's DER.</summary>
+    public byte[] CertificateDer { get; }
+
+    /// <summary>The CA certificate as PEM.</summary>
+    public string CertificatePem => ToPem("CERTIFICATE", CertificateDer);
+
+    /// <summary>
+    /// Issues an end-entity certificate (subject <c>CN=commonName</c>, keyUsage digitalSignature, extendedKeyUsage
+    /// serverAuth and clientAuth, SKI and AKI) and returns its DER.
+    /// </summary>
+    /// <param name="commonName">Subject CN.</param>
+    /// <param name="notBefore">Start of validity.</param>
+    /// <param name="notAfter">End of validity.</param>
+    /// <param name="serial">Unsigned big-endian serial; random (positive, 16 octets) when null.</param>
+    /// <param name="key">Key to certify; a fresh ECDSA P-256 key when null. Reuse one to share an SPKI.</param>
+    public byte[] Issue(string commonName, DateTimeOffset notBefore, DateTimeOffset notAfter, byte[]? serial = null, TestKeyPair? key = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(commonName);
+        key ??= TestKeyPair.Create();
+        var generator = new X509V3CertificateGenerator();
+        generator.SetSerialNumber(new BcBigInteger(1, serial ?? RandomSerial()));
+        generator.SetIssuerDN(_name);
+        generator.SetSubjectDN(new X509Name(new List<DerObjectIdentifier> { X509Name.CN }, new List<string> { commonName }));
+        generator.SetNotBefore(Seconds(notBefore));
+        generator.SetNotAfter(Seconds(notAfter));
+        generator.SetPublicKey(key.Pair.Public);
+        generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(false));
+        generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.DigitalSignature));
+        generator.AddExtension(X509Extensions.ExtendedKeyUsage, false,
+            new ExtendedKeyUsage(KeyPurposeID.id_kp_serverAuth, KeyPurposeID.id_kp_clientAuth));
+        generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, X509ExtensionUtilities.CreateSubjectKeyIdentifier(key.Pair.Public));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(_keyId));
+        return generator.Generate(_key.Signer()).GetEncoded();
+    }
+
+    /// <summary>Signs a v2 CRL with cRLNumber and authorityKeyIdentifier and returns its DER.</summary>
+    /// <param name="number">cRLNumber.</param>
+    /// <param name="thisUpdate">thisUpdate (fractions of a second are dropped, as in every time here).</param>
+    /// <param name="nextUpdate">nextUpdate, or null to omit it.</param>
+    /// <param name="entries">Serials (unsigned big-endian), revocation times and reasons; Unspecified writes no reasonCode.</param>
+    public byte[] CreateCrl(BigInteger number, DateTimeOffset thisUpdate, DateTimeOffset? nextUpdate,
+        IEnumerable<(byte[] Serial, DateTimeOffset RevokedAt, RevocationReason Reason)> entries)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var generator = new X509V2CrlGenerator();
+        generator.SetIssuerDN(_name);
+        generator.SetThisUpdate(Seconds(thisUpdate));
+        if (nextUpdate is { } next) generator.SetNextUpdate(Seconds(next));
+        foreach (var (serial, revokedAt, reason) in entries)
+        {
+            generator.AddCrlEntry(new BcBigInteger(1, serial), Seconds(revokedAt), (int)reason);
+        }
+        generator.AddExtension(X509Extensions.CrlNumber, false, new DerInteger(new BcBigInteger(number.ToByteArray(isUnsigned: false, isBigEndian: true))));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(_keyId));
+        return generator.Generate(_key.Signer()).GetEncoded();
+    }
+
+    /// <summary>PEM text: <c>-----BEGIN label-----</c>, base64 in 64-character lines, <c>-----END label-----</c>.</summary>
+    public static string ToPem(string label, byte[] der) => new string(PemEncoding.Write(label, der)) + "\n";
+
+    private static byte[] RandomSerial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x01);
+        return serial;
+    }
+
+    private static DateTime Seconds(DateTimeOffset time) =>
+        new(time.UtcTicks - time.UtcTicks % TimeSpan.TicksPerSecond, DateTimeKind.Utc);
+}
