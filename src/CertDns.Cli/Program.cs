@@ -1,1 +1,26 @@
-namespace CertDns.Cli; internal static class Program { private static int Main(string[] args) => 0; }
+using System.CommandLine;
+
+namespace CertDns.Cli;
+
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var root = new RootCommand("CertDns: certificate revocation status as a DNSBL/DNSWL zone.")
+        {
+            GlobalOptions.Database,
+            GlobalOptions.Zone,
+        };
+        root.Add(ServeCommand.Create());
+        root.Add(CaCommand.Create());
+        root.Add(CertsCommand.Create());
+        root.Add(CrlCommand.Create());
+        root.Add(LookupCommand.Create());
+        root.Add(BlockCommand.Create(block: true));
+        root.Add(BlockCommand.Create(block: false));
+        root.Add(StatusCommand.Create());
+        root.Add(FpCommand.Create());
+        root.Add(QueryCommand.Create());
+        return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+}

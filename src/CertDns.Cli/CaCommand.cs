@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using CertDns.Ingest;
+using CertDns.Store;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns ca add|list|distrust|trust</c>.</summary>
+internal sealed class CaCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("ca", "Register CAs and decide which are trusted");
+
+        var files = new Argument<string[]>("files") { Description = "CA certificates (PEM, DER or PEM bundle; - for stdin)", Arity = ArgumentArity.OneOrMore };
+        var urls = new Option<string[]>("--crl-url") { Description = "A URL the CA publishes its CRL at (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var abuse = new Option<string?>("--abuse-contact") { Description = "E-mail address for abuse reports about this CA's certificates" };
+        var add = new Command("add", "Register CA certificates as trusted issuers") { files, urls, abuse };
+        add.SetAction(r => Run.Guarded(() =>
+        {
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            var registry = new CaRegistry(store);
+            foreach (var file in r.GetValue(files)!)
+            {
+                foreach (var (ca, added) in registry.Add(file, Run.ReadInput(file), r.GetValue(urls) ?? [], r.GetValue(abuse)))
+                    Console.WriteLine($"{(added ? "added" : "already registered")}: CA {ca.Id} \"{ca.Subject}\"{(ca.CanSignCrl ? "" : " (keyUsage lacks cRLSign: its CRLs will be refused)")}");
+            }
+            return ExitCodes.Ok;
+        }));
+
+        var list = new Command("list", "List registered CAs with trust and CRL freshness");
+        list.SetAction(r => Run.Guarded(() =>
+        {
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            var rows = store.ListCas().Select(ca => Describe(store, ca)).ToList();
+            Output.Table(["id", "trust", "subject", "crl", "next update", "revoked", "crl urls"], rows);
+            return ExitCodes.Ok;
+        }));
+
+        command.Add(add);
+        command.Add(list);
+        command.Add(Trust("distrust", "Stop trusting a CA: its certificates answer untrusted at once", trusted: false));
+        command.Add(Trust("trust", "Trust a CA again", trusted: true));
+        return command;
+    }
+
+    private static string[] Describe(CertStore store, CaRow ca)
+    {
+        var crl = store.LatestCrl(ca.Id);
+        var next = crl?.NextUpdate is { } n ? Output.Time(DateTimeOffset.FromUnixTimeSeconds(n)) : crl is null ? "-" : "none";
+        if (crl?.NextUpdate is { } nu && DateTimeOffset.FromUnixTimeSeconds(nu) < DateTimeOffset.UtcNow) next += " (stale)";
+        var trust = ca.Trusted ? "trusted" : $"distrusted {Output.Time(DateTimeOffset.FromUnixTimeSeconds(ca.DistrustedAt ?? 0))}: {ca.DistrustReason}";
+        return
+        [
+            ca.Id.ToString(CultureInfo.InvariantCulture), trust, ca.Subject,
+            crl is null ? "none" : crl.Number ?? "(no number)", next,
+            store.RevocationCount(ca.Id).ToString(CultureInfo.InvariantCulture), string.Join(' ', store.CrlUrls(ca.Id)),
+        ];
+    }
+
+    private static Command Trust(string name, string description, bool trusted)
+    {
+        var id = new Argument<string>("id") { Description = "The CA's id (certdns ca list)" };
+        var reason = new Option<string?>("--reason") { Description = "Why (kept in the audit log)", Required = !trusted };
+        var command = new Command(name, description) { id, reason };
+        command.SetAction(r => Run.Guarded(() =>
+        {
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            var ca = new CaRegistry(store).Get(r.GetValue(id)!);
+            var changed = store.SetTrust(ca.Id, trusted, r.GetValue(reason));
+            Console.WriteLine(changed
+                ? $"CA {ca.Id} \"{ca.Subject}\" is now {(trusted ? "trusted" : "distrusted")}; zone serial {store.Serial}"
+                : $"CA {ca.Id} \"{ca.Subject}\" was already {(trusted ? "trusted" : "distrusted")}");
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using CertDns.Core;
+using CertDns.Ingest;
+using CertDns.Store;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns certs add &lt;files|folders|-&gt;</c>.</summary>
+internal sealed class CertsCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("certs", "Register end-entity certificates");
+        var inputs = new Argument<string[]>("inputs") { Description = "Certificate files (PEM, DER, bundles), folders, or - for stdin", Arity = ArgumentArity.OneOrMore };
+        var add = new Command("add", "Register certificates whose signature verifies against a registered CA; all or nothing") { inputs };
+        add.SetAction(r => Run.Guarded(() =>
+        {
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            var files = Expand(r.GetValue(inputs)!).ToList();
+            var result = new CertificateRegistry(store).Add(files.Select(f => (f, Run.ReadInput(f))));
+            foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
+                Console.Error.WriteLine($"certdns: {refused.Source}: {refused.Refusal}");
+            if (!result.Stored && result.Refused > 0)
+            {
+                Console.WriteLine($"{result.Outcomes.Count} certificates read, {result.Refused} refused: nothing stored");
+                return ExitCodes.BadInput;
+            }
+            Console.WriteLine($"{result.Outcomes.Count} certificates read: {result.Added} added, {result.AlreadyKnown} already registered; zone serial {store.Serial}");
+            return ExitCodes.Ok;
+        }));
+        command.Add(add);
+        return command;
+    }
+
+    /// <summary>Files as named; folders by every file below them, in a stable order.</summary>
+    private static IEnumerable<string> Expand(IEnumerable<string> inputs)
+    {
+        foreach (var input in inputs)
+        {
+            if (Directory.Exists(input))
+            {
+                var found = Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+                if (found.Count == 0) throw new BadInputException(input, "folder holds no files");
+                foreach (var f in found) yield return f;
+            }
+            else
+            {
+                yield return input;
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using CertDns.Core;
+using CertDns.Pki;
+
+namespace CertDns.Cli;
+
+/// <summary>
+/// Reads what an operator types for a certificate: a certificate file, a digest in any SPEC form (hex with or
+/// without colons, 64/56/40/32 hex, 52 base32) or a query name, decoded by the same codec DNS uses.
+/// </summary>
+internal static class FingerprintArgument
+{
+    public static QueryName Parse(string input, string apex, bool isKey)
+    {
+        if (File.Exists(input))
+        {
+            var cert = CertificateFile.Read(File.ReadAllBytes(input), input)[0];
+            var digest = isKey ? cert.SpkiSha256 : cert.Sha256;
+            return new QueryName(NameKind.Fingerprint, IsKey: isKey, Digest: DigestKind.Sha256, Value: digest);
+        }
+
+        var text = input.Trim().TrimEnd('.').Replace(":", "", StringComparison.Ordinal);
+        if (text.EndsWith("." + apex, StringComparison.OrdinalIgnoreCase)) text = text[..^(apex.Length + 1)];
+        List<string> labels = text.Contains('.', StringComparison.Ordinal)
+            ? [.. text.Split('.')]
+            : text.Length == 64 ? [text[..32], text[32..]] : [text];
+        if (isKey) labels.Add("key");
+        var name = QueryName.Parse(labels);
+        if (name.Kind != NameKind.Fingerprint)
+            throw new BadInputException(input, "not a fingerprint: expected a certificate file, 64, 56, 40 or 32 hex digits, or 52 base32 characters");
+        return name;
+    }
+}

@@ -1,0 +1,24 @@
+using System.Globalization;
+using Spectre.Console;
+
+namespace CertDns.Cli;
+
+/// <summary>Tables on a terminal, tab-separated lines for cron and pipes.</summary>
+internal static class Output
+{
+    public static void Table(string[] headers, IEnumerable<string[]> rows)
+    {
+        if (Console.IsOutputRedirected)
+        {
+            Console.WriteLine(string.Join('\t', headers));
+            foreach (var row in rows) Console.WriteLine(string.Join('\t', row));
+            return;
+        }
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var h in headers) table.AddColumn(Markup.Escape(h));
+        foreach (var row in rows) table.AddRow(row.Select(c => new Text(c)).ToArray<Spectre.Console.Rendering.IRenderable>());
+        AnsiConsole.Write(table);
+    }
+
+    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Net;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Ingest;
+using CertDns.Store;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns serve</c>: answers the zone over UDP and TCP, following the store as it changes.</summary>
+internal sealed class ServeCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen") { Description = "Address and port for UDP and TCP", DefaultValueFactory = _ => "127.0.0.1:5353" };
+        var demo = new Option<bool>("--demo") { Description = "First seed the store with a generated test CA and certificates in every status" };
+        var poll = new Option<double>("--poll") { Description = "Seconds between checks of the store for new data", DefaultValueFactory = _ => 1.0 };
+        var ttl = new Option<int>("--ttl") { Description = "Positive TTL cap in seconds (never past a CRL's nextUpdate)", DefaultValueFactory = _ => 300 };
+        var negativeTtl = new Option<int>("--negative-ttl") { Description = "SOA minimum: how long resolvers cache NXDOMAIN/NODATA", DefaultValueFactory = _ => 60 };
+        var ns = new Option<string?>("--ns") { Description = "Name server name for NS and SOA (default ns.<zone>)" };
+        var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)") { listen, demo, poll, ttl, negativeTtl, ns };
+        command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
+        {
+            var endpoint = ParseEndpoint(r.GetValue(listen)!);
+            var apex = r.GetValue(GlobalOptions.Zone)!.Trim().TrimEnd('.').ToLowerInvariant();
+            if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
+                throw new BadInputException(apex, "not a valid zone name");
+            if (r.GetValue(poll) is var seconds && seconds is <= 0 or > 3600)
+                throw new BadInputException("--poll", "must be between 0 and 3600 seconds");
+            var dbPath = r.GetValue(GlobalOptions.Database)!;
+
+            IReadOnlyList<DemoCertificate> demoCerts = [];
+            using (var store = CertStore.Open(dbPath))
+            {
+                if (r.GetValue(demo)) demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
+            }
+
+            var holder = new SnapshotHolder(StatusSnapshot.Empty);
+            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m));
+            var first = watcher.Start();
+            var options = new ZoneOptions
+            {
+                Apex = apex,
+                MaxTtl = r.GetValue(ttl),
+                Minimum = r.GetValue(negativeTtl),
+                NsAddress = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address,
+            };
+            if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
+            var responder = new DnsResponder(options, holder, TimeProvider.System);
+            await using var server = await DnsServer.StartAsync(endpoint, responder).ConfigureAwait(false);
+            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates");
+            PrintDemo(demoCerts, apex, server.LocalEndPoint);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine("stopping");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)
+    {
+        if (certs.Count == 0) return;
+        var dig = $"dig @{endpoint.Address} -p {endpoint.Port}";
+        Console.WriteLine($"demo certificates (try: {dig} test.{apex} A, or TXT for the reason):");
+        foreach (var cert in certs)
+        {
+            var hex = Hex.Lower(cert.Sha256);
+            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {hex[..32]}.{hex[32..]}.{apex} TXT");
+        }
+    }
+
+    private static IPEndPoint ParseEndpoint(string text) =>
+        IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0
+            ? endpoint
+            : throw new BadInputException(text, "expected address:port, e.g. 127.0.0.1:5353 or [::1]:53");
+}

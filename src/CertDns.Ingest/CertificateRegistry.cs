@@ -1,0 +1,81 @@
+using CertDns.Core;
+using CertDns.Pki;
+using CertDns.Store;
+
+namespace CertDns.Ingest;
+
+/// <summary>One input of <c>certdns certs add</c> and what became of it.</summary>
+/// <param name="Source">File name and position in it.</param>
+/// <param name="Subject">The certificate's subject.</param>
+/// <param name="Sha256">Its fingerprint.</param>
+/// <param name="Refusal">Why it was refused, or null when it verified.</param>
+public sealed record CertificateOutcome(string Source, string Subject, byte[] Sha256, string? Refusal);
+
+/// <summary>The result of one <c>certs add</c>.</summary>
+public sealed record CertificateAddResult(IReadOnlyList<CertificateOutcome> Outcomes, int Added, bool Stored)
+{
+    public int Refused => Outcomes.Count(o => o.Refusal is not null);
+    public int AlreadyKnown => Outcomes.Count - Refused - Added;
+}
+
+/// <summary>
+/// <c>certdns certs add</c>: registers end-entity certificates whose signature verifies against a registered CA.
+/// All or nothing: when any input is refused, nothing is stored and every refusal is reported.
+/// </summary>
+public sealed class CertificateRegistry(CertStore store)
+{
+    private readonly Dictionary<long, ParsedCertificate> _caCerts = [];
+
+    /// <summary>Verifies and stores the certificates of every input.</summary>
+    /// <exception cref="BadInputException">An input is not a certificate file at all.</exception>
+    public CertificateAddResult Add(IEnumerable<(string Source, byte[] Data)> inputs)
+    {
+        var outcomes = new List<CertificateOutcome>();
+        var records = new List<CertRecord>();
+        var seen = new HashSet<string>();
+        foreach (var (source, data) in inputs)
+        {
+            var certs = CertificateFile.Read(data, source);
+            for (int i = 0; i < certs.Count; i++)
+            {
+                var cert = certs[i];
+                var where = certs.Count > 1 ? $"{source}#{i + 1}" : source;
+                var refusal = Verify(cert, out var caId);
+                outcomes.Add(new CertificateOutcome(where, cert.Subject, cert.Sha256, refusal));
+                if (refusal is null && seen.Add(Hex.Lower(cert.Sha256)))
+                {
+                    records.Add(new CertRecord(cert.Sha256, cert.Sha1, cert.Md5, cert.SpkiSha256, caId, cert.Serial, cert.Subject,
+                        cert.NotBefore, cert.NotAfter, cert.Der));
+                }
+            }
+        }
+        if (outcomes.Any(o => o.Refusal is not null) || records.Count == 0)
+            return new CertificateAddResult(outcomes, 0, Stored: false);
+        var added = store.AddCertificates(records);
+        return new CertificateAddResult(outcomes, added, Stored: true);
+    }
+
+    private string? Verify(ParsedCertificate cert, out long caId)
+    {
+        caId = 0;
+        var candidates = store.FindCasBySubject(cert.IssuerDer);
+        if (candidates.Count == 0)
+            return $"issuer \"{cert.Issuer}\" is not a registered CA (certdns ca add)";
+        foreach (var ca in candidates)
+        {
+            if (cert.IsIssuedBy(CaCertificate(ca)))
+            {
+                caId = ca.Id;
+                return null;
+            }
+        }
+        return $"signature does not verify with the key of registered CA \"{cert.Issuer}\"";
+    }
+
+    private ParsedCertificate CaCertificate(CaRow ca)
+    {
+        if (!_caCerts.TryGetValue(ca.Id, out var parsed))
+            _caCerts[ca.Id] = parsed = CertificateFile.Read(ca.Der, $"CA {ca.Id}")[0];
+        return parsed;
+    }
+}

@@ -1,0 +1,54 @@
+using CertDns.Core;
+using CertDns.Store;
+
+namespace CertDns.Ingest;
+
+/// <summary>
+/// Keeps a running server's snapshot in step with the store: polls the zone serial, which every write
+/// advances, and when it moved builds a new snapshot off to the side and publishes it with one swap.
+/// Ingests in other processes (cron) so reach the zone within one poll interval, without a restart.
+/// </summary>
+public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSpan interval, Action<string>? log = null) : IDisposable
+{
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _loop;
+
+    /// <summary>Loads the first snapshot and starts polling.</summary>
+    public StatusSnapshot Start()
+    {
+        StatusSnapshot first;
+        using (var store = CertStore.Open(storePath)) first = store.LoadSnapshot();
+        holder.Publish(first);
+        _loop = Task.Run(() => RunAsync(_stop.Token));
+        return first;
+    }
+
+    private async Task RunAsync(CancellationToken token)
+    {
+        using var timer = new PeriodicTimer(interval);
+        while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
+        {
+            try
+            {
+                using var store = CertStore.Open(storePath);
+                if (store.Serial == holder.Current.Serial) continue;
+                var next = store.LoadSnapshot();
+                holder.Publish(next);
+                log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates");
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException)
+            {
+                // Keep serving the last good snapshot; a locked or briefly missing file is retried next tick.
+                log?.Invoke($"reload failed, still serving serial {holder.Current.Serial}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>Stops polling.</summary>
+    public void Dispose()
+    {
+        _stop.Cancel();
+        try { _loop?.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
+        _stop.Dispose();
+    }
+}

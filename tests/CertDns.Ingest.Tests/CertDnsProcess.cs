@@ -1,0 +1,125 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>The real <c>certdns</c> program, run as a user would run it.</summary>
+internal static class CertDnsProcess
+{
+    private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
+
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(string workDir, params string[] args) => Run(workDir, null, args);
+
+    public static Result Run(string workDir, byte[]? stdin, params string[] args)
+    {
+        using var process = Process.Start(Info(workDir, args, stdin is not null))!;
+        if (stdin is not null)
+        {
+            process.StandardInput.BaseStream.Write(stdin);
+            process.StandardInput.Close();
+        }
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromSeconds(120)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"certdns {string.Join(' ', args)} did not finish");
+        }
+        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts <c>certdns serve</c> and waits until it says it is serving.</summary>
+    public static Server Serve(string workDir, params string[] args)
+    {
+        var port = FreePort();
+        var process = Process.Start(Info(workDir, ["serve", "--listen", $"127.0.0.1:{port}", .. args], false))!;
+        var server = new Server(process, port);
+        server.WaitFor("serving ", TimeSpan.FromSeconds(60));
+        return server;
+    }
+
+    private static ProcessStartInfo Info(string workDir, string[] args, bool stdin)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = workDir,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = stdin,
+            UseShellExecute = false,
+            StandardOutputEncoding = Encoding.UTF8,
+        };
+        info.ArgumentList.Add(Dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        return info;
+    }
+
+    /// <summary>A port free for both UDP and TCP on 127.0.0.1 right now.</summary>
+    public static int FreePort()
+    {
+        for (int attempt = 0; attempt < 50; attempt++)
+        {
+            using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            var port = ((IPEndPoint)udp.LocalEndPoint!).Port;
+            using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                tcp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+                return port;
+            }
+            catch (SocketException)
+            {
+            }
+        }
+        throw new InvalidOperationException("no free port");
+    }
+
+    /// <summary>A running server; disposing stops it.</summary>
+    public sealed class Server : IDisposable
+    {
+        private readonly Process _process;
+        private readonly StringBuilder _output = new();
+        private readonly object _lock = new();
+
+        public Server(Process process, int port)
+        {
+            _process = process;
+            Port = port;
+            process.OutputDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
+            process.ErrorDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+        }
+
+        public int Port { get; }
+
+        public string Output { get { lock (_lock) return _output.ToString(); } }
+
+        public void WaitFor(string text, TimeSpan timeout)
+        {
+            var until = DateTime.UtcNow + timeout;
+            while (DateTime.UtcNow < until)
+            {
+                if (Output.Contains(text, StringComparison.Ordinal)) return;
+                if (_process.HasExited) throw new InvalidOperationException($"certdns serve exited {_process.ExitCode}: {Output}");
+                Thread.Sleep(50);
+            }
+            throw new TimeoutException($"certdns serve did not print '{text}': {Output}");
+        }
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(5000);
+            }
+            _process.Dispose();
+        }
+    }
+}

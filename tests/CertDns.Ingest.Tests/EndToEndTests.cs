@@ -1,0 +1,176 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using ARSoft.Tools.Net;
+using ARSoft.Tools.Net.Dns;
+using CertDns.Core;
+using CertDns.Pki;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>
+/// The whole path as an operator runs it: a CA made here with BouncyCastle, `certdns ca add`, `certs add`,
+/// `crl ingest`, `block`, then `certdns serve` on loopback asked by the real dig and by ARSoft's DnsClient.
+/// </summary>
+public sealed class EndToEndTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly TestAuthority _ca = new("E2E Test CA");
+    private readonly DateTimeOffset _now = DateTimeOffset.UtcNow;
+    private readonly Dictionary<string, ParsedCertificate> _certs = [];
+
+    public EndToEndTests()
+    {
+        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
+        Directory.CreateDirectory(_dir.File("certs"));
+        foreach (var name in new[] { "valid", "revoked", "hold", "blocked", "later" })
+        {
+            var der = _ca.Issue($"{name}.e2e.example", _now.AddDays(-1), _now.AddDays(90));
+            _certs[name] = CertificateFile.Read(der, name)[0];
+            File.WriteAllText(_dir.File($"certs/{name}.pem"), TestAuthority.ToPem("CERTIFICATE", der));
+        }
+        File.WriteAllBytes(_dir.File("crl1.der"), _ca.CreateCrl(1, _now.AddMinutes(-5), _now.AddDays(7),
+        [
+            (_certs["revoked"].Serial, _now.AddHours(-1), RevocationReason.KeyCompromise),
+            (_certs["hold"].Serial, _now.AddHours(-1), RevocationReason.CertificateHold),
+        ]));
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private CertDnsProcess.Result Cli(params string[] args)
+    {
+        var result = CertDnsProcess.Run(_dir.Path, args);
+        Assert.True(result.ExitCode == 0, $"certdns {string.Join(' ', args)} exited {result.ExitCode}: {result.Stderr}{result.Stdout}");
+        return result;
+    }
+
+    private void Register()
+    {
+        Assert.Contains("added: CA 1", Cli("ca", "add", "ca.pem").Stdout);
+        Assert.Contains("5 added", Cli("certs", "add", "certs").Stdout);
+        Assert.Contains("0 added, 5 already registered", Cli("certs", "add", "certs").Stdout);
+        Assert.Contains("2 entries (+2 -0)", Cli("crl", "ingest", "crl1.der").Stdout);
+        Cli("block", "certs/blocked.pem", "--reason", "3 abuse complaints");
+    }
+
+    private static string Name(ParsedCertificate cert, string suffix = "status.example")
+    {
+        var hex = Hex.Lower(cert.Sha256);
+        return $"{hex[..32]}.{hex[32..]}.{suffix}";
+    }
+
+    [DigFact]
+    public void Serve_AfterIngest_DigSeesEveryStatusAndNegativeAnswers()
+    {
+        Register();
+        using var server = CertDnsProcess.Serve(_dir.Path);
+
+        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["valid"])));
+        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"])));
+        Assert.Equal(["127.0.0.4"], A(server, Name(_certs["hold"])));
+        Assert.Equal(["127.0.0.3"], A(server, Name(_certs["blocked"])));
+
+        var txt = Dig.Query(server.Port, Name(_certs["revoked"]), "TXT");
+        Assert.Equal("NOERROR", txt.Status);
+        Assert.Contains("revoked keyCompromise", Assert.Single(txt.Answers));
+        Assert.Contains("serial " + Hex.Lower(_certs["revoked"].Serial), txt.Answers[0]);
+        Assert.Contains("blocked: 3 abuse complaints since", Assert.Single(Dig.Query(server.Port, Name(_certs["blocked"]), "TXT").Answers));
+
+        // Unknown complete name: NXDOMAIN with the SOA for negative caching (RFC 2308).
+        var unknown = Dig.Query(server.Port, new string('a', 32) + "." + new string('b', 32) + ".status.example", "A");
+        Assert.Equal("NXDOMAIN", unknown.Status);
+        Assert.Contains("SOA", Assert.Single(unknown.Authority));
+
+        // The right-hand half is what a QNAME-minimising resolver asks first: NODATA, never NXDOMAIN.
+        var hex = Hex.Lower(_certs["revoked"].Sha256);
+        var prefix = Dig.Query(server.Port, $"{hex[32..]}.status.example", "A");
+        Assert.Equal("NOERROR", prefix.Status);
+        Assert.Empty(prefix.Answers);
+        Assert.Contains("SOA", Assert.Single(prefix.Authority));
+
+        Assert.Equal("REFUSED", Dig.Query(server.Port, "www.example.com", "A").Status);
+        Assert.Contains("aa", Dig.Query(server.Port, "status.example", "SOA").Flags);
+
+        // Views: bl lists only the block family, wl only valid.
+        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"], "bl.status.example")));
+        Assert.Equal("NXDOMAIN", Dig.Query(server.Port, Name(_certs["valid"], "bl.status.example"), "A").Status);
+        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["valid"], "wl.status.example")));
+
+        // TCP answers the same.
+        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"]), "+tcp"));
+        Assert.Equal(["127.0.0.2"], A(server, "test.status.example"));
+    }
+
+    [DigFact]
+    public void Serve_IngestInAnotherProcess_AnswerAndSerialChangeWithoutRestart()
+    {
+        Register();
+        using var server = CertDnsProcess.Serve(_dir.Path, "--poll", "0.5");
+        var serialBefore = Serial(server);
+        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["later"])));
+
+        File.WriteAllBytes(_dir.File("crl2.der"), _ca.CreateCrl(2, _now.AddMinutes(-1), _now.AddDays(7),
+        [
+            (_certs["revoked"].Serial, _now.AddHours(-1), RevocationReason.KeyCompromise),
+            (_certs["later"].Serial, _now.AddMinutes(-2), RevocationReason.Superseded),
+        ]));
+        Assert.Contains("(+1 -1)", Cli("crl", "ingest", "crl2.der").Stdout);
+
+        var until = DateTime.UtcNow.AddSeconds(10);
+        IReadOnlyList<string> answer;
+        do
+        {
+            Thread.Sleep(200);
+            answer = A(server, Name(_certs["later"]));
+        }
+        while (answer.SequenceEqual(["127.0.1.2"]) && DateTime.UtcNow < until);
+
+        Assert.Equal(["127.0.0.2"], answer);
+        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["hold"])));  // the hold was lifted by CRL 2
+        Assert.True(Serial(server) > serialBefore, "the SOA serial must increase when the data changes");
+    }
+
+    [Fact]
+    public async Task Serve_AfterIngest_ArsoftClientGetsCodesOverUdpAndTcp()
+    {
+        Register();
+        using var server = CertDnsProcess.Serve(_dir.Path);
+
+        foreach (IClientTransport transport in new IClientTransport[] { new UdpClientTransport(server.Port), new TcpClientTransport(server.Port) })
+        {
+            var client = new DnsClient([IPAddress.Loopback], [transport], false, 5000);
+            var revoked = await client.ResolveAsync(DomainName.Parse(Name(_certs["revoked"])), RecordType.A);
+            Assert.NotNull(revoked);
+            Assert.Equal(ReturnCode.NoError, revoked!.ReturnCode);
+            Assert.Equal(IPAddress.Parse("127.0.0.2"), Assert.IsType<ARecord>(Assert.Single(revoked.AnswerRecords)).Address);
+
+            var txt = await client.ResolveAsync(DomainName.Parse(Name(_certs["valid"])), RecordType.Txt);
+            Assert.StartsWith("valid: issued by", Assert.IsType<TxtRecord>(Assert.Single(txt!.AnswerRecords)).TextData);
+
+            var unknown = await client.ResolveAsync(DomainName.Parse(new string('c', 32) + "." + new string('d', 32) + ".status.example"), RecordType.A);
+            Assert.Equal(ReturnCode.NxDomain, unknown!.ReturnCode);
+            Assert.IsType<SoaRecord>(Assert.Single(unknown.AuthorityRecords));
+        }
+    }
+
+    [DigFact]
+    public void ServeDemo_NoConfiguration_AnswersTestEntryAndPrintedNames()
+    {
+        using var server = CertDnsProcess.Serve(_dir.Path, "--demo");
+
+        Assert.Equal(["127.0.0.2"], A(server, "test.status.example"));
+        foreach (Match m in Regex.Matches(server.Output, @"^\s+(\w+)\s+(127\.\d+\.\d+\.\d+)\s+dig .* ([0-9a-f]{32}\.[0-9a-f]{32}\.status\.example) TXT", RegexOptions.Multiline))
+            Assert.Equal([m.Groups[2].Value], A(server, m.Groups[3].Value));
+        Assert.Equal(7, Regex.Matches(server.Output, @"[0-9a-f]{32}\.[0-9a-f]{32}\.status\.example").Count);
+        Assert.True(File.Exists(_dir.File("certdns.db")));
+    }
+
+    private static IReadOnlyList<string> A(CertDnsProcess.Server server, string name, params string[] extra) =>
+        Dig.Query(server.Port, name, "A", extra).Answers.Select(a => a.Split('\t', ' ').Last(s => s.Length > 0)).ToList();
+
+    private static uint Serial(CertDnsProcess.Server server)
+    {
+        var soa = Dig.Query(server.Port, "status.example", "SOA");
+        return uint.Parse(Assert.Single(soa.Answers).Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[6], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
