@@ -1,7 +1,11 @@
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
 using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Asn1.Pkcs;
+using Org.BouncyCastle.Crypto.Engines;
 using Org.BouncyCastle.Crypto.Operators;
+using Org.BouncyCastle.Crypto.Signers;
+using Org.BouncyCastle.Security;
 
 namespace CertDns.Pki;
 
@@ -18,6 +22,10 @@ internal static class Signatures
         try
         {
             var algorithm = AlgorithmIdentifier.GetInstance(Asn1Object.FromByteArray(algorithmDer.ToArray()));
+            if (algorithm.Algorithm.Equals(PkcsObjectIdentifiers.IdRsassaPss))
+            {
+                return VerifyPss(algorithm, signed, signature, key);
+            }
             var factory = new Asn1VerifierFactory(algorithm, key);
             var calculator = factory.CreateCalculator();
             using (var stream = calculator.Stream)
@@ -30,6 +38,25 @@ internal static class Signatures
         {
             return false;
         }
+    }
+
+    /// <summary>
+    /// RSASSA-PSS with the parameters as given (RFC 4055 3.1). BouncyCastle's Asn1VerifierFactory takes the
+    /// hash from them but not the salt length, so a CRL signed with salt 446 (Penneo's root) would not verify.
+    /// </summary>
+    private static bool VerifyPss(AlgorithmIdentifier algorithm, ReadOnlySpan<byte> signed, ReadOnlySpan<byte> signature, AsymmetricKeyParameter key)
+    {
+        var parameters = algorithm.Parameters is null || algorithm.Parameters is DerNull
+            ? RsassaPssParameters.GetInstance(new DerSequence())
+            : RsassaPssParameters.GetInstance(algorithm.Parameters);
+        if (!parameters.MaskGenAlgorithm.Algorithm.Equals(PkcsObjectIdentifiers.IdMgf1)) return false;
+        if (!parameters.TrailerField.HasValue(1)) return false;
+        var contentDigest = DigestUtilities.GetDigest(parameters.HashAlgorithm.Algorithm);
+        var mgfDigest = DigestUtilities.GetDigest(AlgorithmIdentifier.GetInstance(parameters.MaskGenAlgorithm.Parameters).Algorithm);
+        var signer = new PssSigner(new RsaBlindedEngine(), contentDigest, mgfDigest, parameters.SaltLength.IntValueExact, PssSigner.TrailerImplicit);
+        signer.Init(false, key);
+        signer.BlockUpdate(signed);
+        return signer.VerifySignature(signature.ToArray());
     }
 
     /// <summary>The algorithm's name for messages, e.g. <c>1.2.840.113549.1.1.10</c> or its BouncyCastle name.</summary>
