@@ -1,0 +1,138 @@
+using CertDns.Pki;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>Bad input gets one clear line naming the input and the reason, exit code 1, and changes nothing stored.</summary>
+public sealed class CliInputTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly TestAuthority _ca = new("CLI Test CA");
+    private readonly TestAuthority _stranger = new("Unregistered CA");
+
+    public CliInputTests()
+    {
+        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "ca", "add", "ca.pem").ExitCode);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private byte[] Db() => File.ReadAllBytes(_dir.File("certdns.db"));
+
+    private void AssertRefused(string input, string reason, params string[] args)
+    {
+        var before = Db();
+        var result = CertDnsProcess.Run(_dir.Path, args);
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(input, line);
+        Assert.Contains(reason, line);
+        Assert.DoesNotContain("   at ", result.Stderr + result.Stdout);
+        Assert.Equal(before, Db());
+    }
+
+    [Fact]
+    public void CertsAdd_CertificateFromUnregisteredCa_RefusedNothingStored()
+    {
+        var now = DateTimeOffset.UtcNow;
+        File.WriteAllText(_dir.File("good.pem"), TestAuthority.ToPem("CERTIFICATE", _ca.Issue("good", now.AddDays(-1), now.AddDays(30))));
+        File.WriteAllText(_dir.File("stranger.pem"), TestAuthority.ToPem("CERTIFICATE", _stranger.Issue("bad", now.AddDays(-1), now.AddDays(30))));
+
+        AssertRefused("stranger.pem", "not a registered CA", "certs", "add", "good.pem", "stranger.pem");
+    }
+
+    [Fact]
+    public void CertsAdd_CertificateWithForgedIssuerName_RefusedAsSignatureFails()
+    {
+        // Same subject name as the registered CA, different key: the name matches, the signature does not.
+        var impostor = new TestAuthority("CLI Test CA");
+        var now = DateTimeOffset.UtcNow;
+        File.WriteAllText(_dir.File("forged.pem"), TestAuthority.ToPem("CERTIFICATE", impostor.Issue("forged", now.AddDays(-1), now.AddDays(30))));
+
+        AssertRefused("forged.pem", "signature does not verify", "certs", "add", "forged.pem");
+    }
+
+    [Fact]
+    public void CertsAdd_NotACertificate_Refused()
+    {
+        File.WriteAllText(_dir.File("junk.pem"), "hello, this is not a certificate\n");
+
+        AssertRefused("junk.pem", "", "certs", "add", "junk.pem");
+    }
+
+    [Fact]
+    public void CrlIngest_MissingFile_Refused()
+    {
+        AssertRefused("nope.crl", "no such file", "crl", "ingest", "nope.crl");
+    }
+
+    [Fact]
+    public void CrlIngest_TruncatedCrl_Refused()
+    {
+        var crl = _ca.CreateCrl(1, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), []);
+        File.WriteAllBytes(_dir.File("cut.crl"), crl[..(crl.Length / 2)]);
+
+        AssertRefused("cut.crl", "", "crl", "ingest", "cut.crl");
+    }
+
+    [Fact]
+    public void Lookup_FingerprintOfWrongLength_Refused()
+    {
+        AssertRefused("abc123", "not a fingerprint", "lookup", "abc123");
+    }
+
+    [Fact]
+    public void CaDistrust_UnknownId_Refused()
+    {
+        AssertRefused("42", "no CA with that id", "ca", "distrust", "42", "--reason", "test");
+    }
+
+    [Fact]
+    public void Block_UnregisteredFingerprint_Refused()
+    {
+        AssertRefused(new string('a', 64), "no registered certificate", "block", new string('a', 64), "--reason", "spam");
+    }
+
+    [Fact]
+    public void Serve_BadListenAddress_Refused()
+    {
+        AssertRefused("nonsense", "expected address:port", "serve", "--listen", "nonsense");
+    }
+
+    [Fact]
+    public void Lookup_CertificateFile_ShowsStatusFromStore()
+    {
+        var now = DateTimeOffset.UtcNow;
+        var der = _ca.Issue("lookup", now.AddDays(-1), now.AddDays(30));
+        File.WriteAllText(_dir.File("c.pem"), TestAuthority.ToPem("CERTIFICATE", der));
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "certs", "add", "c.pem").ExitCode);
+
+        var stale = CertDnsProcess.Run(_dir.Path, "lookup", "c.pem");
+        Assert.Contains("status: stale (127.0.2.2)", stale.Stdout);
+
+        File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-1), now.AddDays(1), []));
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "crl", "ingest", "crl.der").ExitCode);
+        var sha1 = Convert.ToHexString(CertificateFile.Read(der, "c")[0].Sha1);
+        var valid = CertDnsProcess.Run(_dir.Path, "lookup", sha1);
+        Assert.Contains("status: valid (127.0.1.2)", valid.Stdout);
+
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "ca", "distrust", "1", "--reason", "ignores abuse").ExitCode);
+        Assert.Contains("status: untrusted (127.0.2.3)", CertDnsProcess.Run(_dir.Path, "lookup", "c.pem").Stdout);
+    }
+
+    [Fact]
+    public void Fp_Certificate_PrintsSplitNameAndNeverA64CharLabel()
+    {
+        var der = _ca.Issue("fp", DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        File.WriteAllText(_dir.File("c.pem"), TestAuthority.ToPem("CERTIFICATE", der));
+        var hex = Convert.ToHexStringLower(CertificateFile.Read(der, "c")[0].Sha256);
+
+        var output = CertDnsProcess.Run(_dir.Path, "fp", "c.pem").Stdout;
+
+        Assert.Contains($"{hex[..32]}.{hex[32..]}.status.example", output);
+        Assert.Contains($"{hex[..56]}.status.example", output);
+        Assert.DoesNotContain(hex + ".", output);
+        Assert.Contains("substr_32_32", output);
+    }
+}

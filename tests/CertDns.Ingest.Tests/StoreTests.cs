@@ -1,0 +1,88 @@
+using CertDns.Core;
+using CertDns.Store;
+
+namespace CertDns.Ingest.Tests;
+
+public sealed class StoreTests : IDisposable
+{
+    private readonly StoreFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    [Fact]
+    public void Open_NewFile_MigratesToLatestSchemaInWalMode()
+    {
+        using var store = _file.Open();
+
+        Assert.Equal(1, store.SchemaVersion);
+        Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
+        using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
+        raw.Open();
+        using var cmd = raw.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode;";
+        Assert.Equal("wal", cmd.ExecuteScalar());
+    }
+
+    [Fact]
+    public void Write_EveryChange_AdvancesSerial()
+    {
+        using var store = _file.Open();
+        var first = store.Serial;
+
+        var ca = new CertDns.Pki.TestAuthority("Serial CA");
+        new CaRegistry(store).Add("ca", ca.CertificateDer, [], null);
+        var second = store.Serial;
+        store.SetTrust(1, false, "test");
+
+        Assert.True(second > first);
+        Assert.True(store.Serial > second);
+        Assert.Equal(["ca add", "ca distrust"], store.AuditLog().Select(a => a.Action));
+    }
+
+    [Fact]
+    public void Open_FileThatIsNotADatabase_RefusedAsBadInput()
+    {
+        File.WriteAllText(_file.Path, "this is not sqlite, just text that is long enough to have a header........................................");
+
+        var e = Assert.Throws<BadInputException>(() => CertStore.Open(_file.Path));
+        Assert.Contains("not a SQLite database", e.Reason);
+    }
+
+    [Fact]
+    public void Open_ForeignSqliteDatabase_Refused()
+    {
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            raw.Open();
+            using var cmd = raw.CreateCommand();
+            cmd.CommandText = "CREATE TABLE t (x);";
+            cmd.ExecuteNonQuery();
+        }
+
+        Assert.Contains("not a CertDns store", Assert.Throws<BadInputException>(() => CertStore.Open(_file.Path)).Reason);
+    }
+
+    [Fact]
+    public void ReplaceRevocations_FailureMidway_LeavesPreviousSetIntact()
+    {
+        var ca = new CertDns.Pki.TestAuthority("Atomic CA");
+        using var store = _file.Open();
+        new CaRegistry(store).Add("ca", ca.CertificateDer, [], null);
+        var now = DateTimeOffset.UtcNow;
+        store.ReplaceRevocations(new CrlRecord(1, "1", now, now.AddDays(1), [1], "one", null),
+            [new RevocationRecord(new byte[] { 1 }, now, RevocationReason.KeyCompromise)]);
+        var serial = store.Serial;
+
+        IEnumerable<RevocationRecord> Failing()
+        {
+            yield return new RevocationRecord(new byte[] { 2 }, now, RevocationReason.Superseded);
+            throw new IOException("disk went away");
+        }
+        Assert.Throws<IOException>(() => store.ReplaceRevocations(new CrlRecord(1, "2", now, now.AddDays(1), [2], "two", null), Failing()));
+
+        Assert.Equal(1, store.RevocationCount(1));
+        Assert.NotNull(store.FindRevocation(1, [1]));
+        Assert.Equal("1", store.LatestCrl(1)!.Number);
+        Assert.Equal(serial, store.Serial);
+    }
+}
