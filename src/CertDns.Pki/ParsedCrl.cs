@@ -218,7 +218,7 @@ public sealed class ParsedCrl
             }
             if (tbs.HasData)
             {
-                throw new CrlFormatException($"unexpected {DescribeTag(tbs.PeekTag())} in tbsCertList after {where}");
+                throw new CrlFormatException($"unexpected {DescribeTag(tbs.PeekTag())} at the end of tbsCertList");
             }
             return crl;
         }
