@@ -1,4 +1,3 @@
-using System.Globalization;
 using Spectre.Console;
 
 namespace CertDns.Cli;
@@ -20,5 +19,5 @@ internal static class Output
         AnsiConsole.Write(table);
     }
 
-    public static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    public static string Time(DateTimeOffset t) => CertDns.Core.TimeText.Utc(t);
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 
 namespace CertDns.Core;
@@ -112,9 +111,9 @@ public static class StatusEvaluator
 
     private static string CrlNote(string? number, string prefix = " (") => number is null ? "" : prefix.Length == 0 ? $" {number}" : $" (CRL {number})";
 
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    private static string Time(DateTimeOffset t) => TimeText.Utc(t);
 
-    private static string Date(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+    private static string Date(DateTimeOffset t) => TimeText.Date(t);
 
     /// <summary>Cuts a string to at most 255 UTF-8 octets without splitting a character.</summary>
     public static string Truncate(string text)

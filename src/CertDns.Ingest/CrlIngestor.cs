@@ -22,7 +22,7 @@ public sealed record CrlIngestResult(string Source, CaRow Ca, string? Number, Da
     public override string ToString()
     {
         var number = Number is null ? "without number" : $"{Number}";
-        var next = NextUpdate is { } n ? n.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) : "none";
+        var next = NextUpdate is { } n ? TimeText.Utc(n) : "none";
         var what = Change is { } c ? $"{Entries} entries (+{c.Added} -{c.Removed})" : $"{Entries} entries, unchanged (already current)";
         return $"{Source}: \"{Ca.Subject}\" CRL {number}, {what}, nextUpdate {next}, {Duration.TotalSeconds:0.000}s";
     }
@@ -116,5 +116,5 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         throw first!;
     }
 
-    private static string Time(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+    private static string Time(DateTimeOffset t) => TimeText.Utc(t);
 }

@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using CertDns.Core;
+using CertDns.Dns.Tests;
 using CertDns.Pki;
 
 namespace CertDns.Ingest.Tests;
@@ -60,54 +61,54 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [DigFact]
-    public void Serve_AfterIngest_DigSeesEveryStatusAndNegativeAnswers()
+    public async Task Serve_AfterIngest_DigSeesEveryStatusAndNegativeAnswers()
     {
         Register();
         using var server = CertDnsProcess.Serve(_dir.Path);
 
-        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["valid"])));
-        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"])));
-        Assert.Equal(["127.0.0.4"], A(server, Name(_certs["hold"])));
-        Assert.Equal(["127.0.0.3"], A(server, Name(_certs["blocked"])));
+        Assert.Equal(["127.0.1.2"], await A(server, Name(_certs["valid"])));
+        Assert.Equal(["127.0.0.2"], await A(server, Name(_certs["revoked"])));
+        Assert.Equal(["127.0.0.4"], await A(server, Name(_certs["hold"])));
+        Assert.Equal(["127.0.0.3"], await A(server, Name(_certs["blocked"])));
 
-        var txt = Dig.Query(server.Port, Name(_certs["revoked"]), "TXT");
+        var txt = await Dig.RunAsync(server.Port, Name(_certs["revoked"]), "TXT");
         Assert.Equal("NOERROR", txt.Status);
-        Assert.Contains("revoked keyCompromise", Assert.Single(txt.Answers));
-        Assert.Contains("serial " + Hex.Lower(_certs["revoked"].Serial), txt.Answers[0]);
-        Assert.Contains("blocked: 3 abuse complaints since", Assert.Single(Dig.Query(server.Port, Name(_certs["blocked"]), "TXT").Answers));
+        Assert.Contains("revoked keyCompromise", txt.SingleAnswer("TXT")[4]);
+        Assert.Contains("serial " + Hex.Lower(_certs["revoked"].Serial), txt.SingleAnswer("TXT")[4]);
+        Assert.Contains("blocked: 3 abuse complaints since", (await Dig.RunAsync(server.Port, Name(_certs["blocked"]), "TXT")).SingleAnswer("TXT")[4]);
 
         // Unknown complete name: NXDOMAIN with the SOA for negative caching (RFC 2308).
-        var unknown = Dig.Query(server.Port, new string('a', 32) + "." + new string('b', 32) + ".status.example", "A");
+        var unknown = await Dig.RunAsync(server.Port, new string('a', 32) + "." + new string('b', 32) + ".status.example", "A");
         Assert.Equal("NXDOMAIN", unknown.Status);
-        Assert.Contains("SOA", Assert.Single(unknown.Authority));
+        Assert.Equal("SOA", Assert.Single(unknown.Authority)[3]);
 
         // The right-hand half is what a QNAME-minimising resolver asks first: NODATA, never NXDOMAIN.
         var hex = Hex.Lower(_certs["revoked"].Sha256);
-        var prefix = Dig.Query(server.Port, $"{hex[32..]}.status.example", "A");
+        var prefix = await Dig.RunAsync(server.Port, $"{hex[32..]}.status.example", "A");
         Assert.Equal("NOERROR", prefix.Status);
-        Assert.Empty(prefix.Answers);
-        Assert.Contains("SOA", Assert.Single(prefix.Authority));
+        Assert.Empty(prefix.Answer);
+        Assert.Equal("SOA", Assert.Single(prefix.Authority)[3]);
 
-        Assert.Equal("REFUSED", Dig.Query(server.Port, "www.example.com", "A").Status);
-        Assert.Contains("aa", Dig.Query(server.Port, "status.example", "SOA").Flags);
+        Assert.Equal("REFUSED", (await Dig.RunAsync(server.Port, "www.example.com", "A")).Status);
+        Assert.Contains("aa", (await Dig.RunAsync(server.Port, "status.example", "SOA")).Flags);
 
         // Views: bl lists only the block family, wl only valid.
-        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"], "bl.status.example")));
-        Assert.Equal("NXDOMAIN", Dig.Query(server.Port, Name(_certs["valid"], "bl.status.example"), "A").Status);
-        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["valid"], "wl.status.example")));
+        Assert.Equal(["127.0.0.2"], await A(server, Name(_certs["revoked"], "bl.status.example")));
+        Assert.Equal("NXDOMAIN", (await Dig.RunAsync(server.Port, Name(_certs["valid"], "bl.status.example"), "A")).Status);
+        Assert.Equal(["127.0.1.2"], await A(server, Name(_certs["valid"], "wl.status.example")));
 
         // TCP answers the same.
-        Assert.Equal(["127.0.0.2"], A(server, Name(_certs["revoked"]), "+tcp"));
-        Assert.Equal(["127.0.0.2"], A(server, "test.status.example"));
+        Assert.Equal(["127.0.0.2"], await A(server, Name(_certs["revoked"]), "+tcp"));
+        Assert.Equal(["127.0.0.2"], await A(server, "test.status.example"));
     }
 
     [DigFact]
-    public void Serve_IngestInAnotherProcess_AnswerAndSerialChangeWithoutRestart()
+    public async Task Serve_IngestInAnotherProcess_AnswerAndSerialChangeWithoutRestart()
     {
         Register();
         using var server = CertDnsProcess.Serve(_dir.Path, "--poll", "0.5");
-        var serialBefore = Serial(server);
-        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["later"])));
+        var serialBefore = await Serial(server);
+        Assert.Equal(["127.0.1.2"], await A(server, Name(_certs["later"])));
 
         File.WriteAllBytes(_dir.File("crl2.der"), _ca.CreateCrl(2, _now.AddMinutes(-1), _now.AddDays(7),
         [
@@ -121,13 +122,13 @@ public sealed class EndToEndTests : IDisposable
         do
         {
             Thread.Sleep(200);
-            answer = A(server, Name(_certs["later"]));
+            answer = await A(server, Name(_certs["later"]));
         }
         while (answer.SequenceEqual(["127.0.1.2"]) && DateTime.UtcNow < until);
 
         Assert.Equal(["127.0.0.2"], answer);
-        Assert.Equal(["127.0.1.2"], A(server, Name(_certs["hold"])));  // the hold was lifted by CRL 2
-        Assert.True(Serial(server) > serialBefore, "the SOA serial must increase when the data changes");
+        Assert.Equal(["127.0.1.2"], await A(server, Name(_certs["hold"])));  // the hold was lifted by CRL 2
+        Assert.True(await Serial(server) > serialBefore, "the SOA serial must increase when the data changes");
     }
 
     [Fact]
@@ -154,23 +155,23 @@ public sealed class EndToEndTests : IDisposable
     }
 
     [DigFact]
-    public void ServeDemo_NoConfiguration_AnswersTestEntryAndPrintedNames()
+    public async Task ServeDemo_NoConfiguration_AnswersTestEntryAndPrintedNames()
     {
         using var server = CertDnsProcess.Serve(_dir.Path, "--demo");
 
-        Assert.Equal(["127.0.0.2"], A(server, "test.status.example"));
+        Assert.Equal(["127.0.0.2"], await A(server, "test.status.example"));
         foreach (Match m in Regex.Matches(server.Output, @"^\s+(\w+)\s+(127\.\d+\.\d+\.\d+)\s+dig .* ([0-9a-f]{32}\.[0-9a-f]{32}\.status\.example) TXT", RegexOptions.Multiline))
-            Assert.Equal([m.Groups[2].Value], A(server, m.Groups[3].Value));
+            Assert.Equal([m.Groups[2].Value], await A(server, m.Groups[3].Value));
         Assert.Equal(7, Regex.Matches(server.Output, @"[0-9a-f]{32}\.[0-9a-f]{32}\.status\.example").Count);
         Assert.True(File.Exists(_dir.File("certdns.db")));
     }
 
-    private static IReadOnlyList<string> A(CertDnsProcess.Server server, string name, params string[] extra) =>
-        Dig.Query(server.Port, name, "A", extra).Answers.Select(a => a.Split('\t', ' ').Last(s => s.Length > 0)).ToList();
+    private static async Task<IReadOnlyList<string>> A(CertDnsProcess.Server server, string name, params string[] extra) =>
+        (await Dig.RunAsync(server.Port, name, "A", ["+norec", .. extra])).Answer.Select(r => r[4]).ToList();
 
-    private static uint Serial(CertDnsProcess.Server server)
+    private static async Task<uint> Serial(CertDnsProcess.Server server)
     {
-        var soa = Dig.Query(server.Port, "status.example", "SOA");
-        return uint.Parse(Assert.Single(soa.Answers).Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[6], System.Globalization.CultureInfo.InvariantCulture);
+        var soa = (await Dig.RunAsync(server.Port, "status.example", "SOA")).SingleAnswer("SOA")[4];
+        return uint.Parse(soa.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
     }
 }
