@@ -17,12 +17,9 @@ internal sealed class BlockCommand
             var text = r.GetValue(input)!;
             var why = r.GetValue(reason)!;
             if (string.IsNullOrWhiteSpace(why)) throw new BadInputException("--reason", "must not be empty");
-            var name = FingerprintArgument.Parse(text, r.GetValue(GlobalOptions.Zone)!, isKey: false);
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var certs = store.LoadSnapshot().Find(name.Digest, name.Value!, isKey: false);
-            if (certs.Count != 1) throw new BadInputException(text, "no registered certificate with that fingerprint");
-            var cert = certs[0];
-            var subject = store.FindCertificate(cert.Sha256)?.Subject ?? Hex.Lower(cert.Sha256);
+            var cert = FingerprintArgument.Registered(store, text, r.GetValue(GlobalOptions.Zone)!);
+            var subject = cert.Subject ?? Hex.Lower(cert.Sha256);
             var changed = block ? store.Block(cert.Sha256, why, "operator", subject) : store.Unblock(cert.Sha256, why, subject);
             Console.WriteLine(changed
                 ? $"{(block ? "blocked" : "unblocked")}: {subject} ({Hex.Lower(cert.Sha256)}); zone serial {store.Serial}"

@@ -1,5 +1,6 @@
 using CertDns.Core;
 using CertDns.Pki;
+using CertDns.Store;
 
 namespace CertDns.Cli;
 
@@ -28,5 +29,14 @@ internal static class FingerprintArgument
         if (name.Kind != NameKind.Fingerprint)
             throw new BadInputException(input, "not a fingerprint: expected a certificate file, 64, 56, 40 or 32 hex digits, or 52 base32 characters");
         return name;
+    }
+
+    /// <summary>The registered certificate an operator names (file or certificate fingerprint).</summary>
+    /// <exception cref="BadInputException">Not a fingerprint, or no registered certificate has it.</exception>
+    public static CertRow Registered(CertStore store, string input, string apex)
+    {
+        var name = Parse(input, apex, isKey: false);
+        return store.FindCertificate(name.Digest, name.Value!)
+            ?? throw new BadInputException(input, "no registered certificate with that fingerprint");
     }
 }

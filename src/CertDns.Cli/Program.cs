@@ -18,6 +18,10 @@ internal static class Program
         root.Add(LookupCommand.Create());
         root.Add(BlockCommand.Create(block: true));
         root.Add(BlockCommand.Create(block: false));
+        root.Add(ReportCommand.Create());
+        root.Add(ComplaintsCommand.Create());
+        root.Add(SettingsCommand.Create());
+        root.Add(AuditCommand.Create());
         root.Add(StatusCommand.Create());
         root.Add(FpCommand.Create());
         root.Add(QueryCommand.Create());

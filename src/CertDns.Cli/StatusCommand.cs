@@ -5,23 +5,42 @@ using CertDns.Store;
 
 namespace CertDns.Cli;
 
-/// <summary><c>certdns status</c>: what is served, what is stale.</summary>
+/// <summary><c>certdns status</c>: what is served, what is stale, what waits for the operator.</summary>
 internal sealed class StatusCommand
 {
     public static Command Create()
     {
-        var command = new Command("status", "Summarise the store: serial, CAs and their CRL freshness, certificates per status");
+        var command = new Command("status", "Summarise the store: serial, CAs and their CRL freshness, certificates per status, pending complaints");
         command.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
             var snapshot = store.LoadSnapshot();
             var now = DateTimeOffset.UtcNow;
             Console.WriteLine($"zone {r.GetValue(GlobalOptions.Zone)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
+            Console.WriteLine();
+
+            Output.Table(["ca", "trust", "subject", "crl", "next update", "freshness"], store.ListCas().Select(ca =>
+            {
+                var crl = store.LatestCrl(ca.Id);
+                DateTimeOffset? next = crl?.NextUpdate is { } n ? DateTimeOffset.FromUnixTimeSeconds(n) : null;
+                var freshness = crl is null ? "stale: no CRL ingested" : next is { } t && t < now ? $"stale since {TimeText.Utc(t)}" : "current";
+                return new[]
+                {
+                    ca.Id.ToString(CultureInfo.InvariantCulture), ca.Trusted ? "trusted" : "distrusted", ca.Subject,
+                    crl is null ? "-" : crl.Number ?? "(no number)", next is { } x ? TimeText.Utc(x) : "-", freshness,
+                };
+            }));
+            Console.WriteLine();
+
             var counts = snapshot.Certificates.GroupBy(c => StatusEvaluator.Evaluate(c, now).Status).ToDictionary(g => g.Key, g => g.Count());
             Output.Table(["status", "code", "certificates"], Enum.GetValues<CertStatus>().Where(s => s != CertStatus.Unknown)
                 .Select(s => new[] { StatusCodes.Name(s), string.Join('.', StatusCodes.Address(s).ToArray()), counts.GetValueOrDefault(s).ToString(CultureInfo.InvariantCulture) }));
-            var stale = store.ListCas().Where(ca => store.LatestCrl(ca.Id) is not { } crl || (crl.NextUpdate is { } n && DateTimeOffset.FromUnixTimeSeconds(n) < now)).ToList();
-            foreach (var ca in stale) Console.WriteLine($"stale: CA {ca.Id} \"{ca.Subject}\" needs a current CRL");
+            Console.WriteLine();
+
+            var pending = store.Complaints(all: false, now);
+            var policy = store.Policy();
+            Console.WriteLine($"complaints: {pending.Count} counting against {pending.Select(c => Hex.Lower(c.Sha256)).Distinct().Count()} certificates " +
+                $"(threshold {policy.Threshold}, window {(policy.Window is { } w ? $"{(int)w.TotalDays} days" : "none")}); {store.Listings().Count} listings");
             return ExitCodes.Ok;
         }));
         return command;

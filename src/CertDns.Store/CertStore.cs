@@ -9,7 +9,7 @@ namespace CertDns.Store;
 /// The single source of truth: one SQLite file in WAL mode, migrated on open. Every write runs in one
 /// transaction that also advances the zone serial, so a reader sees either all of a change or none of it.
 /// </summary>
-public sealed class CertStore : IDisposable
+public sealed partial class CertStore : IDisposable
 {
     private readonly SqliteConnection _db;
 
@@ -86,6 +86,9 @@ public sealed class CertStore : IDisposable
             tx.Commit();
         }
     }
+
+    /// <summary>The schema version this build migrates stores to.</summary>
+    public static int LatestSchemaVersion => Schema.Migrations.Length;
 
     /// <summary>The schema version of the open store.</summary>
     public long SchemaVersion => _db.ExecuteScalar<long>("PRAGMA user_version;");
@@ -191,6 +194,21 @@ public sealed class CertStore : IDisposable
     public CertRow? FindCertificate(byte[] sha256) =>
         _db.QuerySingleOrDefault<CertRow>("SELECT id, sha256, ca_id, serial, subject, not_before, not_after FROM certificates WHERE sha256 = @sha256;", new { sha256 });
 
+    /// <summary>A registered certificate by any digest a query name can carry, or null.</summary>
+    public CertRow? FindCertificate(DigestKind kind, byte[] digest)
+    {
+        const string columns = "SELECT id, sha256, ca_id, serial, subject, not_before, not_after FROM certificates";
+        return kind switch
+        {
+            DigestKind.Sha256 => FindCertificate(digest),
+            DigestKind.Sha1 => _db.QueryFirstOrDefault<CertRow>($"{columns} WHERE sha1 = @digest;", new { digest }),
+            DigestKind.Md5 => _db.QueryFirstOrDefault<CertRow>($"{columns} WHERE md5 = @digest;", new { digest }),
+            // The 28-octet prefix as an index range: [prefix, prefix || ff ff ff ff].
+            _ => _db.QueryFirstOrDefault<CertRow>($"{columns} WHERE sha256 >= @digest AND sha256 <= @upper ORDER BY sha256;",
+                new { digest, upper = digest.Concat(new byte[] { 0xff, 0xff, 0xff, 0xff }).ToArray() }),
+        };
+    }
+
     /// <summary>How many certificates are registered.</summary>
     public long CertificateCount() => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;");
 
@@ -252,20 +270,34 @@ public sealed class CertStore : IDisposable
 
     // ---- local listings
 
-    /// <summary>Lists a certificate by local policy (operator block); false when it was already listed.</summary>
+    /// <summary>
+    /// Lists a certificate by local policy (operator block); a listing by complaints becomes the operator's.
+    /// False when the operator had already blocked it.
+    /// </summary>
     public bool Block(byte[] sha256, string reason, string source, string subject) => Write(tx =>
     {
-        var added = _db.Execute("INSERT OR IGNORE INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @now, @source);",
+        var changed = _db.Execute(
+            """
+            INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @now, @source)
+            ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason, source = excluded.source WHERE listings.source <> excluded.source;
+            """,
             new { sha256, reason, now = Now(), source }, tx) > 0;
-        if (added) Audit(tx, "block", subject, reason);
-        return added;
+        if (changed) Audit(tx, "block", subject, reason);
+        return changed;
     });
 
-    /// <summary>Lifts a local listing; false when it was not listed.</summary>
+    /// <summary>
+    /// Lifts a local listing, whatever listed it; the complaints that counted toward it are withdrawn with the
+    /// operator's reason, so they do not re-list the certificate (new complaints still can). False when not listed.
+    /// </summary>
     public bool Unblock(byte[] sha256, string reason, string subject) => Write(tx =>
     {
         var removed = _db.Execute("DELETE FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx) > 0;
-        if (removed) Audit(tx, "unblock", subject, reason);
+        if (removed)
+        {
+            WithdrawAll(tx, sha256, "unblocked: " + reason, DateTimeOffset.UtcNow);
+            Audit(tx, "unblock", subject, reason);
+        }
         return removed;
     });
 

@@ -102,5 +102,19 @@ internal static class Schema
             subject TEXT NOT NULL,
             reason TEXT);
         """,
+
+        // 2: the penalty side: per-zone policy settings, and what the operator needs to judge a complaint.
+        """
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL) WITHOUT ROWID;
+        ALTER TABLE complaints ADD COLUMN evidence_size INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE complaints ADD COLUMN summary TEXT;
+        ALTER TABLE complaints ADD COLUMN withdrawn_reason TEXT;
+        CREATE INDEX complaints_received ON complaints (received_at);
+        -- The audit log is append-only: the database itself refuses to rewrite history.
+        CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        """,
     ];
 }

@@ -14,13 +14,36 @@ public sealed class StoreTests : IDisposable
     {
         using var store = _file.Open();
 
-        Assert.Equal(1, store.SchemaVersion);
+        Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
         Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
         using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
         raw.Open();
         using var cmd = raw.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode;";
         Assert.Equal("wal", cmd.ExecuteScalar());
+    }
+
+    [Fact]
+    public void Open_StoreAtVersion1_MigratedKeepingItsData()
+    {
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            raw.Open();
+            using var cmd = raw.CreateCommand();
+            cmd.CommandText = Schema.Migrations[0] + """
+                PRAGMA user_version = 1;
+                INSERT INTO complaints (sha256, reporter, evidence_sha256, received_at) VALUES (x'01', 'alice', x'02', 1700000000);
+                """;
+            cmd.ExecuteNonQuery();
+        }
+
+        using var store = _file.Open();
+
+        Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
+        var kept = Assert.Single(store.Complaints(all: true, DateTimeOffset.UtcNow));
+        Assert.Equal("alice", kept.Reporter);
+        Assert.Equal(0, kept.EvidenceSize);
+        Assert.Equal(ComplaintPolicy.Default, store.Policy());
     }
 
     [Fact]

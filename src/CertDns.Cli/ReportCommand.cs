@@ -1,0 +1,60 @@
+using System.CommandLine;
+using CertDns.Core;
+using CertDns.Ingest;
+using CertDns.Store;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns report &lt;fingerprint|cert&gt; --evidence msg.eml [--reporter ID] [--arf out.eml]</c>.</summary>
+internal sealed class ReportCommand
+{
+    public static Command Create()
+    {
+        var input = new Argument<string>("fingerprint") { Description = "The reported certificate: file or fingerprint" };
+        var evidence = new Option<string>("--evidence") { Description = "The abusive message (RFC 5322 .eml; - for stdin)", Required = true };
+        var reporter = new Option<string>("--reporter") { Description = "Who reports (distinct reporters are what count)", DefaultValueFactory = _ => "local:" + Environment.UserName };
+        var arf = new Option<string?>("--arf") { Description = "Also write an RFC 5965 abuse report for the issuing CA's abuse contact to this file" };
+        var from = new Option<string?>("--from") { Description = "From address of the ARF report (default abuse-reports@<zone>)" };
+        var command = new Command("report", "Record an abuse complaint against a certificate; at the threshold it is listed as blocked")
+        {
+            input, evidence, reporter, arf, from,
+        };
+        command.SetAction(r => Run.Guarded(() =>
+        {
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            var zone = r.GetValue(GlobalOptions.Zone)!;
+            var cert = FingerprintArgument.Registered(store, r.GetValue(input)!, zone);
+            var evidencePath = r.GetValue(evidence)!;
+            var message = Run.ReadInput(evidencePath);
+            var arfPath = r.GetValue(arf);
+            var sender = r.GetValue(from) ?? "abuse-reports@" + zone;
+            // Everything that can refuse is checked before anything is stored.
+            ComplaintRegistry.ParseEvidence(evidencePath, message);
+            if (arfPath is not null)
+            {
+                var ca = store.GetCa(cert.CaId)!;
+                if (string.IsNullOrEmpty(ca.AbuseContact))
+                    throw new BadInputException(ca.Subject, "CA has no abuse contact for --arf (certdns ca add <ca> --abuse-contact ADDRESS)");
+                if (!MimeKit.MailboxAddress.TryParse(sender, out _)) throw new BadInputException(sender, "not an e-mail address");
+                if (Path.GetDirectoryName(Path.GetFullPath(arfPath)) is { } dir && !Directory.Exists(dir))
+                    throw new BadInputException(arfPath, "folder does not exist");
+            }
+
+            var now = DateTimeOffset.UtcNow;
+            var result = new ComplaintRegistry(store).Report(cert.Sha256, evidencePath, message, r.GetValue(reporter)!);
+            var s = result.Standing;
+            Console.WriteLine($"complaint {result.ComplaintId} against {cert.Subject}: {s.DistinctReporters} of {s.Threshold} distinct reporters; " +
+                (s.Listed ? $"blocked since {TimeText.Utc(s.Since!.Value)}" : "not blocked yet") + $"; zone serial {store.Serial}");
+            if (arfPath is not null)
+            {
+                var report = ArfReport.Build(result, sender, now);
+                var temp = arfPath + ".tmp";
+                using (var file = File.Create(temp)) report.WriteTo(file);
+                File.Move(temp, arfPath, overwrite: true);
+                Console.WriteLine($"ARF report for {result.Ca.AbuseContact} written to {arfPath}");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

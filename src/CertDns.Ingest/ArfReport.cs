@@ -1,0 +1,62 @@
+using CertDns.Core;
+using CertDns.Store;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace CertDns.Ingest;
+
+/// <summary>
+/// An RFC 5965 Abuse Reporting Format message to the issuing CA's abuse contact, carrying the evidence, so the
+/// operator can forward it and the CA can act (revoke) on it.
+/// </summary>
+public static class ArfReport
+{
+    /// <summary>Builds the report for a recorded complaint.</summary>
+    /// <exception cref="BadInputException">The CA has no abuse contact.</exception>
+    public static MimeMessage Build(ReportResult report, string from, DateTimeOffset now)
+    {
+        var ca = report.Ca;
+        if (string.IsNullOrEmpty(ca.AbuseContact))
+            throw new BadInputException(ca.Subject, "CA has no abuse contact (certdns ca add <ca> --abuse-contact ADDRESS)");
+        var cert = report.Certificate;
+        var fingerprint = Hex.Colons(cert.Sha256);
+
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse(from));
+        message.To.Add(MailboxAddress.Parse(ca.AbuseContact));
+        message.Subject = $"Abuse report: TLS certificate {cert.Subject} (serial {Hex.Lower(cert.Serial)})";
+        message.Date = now;
+
+        // RFC 5965 section 2: multipart/report; report-type=feedback-report, with a human part, the
+        // machine-readable part and the original message.
+        var arf = new MultipartReport("feedback-report");
+        arf.Add(new TextPart("plain")
+        {
+            Text =
+                $"""
+                This is an abuse report for a TLS certificate issued by {ca.Subject}.
+
+                The certificate below was presented by a mail client that sent the attached message.
+                Please review the evidence and revoke the certificate if it is being used for abuse.
+
+                  subject:  {cert.Subject}
+                  serial:   {Hex.Lower(cert.Serial)}
+                  sha256:   {fingerprint}
+                  reports:  {report.Standing.DistinctReporters} distinct reporters (listing threshold {report.Standing.Threshold})
+                  status:   {(report.Standing.Listed ? $"listed as blocked since {TimeText.Utc(report.Standing.Since!.Value)}" : "not listed yet")}
+                """,
+        });
+        var feedback = new MessageFeedbackReport();
+        feedback.Fields.Add("Feedback-Type", "abuse");
+        feedback.Fields.Add("User-Agent", "CertDns/1.0");
+        feedback.Fields.Add("Version", "1");
+        if (report.Evidence.From.Mailboxes.FirstOrDefault() is { } sender) feedback.Fields.Add("Original-Mail-From", $"<{sender.Address}>");
+        if (report.Evidence.Date != DateTimeOffset.MinValue) feedback.Fields.Add("Arrival-Date", DateUtils.FormatDate(report.Evidence.Date));
+        // An ext-field (RFC 5965 section 3.3): which certificate, for the CA's tools.
+        feedback.Fields.Add("Reported-Certificate-SHA256", Hex.Colons(cert.Sha256));
+        arf.Add(feedback);
+        arf.Add(new MessagePart("rfc822") { Message = report.Evidence });
+        message.Body = arf;
+        return message;
+    }
+}

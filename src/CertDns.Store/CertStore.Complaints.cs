@@ -1,0 +1,190 @@
+using System.Data;
+using System.Globalization;
+using CertDns.Core;
+using Dapper;
+
+namespace CertDns.Store;
+
+/// <summary>A complaint as stored (without the evidence bytes).</summary>
+public sealed class ComplaintRow
+{
+    public long Id { get; init; }
+    public byte[] Sha256 { get; init; } = [];
+    public string Reporter { get; init; } = "";
+    public byte[] EvidenceSha256 { get; init; } = [];
+    public long EvidenceSize { get; init; }
+    public string? Summary { get; init; }
+    public long ReceivedAt { get; init; }
+    public long? WithdrawnAt { get; init; }
+    public string? WithdrawnReason { get; init; }
+}
+
+/// <summary>A complaint to record.</summary>
+/// <param name="Sha256">The reported certificate.</param>
+/// <param name="Reporter">Who reported it; distinct reporters are what count.</param>
+/// <param name="EvidenceSha256">SHA-256 of the whole evidence message: the same evidence counts once.</param>
+/// <param name="Evidence">The message as kept (capped in size).</param>
+/// <param name="EvidenceSize">The whole message's size.</param>
+/// <param name="Summary">From, Date and Subject of the evidence, for listings.</param>
+public sealed record ComplaintRecord(byte[] Sha256, string Reporter, byte[] EvidenceSha256, byte[] Evidence, long EvidenceSize, string Summary);
+
+/// <summary>The complaint policy of the zone this store serves.</summary>
+/// <param name="Threshold">Distinct reporters that list a certificate as blocked (SPEC: 3).</param>
+/// <param name="Window">How long a complaint counts; null when complaints never expire.</param>
+public sealed record ComplaintPolicy(int Threshold, TimeSpan? Window)
+{
+    public static ComplaintPolicy Default { get; } = new(3, null);
+}
+
+/// <summary>Where a certificate stands after a change to its complaints.</summary>
+public sealed record ComplaintStanding(int DistinctReporters, int Threshold, bool Listed, DateTimeOffset? Since);
+
+public sealed partial class CertStore
+{
+    /// <summary>Settings keys of the complaint policy.</summary>
+    public const string ThresholdSetting = "complaint-threshold", WindowSetting = "complaint-window-days";
+
+    /// <summary>A setting, or null when unset.</summary>
+    public string? GetSetting(string key) => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key });
+
+    /// <summary>Changes a setting, audited; listings are recomputed under the new policy in the same transaction.</summary>
+    public void SetSetting(string key, string value, DateTimeOffset now) => Write(tx =>
+    {
+        var old = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx);
+        _db.Execute("INSERT INTO settings (key, value) VALUES (@key, @value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;", new { key, value }, tx);
+        Audit(tx, "settings set", key, $"{old ?? "(default)"} -> {value}");
+        RecomputeAllListings(tx, now);
+        return 0;
+    });
+
+    /// <summary>The complaint policy in force (defaults where unset).</summary>
+    public ComplaintPolicy Policy(IDbTransaction? tx = null)
+    {
+        var threshold = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @k;", new { k = ThresholdSetting }, tx);
+        var window = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @k;", new { k = WindowSetting }, tx);
+        var days = window is null ? 0 : int.Parse(window, CultureInfo.InvariantCulture);
+        return new ComplaintPolicy(threshold is null ? ComplaintPolicy.Default.Threshold : int.Parse(threshold, CultureInfo.InvariantCulture),
+            days > 0 ? TimeSpan.FromDays(days) : null);
+    }
+
+    /// <summary>
+    /// Records a complaint and lists the certificate when its distinct reporters reach the threshold, in one
+    /// transaction: parallel reporters are serialised by SQLite's write lock and none is lost.
+    /// </summary>
+    /// <exception cref="BadInputException">The same evidence was reported before.</exception>
+    public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, DateTimeOffset now) => Write(tx =>
+    {
+        var earlier = _db.ExecuteScalar<long?>("SELECT id FROM complaints WHERE evidence_sha256 = @EvidenceSha256;", new { complaint.EvidenceSha256 }, tx);
+        if (earlier is not null)
+            throw new BadInputException(Hex.Lower(complaint.EvidenceSha256), $"this evidence was already reported (complaint {earlier})");
+        var id = _db.ExecuteScalar<long>(
+            """
+            INSERT INTO complaints (sha256, reporter, evidence_sha256, evidence, evidence_size, summary, received_at)
+            VALUES (@Sha256, @Reporter, @EvidenceSha256, @Evidence, @EvidenceSize, @Summary, @now) RETURNING id;
+            """,
+            new { complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary, now = now.ToUnixTimeSeconds() }, tx);
+        Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
+        return (id, Recompute(tx, complaint.Sha256, subject, now));
+    });
+
+    /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
+    public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, DateTimeOffset now) => Write(tx =>
+    {
+        var row = _db.QuerySingleOrDefault<ComplaintRow>("SELECT * FROM complaints WHERE id = @id;", new { id }, tx)
+            ?? throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "no complaint with that id");
+        if (row.WithdrawnAt is not null)
+            throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "complaint was already withdrawn");
+        _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE id = @id;", new { now = now.ToUnixTimeSeconds(), reason, id }, tx);
+        Audit(tx, "complaint withdraw", subject, $"#{id}: {reason}");
+        return Recompute(tx, row.Sha256, subject, now);
+    });
+
+    /// <summary>
+    /// Applies the complaint window: lifts listings whose complaints have expired (and lists any that now
+    /// qualify). Returns how many listings changed; the serial advances only when one did.
+    /// </summary>
+    public int ExpireComplaints(DateTimeOffset now)
+    {
+        using var tx = _db.BeginTransaction();
+        var changed = RecomputeAllListings(tx, now);
+        if (changed == 0) return 0;
+        _db.Execute("UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;", transaction: tx);
+        tx.Commit();
+        return changed;
+    }
+
+    /// <summary>Complaints, newest first; only those still counting unless <paramref name="all"/>.</summary>
+    public IReadOnlyList<ComplaintRow> Complaints(bool all, DateTimeOffset now)
+    {
+        var since = WindowStart(null, now);
+        return _db.Query<ComplaintRow>(
+            all ? "SELECT * FROM complaints ORDER BY id DESC;"
+                : "SELECT * FROM complaints WHERE withdrawn_at IS NULL AND received_at >= @since ORDER BY id DESC;",
+            new { since }).AsList();
+    }
+
+    /// <summary>One complaint and its stored evidence, or null.</summary>
+    public (ComplaintRow Row, byte[] Evidence)? Complaint(long id)
+    {
+        var row = _db.QuerySingleOrDefault<ComplaintRow>("SELECT * FROM complaints WHERE id = @id;", new { id });
+        if (row is null) return null;
+        return (row, _db.ExecuteScalar<byte[]>("SELECT evidence FROM complaints WHERE id = @id;", new { id }) ?? []);
+    }
+
+    /// <summary>Withdraws every counting complaint against a certificate (the operator reviewed them).</summary>
+    private void WithdrawAll(IDbTransaction tx, byte[] sha256, string reason, DateTimeOffset now) =>
+        _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE sha256 = @sha256 AND withdrawn_at IS NULL;",
+            new { now = now.ToUnixTimeSeconds(), reason, sha256 }, tx);
+
+    private long WindowStart(IDbTransaction? tx, DateTimeOffset now) =>
+        Policy(tx).Window is { } window ? (now - window).ToUnixTimeSeconds() : long.MinValue;
+
+    private int RecomputeAllListings(IDbTransaction tx, DateTimeOffset now)
+    {
+        var before = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
+            .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
+        var certs = _db.Query<byte[]>("SELECT DISTINCT sha256 FROM complaints WHERE withdrawn_at IS NULL;", transaction: tx).ToList();
+        foreach (var sha in before.Keys.Select(Convert.FromHexString).Concat(certs).DistinctBy(s => Hex.Lower(s)))
+            Recompute(tx, sha, Hex.Lower(sha), now);
+        var after = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
+            .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
+        return before.Keys.Union(after.Keys).Count(k => before.GetValueOrDefault(k) != after.GetValueOrDefault(k));
+    }
+
+    /// <summary>Lists or lifts a certificate's complaint listing from its counting complaints; operator listings stay.</summary>
+    private ComplaintStanding Recompute(IDbTransaction tx, byte[] sha256, string subject, DateTimeOffset now)
+    {
+        var policy = Policy(tx);
+        var since = WindowStart(tx, now);
+        // Each reporter counts once, from its first complaint still inside the window.
+        var firsts = _db.Query<long>(
+            "SELECT MIN(received_at) FROM complaints WHERE sha256 = @sha256 AND withdrawn_at IS NULL AND received_at >= @since GROUP BY reporter ORDER BY 1;",
+            new { sha256, since }, tx).ToList();
+        var listing = _db.QuerySingleOrDefault<ListingRow>("SELECT * FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
+        if (listing is not null && listing.Source != "complaints")
+            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listing.Since));
+
+        if (firsts.Count >= policy.Threshold)
+        {
+            var reason = $"{firsts.Count} abuse complaints";
+            // Listed since the complaint that reached the threshold.
+            var listedSince = listing?.Since ?? firsts[policy.Threshold - 1];
+            if (listing is null)
+            {
+                _db.Execute("INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @listedSince, 'complaints');", new { sha256, reason, listedSince }, tx);
+                Audit(tx, "block", subject, $"complaint threshold reached: {reason} (threshold {policy.Threshold})", "certdns");
+            }
+            else if (listing.Reason != reason)
+            {
+                _db.Execute("UPDATE listings SET reason = @reason WHERE sha256 = @sha256;", new { sha256, reason }, tx);
+            }
+            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listedSince));
+        }
+        if (listing is not null)
+        {
+            _db.Execute("DELETE FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
+            Audit(tx, "unblock", subject, $"below the complaint threshold: {firsts.Count} of {policy.Threshold}", "certdns");
+        }
+        return new ComplaintStanding(firsts.Count, policy.Threshold, false, null);
+    }
+}
