@@ -102,6 +102,24 @@ public sealed class EndToEndTests : IDisposable
         Assert.Equal(["127.0.0.2"], await A(server, "test.status.example"));
     }
 
+    [KdigFact]
+    public void Serve_AfterIngest_KdigOverUdpAndTcpAgrees()
+    {
+        Register();
+        using var server = CertDnsProcess.Serve(_dir.Path);
+
+        foreach (var transport in new[] { "+notcp", "+tcp" })
+        {
+            var info = new System.Diagnostics.ProcessStartInfo(KdigFactAttribute.Path) { RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var a in new[] { "@127.0.0.1", "-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Name(_certs["hold"]), "A", "+short", transport })
+                info.ArgumentList.Add(a);
+            using var p = System.Diagnostics.Process.Start(info)!;
+            var output = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            Assert.Equal("127.0.0.4", output);
+        }
+    }
+
     [DigFact]
     public async Task Serve_IngestInAnotherProcess_AnswerAndSerialChangeWithoutRestart()
     {
@@ -173,5 +191,16 @@ public sealed class EndToEndTests : IDisposable
     {
         var soa = (await Dig.RunAsync(server.Port, "status.example", "SOA")).SingleAnswer("SOA")[4];
         return uint.Parse(soa.Split(' ')[2], System.Globalization.CultureInfo.InvariantCulture);
+    }
+}
+
+/// <summary>A fact that needs Knot's kdig; skipped, saying why, when it is not installed.</summary>
+public sealed class KdigFactAttribute : FactAttribute
+{
+    public const string Path = "/usr/bin/kdig";
+
+    public KdigFactAttribute()
+    {
+        if (!File.Exists(Path)) Skip = "kdig is not installed (apt-get install knot-dnsutils; .ci/run does)";
     }
 }
