@@ -47,7 +47,16 @@ internal sealed class ServeCommand
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
             var responder = new DnsResponder(options, holder, TimeProvider.System);
-            await using var server = await DnsServer.StartAsync(endpoint, responder).ConfigureAwait(false);
+            DnsServer server;
+            try
+            {
+                server = await DnsServer.StartAsync(endpoint, responder).ConfigureAwait(false);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
+            }
+            await using var _ = server;
             Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates");
             PrintDemo(demoCerts, apex, server.LocalEndPoint);
             try

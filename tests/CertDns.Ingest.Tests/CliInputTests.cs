@@ -101,6 +101,17 @@ public sealed class CliInputTests : IDisposable
     }
 
     [Fact]
+    public void Serve_PortInUse_OneLineExit2()
+    {
+        using var first = CertDnsProcess.Serve(_dir.Path);
+
+        var second = CertDnsProcess.Run(_dir.Path, "serve", "--listen", $"127.0.0.1:{first.Port}");
+
+        Assert.Equal(2, second.ExitCode);
+        Assert.Contains($"127.0.0.1:{first.Port}: cannot listen", Assert.Single(second.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
+    [Fact]
     public void Lookup_CertificateFile_ShowsStatusFromStore()
     {
         var now = DateTimeOffset.UtcNow;
