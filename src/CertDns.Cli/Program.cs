@@ -23,6 +23,7 @@ internal static class Program
         root.Add(SettingsCommand.Create());
         root.Add(AuditCommand.Create());
         root.Add(StatusCommand.Create());
+        root.Add(PolicyCommand.Create());
         root.Add(FpCommand.Create());
         root.Add(QueryCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -21,7 +21,7 @@ internal sealed class ServeCommand
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)") { listen, demo, poll, ttl, negativeTtl, ns };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            var endpoint = ParseEndpoint(r.GetValue(listen)!);
+            var endpoint = EndpointArgument.Parse(r.GetValue(listen)!);
             var apex = r.GetValue(GlobalOptions.Zone)!.Trim().TrimEnd('.').ToLowerInvariant();
             if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
                 throw new BadInputException(apex, "not a valid zone name");
@@ -83,9 +83,4 @@ internal sealed class ServeCommand
             Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {hex[..32]}.{hex[32..]}.{apex} TXT");
         }
     }
-
-    private static IPEndPoint ParseEndpoint(string text) =>
-        IPEndPoint.TryParse(text, out var endpoint) && endpoint.Port != 0
-            ? endpoint
-            : throw new BadInputException(text, "expected address:port, e.g. 127.0.0.1:5353 or [::1]:53");
 }

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using System.Net;
+using CertDns.Core;
+using CertDns.Policy;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns policy</c>: the Postfix policy service and socketmap, asking the zone over DNS.</summary>
+internal sealed class PolicyCommand
+{
+    public static Command Create()
+    {
+        var listen = new Option<string>("--listen") { Description = "Policy delegation endpoint (check_policy_service inet:...)", DefaultValueFactory = _ => "127.0.0.1:10040" };
+        var socketmap = new Option<string?>("--socketmap") { Description = "Also serve socketmap lookups here (check_ccert_access socketmap:inet:HOST:PORT:cert)" };
+        var server = new Option<string>("--server") { Description = "DNS server carrying the zone", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "Its port", DefaultValueFactory = _ => 5353 };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the zone per query", DefaultValueFactory = _ => 2.0 };
+        var fail = new Option<string>("--fail") { Description = "When the zone cannot be asked: open (DUNNO, the default) or closed (defer)", DefaultValueFactory = _ => "open" };
+        fail.AcceptOnlyFromAmong("open", "closed");
+        var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail };
+        command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
+        {
+            var zone = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.');
+            if (!IPAddress.TryParse(r.GetValue(server), out var address)) throw new BadInputException(r.GetValue(server)!, "not an IP address");
+            if (r.GetValue(timeout) is var t && t is <= 0 or > 60) throw new BadInputException("--timeout", "must be between 0 and 60 seconds");
+            var client = new ZoneClient(address, r.GetValue(port), zone, TimeSpan.FromSeconds(t));
+            var decision = new PolicyDecision(client, r.GetValue(fail) == "closed" ? FailureMode.Closed : FailureMode.Open, m => Console.WriteLine(m));
+            var idle = TimeSpan.FromMinutes(5);
+            await using var policy = new PolicyServer(EndpointArgument.Parse(r.GetValue(listen)!), decision, idle);
+            await using var map = r.GetValue(socketmap) is { } s ? new SocketmapServer(EndpointArgument.Parse(s), decision, idle) : null;
+            Console.WriteLine($"policy service on {policy.LocalEndPoint}{(map is null ? "" : $", socketmap on {map.LocalEndPoint}")}, asking {zone} at {address}:{r.GetValue(port)}, failing {r.GetValue(fail)}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}
