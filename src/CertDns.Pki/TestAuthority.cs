@@ -8,6 +8,7 @@ using Org.BouncyCastle.Crypto;
 using Org.BouncyCastle.Crypto.Generators;
 using Org.BouncyCastle.Crypto.Operators;
 using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Pkcs;
 using Org.BouncyCastle.Security;
 using Org.BouncyCastle.X509;
 using Org.BouncyCastle.X509.Extension;
@@ -46,6 +47,9 @@ public sealed class TestKeyPair
     public byte[] SubjectPublicKeyInfo { get; }
 
     internal AsymmetricCipherKeyPair Pair { get; }
+
+    /// <summary>The private key as PKCS#8 PEM, for TLS peers in tests (MTAs, swaks).</summary>
+    public string PrivateKeyPem => TestAuthority.ToPem("PRIVATE KEY", PrivateKeyInfoFactory.CreatePrivateKeyInfo(Pair.Private).GetDerEncoded());
 
     /// <summary>A fresh key pair.</summary>
     public static TestKeyPair Create(TestKeyType type = TestKeyType.EcdsaP256)
