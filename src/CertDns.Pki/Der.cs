@@ -60,6 +60,13 @@ internal ref struct DerCursor
         return encoded;
     }
 
+    /// <summary>The next element's whole encoding, without consuming it.</summary>
+    public readonly ReadOnlySpan<byte> PeekEncoded()
+    {
+        AsnDecoder.ReadEncodedValue(Rest, Rules, out _, out _, out int consumed);
+        return _data.Slice(_pos, consumed);
+    }
+
     /// <summary>Reads a primitive element with the given tag and returns its contents.</summary>
     public ReadOnlySpan<byte> ReadPrimitive(Asn1Tag tag, string what, out int absoluteOffset)
     {

@@ -66,6 +66,9 @@ public sealed class ParsedCrl
     /// <summary>expiredCertsOnCRL (2.5.29.60), when present.</summary>
     public DateTimeOffset? ExpiredCertsOnCrl { get; private set; }
 
+    /// <summary>Whether any entry carries a certificateIssuer extension (allowed only on indirect CRLs, RFC 5280 5.3.3).</summary>
+    public bool HasCertificateIssuer { get; private set; }
+
     /// <summary>Number of revokedCertificates entries.</summary>
     public int EntryCount { get; private set; }
 
@@ -242,7 +245,7 @@ public sealed class ParsedCrl
             count++;
             try
             {
-                ReadEntry(ref entries, _der, Version);
+                if (ReadEntry(ref entries, _der, Version).IssuerLength > 0) HasCertificateIssuer = true;
             }
             catch (CrlFormatException e)
             {
@@ -432,13 +435,18 @@ public sealed class ParsedCrl
 
     private static IssuingDistributionPoint ReadDistributionPoint(ref DerCursor reader)
     {
-        var idp = reader.ReadSequence("issuingDistributionPoint");
+        var der = reader.ReadEncoded(out _).ToArray();
+        var outer = new DerCursor(der, 0);
+        var idp = outer.ReadSequence("issuingDistributionPoint");
+        byte[]? pointName = null;
         var names = new List<string>();
         bool relative = false;
         var point = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
         if (idp.NextIs(point))
         {
             var dp = idp.ReadConstructed(point, "distributionPoint");
+            // DistributionPointName is a CHOICE, so [0] is explicit: its content is the whole name (RFC 5280 appendix A.2).
+            pointName = dp.HasData ? dp.PeekEncoded().ToArray() : null;
             var fullName = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
             var relativeName = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
             if (dp.NextIs(fullName))
@@ -484,7 +492,7 @@ public sealed class ParsedCrl
         bool indirect = Flag(ref idp, 4);
         bool onlyAttribute = Flag(ref idp, 5);
         idp.EnsureEnd("issuingDistributionPoint");
-        return new IssuingDistributionPoint(names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
+        return new IssuingDistributionPoint(der, pointName, names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
     }
 
     private static ReadOnlySpan<byte> AuthorityInfoAccess => [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
