@@ -124,9 +124,14 @@ public sealed class ParsedCrl
         {
             throw new BadInputException(Source, $"CA \"{ca.Subject}\" may not sign CRLs (keyUsage lacks cRLSign)");
         }
-        var key = ca.TryGetPublicKey()
-            ?? throw new BadInputException(Source, $"cannot read the public key of \"{ca.Subject}\"");
-        if (!Signatures.Verify(SignatureAlgorithmDer, Tbs.Span, Signature, key))
+        var verified = Signatures.TryVerifyNative(SignatureAlgorithmDer, Tbs.Span, Signature, ca.SubjectPublicKeyInfo);
+        if (verified is null)
+        {
+            var key = ca.TryGetPublicKey()
+                ?? throw new BadInputException(Source, $"cannot read the public key of \"{ca.Subject}\"");
+            verified = Signatures.Verify(SignatureAlgorithmDer, Tbs.Span, Signature, key);
+        }
+        if (verified != true)
         {
             throw new BadInputException(Source, $"signature does not verify with the key of \"{ca.Subject}\" (algorithm {SignatureAlgorithm})");
         }
