@@ -96,7 +96,9 @@ public sealed class ParsedCrl
         {
             var raw = ReadEntryAt(ref pos);
             if (raw.IssuerLength > 0) issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
-            yield return new CrlEntry(_der.AsMemory(raw.SerialOffset, raw.SerialLength), raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
+            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
+            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
+            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
         }
     }
 
@@ -266,7 +268,7 @@ public sealed class ParsedCrl
 
     private readonly record struct RawEntry(
         int SerialOffset, int SerialLength, DateTimeOffset RevokedAt, RevocationReason Reason,
-        DateTimeOffset? InvalidityDate, int IssuerOffset, int IssuerLength);
+        DateTimeOffset? InvalidityDate, int IssuerOffset, int IssuerLength, bool Negative);
 
     private static RawEntry ReadEntry(ref DerCursor list, ReadOnlySpan<byte> der, int version)
     {
@@ -330,7 +332,7 @@ public sealed class ParsedCrl
                 }
             }
         }
-        return new RawEntry(serialOffset + trim, serial.Length - trim, revokedAt, reason, invalidity, issuerOffset, issuerLength);
+        return new RawEntry(serialOffset + trim, serial.Length - trim, revokedAt, reason, invalidity, issuerOffset, issuerLength, DerUtil.IsNegative(serial));
     }
 
     private static RevocationReason ReadReason(ReadOnlySpan<byte> value)

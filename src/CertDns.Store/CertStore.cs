@@ -460,8 +460,9 @@ public sealed class CertStore : IDisposable
         if (s.OnlyUser && isCa) return "only end-entity certificates";
         if (s.OnlyCa && !isCa) return "only CA certificates";
         // Compared as DER: a relative name that denotes the same point as a full name is (conservatively) no match.
-        if (s.PointName is not null && points.Count > 0 && !points.Any(p => p.AsSpan().SequenceEqual(s.PointName)))
-            return "another distribution point";
+        // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
+        if (s.PointName is not null && !points.Any(p => p.AsSpan().SequenceEqual(s.PointName)))
+            return points.Count == 0 ? "one distribution point, and the certificate names none" : "another distribution point";
         return null;
     }
 
