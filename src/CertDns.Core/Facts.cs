@@ -6,8 +6,10 @@ namespace CertDns.Core;
 /// <param name="Trusted">False once the operator distrusted it.</param>
 /// <param name="DistrustedAt">When it was distrusted.</param>
 /// <param name="DistrustReason">Why.</param>
-/// <param name="Crl">Its newest ingested CRL, or null when none was ever ingested.</param>
-public sealed record CaFacts(long Id, string Name, bool Trusted, DateTimeOffset? DistrustedAt = null, string? DistrustReason = null, CrlFacts? Crl = null);
+/// <param name="Crl">The current CRL that covers the certificate at hand, or null when none was ingested or none covers it.</param>
+/// <param name="NoCrlReason">Why no CRL covers the certificate although some were ingested (scope, partial reasons), for TXT.</param>
+public sealed record CaFacts(long Id, string Name, bool Trusted, DateTimeOffset? DistrustedAt = null, string? DistrustReason = null, CrlFacts? Crl = null,
+    string? NoCrlReason = null);
 
 /// <summary>The newest CRL of a CA.</summary>
 /// <param name="Number">CRL number as decimal text, or null when the CRL has none.</param>

@@ -59,7 +59,7 @@ public static class StatusEvaluator
         else if (crl is null)
         {
             status = CertStatus.Stale;
-            text = $"stale: no CRL ingested for \"{ca.Name}\"; serial {serial}";
+            text = ca.NoCrlReason is { } why ? $"stale: {why}; issued {by}" : $"stale: no CRL ingested for \"{ca.Name}\"; serial {serial}";
         }
         else if (crl.NextUpdate is { } next && now > next)
         {

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics;
+using System.Security.Cryptography;
 using CertDns.Core;
 using CertDns.Pki;
 using CertDns.Store;
@@ -15,82 +17,169 @@ namespace CertDns.Ingest;
 /// <param name="Entries">Entries on the CRL.</param>
 /// <param name="Change">What changed in the store; null when the CRL was already current (a no-op).</param>
 /// <param name="Duration">Wall time of parse, verify and store.</param>
+/// <param name="DeltaBase">BaseCRLNumber when this is a delta CRL.</param>
+/// <param name="Skipped">Entries of an indirect CRL naming a certificate issuer that is not a registered CA.</param>
 public sealed record CrlIngestResult(string Source, CaRow Ca, string? Number, DateTimeOffset ThisUpdate, DateTimeOffset? NextUpdate,
-    int Entries, RevocationChange? Change, TimeSpan Duration)
+    int Entries, RevocationChange? Change, TimeSpan Duration, string? DeltaBase = null, int Skipped = 0)
 {
     /// <summary>One summary line for cron logs.</summary>
     public override string ToString()
     {
         var number = Number is null ? "without number" : $"{Number}";
-        var next = NextUpdate is { } n ? TimeText.Utc(n) : "none";
+        var kind = DeltaBase is null ? "CRL" : $"delta CRL (base {DeltaBase})";
+        // RFC 5280 5.1.2.5 requires nextUpdate; without it the CRL stays current until a newer one arrives.
+        var next = NextUpdate is { } n ? TimeText.Utc(n) : "none (current until replaced)";
         var what = Change is { } c ? $"{Entries} entries (+{c.Added} -{c.Removed})" : $"{Entries} entries, unchanged (already current)";
-        return $"{Source}: \"{Ca.Subject}\" CRL {number}, {what}, nextUpdate {next}, {Duration.TotalSeconds:0.000}s";
+        var skipped = Skipped > 0 ? $", {Skipped} entries of unregistered issuers skipped" : "";
+        return $"{Source}: \"{Ca.Subject}\" {kind} {number}, {what}{skipped}, nextUpdate {next}, {Duration.TotalSeconds:0.000}s";
     }
 }
 
 /// <summary>
 /// <c>certdns crl ingest</c>: accepts a CRL only when it parses completely, verifies with the issuing CA's key,
 /// has no unknown critical extension and does not roll back what is stored (SPEC section 3); then replaces
-/// that issuer's revocations in one transaction. A refused CRL changes nothing.
+/// the entries of its series (issuer and issuingDistributionPoint) in one transaction, or overlays a delta CRL
+/// on its base. A refused CRL changes nothing.
 /// </summary>
 public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
+    /// <summary>Called every <see cref="ProgressStep"/> entries while storing, with the count so far and the total.</summary>
+    public Action<int, int>? Progress { get; init; }
+
+    /// <summary>How often <see cref="Progress"/> is called.</summary>
+    public const int ProgressStep = 20_000;
+
     /// <summary>Ingests one CRL.</summary>
     /// <exception cref="BadInputException">The CRL was refused; the reason says why.</exception>
     public CrlIngestResult Ingest(string source, byte[] data)
     {
+        ArgumentNullException.ThrowIfNull(data);
         var watch = Stopwatch.StartNew();
+        // Same bytes as an accepted CRL: a no-op decided before parsing, so cron re-runs cost one hash.
+        if (store.FindCrlBySha256(SHA256.HashData(data)) is { } same && store.GetCa(same.CaId) is { } sameCa)
+        {
+            return new CrlIngestResult(source, sameCa, same.Number, DateTimeOffset.FromUnixTimeSeconds(same.ThisUpdate),
+                same.NextUpdate is { } sn ? DateTimeOffset.FromUnixTimeSeconds(sn) : null, (int)same.EntryCount, null, watch.Elapsed, same.DeltaBase);
+        }
+
         var crl = CrlFile.Parse(data, source);
         var ca = FindIssuer(crl, source);
-
-        if (crl.DeltaBaseNumber is not null)
-            throw new BadInputException(source, "delta CRLs (deltaCRLIndicator) are not supported yet; ingest the full CRL");
-        if (crl.DistributionPoint is { } idp)
-        {
-            // A CRL that covers only part of the certificates must not make the rest look current.
-            if (idp.IndirectCrl) throw new BadInputException(source, "indirect CRLs are not supported yet");
-            if (idp.OnlyCaCerts) throw new BadInputException(source, "CRL scope is CA certificates only (onlyContainsCACerts); it cannot vouch for end-entity certificates");
-            if (idp.OnlyAttributeCerts) throw new BadInputException(source, "CRL scope is attribute certificates only (onlyContainsAttributeCerts)");
-            if (idp.OnlySomeReasons is not null) throw new BadInputException(source, "CRLs partitioned by reason (onlySomeReasons) are not supported yet");
-        }
         if (crl.ThisUpdate > _clock.GetUtcNow().AddMinutes(10))
             throw new BadInputException(source, $"thisUpdate {Time(crl.ThisUpdate)} is in the future");
 
-        // Checked before the write transaction opens, so a refusal leaves the file untouched.
-        if (crl.Entries().Any(e => e.CertificateIssuerDer is not null))
-            throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect");
+        var idp = crl.DistributionPoint;
+        // RFC 5280 5.2.5: at most one of onlyContainsUserCerts, onlyContainsCACerts, onlyContainsAttributeCerts is TRUE.
+        if (idp is not null && (idp.OnlyUserCerts ? 1 : 0) + (idp.OnlyCaCerts ? 1 : 0) + (idp.OnlyAttributeCerts ? 1 : 0) > 1)
+            throw new BadInputException(source, "issuingDistributionPoint sets more than one of onlyContainsUserCerts, onlyContainsCACerts, onlyContainsAttributeCerts");
+        bool indirect = idp?.IndirectCrl == true;
+        if (crl.HasCertificateIssuer && !indirect)
+            throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
+        var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNameDer, idp.OnlyUserCerts, idp.OnlyCaCerts,
+            idp.OnlyAttributeCerts, idp.OnlySomeReasons?.Aggregate(0, (mask, r) => mask | (1 << (int)r)), indirect);
 
         string? number = crl.Number?.ToString(CultureInfo.InvariantCulture);
-        var latest = store.LatestCrl(ca.Id);
-        if (latest is not null)
+        string? deltaBase = crl.DeltaBaseNumber?.ToString(CultureInfo.InvariantCulture);
+        var current = new CrlIngestResult(source, ca, number, crl.ThisUpdate, crl.NextUpdate, crl.EntryCount, null, watch.Elapsed, deltaBase);
+        if (crl.DeltaBaseNumber is { } baseNumber)
         {
-            if (latest.Sha256.AsSpan().SequenceEqual(crl.Sha256) ||
-                (crl.Number is { } n && latest.Number is not null && n == System.Numerics.BigInteger.Parse(latest.Number, CultureInfo.InvariantCulture)))
-            {
-                return new CrlIngestResult(source, ca, number, crl.ThisUpdate, crl.NextUpdate, crl.EntryCount, null, watch.Elapsed);
-            }
-            if (crl.Number is { } newer && latest.Number is not null && newer < System.Numerics.BigInteger.Parse(latest.Number, CultureInfo.InvariantCulture))
-                throw new BadInputException(source, $"roll-back refused: CRL number {newer} is older than the stored {latest.Number}");
-            var storedThisUpdate = DateTimeOffset.FromUnixTimeSeconds(latest.ThisUpdate);
-            if (crl.ThisUpdate < storedThisUpdate || (crl.Number is null && crl.ThisUpdate == storedThisUpdate))
-                throw new BadInputException(source, $"roll-back refused: thisUpdate {Time(crl.ThisUpdate)} is not newer than the stored {Time(storedThisUpdate)}");
+            if (CheckDelta(crl, ca, scope, baseNumber, source)) return current with { Duration = watch.Elapsed };
+        }
+        else if (CheckFull(crl, ca, scope, source))
+        {
+            return current with { Duration = watch.Elapsed };
         }
 
-        var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, null);
-        var change = store.ReplaceRevocations(record, Revocations(crl, source));
-        return new CrlIngestResult(source, ca, number, crl.ThisUpdate, crl.NextUpdate, crl.EntryCount, change, watch.Elapsed);
+        var issuers = indirect ? ResolveIssuers(crl) : null;
+        int skipped = 0;
+        var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, deltaBase, scope);
+        var change = store.ApplyCrl(record, Revocations(crl, issuers, () => skipped++));
+        return current with { Change = change, Duration = watch.Elapsed, Skipped = skipped };
     }
 
-    private static IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, string source)
+    /// <summary>Roll-back and no-op checks for a full CRL of a series; true when it is already current.</summary>
+    private bool CheckFull(ParsedCrl crl, CaRow ca, CrlScope scope, string source)
     {
+        var latest = store.LatestCrl(ca.Id, scope.Idp, delta: false);
+        if (latest is null) return false;
+        var stored = Number(latest);
+        if (crl.Number is { } n && stored is { } s)
+        {
+            if (n == s) return true;
+            if (n < s) throw new BadInputException(source, $"roll-back refused: CRL number {n} is older than the stored {s}");
+        }
+        var storedThisUpdate = DateTimeOffset.FromUnixTimeSeconds(latest.ThisUpdate);
+        if (crl.ThisUpdate < storedThisUpdate || (crl.Number is null && crl.ThisUpdate == storedThisUpdate))
+            throw new BadInputException(source, $"roll-back refused: thisUpdate {Time(crl.ThisUpdate)} is not newer than the stored {Time(storedThisUpdate)}");
+        return false;
+    }
+
+    /// <summary>RFC 5280 5.2.4: a delta needs a number, a stored base at least as new as its BaseCRLNumber, and must be newer than both.</summary>
+    private bool CheckDelta(ParsedCrl crl, CaRow ca, CrlScope scope, BigInteger baseNumber, string source)
+    {
+        if (crl.Number is not { } n)
+            throw new BadInputException(source, "delta CRL without cRLNumber (RFC 5280 5.2.4 requires one)");
+        var full = store.LatestCrl(ca.Id, scope.Idp, delta: false);
+        if (full is null || Number(full) is not { } fullNumber || fullNumber < baseNumber)
+            throw new BadInputException(source, $"delta CRL needs its base: CRL number {baseNumber} or newer of the same scope is not stored{(full is null ? "" : $" (stored: {full.Number ?? "without number"})")}");
+        if (n <= fullNumber)
+            throw new BadInputException(source, $"roll-back refused: delta CRL number {n} is not newer than the stored base {fullNumber}");
+        var lastDelta = store.LatestCrl(ca.Id, scope.Idp, delta: true);
+        if (lastDelta is not null && lastDelta.Id > full.Id && Number(lastDelta) is { } d)
+        {
+            if (n == d) return true;
+            if (n < d) throw new BadInputException(source, $"roll-back refused: delta CRL number {n} is older than the stored delta {d}");
+        }
+        return false;
+    }
+
+    private static BigInteger? Number(CrlRow row) => row.Number is null ? null : BigInteger.Parse(row.Number, CultureInfo.InvariantCulture);
+
+    /// <summary>Maps each certificateIssuer of an indirect CRL to a registered CA (RFC 5280 5.3.3); unknown names map to -1.</summary>
+    private Dictionary<string, long> ResolveIssuers(ParsedCrl crl)
+    {
+        var result = new Dictionary<string, long>(StringComparer.Ordinal);
+        byte[]? last = null;
         foreach (var entry in crl.Entries())
         {
-            // removeFromCRL belongs to delta CRLs (RFC 5280 5.3.1); on a full CRL it revokes nothing.
-            if (entry.Reason == RevocationReason.RemoveFromCrl) continue;
-            yield return new RevocationRecord(entry.Serial, entry.RevokedAt, entry.Reason);
+            if (entry.CertificateIssuerDer is not { } der || ReferenceEquals(der, last)) continue;
+            last = der;
+            var key = Convert.ToHexString(der);
+            if (!result.ContainsKey(key)) result[key] = store.FindCasBySubject(der) is { Count: > 0 } cas ? cas[0].Id : -1;
         }
+        return result;
+    }
+
+    private IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip)
+    {
+        bool delta = crl.DeltaBaseNumber is not null;
+        byte[]? lastDer = null;
+        long lastId = 0;
+        int done = 0;
+        foreach (var entry in crl.Entries())
+        {
+            if (Progress is { } progress && ++done % ProgressStep == 0) progress(done, crl.EntryCount);
+            // removeFromCRL belongs to delta CRLs (RFC 5280 5.3.1); on a full CRL it revokes nothing.
+            if (!delta && entry.Reason == RevocationReason.RemoveFromCrl) continue;
+            long issuer = 0;
+            if (issuers is not null && entry.CertificateIssuerDer is { } der)
+            {
+                if (!ReferenceEquals(der, lastDer))
+                {
+                    lastDer = der;
+                    lastId = issuers[Convert.ToHexString(der)];
+                }
+                if (lastId < 0)
+                {
+                    skip();
+                    continue;
+                }
+                issuer = lastId;
+            }
+            yield return new RevocationRecord(entry.Serial, entry.RevokedAt, entry.Reason, issuer);
+        }
+        Progress?.Invoke(crl.EntryCount, crl.EntryCount);
     }
 
     private CaRow FindIssuer(ParsedCrl crl, string source)

@@ -60,6 +60,13 @@ internal ref struct DerCursor
         return encoded;
     }
 
+    /// <summary>The next element's whole encoding, without consuming it.</summary>
+    public readonly ReadOnlySpan<byte> PeekEncoded()
+    {
+        AsnDecoder.ReadEncodedValue(Rest, Rules, out _, out _, out int consumed);
+        return _data.Slice(_pos, consumed);
+    }
+
     /// <summary>Reads a primitive element with the given tag and returns its contents.</summary>
     public ReadOnlySpan<byte> ReadPrimitive(Asn1Tag tag, string what, out int absoluteOffset)
     {
@@ -206,8 +213,17 @@ internal static class DerUtil
     {
         int i = 0;
         while (i < contents.Length - 1 && contents[i] == 0) i++;
-        return contents[i..];
+        return IsNegative(contents) ? NegativeKey(contents) : contents[i..];
     }
+
+    /// <summary>A negative serial (non-conforming, RFC 5280 4.1.2.2, but PKITS 4.4.14 has one).</summary>
+    public static bool IsNegative(ReadOnlySpan<byte> contents) => contents.Length > 0 && (contents[0] & 0x80) != 0;
+
+    /// <summary>
+    /// The key of a negative serial: 00 before its contents. Trimmed positive serials never start with 00 unless
+    /// they are zero, so -1 (ff) and 255 (00 ff, trimmed to ff) no longer collide.
+    /// </summary>
+    public static byte[] NegativeKey(ReadOnlySpan<byte> contents) => [0x00, .. contents];
 
     /// <summary>Offset of the first byte after the leading zeros that <see cref="TrimSerial"/> drops.</summary>
     public static int TrimSerialOffset(ReadOnlySpan<byte> contents)

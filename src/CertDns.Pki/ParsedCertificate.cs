@@ -53,6 +53,7 @@ public sealed class ParsedCertificate
         // KeyUsage bit 6 is cRLSign (RFC 5280 4.2.1.3).
         CanSignCrl = keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6];
         CrlDistributionPoints = ReadDistributionPoints(bc);
+        CrlDistributionPointNames = ReadDistributionPointNames(bc);
     }
 
     /// <summary>The certificate exactly as it appeared in the input (decoded from PEM/base64 when needed).</summary>
@@ -132,6 +133,18 @@ public sealed class ParsedCertificate
             return null;
         }
         return _publicKey;
+    }
+
+    /// <summary>DER DistributionPointName of each cRLDistributionPoints entry that has one, to match a CRL's scope (RFC 5280 6.3.3 (b)(2)(i)).</summary>
+    public IReadOnlyList<byte[]> CrlDistributionPointNames { get; }
+
+    private static List<byte[]> ReadDistributionPointNames(BcCertificate bc)
+    {
+        var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
+        if (value is null) return [];
+        return CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints()
+            .Where(p => p.DistributionPointName is not null)
+            .Select(p => p.DistributionPointName.GetEncoded(Asn1Encodable.Der)).ToList();
     }
 
     private static List<string> ReadDistributionPoints(BcCertificate bc)

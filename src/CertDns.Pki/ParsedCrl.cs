@@ -66,6 +66,9 @@ public sealed class ParsedCrl
     /// <summary>expiredCertsOnCRL (2.5.29.60), when present.</summary>
     public DateTimeOffset? ExpiredCertsOnCrl { get; private set; }
 
+    /// <summary>Whether any entry carries a certificateIssuer extension (allowed only on indirect CRLs, RFC 5280 5.3.3).</summary>
+    public bool HasCertificateIssuer { get; private set; }
+
     /// <summary>Number of revokedCertificates entries.</summary>
     public int EntryCount { get; private set; }
 
@@ -93,7 +96,9 @@ public sealed class ParsedCrl
         {
             var raw = ReadEntryAt(ref pos);
             if (raw.IssuerLength > 0) issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
-            yield return new CrlEntry(_der.AsMemory(raw.SerialOffset, raw.SerialLength), raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
+            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
+            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
+            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
         }
     }
 
@@ -121,9 +126,14 @@ public sealed class ParsedCrl
         {
             throw new BadInputException(Source, $"CA \"{ca.Subject}\" may not sign CRLs (keyUsage lacks cRLSign)");
         }
-        var key = ca.TryGetPublicKey()
-            ?? throw new BadInputException(Source, $"cannot read the public key of \"{ca.Subject}\"");
-        if (!Signatures.Verify(SignatureAlgorithmDer, Tbs.Span, Signature, key))
+        var verified = Signatures.TryVerifyNative(SignatureAlgorithmDer, Tbs.Span, Signature, ca.SubjectPublicKeyInfo);
+        if (verified is null)
+        {
+            var key = ca.TryGetPublicKey()
+                ?? throw new BadInputException(Source, $"cannot read the public key of \"{ca.Subject}\"");
+            verified = Signatures.Verify(SignatureAlgorithmDer, Tbs.Span, Signature, key);
+        }
+        if (verified != true)
         {
             throw new BadInputException(Source, $"signature does not verify with the key of \"{ca.Subject}\" (algorithm {SignatureAlgorithm})");
         }
@@ -242,7 +252,7 @@ public sealed class ParsedCrl
             count++;
             try
             {
-                ReadEntry(ref entries, _der, Version);
+                if (ReadEntry(ref entries, _der, Version).IssuerLength > 0) HasCertificateIssuer = true;
             }
             catch (CrlFormatException e)
             {
@@ -258,7 +268,7 @@ public sealed class ParsedCrl
 
     private readonly record struct RawEntry(
         int SerialOffset, int SerialLength, DateTimeOffset RevokedAt, RevocationReason Reason,
-        DateTimeOffset? InvalidityDate, int IssuerOffset, int IssuerLength);
+        DateTimeOffset? InvalidityDate, int IssuerOffset, int IssuerLength, bool Negative);
 
     private static RawEntry ReadEntry(ref DerCursor list, ReadOnlySpan<byte> der, int version)
     {
@@ -322,7 +332,7 @@ public sealed class ParsedCrl
                 }
             }
         }
-        return new RawEntry(serialOffset + trim, serial.Length - trim, revokedAt, reason, invalidity, issuerOffset, issuerLength);
+        return new RawEntry(serialOffset + trim, serial.Length - trim, revokedAt, reason, invalidity, issuerOffset, issuerLength, DerUtil.IsNegative(serial));
     }
 
     private static RevocationReason ReadReason(ReadOnlySpan<byte> value)
@@ -432,13 +442,18 @@ public sealed class ParsedCrl
 
     private static IssuingDistributionPoint ReadDistributionPoint(ref DerCursor reader)
     {
-        var idp = reader.ReadSequence("issuingDistributionPoint");
+        var der = reader.ReadEncoded(out _).ToArray();
+        var outer = new DerCursor(der, 0);
+        var idp = outer.ReadSequence("issuingDistributionPoint");
+        byte[]? pointName = null;
         var names = new List<string>();
         bool relative = false;
         var point = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
         if (idp.NextIs(point))
         {
             var dp = idp.ReadConstructed(point, "distributionPoint");
+            // DistributionPointName is a CHOICE, so [0] is explicit: its content is the whole name (RFC 5280 appendix A.2).
+            pointName = dp.HasData ? dp.PeekEncoded().ToArray() : null;
             var fullName = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
             var relativeName = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
             if (dp.NextIs(fullName))
@@ -484,7 +499,7 @@ public sealed class ParsedCrl
         bool indirect = Flag(ref idp, 4);
         bool onlyAttribute = Flag(ref idp, 5);
         idp.EnsureEnd("issuingDistributionPoint");
-        return new IssuingDistributionPoint(names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
+        return new IssuingDistributionPoint(der, pointName, names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
     }
 
     private static ReadOnlySpan<byte> AuthorityInfoAccess => [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];

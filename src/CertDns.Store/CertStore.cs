@@ -1,4 +1,5 @@
 using System.Data;
+using System.Globalization;
 using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
@@ -171,10 +172,10 @@ public sealed partial class CertStore : IDisposable
         cmd.Transaction = (SqliteTransaction)tx;
         cmd.CommandText =
             """
-            INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at)
-            VALUES ($sha256, $sha1, $md5, $spki, $ca, $serial, $subject, $nb, $na, $der, $now);
+            INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at, is_ca, crl_points)
+            VALUES ($sha256, $sha1, $md5, $spki, $ca, $serial, $subject, $nb, $na, $der, $now, $isca, $points);
             """;
-        var p = new[] { "$sha256", "$sha1", "$md5", "$spki", "$ca", "$serial", "$subject", "$nb", "$na", "$der", "$now" }
+        var p = new[] { "$sha256", "$sha1", "$md5", "$spki", "$ca", "$serial", "$subject", "$nb", "$na", "$der", "$now", "$isca", "$points" }
             .Select(n => cmd.Parameters.Add(new SqliteParameter { ParameterName = n })).ToArray();
         cmd.Prepare();
         var now = Now();
@@ -185,6 +186,8 @@ public sealed partial class CertStore : IDisposable
             p[4].Value = c.CaId; p[5].Value = c.Serial; p[6].Value = (object?)c.Subject ?? DBNull.Value;
             p[7].Value = c.NotBefore.ToUnixTimeSeconds(); p[8].Value = c.NotAfter.ToUnixTimeSeconds();
             p[9].Value = (object?)c.Der ?? DBNull.Value; p[10].Value = now;
+            p[11].Value = c.IsCa;
+            p[12].Value = c.CrlPointNames is { Count: > 0 } names ? names.SelectMany(n => n).ToArray() : DBNull.Value;
             added += cmd.ExecuteNonQuery();
         }
         return added;
@@ -214,57 +217,144 @@ public sealed partial class CertStore : IDisposable
 
     // ---- CRLs
 
-    /// <summary>The newest accepted CRL of a CA, or null when none was ingested.</summary>
+    /// <summary>The newest accepted CRL of a CA (any series), or null when none was ingested.</summary>
     public CrlRow? LatestCrl(long caId) =>
         _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE ca_id = @caId ORDER BY id DESC LIMIT 1;", new { caId });
 
+    /// <summary>The newest full or delta CRL of one series (CRL issuer and issuingDistributionPoint), or null.</summary>
+    public CrlRow? LatestCrl(long caId, byte[] idp, bool delta) => _db.QuerySingleOrDefault<CrlRow>(
+        """
+        SELECT k.* FROM crls k JOIN crl_scopes s ON s.id = k.scope_id
+        WHERE s.ca_id = @caId AND s.idp = @idp AND k.is_delta = @delta ORDER BY k.id DESC LIMIT 1;
+        """, new { caId, idp, delta });
+
+    /// <summary>An accepted CRL with exactly these file bytes (by SHA-256), or null: re-ingesting it is a no-op.</summary>
+    public CrlRow? FindCrlBySha256(byte[] sha256) =>
+        _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE sha256 = @sha256 ORDER BY id DESC LIMIT 1;", new { sha256 });
+
     /// <summary>
-    /// Records a full CRL and replaces its issuer's revocations with its entries, all in one transaction:
-    /// readers see the old set or the new one, never a mix.
+    /// Records a CRL and, in the same transaction, replaces its series' entries: the base set for a full CRL
+    /// (a new base also retires the series' delta), the delta overlay for a delta CRL. Readers see the old set
+    /// or the new one, never a mix; a process killed midway leaves the previous set (SQLite rolls back).
     /// </summary>
-    public RevocationChange ReplaceRevocations(CrlRecord crl, IEnumerable<RevocationRecord> entries) => Write(tx =>
+    public RevocationChange ApplyCrl(CrlRecord crl, IEnumerable<RevocationRecord> entries) => Write(tx =>
     {
-        var sqlTx = (SqliteTransaction)tx;
-        _db.Execute("CREATE TEMP TABLE IF NOT EXISTS incoming (serial BLOB PRIMARY KEY, revoked_at INTEGER NOT NULL, reason INTEGER NOT NULL) WITHOUT ROWID; DELETE FROM temp.incoming;", transaction: tx);
-        int count = 0;
-        using (var cmd = _db.CreateCommand())
-        {
-            cmd.Transaction = sqlTx;
-            cmd.CommandText = "INSERT OR REPLACE INTO temp.incoming (serial, revoked_at, reason) VALUES ($s, $t, $r);";
-            var s = cmd.Parameters.Add(new SqliteParameter { ParameterName = "$s" });
-            var t = cmd.Parameters.Add(new SqliteParameter { ParameterName = "$t" });
-            var r = cmd.Parameters.Add(new SqliteParameter { ParameterName = "$r" });
-            cmd.Prepare();
-            foreach (var e in entries)
-            {
-                s.Value = e.Serial.ToArray();
-                t.Value = e.RevokedAt.ToUnixTimeSeconds();
-                r.Value = (int)e.Reason;
-                cmd.ExecuteNonQuery();
-                count++;
-            }
-        }
+        var scope = crl.Scope ?? CrlScope.Complete;
+        var scopeId = _db.ExecuteScalar<long?>("SELECT id FROM crl_scopes WHERE ca_id = @CaId AND idp = @Idp;", new { crl.CaId, scope.Idp }, tx)
+            ?? _db.ExecuteScalar<long>(
+                """
+                INSERT INTO crl_scopes (ca_id, idp, point_name, only_user, only_ca, only_attribute, reasons, indirect)
+                VALUES (@CaId, @Idp, @PointName, @OnlyUser, @OnlyCa, @OnlyAttribute, @Reasons, @Indirect) RETURNING id;
+                """, new { crl.CaId, scope.Idp, scope.PointName, scope.OnlyUser, scope.OnlyCa, scope.OnlyAttribute, scope.Reasons, scope.Indirect }, tx);
         var crlId = _db.ExecuteScalar<long>(
             """
-            INSERT INTO crls (ca_id, number, this_update, next_update, sha256, source, delta_base, entry_count, ingested_at)
-            VALUES (@CaId, @Number, @tu, @nu, @Sha256, @Source, @DeltaBase, @count, @now) RETURNING id;
+            INSERT INTO crls (ca_id, number, this_update, next_update, sha256, source, delta_base, entry_count, ingested_at, scope_id, is_delta)
+            VALUES (@CaId, @Number, @tu, @nu, @Sha256, @Source, @DeltaBase, 0, @now, @scopeId, @IsDelta) RETURNING id;
             """,
-            new { crl.CaId, crl.Number, tu = crl.ThisUpdate.ToUnixTimeSeconds(), nu = crl.NextUpdate?.ToUnixTimeSeconds(), crl.Sha256, crl.Source, crl.DeltaBase, count, now = Now() }, tx);
-        var added = _db.ExecuteScalar<int>("SELECT COUNT(*) FROM temp.incoming i WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.ca_id = @ca AND r.serial = i.serial);", new { ca = crl.CaId }, tx);
-        var removed = _db.ExecuteScalar<int>("SELECT COUNT(*) FROM revocations r WHERE r.ca_id = @ca AND NOT EXISTS (SELECT 1 FROM temp.incoming i WHERE i.serial = r.serial);", new { ca = crl.CaId }, tx);
-        _db.Execute("DELETE FROM revocations WHERE ca_id = @ca;", new { ca = crl.CaId }, tx);
-        var total = _db.Execute("INSERT INTO revocations (ca_id, serial, revoked_at, reason, crl_id) SELECT @ca, serial, revoked_at, reason, @crlId FROM temp.incoming;", new { ca = crl.CaId, crlId }, tx);
-        _db.Execute("DELETE FROM temp.incoming;", transaction: tx);
-        return new RevocationChange(crlId, added, removed, total);
+            new { crl.CaId, crl.Number, tu = crl.ThisUpdate.ToUnixTimeSeconds(), nu = crl.NextUpdate?.ToUnixTimeSeconds(), crl.Sha256, crl.Source, crl.DeltaBase, now = Now(), scopeId, crl.IsDelta }, tx);
+        int delta = crl.IsDelta ? 1 : 0;
+        // A new base retires the delta built on the old one; deltas are cumulative, so a newer one replaces the last (RFC 5280 5.2.4).
+        if (!crl.IsDelta) _db.Execute("DELETE FROM revocations WHERE scope_id = @scopeId AND delta = 1;", new { scopeId }, tx);
+        bool empty = _db.ExecuteScalar<long?>("SELECT 1 FROM revocations WHERE scope_id = @scopeId AND delta = @delta LIMIT 1;", new { scopeId, delta }, tx) is null;
+        var db = _db.Handle!;
+        RevocationChange change;
+        if (empty)
+        {
+            // First CRL of the series: straight into the table, in CRL order (usually sorted by serial).
+            int count = BulkInsert(db, "INSERT OR REPLACE INTO revocations (scope_id, delta, ca_id, serial, revoked_at, reason, crl_id) VALUES ",
+                $"({scopeId}, {delta}, {{0}}, {{1}}, {{2}}, {{3}}, {crlId})", crl.CaId, entries);
+            change = new RevocationChange(crlId, count, 0, count);
+        }
+        else
+        {
+            // Replace by difference: a CRL that grew by a few entries rewrites a few rows, not the whole set.
+            _db.Execute("CREATE TEMP TABLE IF NOT EXISTS incoming (ca_id INTEGER NOT NULL, serial BLOB NOT NULL, revoked_at INTEGER NOT NULL, reason INTEGER NOT NULL, PRIMARY KEY (ca_id, serial)) WITHOUT ROWID; DELETE FROM temp.incoming;", transaction: tx);
+            int count = BulkInsert(db, "INSERT OR REPLACE INTO temp.incoming (ca_id, serial, revoked_at, reason) VALUES ", "({0}, {1}, {2}, {3})", crl.CaId, entries);
+            var args = new { scopeId, delta, crlId };
+            var before = _db.ExecuteScalar<int>("SELECT COUNT(*) FROM revocations WHERE scope_id = @scopeId AND delta = @delta;", args, tx);
+            var removed = _db.Execute(
+                """
+                DELETE FROM revocations WHERE scope_id = @scopeId AND delta = @delta
+                AND NOT EXISTS (SELECT 1 FROM temp.incoming i WHERE i.ca_id = revocations.ca_id AND i.serial = revocations.serial);
+                """, args, tx);
+            _db.Execute(
+                """
+                INSERT OR REPLACE INTO revocations (scope_id, delta, ca_id, serial, revoked_at, reason, crl_id)
+                SELECT @scopeId, @delta, i.ca_id, i.serial, i.revoked_at, i.reason, @crlId FROM temp.incoming i
+                WHERE NOT EXISTS (SELECT 1 FROM revocations r WHERE r.scope_id = @scopeId AND r.delta = @delta AND r.ca_id = i.ca_id
+                                  AND r.serial = i.serial AND r.revoked_at = i.revoked_at AND r.reason = i.reason);
+                """, args, tx);
+            _db.Execute("UPDATE revocations SET crl_id = @crlId WHERE scope_id = @scopeId AND delta = @delta AND crl_id <> @crlId;", args, tx);
+            _db.Execute("DELETE FROM temp.incoming;", transaction: tx);
+            change = new RevocationChange(crlId, count - (before - removed), removed, count);
+        }
+        _db.Execute("UPDATE crls SET entry_count = @Total WHERE id = @crlId;", new { change.Total, crlId }, tx);
+        return change;
     });
 
-    /// <summary>How many revocations a CA's current CRL holds.</summary>
+    /// <summary>
+    /// Inserts entries through prepared statements over the raw handle, binding spans (no per-row objects),
+    /// <see cref="Batch"/> rows per statement: per-statement overhead, not the B-tree, dominates a million rows.
+    /// <paramref name="row"/> is one VALUES tuple with <c>{0}</c>..<c>{3}</c> for issuer, serial, time and reason.
+    /// </summary>
+    private static int BulkInsert(SQLitePCL.sqlite3 db, string sqlPrefix, string row, long crlCaId, IEnumerable<RevocationRecord> entries)
+    {
+        string Sql(int rows) => sqlPrefix + string.Join(",", Enumerable.Range(0, rows).Select(i => string.Format(CultureInfo.InvariantCulture, row, $"?{4 * i + 1}", $"?{4 * i + 2}", $"?{4 * i + 3}", $"?{4 * i + 4}"))) + ";";
+        Check(db, SQLitePCL.raw.sqlite3_prepare_v2(db, Sql(Batch), out var many));
+        Check(db, SQLitePCL.raw.sqlite3_prepare_v2(db, Sql(1), out var one));
+        using (many)
+        using (one)
+        {
+            var buffer = new RevocationRecord[Batch];
+            int count = 0, pending = 0;
+            foreach (var e in entries)
+            {
+                buffer[pending++] = e;
+                count++;
+                if (pending < Batch) continue;
+                for (int i = 0; i < Batch; i++) Bind(many, 4 * i, buffer[i], crlCaId);
+                Step(db, many);
+                pending = 0;
+            }
+            for (int i = 0; i < pending; i++)
+            {
+                Bind(one, 0, buffer[i], crlCaId);
+                Step(db, one);
+            }
+            return count;
+        }
+    }
+
+    private static void Bind(SQLitePCL.sqlite3_stmt stmt, int offset, in RevocationRecord e, long crlCaId)
+    {
+        SQLitePCL.raw.sqlite3_bind_int64(stmt, offset + 1, e.IssuerCaId == 0 ? crlCaId : e.IssuerCaId);
+        SQLitePCL.raw.sqlite3_bind_blob(stmt, offset + 2, e.Serial.Span);
+        SQLitePCL.raw.sqlite3_bind_int64(stmt, offset + 3, e.RevokedAt.ToUnixTimeSeconds());
+        SQLitePCL.raw.sqlite3_bind_int(stmt, offset + 4, (int)e.Reason);
+    }
+
+    private const int Batch = 64;
+
+    private static void Step(SQLitePCL.sqlite3 db, SQLitePCL.sqlite3_stmt stmt)
+    {
+        int rc = SQLitePCL.raw.sqlite3_step(stmt);
+        if (rc != SQLitePCL.raw.SQLITE_DONE) Check(db, rc);
+        SQLitePCL.raw.sqlite3_reset(stmt);
+    }
+
+    private static void Check(SQLitePCL.sqlite3 db, int rc)
+    {
+        if (rc is not (SQLitePCL.raw.SQLITE_OK or SQLitePCL.raw.SQLITE_ROW or SQLitePCL.raw.SQLITE_DONE))
+            throw new SqliteException(SQLitePCL.raw.sqlite3_errmsg(db).utf8_to_string(), rc);
+    }
+
+    /// <summary>How many revocations list a CA as the certificates' issuer, in every current series (base and delta rows).</summary>
     public long RevocationCount(long caId) => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM revocations WHERE ca_id = @caId;", new { caId });
 
-    /// <summary>The revocation of a serial by a CA, or null.</summary>
+    /// <summary>The base-CRL revocation of a serial issued by a CA, in any series, or null.</summary>
     public (RevocationReason Reason, DateTimeOffset RevokedAt)? FindRevocation(long caId, byte[] serial)
     {
-        var row = _db.QuerySingleOrDefault<(long Reason, long RevokedAt)?>("SELECT reason, revoked_at FROM revocations WHERE ca_id = @caId AND serial = @serial;", new { caId, serial });
+        var row = _db.QueryFirstOrDefault<(long Reason, long RevokedAt)?>("SELECT reason, revoked_at FROM revocations WHERE ca_id = @caId AND serial = @serial AND delta = 0;", new { caId, serial });
         return row is { } r ? ((RevocationReason)r.Reason, DateTimeOffset.FromUnixTimeSeconds(r.RevokedAt)) : null;
     }
 
@@ -308,46 +398,166 @@ public sealed partial class CertStore : IDisposable
 
     /// <summary>
     /// Reads everything the zone publishes into an immutable snapshot, inside one read transaction so that it
-    /// is consistent with the serial it carries.
+    /// is consistent with the serial it carries. Per certificate it works out which current CRLs cover it
+    /// (RFC 5280 6.3.3: issuer, distribution point, certificate kind, reasons) and what they list for it.
     /// </summary>
     public StatusSnapshot LoadSnapshot()
     {
         using var tx = _db.BeginTransaction(deferred: true);
         var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
-        var cas = new Dictionary<long, CaFacts>();
-        foreach (var ca in _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx))
-        {
-            var crl = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE ca_id = @Id ORDER BY id DESC LIMIT 1;", new { ca.Id }, tx);
-            cas[ca.Id] = new CaFacts(ca.Id, ca.Subject, ca.Trusted, Time(ca.DistrustedAt), ca.DistrustReason,
-                crl is null ? null : new CrlFacts(crl.Number, DateTimeOffset.FromUnixTimeSeconds(crl.ThisUpdate), Time(crl.NextUpdate)));
-        }
+        var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
+        var cas = caRows.Values.ToDictionary(c => c.Id, c => new CaFacts(c.Id, c.Subject, c.Trusted, Time(c.DistrustedAt), c.DistrustReason));
+        // CAs that share a subject (key rollover, a separate CRL-signing key) issue and revoke as one name (RFC 5280 5.1.2.3).
+        var sameName = caRows.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).SelectMany(g => g.Select(c => (c.Id, Ids: g.Select(x => x.Id).ToArray()))).ToDictionary(x => x.Id, x => x.Ids);
+        var series = LoadSeries(tx);
 
         var certs = new List<CertFacts>();
-        using (var cmd = _db.CreateCommand())
+        using var lookup = _db.CreateCommand();
+        lookup.Transaction = (SqliteTransaction)tx;
+        lookup.CommandText = "SELECT reason, revoked_at FROM revocations WHERE scope_id = $s AND delta = $d AND ca_id = $c AND serial = $x;";
+        var (ps, pd, pc, px) = (lookup.Parameters.Add("$s", SqliteType.Integer), lookup.Parameters.Add("$d", SqliteType.Integer),
+            lookup.Parameters.Add("$c", SqliteType.Integer), lookup.Parameters.Add("$x", SqliteType.Blob));
+        foreach (var c in _db.Query<SnapshotCertRow>(
+            """
+            SELECT c.sha256, c.sha1, c.md5, c.spki_sha256, c.serial, c.not_before, c.not_after, c.ca_id, c.is_ca, c.crl_points,
+                   l.reason AS block_reason, l.since AS block_since
+            FROM certificates c LEFT JOIN listings l ON l.sha256 = c.sha256;
+            """, transaction: tx))
         {
-            cmd.Transaction = (SqliteTransaction)tx;
-            cmd.CommandText =
-                """
-                SELECT c.sha256, c.sha1, c.md5, c.spki_sha256, c.serial, c.not_before, c.not_after, c.ca_id,
-                       r.reason, r.revoked_at, k.number, l.reason, l.since
-                FROM certificates c
-                LEFT JOIN revocations r ON r.ca_id = c.ca_id AND r.serial = c.serial
-                LEFT JOIN crls k ON k.id = r.crl_id
-                LEFT JOIN listings l ON l.sha256 = c.sha256;
-                """;
-            using var reader = cmd.ExecuteReader();
-            while (reader.Read())
+            var issuers = sameName[c.CaId];
+            var points = SplitDer(c.CrlPoints);
+            RevocationFacts? revocation = null;
+            int reasons = 0;
+            CrlFacts? covering = null;
+            string? gap = null;
+            foreach (var s in series)
             {
-                var revocation = reader.IsDBNull(8) ? null : new RevocationFacts((RevocationReason)reader.GetInt32(8),
-                    DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(9)), reader.IsDBNull(10) ? null : reader.GetString(10));
-                var block = reader.IsDBNull(11) ? null : new BlockFacts(reader.GetString(11), DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(12)));
-                certs.Add(new CertFacts(Blob(reader, 0), Blob(reader, 1), Blob(reader, 2), Blob(reader, 3), Blob(reader, 4),
-                    DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(5)), DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(6)),
-                    cas[reader.GetInt64(7)], revocation, block));
+                bool direct = issuers.Contains(s.CaId);
+                if (!direct && !s.Indirect) continue;
+                string? outOfScope = direct ? OutOfScope(s, c.IsCa, points) : "an indirect CRL of another issuer";
+                // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
+                if (outOfScope is null || !direct)
+                {
+                    foreach (var ca in issuers)
+                    {
+                        var found = Lookup(s, ca, c.Serial);
+                        if (found is not null && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason))) revocation = found;
+                    }
+                }
+                if (outOfScope is not null)
+                {
+                    gap ??= $"the CRL of \"{caRows[s.CaId].Subject}\" covers {outOfScope}";
+                    continue;
+                }
+                reasons |= s.Reasons ?? CrlScope.AllReasons;
+                // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
+                if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
             }
+            if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
+            {
+                gap = "only some revocation reasons (onlySomeReasons)";
+                covering = null;
+            }
+            var caFacts = cas[c.CaId];
+            if (covering is not null || gap is not null) caFacts = caFacts with { Crl = covering, NoCrlReason = covering is null ? $"no current CRL covers it: {gap}" : null };
+            certs.Add(new CertFacts(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial,
+                DateTimeOffset.FromUnixTimeSeconds(c.NotBefore), DateTimeOffset.FromUnixTimeSeconds(c.NotAfter), caFacts, revocation,
+                c.BlockReason is null ? null : new BlockFacts(c.BlockReason, DateTimeOffset.FromUnixTimeSeconds(c.BlockSince ?? 0))));
         }
         tx.Commit();
         return new StatusSnapshot(serial, certs);
+
+        RevocationFacts? Lookup(Series s, long ca, byte[] serialNumber)
+        {
+            ps.Value = s.Id; pc.Value = ca; px.Value = serialNumber;
+            (long Reason, long At)? Row(int delta)
+            {
+                pd.Value = delta;
+                using var r = lookup.ExecuteReader();
+                return r.Read() ? (r.GetInt64(0), r.GetInt64(1)) : null;
+            }
+            // A delta entry overrides its base; removeFromCRL in the delta lifts the base's hold (RFC 5280 5.3.1).
+            if (s.DeltaNumber is not null && Row(1) is { } d)
+                return d.Reason == (long)RevocationReason.RemoveFromCrl ? null : new((RevocationReason)d.Reason, DateTimeOffset.FromUnixTimeSeconds(d.At), s.DeltaNumber);
+            return Row(0) is { } b ? new((RevocationReason)b.Reason, DateTimeOffset.FromUnixTimeSeconds(b.At), s.Facts.Number) : null;
+        }
+    }
+
+    private static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;
+
+    /// <summary>Why a series does not cover a certificate of its issuer, or null when it does (RFC 5280 6.3.3 (b)(2)).</summary>
+    private static string? OutOfScope(Series s, bool isCa, List<byte[]> points)
+    {
+        if (s.OnlyAttribute) return "only attribute certificates";
+        if (s.OnlyUser && isCa) return "only end-entity certificates";
+        if (s.OnlyCa && !isCa) return "only CA certificates";
+        // Compared as DER: a relative name that denotes the same point as a full name is (conservatively) no match.
+        // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
+        if (s.PointName is not null && !points.Any(p => p.AsSpan().SequenceEqual(s.PointName)))
+            return points.Count == 0 ? "one distribution point, and the certificate names none" : "another distribution point";
+        return null;
+    }
+
+    private sealed record Series(long Id, long CaId, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect, CrlFacts Facts, string? DeltaNumber);
+
+    /// <summary>Every CRL series with its current full CRL, and its delta when one applies to that base (RFC 5280 5.2.4).</summary>
+    private List<Series> LoadSeries(IDbTransaction tx)
+    {
+        var result = new List<Series>();
+        foreach (var s in _db.Query<ScopeRow>("SELECT * FROM crl_scopes;", transaction: tx))
+        {
+            var full = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 0 ORDER BY id DESC LIMIT 1;", new { s.Id }, tx);
+            if (full is null) continue;
+            var delta = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 1 AND id > @full ORDER BY id DESC LIMIT 1;", new { s.Id, full = full.Id }, tx);
+            var next = Time(full.NextUpdate);
+            if (delta is not null && delta.NextUpdate is { } dn && (next is null || dn < next.Value.ToUnixTimeSeconds())) next = Time(dn);
+            var number = delta is null ? full.Number : $"{full.Number} delta {delta.Number}";
+            var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(delta?.ThisUpdate ?? full.ThisUpdate);
+            result.Add(new Series(s.Id, s.CaId, s.PointName, s.OnlyUser, s.OnlyCa, s.OnlyAttribute, (int?)s.Reasons, s.Indirect,
+                new CrlFacts(number, thisUpdate, next), delta?.Number));
+        }
+        return result;
+    }
+
+    private static List<byte[]> SplitDer(byte[]? concatenated)
+    {
+        var result = new List<byte[]>();
+        var rest = concatenated.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            System.Formats.Asn1.AsnDecoder.ReadEncodedValue(rest, System.Formats.Asn1.AsnEncodingRules.DER, out _, out _, out int consumed);
+            result.Add(rest[..consumed].ToArray());
+            rest = rest[consumed..];
+        }
+        return result;
+    }
+
+    private sealed class ScopeRow
+    {
+        public long Id { get; init; }
+        public long CaId { get; init; }
+        public byte[]? PointName { get; init; }
+        public bool OnlyUser { get; init; }
+        public bool OnlyCa { get; init; }
+        public bool OnlyAttribute { get; init; }
+        public long? Reasons { get; init; }
+        public bool Indirect { get; init; }
+    }
+
+    private sealed class SnapshotCertRow
+    {
+        public byte[] Sha256 { get; init; } = [];
+        public byte[] Sha1 { get; init; } = [];
+        public byte[] Md5 { get; init; } = [];
+        public byte[] SpkiSha256 { get; init; } = [];
+        public byte[] Serial { get; init; } = [];
+        public long NotBefore { get; init; }
+        public long NotAfter { get; init; }
+        public long CaId { get; init; }
+        public bool IsCa { get; init; }
+        public byte[]? CrlPoints { get; init; }
+        public string? BlockReason { get; init; }
+        public long? BlockSince { get; init; }
     }
 
     private static byte[] Blob(SqliteDataReader reader, int i) => (byte[])reader.GetValue(i);

@@ -45,7 +45,9 @@ public sealed record CertRecord(
     string? Subject,
     DateTimeOffset NotBefore,
     DateTimeOffset NotAfter,
-    byte[]? Der);
+    byte[]? Der,
+    bool IsCa = false,
+    IReadOnlyList<byte[]>? CrlPointNames = null);
 
 /// <summary>A registered certificate as stored (without its DER).</summary>
 public sealed class CertRow
@@ -60,6 +62,14 @@ public sealed class CertRow
 }
 
 /// <summary>An accepted CRL to record.</summary>
+/// <param name="CaId">The CA whose key verified it.</param>
+/// <param name="Number">cRLNumber as decimal text, or null.</param>
+/// <param name="ThisUpdate">thisUpdate.</param>
+/// <param name="NextUpdate">nextUpdate, or null when absent.</param>
+/// <param name="Sha256">SHA-256 of the file as given.</param>
+/// <param name="Source">File name or URL.</param>
+/// <param name="Scope">Its issuingDistributionPoint; <see cref="CrlScope.Complete"/> when it has none.</param>
+/// <param name="DeltaBase">BaseCRLNumber of a delta CRL; null for a full CRL.</param>
 public sealed record CrlRecord(
     long CaId,
     string? Number,
@@ -67,7 +77,32 @@ public sealed record CrlRecord(
     DateTimeOffset? NextUpdate,
     byte[] Sha256,
     string Source,
-    string? DeltaBase);
+    string? DeltaBase,
+    CrlScope? Scope = null)
+{
+    /// <summary>Whether this is a delta CRL.</summary>
+    public bool IsDelta => DeltaBase is not null;
+}
+
+/// <summary>
+/// Which certificates and reasons a CRL series covers (RFC 5280 5.2.5). Each CRL issuer has one series per
+/// distinct issuingDistributionPoint, so partitions are replaced independently.
+/// </summary>
+/// <param name="Idp">DER of the issuingDistributionPoint value; empty when the CRL has none.</param>
+/// <param name="PointName">DER DistributionPointName of the IDP, compared with a certificate's cRLDistributionPoints.</param>
+/// <param name="OnlyUser">onlyContainsUserCerts.</param>
+/// <param name="OnlyCa">onlyContainsCACerts.</param>
+/// <param name="OnlyAttribute">onlyContainsAttributeCerts.</param>
+/// <param name="Reasons">Bit n set covers CRLReason n; null covers every reason.</param>
+/// <param name="Indirect">indirectCRL.</param>
+public sealed record CrlScope(byte[] Idp, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect)
+{
+    /// <summary>A CRL without issuingDistributionPoint: every certificate of its issuer, every reason.</summary>
+    public static CrlScope Complete { get; } = new([], null, false, false, false, null, false);
+
+    /// <summary>ReasonFlags bits a complete set of partitions must cover (RFC 5280 6.3.3: all-reasons).</summary>
+    public const int AllReasons = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10);
+}
 
 /// <summary>A CRL as stored.</summary>
 public sealed class CrlRow
@@ -80,12 +115,18 @@ public sealed class CrlRow
     public byte[] Sha256 { get; init; } = [];
     public string Source { get; init; } = "";
     public string? DeltaBase { get; init; }
+    public long? ScopeId { get; init; }
+    public bool IsDelta { get; init; }
     public long EntryCount { get; init; }
     public long IngestedAt { get; init; }
 }
 
 /// <summary>One revoked serial of a CRL.</summary>
-public readonly record struct RevocationRecord(ReadOnlyMemory<byte> Serial, DateTimeOffset RevokedAt, RevocationReason Reason);
+/// <param name="Serial">Serial number contents without leading zero octets.</param>
+/// <param name="RevokedAt">revocationDate.</param>
+/// <param name="Reason">reasonCode; removeFromCRL in a delta CRL lifts an entry of its base.</param>
+/// <param name="IssuerCaId">The certificate's issuer when it is not the CRL's own (indirect CRL entries); 0 for the CRL issuer.</param>
+public readonly record struct RevocationRecord(ReadOnlyMemory<byte> Serial, DateTimeOffset RevokedAt, RevocationReason Reason, long IssuerCaId = 0);
 
 /// <summary>What replacing a CA's revocations changed.</summary>
 public sealed record RevocationChange(long CrlId, int Added, int Removed, int Total);

@@ -42,6 +42,9 @@ internal static class CertDnsProcess
         return server;
     }
 
+    /// <summary>Starts certdns without waiting, output redirected, for tests that kill it midway.</summary>
+    public static Process Start(string workDir, params string[] args) => Process.Start(Info(workDir, args, false))!;
+
     private static ProcessStartInfo Info(string workDir, string[] args, bool stdin)
     {
         var info = new ProcessStartInfo("dotnet")

@@ -15,6 +15,7 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
 
         Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
+        Assert.Equal(3, store.SchemaVersion);
         Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
         using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
         raw.Open();
@@ -86,13 +87,13 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
-    public void ReplaceRevocations_FailureMidway_LeavesPreviousSetIntact()
+    public void ApplyCrl_FailureMidway_LeavesPreviousSetIntact()
     {
         var ca = new CertDns.Pki.TestAuthority("Atomic CA");
         using var store = _file.Open();
         new CaRegistry(store).Add("ca", ca.CertificateDer, [], null);
         var now = DateTimeOffset.UtcNow;
-        store.ReplaceRevocations(new CrlRecord(1, "1", now, now.AddDays(1), [1], "one", null),
+        store.ApplyCrl(new CrlRecord(1, "1", now, now.AddDays(1), [1], "one", null),
             [new RevocationRecord(new byte[] { 1 }, now, RevocationReason.KeyCompromise)]);
         var serial = store.Serial;
 
@@ -101,7 +102,7 @@ public sealed class StoreTests : IDisposable
             yield return new RevocationRecord(new byte[] { 2 }, now, RevocationReason.Superseded);
             throw new IOException("disk went away");
         }
-        Assert.Throws<IOException>(() => store.ReplaceRevocations(new CrlRecord(1, "2", now, now.AddDays(1), [2], "two", null), Failing()));
+        Assert.Throws<IOException>(() => store.ApplyCrl(new CrlRecord(1, "2", now, now.AddDays(1), [2], "two", null), Failing()));
 
         Assert.Equal(1, store.RevocationCount(1));
         Assert.NotNull(store.FindRevocation(1, [1]));
