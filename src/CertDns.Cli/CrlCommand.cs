@@ -1,38 +1,128 @@
 using System.CommandLine;
+using System.Globalization;
 using CertDns.Core;
 using CertDns.Ingest;
 using CertDns.Store;
+using Spectre.Console;
 
 namespace CertDns.Cli;
 
-/// <summary><c>certdns crl ingest &lt;file&gt;...</c>.</summary>
+/// <summary><c>certdns crl ingest &lt;file|url&gt;...</c> and <c>certdns crl fetch</c>.</summary>
 internal sealed class CrlCommand
 {
+    private static readonly Option<double> Timeout = new("--timeout") { Description = "Seconds allowed per download", DefaultValueFactory = _ => 60 };
+    private static readonly Option<long> MaxSize = new("--max-size") { Description = "Largest CRL accepted, in MiB", DefaultValueFactory = _ => 256 };
+    private static readonly Option<int> MaxRedirects = new("--max-redirects") { Description = "Redirects followed per URL", DefaultValueFactory = _ => 5 };
+
     public static Command Create()
     {
         var command = new Command("crl", "Ingest CA CRLs");
-        var files = new Argument<string[]>("files") { Description = "CRL files (DER, PEM or base64; - for stdin)", Arity = ArgumentArity.OneOrMore };
-        var ingest = new Command("ingest", "Verify each CRL against its CA and replace that CA's revocations; a refused CRL changes nothing") { files };
-        ingest.SetAction(r => Run.Guarded(() =>
+
+        var files = new Argument<string[]>("sources") { Description = "CRL files (DER, PEM or base64; - for stdin) or http(s)/file URLs", Arity = ArgumentArity.OneOrMore };
+        var ingest = new Command("ingest", "Verify each CRL against its CA and apply it; a refused CRL changes nothing") { files, Timeout, MaxSize, MaxRedirects };
+        ingest.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var ingestor = new CrlIngestor(store);
+            using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
             int exit = ExitCodes.Ok;
-            // Each CRL stands alone: one refused file does not hold back the others, but the exit code says so.
-            foreach (var file in r.GetValue(files)!)
+            // Each CRL stands alone: one refused source does not hold back the others, but the exit code says so.
+            foreach (var source in r.GetValue(files)!)
             {
+                if (CrlFetcher.IsUrl(source))
+                {
+                    var result = await fetcher.FetchAsync(source, cancel).ConfigureAwait(false);
+                    Report(result);
+                    exit = Math.Max(exit, ExitFor(result));
+                    continue;
+                }
                 try
                 {
-                    Console.WriteLine(ingestor.Ingest(file, Run.ReadInput(file)));
+                    var data = Run.ReadInput(source);
+                    Console.WriteLine(WithProgress(store, source, data));
                 }
                 catch (BadInputException e)
                 {
-                    exit = Run.Fail(e.Message, ExitCodes.BadInput);
+                    exit = Math.Max(exit, Run.Fail(e.Message, ExitCodes.BadInput));
                 }
             }
             return exit;
         }));
+
+        var distributionPoints = new Option<bool>("--distribution-points") { Description = "Also fetch the CRL distribution points named in registered certificates" };
+        var fetch = new Command("fetch", "Fetch every CA's CRL URLs (conditional GET) and ingest what changed; exit 0 only when every source is current")
+        {
+            distributionPoints, Timeout, MaxSize, MaxRedirects,
+        };
+        fetch.SetAction((r, cancel) => Run.GuardedAsync(async () =>
+        {
+            var db = r.GetValue(GlobalOptions.Database)!;
+            using var store = CertStore.Open(db);
+            using var held = FetchLock.TryAcquire(store.Path);
+            if (held is null) return Run.Fail($"{store.Path}: another certdns crl fetch is running (lock {store.Path}.fetch-lock)", ExitCodes.Failed);
+            var sources = CrlFetcher.Sources(store, r.GetValue(distributionPoints));
+            if (sources.Count == 0) throw new BadInputException(db, "no CRL URLs configured (certdns ca add <ca> --crl-url URL), nothing to fetch");
+            using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
+            int exit = ExitCodes.Ok;
+            foreach (var url in sources)
+            {
+                var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
+                Report(result);
+                exit = Math.Max(exit, ExitFor(result));
+            }
+            return exit;
+        }));
+
         command.Add(ingest);
+        command.Add(fetch);
         return command;
+    }
+
+    private static FetchOptions Options(ParseResult r)
+    {
+        var timeout = r.GetValue(Timeout);
+        var max = r.GetValue(MaxSize);
+        var redirects = r.GetValue(MaxRedirects);
+        if (timeout is <= 0 or > 3600) throw new BadInputException("--timeout", "must be between 0 and 3600 seconds");
+        if (max is <= 0 or > 4096) throw new BadInputException("--max-size", "must be between 1 and 4096 MiB");
+        if (redirects is < 0 or > 20) throw new BadInputException("--max-redirects", "must be between 0 and 20");
+        return new FetchOptions(TimeSpan.FromSeconds(timeout), max * 1024 * 1024, redirects);
+    }
+
+    private static void Report(FetchResult result)
+    {
+        if (result.Outcome is FetchOutcome.Failed or FetchOutcome.Refused) Console.Error.WriteLine($"certdns: {result}");
+        else Console.WriteLine(result);
+    }
+
+    /// <summary>0 only when the source is current; a refused CRL is bad input (1), anything else failed (2).</summary>
+    private static int ExitFor(FetchResult result) => result.Current ? ExitCodes.Ok
+        : result.Outcome == FetchOutcome.Refused ? ExitCodes.BadInput : ExitCodes.Failed;
+
+    /// <summary>Ingests with a progress bar (entries/s, ETA) on a terminal; plain for cron and pipes.</summary>
+    private static CrlIngestResult WithProgress(CertStore store, string source, byte[] data)
+    {
+        // Below a few hundred thousand entries an ingest takes well under a second: no bar.
+        if (Console.IsOutputRedirected || data.Length < 8 * 1024 * 1024) return new CrlIngestor(store).Ingest(source, data);
+        CrlIngestResult? result = null;
+        var started = DateTime.UtcNow;
+        AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask(Markup.Escape(Path.GetFileName(source)));
+                var ingestor = new CrlIngestor(store)
+                {
+                    Progress = (done, total) =>
+                    {
+                        task.MaxValue = Math.Max(1, total);
+                        task.Value = done;
+                        var rate = done / Math.Max(0.001, (DateTime.UtcNow - started).TotalSeconds);
+                        task.Description = Markup.Escape($"{Path.GetFileName(source)} {done:N0}/{total:N0} entries, {rate.ToString("N0", CultureInfo.InvariantCulture)}/s");
+                    },
+                };
+                result = ingestor.Ingest(source, data);
+                task.Value = task.MaxValue;
+            });
+        return result!;
     }
 }

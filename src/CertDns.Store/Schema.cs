@@ -159,5 +159,15 @@ internal static class Schema
         ALTER TABLE certificates ADD COLUMN is_ca INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE certificates ADD COLUMN crl_points BLOB;
         """,
+
+        // 4: what `crl fetch` last saw at each URL, for conditional GET (RFC 9110 section 13).
+        """
+        CREATE TABLE crl_sources (
+            url TEXT PRIMARY KEY,
+            etag TEXT,
+            last_modified TEXT,
+            fetched_at INTEGER NOT NULL,
+            outcome TEXT NOT NULL) WITHOUT ROWID;
+        """,
     ];
 }

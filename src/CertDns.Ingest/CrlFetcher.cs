@@ -1,0 +1,215 @@
+using System.Net;
+using System.Net.Http.Headers;
+using CertDns.Core;
+using CertDns.Store;
+
+namespace CertDns.Ingest;
+
+/// <summary>How one CRL source ended.</summary>
+public enum FetchOutcome
+{
+    /// <summary>Downloaded and stored.</summary>
+    Ingested,
+    /// <summary>Downloaded, and it was the CRL already stored.</summary>
+    Unchanged,
+    /// <summary>The server said 304: nothing new since the last fetch.</summary>
+    NotModified,
+    /// <summary>Downloaded, and refused (the reason says why); nothing stored.</summary>
+    Refused,
+    /// <summary>Not downloaded: network error, timeout, HTTP error, too large, too many redirects.</summary>
+    Failed,
+    /// <summary>A scheme this fetcher does not speak (ldap).</summary>
+    Skipped,
+}
+
+/// <summary>One line of <c>crl fetch</c>: a URL and what became of it.</summary>
+/// <param name="Url">The source.</param>
+/// <param name="Outcome">How it ended.</param>
+/// <param name="Message">Human-readable detail (the ingest summary, or why not).</param>
+/// <param name="Current">Whether the CRL this source provides is now stored and within its nextUpdate.</param>
+public sealed record FetchResult(string Url, FetchOutcome Outcome, string Message, bool Current)
+{
+    public override string ToString() => $"{Url}: {Message}";
+}
+
+/// <summary>Limits of one fetch.</summary>
+/// <param name="Timeout">Whole request, connect to last byte.</param>
+/// <param name="MaxBytes">Largest CRL accepted; real CRLs reach tens of MB.</param>
+/// <param name="MaxRedirects">Redirects followed before giving up.</param>
+public sealed record FetchOptions(TimeSpan Timeout, long MaxBytes, int MaxRedirects)
+{
+    public static FetchOptions Default { get; } = new(TimeSpan.FromSeconds(60), 256L * 1024 * 1024, 5);
+}
+
+/// <summary>
+/// <c>crl fetch</c> and <c>crl ingest URL</c>: downloads CRLs over HTTP(S) or from file URLs with a size cap,
+/// a timeout and a redirect limit, asks conditionally (ETag, Last-Modified) so unchanged CRLs cost one round
+/// trip, and hands what arrives to the same <see cref="CrlIngestor"/> as a file.
+/// </summary>
+public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptions options, TimeProvider? clock = null) : IDisposable
+{
+    private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    private readonly HttpClient _http = new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = true,
+        MaxAutomaticRedirections = Math.Max(1, options.MaxRedirects),
+        ConnectTimeout = options.Timeout,
+        AutomaticDecompression = DecompressionMethods.None,
+    })
+    {
+        Timeout = options.Timeout,
+        MaxResponseContentBufferSize = int.MaxValue,
+    };
+
+    /// <summary>Whether a string names a source this fetcher handles (as opposed to a local path).</summary>
+    public static bool IsUrl(string text) =>
+        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "file" or "ldap";
+
+    /// <summary>Fetches and ingests one source; never throws for a source's own failure.</summary>
+    public async Task<FetchResult> FetchAsync(string url, CancellationToken cancel = default)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https" or "file" or "ldap"))
+            return new FetchResult(url, FetchOutcome.Failed, "not an http, https or file URL", false);
+        if (uri.Scheme == "ldap")
+            return new FetchResult(url, FetchOutcome.Skipped, "skipped: ldap is not supported; configure an http URL (certdns ca add --crl-url)", false);
+
+        byte[] data;
+        string? etag = null, lastModified = null;
+        try
+        {
+            if (uri.IsFile)
+            {
+                var info = new FileInfo(uri.LocalPath);
+                if (!info.Exists) return Failed(url, "no such file");
+                if (info.Length > options.MaxBytes) return Failed(url, $"{info.Length} bytes is over the {options.MaxBytes}-byte cap");
+                data = await File.ReadAllBytesAsync(info.FullName, cancel).ConfigureAwait(false);
+            }
+            else
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                var previous = store.CrlSource(url);
+                if (previous?.Etag is { } e && EntityTagHeaderValue.TryParse(e, out var tag)) request.Headers.IfNoneMatch.Add(tag);
+                if (previous?.LastModified is { } lm && DateTimeOffset.TryParse(lm, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since))
+                    request.Headers.IfModifiedSince = since;
+
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
+                if (response.StatusCode == HttpStatusCode.NotModified)
+                {
+                    store.RecordCrlSource(url, previous?.Etag, previous?.LastModified, "not modified", _clock.GetUtcNow());
+                    var stored = store.LatestCrlFrom(url);
+                    return new FetchResult(url, FetchOutcome.NotModified, "not modified since the last fetch (304)" + Staleness(stored?.NextUpdate), IsCurrent(stored?.NextUpdate, stored is not null));
+                }
+                if ((int)response.StatusCode is >= 300 and < 400)
+                    return Failed(url, $"too many redirects (more than {options.MaxRedirects}) or a redirect to another scheme");
+                if (!response.IsSuccessStatusCode)
+                    return Failed(url, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
+                if (response.Content.Headers.ContentLength is { } length && length > options.MaxBytes)
+                    return Failed(url, $"{length} bytes is over the {options.MaxBytes}-byte cap");
+                data = await ReadCappedAsync(response.Content, cancel).ConfigureAwait(false);
+                etag = response.Headers.ETag?.ToString();
+                lastModified = response.Content.Headers.LastModified?.ToString("r", System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        catch (TaskCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            return Failed(url, $"timed out after {options.Timeout.TotalSeconds:0.#} s");
+        }
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            return Failed(url, e.Message);
+        }
+
+        try
+        {
+            var result = ingestor.Ingest(url, data);
+            store.RecordCrlSource(url, etag, lastModified, result.Change is null ? "unchanged" : "ingested", _clock.GetUtcNow());
+            return new FetchResult(url, result.Change is null ? FetchOutcome.Unchanged : FetchOutcome.Ingested,
+                result.ToString()[(url.Length + 2)..] + Staleness(result.NextUpdate?.ToUnixTimeSeconds()), IsCurrent(result.NextUpdate?.ToUnixTimeSeconds(), true));
+        }
+        catch (BadInputException e)
+        {
+            // No validators: a refused CRL must be downloaded whole next time, not waved through by a 304.
+            store.RecordCrlSource(url, null, null, "refused: " + e.Reason, _clock.GetUtcNow());
+            return new FetchResult(url, FetchOutcome.Refused, "refused: " + e.Reason, false);
+        }
+    }
+
+    private FetchResult Failed(string url, string why)
+    {
+        store.RecordCrlSource(url, store.CrlSource(url)?.Etag, store.CrlSource(url)?.LastModified, "failed: " + why, _clock.GetUtcNow());
+        return new FetchResult(url, FetchOutcome.Failed, "failed: " + why, false);
+    }
+
+    private bool IsCurrent(long? nextUpdate, bool stored) =>
+        stored && (nextUpdate is not { } n || DateTimeOffset.FromUnixTimeSeconds(n) > _clock.GetUtcNow());
+
+    private string Staleness(long? nextUpdate) =>
+        nextUpdate is { } n && DateTimeOffset.FromUnixTimeSeconds(n) <= _clock.GetUtcNow()
+            ? $"; but its nextUpdate {TimeText.Utc(DateTimeOffset.FromUnixTimeSeconds(n))} has passed (stale)"
+            : "";
+
+    private async Task<byte[]> ReadCappedAsync(HttpContent content, CancellationToken cancel)
+    {
+        await using var stream = await content.ReadAsStreamAsync(cancel).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = await stream.ReadAsync(chunk, cancel).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + read > options.MaxBytes) throw new InvalidDataException($"over the {options.MaxBytes}-byte cap");
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>Every URL <c>crl fetch</c> covers: configured CRL URLs, and with <paramref name="distributionPoints"/>
+    /// the distribution points named in registered CA and end-entity certificates.</summary>
+    public static IReadOnlyList<string> Sources(CertStore store, bool distributionPoints)
+    {
+        var urls = new List<string>();
+        foreach (var ca in store.ListCas().Where(c => c.Trusted)) urls.AddRange(store.CrlUrls(ca.Id));
+        if (distributionPoints)
+        {
+            foreach (var der in store.DistributionPointCarriers())
+            {
+                try
+                {
+                    urls.AddRange(Pki.CertificateFile.Read(der, "stored certificate")[0].CrlDistributionPoints);
+                }
+                catch (BadInputException)
+                {
+                    // A stored certificate always parsed once; skip rather than stop the whole run.
+                }
+            }
+        }
+        return urls.Distinct(StringComparer.Ordinal).ToList();
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+/// <summary>
+/// Keeps two cron runs of <c>crl fetch</c> from overlapping: an exclusive lock (flock) on a file beside the
+/// store, released when the process ends, even by kill -9.
+/// </summary>
+public sealed class FetchLock : IDisposable
+{
+    private readonly FileStream _file;
+
+    private FetchLock(FileStream file) => _file = file;
+
+    /// <summary>Takes the lock, or returns null when another process holds it.</summary>
+    public static FetchLock? TryAcquire(string storePath)
+    {
+        try
+        {
+            return new FetchLock(new FileStream(storePath + ".fetch-lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    public void Dispose() => _file.Dispose();
+}
