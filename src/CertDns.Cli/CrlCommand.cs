@@ -3,7 +3,6 @@ using System.Globalization;
 using CertDns.Core;
 using CertDns.Ingest;
 using CertDns.Store;
-using Spectre.Console;
 
 namespace CertDns.Cli;
 
@@ -98,31 +97,31 @@ internal sealed class CrlCommand
     private static int ExitFor(FetchResult result) => result.Current ? ExitCodes.Ok
         : result.Outcome == FetchOutcome.Refused ? ExitCodes.BadInput : ExitCodes.Failed;
 
-    /// <summary>Ingests with a progress bar (entries/s, ETA) on a terminal; plain for cron and pipes.</summary>
+    /// <summary>Ingests with a progress line (entries/s, time left) on a terminal; plain for cron and pipes.</summary>
     private static CrlIngestResult WithProgress(CertStore store, string source, byte[] data)
     {
-        // Below a few hundred thousand entries an ingest takes well under a second: no bar.
-        if (Console.IsOutputRedirected || data.Length < 8 * 1024 * 1024) return new CrlIngestor(store).Ingest(source, data);
-        CrlIngestResult? result = null;
-        var started = DateTime.UtcNow;
-        AnsiConsole.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .Start(context =>
+        // Below a few hundred thousand entries an ingest takes well under a second: no progress line.
+        if (Console.IsErrorRedirected || data.Length < 8 * 1024 * 1024) return new CrlIngestor(store).Ingest(source, data);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var name = Path.GetFileName(source);
+        var ingestor = new CrlIngestor(store)
+        {
+            Progress = (done, total) =>
             {
-                var task = context.AddTask(Markup.Escape(Path.GetFileName(source)));
-                var ingestor = new CrlIngestor(store)
-                {
-                    Progress = (done, total) =>
-                    {
-                        task.MaxValue = Math.Max(1, total);
-                        task.Value = done;
-                        var rate = done / Math.Max(0.001, (DateTime.UtcNow - started).TotalSeconds);
-                        task.Description = Markup.Escape($"{Path.GetFileName(source)} {done:N0}/{total:N0} entries, {rate.ToString("N0", CultureInfo.InvariantCulture)}/s");
-                    },
-                };
-                result = ingestor.Ingest(source, data);
-                task.Value = task.MaxValue;
-            });
-        return result!;
+                var rate = done / Math.Max(0.001, watch.Elapsed.TotalSeconds);
+                var left = rate > 0 ? TimeSpan.FromSeconds((total - done) / rate) : TimeSpan.Zero;
+                // One line rewritten in place on the terminal (stderr, so stdout stays the summary).
+                Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
+                    $"\r{name}: {done,12:N0} / {total:N0} entries, {rate,10:N0}/s, {left.TotalSeconds,5:0.0} s left "));
+            },
+        };
+        try
+        {
+            return ingestor.Ingest(source, data);
+        }
+        finally
+        {
+            Console.Error.Write("\r" + new string(' ', Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 79, 100)) + "\r");
+        }
     }
 }

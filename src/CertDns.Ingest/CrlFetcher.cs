@@ -63,7 +63,8 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
 
     /// <summary>Whether a string names a source this fetcher handles (as opposed to a local path).</summary>
     public static bool IsUrl(string text) =>
-        Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "file" or "ldap";
+        // Spelled out: on Unix "/var/crl.der" is an absolute file URI to Uri.TryCreate, but it is a path.
+        new[] { "http://", "https://", "file://", "ldap://" }.Any(scheme => text.StartsWith(scheme, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Fetches and ingests one source; never throws for a source's own failure.</summary>
     public async Task<FetchResult> FetchAsync(string url, CancellationToken cancel = default)

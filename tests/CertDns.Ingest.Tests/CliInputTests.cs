@@ -68,6 +68,15 @@ public sealed class CliInputTests : IDisposable
     }
 
     [Fact]
+    public void CrlIngest_AbsolutePath_ReadAsAFileNotAUrl()
+    {
+        // Regression: Uri.TryCreate takes "/x/y.crl" for a file URI on Unix, which sent paths to the fetcher.
+        var path = _dir.File("absent.crl");
+
+        AssertRefused(path, "no such file", "crl", "ingest", path);
+    }
+
+    [Fact]
     public void CrlIngest_TruncatedCrl_Refused()
     {
         var crl = _ca.CreateCrl(1, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(1), []);
