@@ -57,6 +57,37 @@ public sealed class EximTests : IDisposable
     [EximFact]
     public void Exim_DnslistsOnSplitSha256_RejectsListedCertificatesWithTxtReason()
     {
+        var (smtp, clients) = Setup("exim4.conf.template");
+
+        // swaks marks lines read over TLS with ~ and failures with *: "<~* 550".
+        const string rejected = "<~* 550";
+        var valid = Swaks(smtp, clients["valid"]);
+        Assert.DoesNotContain(rejected, valid);
+        Assert.Contains("<~  250 Accepted", valid);
+        foreach (var (name, reason) in new[] { ("revoked", "revoked keyCompromise"), ("held", "hold certificateHold"), ("blocked", "blocked: 3 abuse complaints since") })
+        {
+            var output = Swaks(smtp, clients[name]);
+            Assert.True(output.Contains(rejected, StringComparison.Ordinal), $"{name} was not rejected:\n{output}");
+            // Exim logs the whole rejection on one line: the reason is CertDns's TXT, quoted.
+            var log = File.ReadAllText(_dir.File("log/mainlog"));
+            Assert.Contains($"rejected RCPT <postmaster@mx.test.example>: TLS client certificate listed by status.example: {reason}", log);
+        }
+        Assert.Contains($"serial {Hex.Lower(clients["revoked"].Parsed.Serial)} (CRL 1)", File.ReadAllText(_dir.File("log/mainlog")));
+
+        // Not registered: the zone answers NXDOMAIN and Exim accepts, as for any DNSBL miss.
+        var unknown = Swaks(smtp, clients["unknown"]);
+        Assert.DoesNotContain(rejected, unknown);
+        Assert.Contains("<~  250 Accepted", unknown);
+        // No certificate at all: ${if def:tls_in_peercert} keeps the lookup from happening.
+        var anonymous = Swaks(smtp, null);
+        Assert.Contains("TLS started", anonymous);
+        Assert.DoesNotContain(rejected, anonymous);
+        Assert.Contains("<~  250 Accepted", anonymous);
+    }
+
+    private (int Smtp, Dictionary<string, (string Cert, string Key, ParsedCertificate Parsed)> Clients) Setup(string template)
+    {
+
         var now = DateTimeOffset.UtcNow;
         File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
         var server = Issue("mx.test.example");
@@ -88,7 +119,7 @@ public sealed class EximTests : IDisposable
         Directory.CreateDirectory(_dir.File("log"));
         // Exim drops to its own user once it listens: its spool, logs and TLS key must be that user's to use.
         Assert.Equal(0, Run("chown", "-R", "Debian-exim:", _dir.File("spool"), _dir.File("log"), _dir.File("server.key"), _dir.File("server.pem")).ExitCode);
-        var conf = File.ReadAllText(Path.Combine(TestPaths.Repository, "docs", "exim", "exim4.conf.template"))
+        var conf = File.ReadAllText(Path.Combine(TestPaths.Repository, "docs", "exim", template))
             .Replace("{EXIM}", Exim, StringComparison.Ordinal).Replace("{DIR}", _dir.Path, StringComparison.Ordinal)
             .Replace("{PORT}", smtp.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
         File.WriteAllText(_dir.File("exim4.conf"), conf);
@@ -96,30 +127,32 @@ public sealed class EximTests : IDisposable
         Start("exim", "ip", "netns", "exec", _netns, Exim, "-C", _dir.File("exim4.conf"), "-bdf", "-odq");
         WaitForSmtp(smtp);
 
-        // swaks marks lines read over TLS with ~ and failures with *: "<~* 550".
+        return (smtp, clients);
+    }
+
+    [EximFact]
+    public void Exim_TlsCertEvent_RefusesListedCertificatesAtHandshake()
+    {
+        var (smtp, clients) = Setup("exim4-event.conf.template");
         const string rejected = "<~* 550";
-        var valid = Swaks(smtp, clients["valid"]);
-        Assert.DoesNotContain(rejected, valid);
-        Assert.Contains("<~  250 Accepted", valid);
-        foreach (var (name, reason) in new[] { ("revoked", "revoked keyCompromise"), ("held", "hold certificateHold"), ("blocked", "blocked: 3 abuse complaints since") })
+
+        foreach (var name in new[] { "valid", "unknown" })
         {
             var output = Swaks(smtp, clients[name]);
-            Assert.True(output.Contains(rejected, StringComparison.Ordinal), $"{name} was not rejected:\n{output}");
-            // Exim logs the whole rejection on one line: the reason is CertDns's TXT, quoted.
-            var log = File.ReadAllText(_dir.File("log/mainlog"));
-            Assert.Contains($"rejected RCPT <postmaster@mx.test.example>: TLS client certificate listed by status.example: {reason}", log);
+            Assert.DoesNotContain(rejected, output);
+            Assert.Contains("<~  250 Accepted", output);
         }
-        Assert.Contains($"serial {Hex.Lower(clients["revoked"].Parsed.Serial)} (CRL 1)", File.ReadAllText(_dir.File("log/mainlog")));
-
-        // Not registered: the zone answers NXDOMAIN and Exim accepts, as for any DNSBL miss.
-        var unknown = Swaks(smtp, clients["unknown"]);
-        Assert.DoesNotContain(rejected, unknown);
-        Assert.Contains("<~  250 Accepted", unknown);
-        // No certificate at all: ${if def:tls_in_peercert} keeps the lookup from happening.
-        var anonymous = Swaks(smtp, null);
-        Assert.Contains("TLS started", anonymous);
-        Assert.DoesNotContain(rejected, anonymous);
-        Assert.Contains("<~  250 Accepted", anonymous);
+        Assert.Contains("<~  250 Accepted", Swaks(smtp, null));
+        foreach (var (name, reason) in new[] { ("revoked", "revoked keyCompromise"), ("held", "hold certificateHold"), ("blocked", "blocked: 3 abuse complaints") })
+        {
+            var output = Swaks(smtp, clients[name]);
+            // Debian's Exim is built with GnuTLS, where a denial from tls:cert ends the session right after the
+            // handshake even for tls_try_verify_hosts: no SMTP command is answered over TLS at all.
+            Assert.True(output.Contains("Remote host closed connection unexpectedly", StringComparison.Ordinal) || output.Contains(rejected, StringComparison.Ordinal),
+                $"{name} was not refused:\n{output}");
+            Assert.DoesNotContain("<~  250 Accepted", output);
+            Assert.Contains($"SSL verify denied by event-action: depth=0: {reason}", File.ReadAllText(_dir.File("log/mainlog")));
+        }
     }
 
     private string Swaks(int port, (string Cert, string Key, ParsedCertificate Parsed)? client)
