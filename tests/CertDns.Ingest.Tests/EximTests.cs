@@ -13,7 +13,7 @@ public sealed class EximFactAttribute : FactAttribute
     {
         if (!File.Exists(EximTests.Exim)) Skip = $"Exim is not installed at {EximTests.Exim} (tools/peers/install-exim.sh; .ci/run does)";
         else if (!File.Exists("/usr/bin/swaks")) Skip = "swaks is not installed (apt-get install swaks)";
-        else if (!File.Exists("/usr/sbin/ip") && !File.Exists("/bin/ip")) Skip = "iproute2 is not installed";
+        else if (Netns.Unavailable is { } why) Skip = why;
     }
 }
 
@@ -27,20 +27,12 @@ public sealed class EximTests : IDisposable
     public static readonly string Exim = Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
 
     private readonly TempDir _dir = new();
-    private readonly string _netns = "certdns-exim-" + Guid.NewGuid().ToString("N")[..8];
-    private readonly List<Process> _processes = [];
     private readonly TestAuthority _ca = new("Exim Test CA");
+    private Netns? _netns;
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            if (!p.HasExited) p.Kill(entireProcessTree: true);
-            p.WaitForExit(5000);
-            p.Dispose();
-        }
-        Run("ip", "netns", "del", _netns);
-        try { Directory.Delete($"/etc/netns/{_netns}", recursive: true); } catch (DirectoryNotFoundException) { }
+        _netns?.Dispose();
         _dir.Dispose();
     }
 
@@ -107,25 +99,21 @@ public sealed class EximTests : IDisposable
         })
             Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
 
-        // The namespace: its own loopback, and a resolv.conf (bind-mounted by ip netns exec) pointing at it.
-        Assert.Equal(0, Run("ip", "netns", "add", _netns).ExitCode);
-        Assert.Equal(0, Run("ip", "netns", "exec", _netns, "ip", "link", "set", "lo", "up").ExitCode);
-        Directory.CreateDirectory($"/etc/netns/{_netns}");
-        File.WriteAllText($"/etc/netns/{_netns}/resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
-
-        Start("certdns", "ip", "netns", "exec", _netns, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--listen", "127.0.0.1:53");
+        _netns = new Netns("certdns-exim");
+        _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--listen", "127.0.0.1:53");
         const int smtp = 2525;
         Directory.CreateDirectory(_dir.File("spool"));
         Directory.CreateDirectory(_dir.File("log"));
         // Exim drops to its own user once it listens: its spool, logs and TLS key must be that user's to use.
-        Assert.Equal(0, Run("chown", "-R", "Debian-exim:", _dir.File("spool"), _dir.File("log"), _dir.File("server.key"), _dir.File("server.pem")).ExitCode);
+        Assert.Equal(0, Netns.Exec("chown", "-R", "Debian-exim:", _dir.File("spool"), _dir.File("log"), _dir.File("server.key"), _dir.File("server.pem")).ExitCode);
         var conf = File.ReadAllText(Path.Combine(TestPaths.Repository, "docs", "exim", template))
             .Replace("{EXIM}", Exim, StringComparison.Ordinal).Replace("{DIR}", _dir.Path, StringComparison.Ordinal)
             .Replace("{PORT}", smtp.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
         File.WriteAllText(_dir.File("exim4.conf"), conf);
-        Assert.True(Run(Exim, "-C", _dir.File("exim4.conf"), "-bV").ExitCode == 0, "exim rejects the configuration: " + File.ReadAllText(_dir.File("exim4.conf")));
-        Start("exim", "ip", "netns", "exec", _netns, Exim, "-C", _dir.File("exim4.conf"), "-bdf", "-odq");
-        WaitForSmtp(smtp);
+        Assert.True(_netns.Run(Exim, "-C", _dir.File("exim4.conf"), "-bV").ExitCode == 0, "exim rejects the configuration: " + File.ReadAllText(_dir.File("exim4.conf")));
+        _netns.Start(_dir.Path, Exim, "-C", _dir.File("exim4.conf"), "-bdf", "-odq");
+        _netns.WaitForPort(smtp, TimeSpan.FromSeconds(30));
+        _netns.WaitForPort(53, TimeSpan.FromSeconds(30));
 
         return (smtp, clients);
     }
@@ -155,51 +143,21 @@ public sealed class EximTests : IDisposable
         }
     }
 
-    private string Swaks(int port, (string Cert, string Key, ParsedCertificate Parsed)? client)
+    /// <summary>swaks inside the namespace, over STARTTLS, optionally with a client certificate; its transcript.</summary>
+    internal static string SwaksIn(Netns netns, int port, (string Cert, string Key)? client)
     {
-        string[] args = ["ip", "netns", "exec", _netns, "swaks", "--server", $"127.0.0.1:{port}", "--tls", "--from", "sender@client.example",
+        // An explicit HELO name: swaks would otherwise look up this host's name.
+        string[] args = ["swaks", "--server", $"127.0.0.1:{port}", "--tls", "--helo", "client.example", "--from", "sender@client.example",
             "--to", "postmaster@mx.test.example", "--quit-after", "RCPT", "--timeout", "20"];
         if (client is { } c) args = [.. args, "--tls-cert", c.Cert, "--tls-key", c.Key];
-        var result = Run(args);
-        return result.Output;
+        return netns.Run(args).Output;
     }
 
-    private void WaitForSmtp(int port)
+    private string Swaks(int port, (string Cert, string Key, ParsedCertificate Parsed)? client)
     {
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < until)
-        {
-            // The namespace's loopback is not ours: probe from inside it.
-            if (Run("ip", "netns", "exec", _netns, "bash", "-c", $"exec 3<>/dev/tcp/127.0.0.1/{port} && head -c 3 <&3").Output.StartsWith("220", StringComparison.Ordinal)
-                && Run("ip", "netns", "exec", _netns, "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/53").ExitCode == 0)
-                return;
-            Thread.Sleep(250);
-        }
-        throw new TimeoutException("exim or certdns did not start: " + File.ReadAllText(_dir.File("log/mainlog")));
+        return SwaksIn(_netns!, port, client is { } c ? (c.Cert, c.Key) : null);
     }
 
-    private void Start(string name, params string[] args)
-    {
-        var info = new ProcessStartInfo(args[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir.Path };
-        foreach (var a in args[1..]) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add(process);
-        Assert.False(process.WaitForExit(200), $"{name} exited at once");
-    }
 
-    private static (int ExitCode, string Output) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(args[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args[1..]) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000)) p.Kill(entireProcessTree: true);
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
-    }
+
 }

@@ -1,9 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using CertDns.Core;
 using CertDns.Pki;
-using CertDns.Policy;
 
 namespace CertDns.Ingest.Tests;
 
@@ -14,12 +11,14 @@ public sealed class PostfixFactAttribute : FactAttribute
     {
         if (!File.Exists(PostfixTests.Postfix)) Skip = $"Postfix is not installed at {PostfixTests.Postfix} (tools/peers/install-postfix.sh; .ci/run does)";
         else if (!File.Exists("/usr/bin/swaks")) Skip = "swaks is not installed (apt-get install swaks)";
+        else if (Netns.Unavailable is { } why) Skip = why;
     }
 }
 
 /// <summary>
 /// A real Postfix 3.7 asks certdns policy (policy delegation, and the socketmap access table) about each
-/// client certificate; certdns policy asks a running certdns over DNS. swaks presents the certificates.
+/// client certificate; certdns policy asks certdns over DNS. swaks presents the certificates. All of it runs
+/// in a network namespace of the test's own, so nothing Postfix resolves can leave the machine.
 /// </summary>
 public sealed class PostfixTests : IAsyncLifetime
 {
@@ -29,10 +28,8 @@ public sealed class PostfixTests : IAsyncLifetime
     private readonly TempDir _dir = new();
     private readonly TestAuthority _ca = new("Postfix Test CA");
     private readonly Dictionary<string, (string Cert, string Key)> _clients = [];
-    private CertDnsProcess.Server? _certdns;
-    private PolicyServer? _policy;
-    private SocketmapServer? _socketmap;
-    private bool _started;
+    private Netns? _netns;
+    private const int PolicyPort = 10040, SocketmapPort = 10041;
 
     public async Task InitializeAsync()
     {
@@ -62,25 +59,30 @@ public sealed class PostfixTests : IAsyncLifetime
             ["crl", "ingest", "crl.der"], ["block", "blocked.pem", "--reason", "3 abuse complaints"],
         })
             Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
-        _certdns = CertDnsProcess.Serve(_dir.Path);
-        var decision = new PolicyDecision(new ZoneClient(IPAddress.Loopback, _certdns.Port, "status.example", TimeSpan.FromSeconds(2)), FailureMode.Open);
-        _policy = new PolicyServer(new IPEndPoint(IPAddress.Loopback, 0), decision, TimeSpan.FromSeconds(60));
-        _socketmap = new SocketmapServer(new IPEndPoint(IPAddress.Loopback, 0), decision, TimeSpan.FromSeconds(60));
+        _netns = new Netns("certdns-postfix");
+        var certdns = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
+        _netns.Start(_dir.Path, "dotnet", certdns, "serve", "--listen", "127.0.0.1:53");
+        _netns.Start(_dir.Path, "dotnet", certdns, "policy", "--listen", $"127.0.0.1:{PolicyPort}", "--socketmap", $"127.0.0.1:{SocketmapPort}", "--port", "53");
+        _netns.WaitForPort(53, TimeSpan.FromSeconds(30));
+        _netns.WaitForPort(PolicyPort, TimeSpan.FromSeconds(30));
         await Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
     {
-        if (_started) Run(Postfix, "-c", _dir.File("conf"), "stop");
-        if (_policy is not null) await _policy.DisposeAsync();
-        if (_socketmap is not null) await _socketmap.DisposeAsync();
-        _certdns?.Dispose();
+        if (_netns is not null && File.Exists(_dir.File("conf/main.cf"))) Postfix_(_dir.File("conf"), "stop");
+        _netns?.Dispose();
         _dir.Dispose();
+        await Task.CompletedTask;
     }
+
+    /// <summary>The postfix command inside the namespace, finding its libraries in the private folder.</summary>
+    private (int ExitCode, string Output) Postfix_(string conf, string verb) =>
+        _netns!.Run("env", $"LD_LIBRARY_PATH={Path.Combine(Root, "usr", "lib", "postfix")}", Postfix, "-c", conf, verb);
 
     private int StartPostfix(string restriction)
     {
-        var port = CertDnsProcess.FreePort();
+        const int port = 2526;
         var conf = _dir.File("conf");
         foreach (var d in new[] { conf, _dir.File("queue"), _dir.File("data") }) Directory.CreateDirectory(d);
         string Fill(string template) => File.ReadAllText(Path.Combine(TestPaths.Repository, "docs", "postfix", template))
@@ -92,43 +94,21 @@ public sealed class PostfixTests : IAsyncLifetime
         // What postinst would have put in /etc/postfix, for postfix-script's checks.
         File.Copy(Path.Combine(Root, "etc", "postfix", "postfix-files"), Path.Combine(conf, "postfix-files"));
         File.Copy(Path.Combine(Root, "usr", "share", "postfix", "dynamicmaps.cf"), Path.Combine(conf, "dynamicmaps.cf"));
-        Assert.Equal(0, Run("chown", "postfix:", _dir.File("data")).ExitCode);
-        var start = Run(Postfix, "-c", conf, "start");
-        _started = true;
+        Assert.Equal(0, Netns.Exec("chown", "postfix:", _dir.File("data")).ExitCode);
+        var start = Postfix_(conf, "start");
         Assert.True(start.ExitCode == 0, "postfix start failed: " + start.Output + ReadLog());
-
-        var until = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < until)
-        {
-            try
-            {
-                using var probe = new System.Net.Sockets.TcpClient();
-                probe.Connect(IPAddress.Loopback, port);
-                using var reader = new StreamReader(probe.GetStream());
-                if (reader.ReadLine()?.StartsWith("220", StringComparison.Ordinal) == true) return port;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-            }
-            Thread.Sleep(200);
-        }
-        throw new TimeoutException("postfix did not start: " + ReadLog());
+        _netns!.WaitForPort(port, TimeSpan.FromSeconds(30));
+        return port;
     }
 
     private string ReadLog() => File.Exists(_dir.File("maillog")) ? File.ReadAllText(_dir.File("maillog")) : "(no maillog)";
 
-    private string Swaks(int port, string? client)
-    {
-        string[] args = ["swaks", "--server", $"127.0.0.1:{port}", "--tls", "--from", "sender@client.example",
-            "--to", "postmaster@mx.test.example", "--quit-after", "RCPT", "--timeout", "20"];
-        if (client is not null) args = [.. args, "--tls-cert", _clients[client].Cert, "--tls-key", _clients[client].Key];
-        return Run(args).Output;
-    }
+    private string Swaks(int port, string? client) => EximTests.SwaksIn(_netns!, port, client is null ? null : _clients[client]);
 
     [PostfixFact]
     public void Postfix_CheckPolicyService_RejectsListedCertificatesWithTxtReason()
     {
-        var port = StartPostfix($"check_policy_service inet:{_policy!.LocalEndPoint}");
+        var port = StartPostfix($"check_policy_service inet:127.0.0.1:{PolicyPort}");
 
         AssertOutcomes(port, "Recipient address rejected: TLS client certificate");
     }
@@ -136,7 +116,7 @@ public sealed class PostfixTests : IAsyncLifetime
     [PostfixFact]
     public void Postfix_CheckCcertAccessSocketmap_RejectsListedCertificatesWithTxtReason()
     {
-        var port = StartPostfix($"check_ccert_access socketmap:inet:{_socketmap!.LocalEndPoint}:cert");
+        var port = StartPostfix($"check_ccert_access socketmap:inet:127.0.0.1:{SocketmapPort}:cert");
 
         AssertOutcomes(port, "Client certificate rejected: TLS client certificate");
     }
@@ -152,18 +132,5 @@ public sealed class PostfixTests : IAsyncLifetime
             Assert.True(output.Contains("<~* 554 5.7.1", StringComparison.Ordinal), $"{name} was not rejected:\n{output}\n--- maillog:\n{ReadLog()}");
             Assert.Contains($"{rejection} {reason}", output);
         }
-    }
-
-    private static (int ExitCode, string Output) Run(params string[] args)
-    {
-        var info = new ProcessStartInfo(args[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args[1..]) info.ArgumentList.Add(a);
-        info.Environment["LD_LIBRARY_PATH"] = Path.Combine(Root, "usr", "lib", "postfix");
-        using var p = Process.Start(info)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000)) p.Kill(entireProcessTree: true);
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
     }
 }
