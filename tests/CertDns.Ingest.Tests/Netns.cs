@@ -18,6 +18,9 @@ internal sealed class Netns : IDisposable
         Assert.Equal(0, Run("ip", "link", "set", "lo", "up").ExitCode);
         Directory.CreateDirectory($"/etc/netns/{Name}");
         File.WriteAllText($"/etc/netns/{Name}/resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        // MTAs qualify their own host name at start; answered from hosts, it never waits on DNS (Sendmail
+        // otherwise sleeps and retries for minutes on an unqualified name).
+        File.WriteAllText($"/etc/netns/{Name}/hosts", $"127.0.0.1 localhost\n127.0.1.1 mx.test.example {Environment.MachineName}\n");
     }
 
     public string Name { get; }
