@@ -282,43 +282,53 @@ public sealed class CertStore : IDisposable
     {
         using var tx = _db.BeginTransaction(deferred: true);
         var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
-        var cas = new Dictionary<long, CaFacts>();
+        var count = _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
+        var builder = new StatusSnapshotBuilder((int)count);
+        var cas = new Dictionary<long, int>();
         foreach (var ca in _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx))
         {
             var crl = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE ca_id = @Id ORDER BY id DESC LIMIT 1;", new { ca.Id }, tx);
-            cas[ca.Id] = new CaFacts(ca.Id, ca.Subject, ca.Trusted, Time(ca.DistrustedAt), ca.DistrustReason,
-                crl is null ? null : new CrlFacts(crl.Number, DateTimeOffset.FromUnixTimeSeconds(crl.ThisUpdate), Time(crl.NextUpdate)));
+            cas[ca.Id] = builder.AddCa(new CaFacts(ca.Id, ca.Subject, ca.Trusted, Time(ca.DistrustedAt), ca.DistrustReason,
+                crl is null ? null : new CrlFacts(crl.Number, DateTimeOffset.FromUnixTimeSeconds(crl.ThisUpdate), Time(crl.NextUpdate))));
         }
+        // CRL numbers repeat across every entry of a CRL: one string each, not one per revoked certificate.
+        var crlNumbers = new Dictionary<long, string?>();
+        foreach (var (id, number) in _db.Query<(long, string?)>("SELECT id, number FROM crls;", transaction: tx)) crlNumbers[id] = number;
 
-        var certs = new List<CertFacts>();
         using (var cmd = _db.CreateCommand())
         {
             cmd.Transaction = (SqliteTransaction)tx;
+            // In SHA-256 order (its unique index), so the snapshot needs no sort and no second copy of its arrays.
             cmd.CommandText =
                 """
                 SELECT c.sha256, c.sha1, c.md5, c.spki_sha256, c.serial, c.not_before, c.not_after, c.ca_id,
-                       r.reason, r.revoked_at, k.number, l.reason, l.since
+                       r.reason, r.revoked_at, r.crl_id, l.reason, l.since
                 FROM certificates c
                 LEFT JOIN revocations r ON r.ca_id = c.ca_id AND r.serial = c.serial
-                LEFT JOIN crls k ON k.id = r.crl_id
-                LEFT JOIN listings l ON l.sha256 = c.sha256;
+                LEFT JOIN listings l ON l.sha256 = c.sha256
+                ORDER BY c.sha256;
                 """;
             using var reader = cmd.ExecuteReader();
+            byte[] sha256 = new byte[32], sha1 = new byte[20], md5 = new byte[16], spki = new byte[32], serialBytes = new byte[256];
             while (reader.Read())
             {
                 var revocation = reader.IsDBNull(8) ? null : new RevocationFacts((RevocationReason)reader.GetInt32(8),
-                    DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(9)), reader.IsDBNull(10) ? null : reader.GetString(10));
+                    DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(9)), crlNumbers.GetValueOrDefault(reader.GetInt64(10)));
                 var block = reader.IsDBNull(11) ? null : new BlockFacts(reader.GetString(11), DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(12)));
-                certs.Add(new CertFacts(Blob(reader, 0), Blob(reader, 1), Blob(reader, 2), Blob(reader, 3), Blob(reader, 4),
-                    DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(5)), DateTimeOffset.FromUnixTimeSeconds(reader.GetInt64(6)),
-                    cas[reader.GetInt64(7)], revocation, block));
+                int serialLength = (int)reader.GetBytes(4, 0, null, 0, 0);
+                if (serialLength > serialBytes.Length) serialBytes = new byte[serialLength];
+                builder.Add(Read(reader, 0, sha256), Read(reader, 1, sha1), Read(reader, 2, md5), Read(reader, 3, spki),
+                    serialBytes.AsSpan(0, (int)reader.GetBytes(4, 0, serialBytes, 0, serialLength)),
+                    reader.GetInt64(5), reader.GetInt64(6), cas[reader.GetInt64(7)], revocation, block);
             }
         }
         tx.Commit();
-        return new StatusSnapshot(serial, certs);
+        return builder.Build(serial);
     }
 
-    private static byte[] Blob(SqliteDataReader reader, int i) => (byte[])reader.GetValue(i);
+    /// <summary>Copies a digest column into a reused buffer: no array per row.</summary>
+    private static ReadOnlySpan<byte> Read(SqliteDataReader reader, int column, byte[] buffer) =>
+        buffer.AsSpan(0, (int)reader.GetBytes(column, 0, buffer, 0, buffer.Length));
 
     private static DateTimeOffset? Time(long? unix) => unix is { } u ? DateTimeOffset.FromUnixTimeSeconds(u) : null;
 
