@@ -8,13 +8,14 @@ namespace CertDns.Dns;
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over UDP and TCP on one address and port (SPEC section 2, RFC 7766).
-/// Each UDP loop owns one receive and one response buffer; nothing is allocated per datagram.
+/// Each UDP loop owns its socket (SO_REUSEPORT on Linux, as NSD and Knot do), one receive and one response buffer:
+/// a socket used by one loop at a time reuses its cached awaitable, so nothing is allocated per datagram.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
     private const int FrameSize = 2 + DnsResponder.MaxMessageSize;
 
-    private readonly Socket _udp;
+    private readonly Socket[] _udp;
     private readonly Socket _tcp;
     private readonly DnsResponder _responder;
     private readonly DnsServerOptions _options;
@@ -25,13 +26,13 @@ public sealed class DnsServer : IAsyncDisposable
     private int _tcpConnections;
     private int _disposed;
 
-    private DnsServer(Socket udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
+    private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
         _udp = udp;
         _tcp = tcp;
         _responder = responder;
         _options = options;
-        LocalEndPoint = (IPEndPoint)udp.LocalEndPoint!;
+        LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
     }
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
@@ -49,45 +50,55 @@ public sealed class DnsServer : IAsyncDisposable
         options ??= new DnsServerOptions();
         cancellationToken.ThrowIfCancellationRequested();
 
-        var (udp, tcp) = Bind(endpoint, options.TcpBacklog);
+        var (udp, tcp) = Bind(endpoint, options.TcpBacklog, Math.Max(1, options.UdpReceiveLoops));
         var server = new DnsServer(udp, tcp, responder, options);
         server.Start();
         return Task.FromResult(server);
     }
 
-    private static (Socket Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog)
+    private static (Socket[] Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog, int loops)
     {
         // Port 0: the kernel picks a free UDP port, which may be taken for TCP; try a few.
         int attempts = endpoint.Port == 0 ? 20 : 1;
+        // One socket per loop where the kernel spreads datagrams over sockets sharing a port; elsewhere loops share one.
+        int sockets = OperatingSystem.IsLinux() ? loops : 1;
         for (int attempt = 1; ; attempt++)
         {
-            var udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var udp = new List<Socket>();
             Socket? tcp = null;
             try
             {
-                if (endpoint.Address.Equals(IPAddress.IPv6Any)) udp.DualMode = true;
-                if (OperatingSystem.IsWindows())
+                var port = endpoint.Port;
+                for (int i = 0; i < sockets; i++)
                 {
-                    // SIO_UDP_CONNRESET off: an ICMP port unreachable must not fail the next receive.
-                    udp.IOControl(unchecked((int)0x9800000C), [0, 0, 0, 0], null);
+                    var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                    udp.Add(socket);
+                    if (endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+                    if (OperatingSystem.IsWindows())
+                    {
+                        // SIO_UDP_CONNRESET off: an ICMP port unreachable must not fail the next receive.
+                        socket.IOControl(unchecked((int)0x9800000C), [0, 0, 0, 0], null);
+                    }
+                    // SOL_SOCKET, SO_REUSEPORT: the kernel only lets sockets of the same user join the group.
+                    if (sockets > 1) socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+                    socket.Bind(new IPEndPoint(endpoint.Address, port));
+                    port = ((IPEndPoint)socket.LocalEndPoint!).Port;
                 }
-                udp.Bind(endpoint);
-                var bound = (IPEndPoint)udp.LocalEndPoint!;
 
                 tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 if (endpoint.Address.Equals(IPAddress.IPv6Any)) tcp.DualMode = true;
-                tcp.Bind(new IPEndPoint(endpoint.Address, bound.Port));
+                tcp.Bind(new IPEndPoint(endpoint.Address, port));
                 tcp.Listen(backlog);
-                return (udp, tcp);
+                return ([.. udp], tcp);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
             {
-                udp.Dispose();
+                udp.ForEach(u => u.Dispose());
                 tcp?.Dispose();
             }
             catch
             {
-                udp.Dispose();
+                udp.ForEach(u => u.Dispose());
                 tcp?.Dispose();
                 throw;
             }
@@ -97,16 +108,20 @@ public sealed class DnsServer : IAsyncDisposable
     private void Start()
     {
         int loops = Math.Max(1, _options.UdpReceiveLoops);
-        for (int i = 0; i < loops; i++) _loops.Add(Task.Run(UdpLoopAsync));
+        for (int i = 0; i < loops; i++)
+        {
+            var socket = _udp[i % _udp.Length];
+            _loops.Add(Task.Run(() => UdpLoopAsync(socket)));
+        }
         _loops.Add(Task.Run(AcceptLoopAsync));
     }
 
-    private async Task UdpLoopAsync()
+    private async Task UdpLoopAsync(Socket udp)
     {
         var token = _stop.Token;
         var receive = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var response = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
-        var client = new SocketAddress(_udp.AddressFamily);
+        var client = new SocketAddress(udp.AddressFamily);
         try
         {
             while (!token.IsCancellationRequested)
@@ -114,7 +129,8 @@ public sealed class DnsServer : IAsyncDisposable
                 int received;
                 try
                 {
-                    received = await _udp.ReceiveFromAsync(receive.AsMemory(0, DnsResponder.MaxMessageSize), SocketFlags.None, client, token);
+                    // No token: registering one per receive costs an allocation; DisposeAsync closes the socket instead.
+                    received = await udp.ReceiveFromAsync(receive.AsMemory(0, DnsResponder.MaxMessageSize), SocketFlags.None, client);
                 }
                 catch (SocketException e) when (IsClientFault(e.SocketErrorCode))
                 {
@@ -130,7 +146,7 @@ public sealed class DnsServer : IAsyncDisposable
                 if (length == 0) continue;
                 try
                 {
-                    await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, token);
+                    await udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client);
                 }
                 catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.NoBufferSpaceAvailable)
                 {
@@ -282,7 +298,7 @@ public sealed class DnsServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync();
-        _udp.Dispose();
+        foreach (var udp in _udp) udp.Dispose();
         _tcp.Dispose();
         await Task.WhenAll(_loops);
         await Task.WhenAll(_connections.Values);
