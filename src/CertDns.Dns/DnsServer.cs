@@ -50,13 +50,13 @@ public sealed class DnsServer : IAsyncDisposable
         options ??= new DnsServerOptions();
         cancellationToken.ThrowIfCancellationRequested();
 
-        var (udp, tcp) = Bind(endpoint, options.TcpBacklog, Math.Max(1, options.UdpReceiveLoops));
+        var (udp, tcp) = Bind(endpoint, options.TcpBacklog, Math.Max(1, options.UdpReceiveLoops), options.UdpReceiveBuffer);
         var server = new DnsServer(udp, tcp, responder, options);
         server.Start();
         return Task.FromResult(server);
     }
 
-    private static (Socket[] Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog, int loops)
+    private static (Socket[] Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog, int loops, int receiveBuffer)
     {
         // Port 0: the kernel picks a free UDP port, which may be taken for TCP; try a few.
         int attempts = endpoint.Port == 0 ? 20 : 1;
@@ -81,6 +81,7 @@ public sealed class DnsServer : IAsyncDisposable
                     }
                     // SOL_SOCKET, SO_REUSEPORT: the kernel only lets sockets of the same user join the group.
                     if (sockets > 1) socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+                    SetReceiveBuffer(socket, receiveBuffer);
                     socket.Bind(new IPEndPoint(endpoint.Address, port));
                     port = ((IPEndPoint)socket.LocalEndPoint!).Port;
                 }
@@ -105,38 +106,63 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
+    private static void SetReceiveBuffer(Socket socket, int size)
+    {
+        if (size <= 0) return;
+        try
+        {
+            // SO_RCVBUFFORCE passes net.core.rmem_max when the process may (CAP_NET_ADMIN), as NSD does.
+            if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(1, 33, BitConverter.GetBytes(size));
+            else socket.ReceiveBufferSize = size;
+        }
+        catch (SocketException)
+        {
+            // Without the capability the kernel caps SO_RCVBUF at rmem_max: take what it gives.
+            socket.ReceiveBufferSize = size;
+        }
+    }
+
     private void Start()
     {
         int loops = Math.Max(1, _options.UdpReceiveLoops);
         for (int i = 0; i < loops; i++)
         {
             var socket = _udp[i % _udp.Length];
-            _loops.Add(Task.Run(() => UdpLoopAsync(socket)));
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // A thread of its own blocked in recvfrom, as rbldnsd and NSD workers are: no event loop, no thread-pool hop.
+            var thread = new Thread(() =>
+            {
+                try { UdpLoop(socket); }
+                finally { done.SetResult(); }
+            })
+            { IsBackground = true, Name = $"certdns udp {i}" };
+            thread.Start();
+            _loops.Add(done.Task);
         }
         _loops.Add(Task.Run(AcceptLoopAsync));
     }
 
-    private async Task UdpLoopAsync(Socket udp)
+    private void UdpLoop(Socket udp)
     {
-        var token = _stop.Token;
         var receive = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var response = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var client = new SocketAddress(udp.AddressFamily);
+        // Wakes the thread now and then so that a stop is noticed even where closing a socket does not interrupt recvfrom.
+        udp.ReceiveTimeout = 500;
         try
         {
-            while (!token.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested)
             {
                 int received;
                 try
                 {
-                    // No token: registering one per receive costs an allocation; DisposeAsync closes the socket instead.
-                    received = await udp.ReceiveFromAsync(receive.AsMemory(0, DnsResponder.MaxMessageSize), SocketFlags.None, client);
+                    received = udp.ReceiveFrom(receive.AsSpan(0, DnsResponder.MaxMessageSize), SocketFlags.None, client);
                 }
-                catch (SocketException e) when (IsClientFault(e.SocketErrorCode))
+                catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.WouldBlock)
                 {
                     continue;
                 }
-                catch (SocketException e) when (!token.IsCancellationRequested)
+                catch (SocketException e) when (!_stop.IsCancellationRequested)
                 {
                     _options.OnError?.Invoke(e);
                     continue;
@@ -146,7 +172,7 @@ public sealed class DnsServer : IAsyncDisposable
                 if (length == 0) continue;
                 try
                 {
-                    await udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client);
+                    udp.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                 }
                 catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.NoBufferSpaceAvailable)
                 {

@@ -7,6 +7,12 @@ public sealed record DnsServerOptions
     public int UdpReceiveLoops { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
+    /// Kernel receive buffer of each UDP socket: it absorbs bursts while a loop is busy (a snapshot swap's garbage
+    /// collection, a noisy neighbour) instead of dropping queries. NSD and Knot raise theirs the same way.
+    /// </summary>
+    public int UdpReceiveBuffer { get; init; } = 8 << 20;
+
+    /// <summary>
     /// How long a TCP connection may go without delivering a complete query (RFC 7766 section 6.2.3 suggests
     /// seconds). It bounds both idle connections and clients that announce a length and then stall.
     /// </summary>

@@ -9,10 +9,14 @@ internal sealed record Peer(string Name, Func<DataSet, string, int, ProcessStart
 
 internal static class Peers
 {
+    /// <summary>The store file a certdns run serves: a copy, so the reload test leaves the data set as it was.</summary>
+    public static string CertDnsStore(string dir) => Path.Combine(dir, "certdns.db");
+
     public static Peer CertDns(string certdnsDll) => new("certdns", (data, dir, port) =>
     {
+        File.Copy(data.Store, CertDnsStore(dir), overwrite: true);
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir };
-        foreach (var a in new[] { certdnsDll, "serve", "--db", data.Store, "--listen", $"127.0.0.1:{port}", "--poll", "0.2" }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { certdnsDll, "serve", "--db", CertDnsStore(dir), "--listen", $"127.0.0.1:{port}", "--poll", "0.2" }) psi.ArgumentList.Add(a);
         return psi;
     });
 

@@ -106,7 +106,7 @@ namespace CertDns.Bench
                 double cpu = ProcStats.CpuSeconds(process.Id) - cpuBefore;
                 var (rss, pss) = ProcStats.MemoryMb(process.Id);
                 log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB");
-                string? reload = peer.Name == "certdns" && options.Reload ? ReloadUnderLoad(data, port, options, log) : null;
+                string? reload = peer.Name == "certdns" && options.Reload ? ReloadUnderLoad(data, Peers.CertDnsStore(dir), port, options, log) : null;
                 return new Result(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, reload);
             }
             finally
@@ -152,14 +152,14 @@ namespace CertDns.Bench
         /// While dnsperf runs, `certdns crl ingest` (another process, as cron would) revokes 10,000 more certificates;
         /// the server's watcher swaps the snapshot. Afterwards every one of them must answer revoked.
         /// </summary>
-        private static string ReloadUnderLoad(DataSet data, int port, Options options, Action<string> log)
+        private static string ReloadUnderLoad(DataSet data, string store, int port, Options options, Action<string> log)
         {
             int seconds = Math.Max(6, options.Seconds);
             var perf = Task.Run(() => RunDnsPerf(data, port, seconds, options.Clients));
             Thread.Sleep(TimeSpan.FromSeconds(seconds / 3.0));
             var watch = Stopwatch.StartNew();
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { options.CertDns, "crl", "ingest", data.ReloadCrl, "--db", data.Store }) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { options.CertDns, "crl", "ingest", data.ReloadCrl, "--db", store }) psi.ArgumentList.Add(a);
             using (var ingest = Process.Start(psi)!)
             {
                 var stdout = ingest.StandardOutput.ReadToEnd();
