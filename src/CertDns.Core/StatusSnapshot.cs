@@ -53,9 +53,12 @@ public sealed class StatusSnapshot
         _serialEnds = b.SerialEnds;
         (_revokedRecords, _revocations) = (b.RevokedRecords, b.Revocations);
         (_blockedRecords, _blocks) = (b.BlockedRecords, b.Blocks);
-        _sha1 = new DigestIndex<Digest20>(b.Sha1);
-        _md5 = new DigestIndex<Digest16>(b.Md5);
-        _spki = new DigestIndex<Digest32>(b.Spki);
+        // Three independent sorts: on more than one core they overlap, which is most of the time to first answer.
+        DigestIndex<Digest20>? sha1 = null;
+        DigestIndex<Digest16>? md5 = null;
+        DigestIndex<Digest32>? spki = null;
+        Parallel.Invoke(() => sha1 = new(b.Sha1), () => md5 = new(b.Md5), () => spki = new(b.Spki));
+        (_sha1, _md5, _spki) = (sha1!, md5!, spki!);
         _buckets = new int[65537];
         int at = 0;
         for (int bucket = 0; bucket < 65536; bucket++)

@@ -9,7 +9,6 @@ public sealed class StatusSnapshotBuilder
     private readonly List<CaFacts> _cas = [];
     private readonly List<(int Record, RevocationFacts Facts)> _revocations = [];
     private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
-    private readonly List<(Digest32 Sha256, RevocationFacts Facts)> _lateRevocations = [];
     private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
     private byte[] _serials;
     private int _serialLength;
@@ -85,16 +84,9 @@ public sealed class StatusSnapshotBuilder
     }
 
     /// <summary>
-    /// Marks a certificate revoked by its SHA-256, before or after it is added: the store reads revocations apart from
-    /// certificates, so neither read needs a join per row. An unknown SHA-256 is ignored at <see cref="Build"/>.
+    /// Marks a certificate blocked by local policy by its SHA-256, before or after it is added: the store reads
+    /// listings apart from certificates. An unknown SHA-256 is ignored at <see cref="Build"/>.
     /// </summary>
-    public void Revoke(ReadOnlySpan<byte> sha256, RevocationFacts revocation)
-    {
-        ArgumentNullException.ThrowIfNull(revocation);
-        _lateRevocations.Add((Digest32.Read(sha256), revocation));
-    }
-
-    /// <summary>Marks a certificate blocked by local policy by its SHA-256, as <see cref="Revoke"/> does.</summary>
     public void Block(ReadOnlySpan<byte> sha256, BlockFacts block)
     {
         ArgumentNullException.ThrowIfNull(block);
@@ -131,13 +123,6 @@ public sealed class StatusSnapshotBuilder
         {
             if (Sha256[i] == Sha256[i - 1]) throw new ArgumentException("Two certificates have the same SHA-256.");
         }
-        foreach (var (sha256, facts) in _lateRevocations)
-        {
-            int r = Array.BinarySearch(Sha256, sha256);
-            if (r < 0) continue;
-            Flags[r] = (byte)((Flags[r] & 0x80) | (1 + (int)facts.Reason));
-            _revocations.Add((r, facts));
-        }
         foreach (var (sha256, facts) in _lateBlocks)
         {
             int r = Array.BinarySearch(Sha256, sha256);
@@ -145,7 +130,6 @@ public sealed class StatusSnapshotBuilder
             Flags[r] |= 0x80;
             _blocks.Add((r, facts));
         }
-        _lateRevocations.Clear();
         _lateBlocks.Clear();
         RevokedRecords = [.. _revocations.Select(x => x.Record)];
         Revocations = [.. _revocations.Select(x => x.Facts)];
