@@ -12,11 +12,16 @@ internal static class Peers
     /// <summary>The store file a certdns run serves: a copy, so the reload test leaves the data set as it was.</summary>
     public static string CertDnsStore(string dir) => Path.Combine(dir, "certdns.db");
 
-    public static Peer CertDns(string certdnsDll) => new("certdns", (data, dir, port) =>
+    public static Peer CertDns(string certdnsDll, int? udpThreads) => new("certdns", (data, dir, port) =>
     {
         File.Copy(data.Store, CertDnsStore(dir), overwrite: true);
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir };
         foreach (var a in new[] { certdnsDll, "serve", "--db", CertDnsStore(dir), "--listen", $"127.0.0.1:{port}", "--poll", "0.2" }) psi.ArgumentList.Add(a);
+        if (udpThreads is { } threads)
+        {
+            psi.ArgumentList.Add("--udp-threads");
+            psi.ArgumentList.Add(threads.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
         return psi;
     });
 

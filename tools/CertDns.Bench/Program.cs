@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,rbldnsd,nsd,knot] [--no-reload] [--port 25300]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -18,7 +18,7 @@ Log($"data set: {options.N:N0} certificates in {options.Work}");
 var data = DataSet.Prepare(options.Work, options.N, Log);
 var peers = new Dictionary<string, Peer>
 {
-    ["certdns"] = Peers.CertDns(options.CertDns),
+    ["certdns"] = Peers.CertDns(options.CertDns, options.UdpThreads),
     ["rbldnsd"] = Peers.Rbldnsd,
     ["nsd"] = Peers.Nsd,
     ["knot"] = Peers.Knot,
@@ -38,7 +38,7 @@ return 0;
 
 namespace CertDns.Bench
 {
-    internal sealed record Options(string CertDns, long N, int Seconds, int Clients, string Work, string[] Servers, bool Reload, int Port)
+    internal sealed record Options(string CertDns, long N, int Seconds, int Clients, string Work, string[] Servers, bool Reload, int Port, int? UdpThreads)
     {
         public static Options? Parse(string[] args)
         {
@@ -48,6 +48,8 @@ namespace CertDns.Bench
             string work = Path.Combine(Path.GetTempPath(), "certdns-bench");
             string[] servers = ["certdns", "rbldnsd", "nsd", "knot"];
             bool reload = true;
+            // One worker, as the peers run here (NSD server-count 1, Knot udp-workers 1, rbldnsd has one).
+            int? udpThreads = 1;
             for (int i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -61,11 +63,12 @@ namespace CertDns.Bench
                     case "--servers": servers = Next().Split(','); break;
                     case "--port": port = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--no-reload": reload = false; break;
+                    case "--udp-threads": udpThreads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     default: return null;
                 }
             }
             if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "rbldnsd" or "nsd" or "knot"))) return null;
-            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port);
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads);
         }
     }
 
