@@ -21,7 +21,9 @@ public sealed class StatusSnapshot
     private readonly byte[] _serials;
     private readonly int[] _serialEnds;
     private readonly int[] _revokedRecords;
-    private readonly RevocationFacts[] _revocations;
+    private readonly long[] _revokedAt;
+    private readonly int[] _revokedCrl;
+    private readonly string[] _crlNumbers;
     private readonly int[] _blockedRecords;
     private readonly BlockFacts[] _blocks;
     private readonly DigestIndex<Digest20> _sha1;
@@ -51,7 +53,7 @@ public sealed class StatusSnapshot
         _cas = b.Cas;
         _serials = b.Serials;
         _serialEnds = b.SerialEnds;
-        (_revokedRecords, _revocations) = (b.RevokedRecords, b.Revocations);
+        (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (b.RevokedRecords, b.RevokedAt, b.RevokedCrl, b.CrlNumbers);
         (_blockedRecords, _blocks) = (b.BlockedRecords, b.Blocks);
         // Three independent sorts: on more than one core they overlap, which is most of the time to first answer.
         DigestIndex<Digest20>? sha1 = null;
@@ -232,6 +234,8 @@ public sealed class StatusSnapshot
         int blocked = Array.BinarySearch(_blockedRecords, r);
         return new CertFacts(sha256, sha1, md5, spki, _serials[serialStart.._serialEnds[r]],
             DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r]), NotAfter(r), _cas[_caOf[r]],
-            revoked >= 0 ? _revocations[revoked] : null, blocked >= 0 ? _blocks[blocked] : null);
+            revoked < 0 ? null : new RevocationFacts((RevocationReason)((_flags[r] & ReasonMask) - 1), DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
+                _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),
+            blocked >= 0 ? _blocks[blocked] : null);
     }
 }

@@ -42,7 +42,9 @@ public sealed class StatusSnapshotBuilder
     internal byte[] Serials => _serials;
     internal CaFacts[] Cas => [.. _cas];
     internal int[] RevokedRecords { get; private set; } = [];
-    internal RevocationFacts[] Revocations { get; private set; } = [];
+    internal long[] RevokedAt { get; private set; } = [];
+    internal int[] RevokedCrl { get; private set; } = [];
+    internal string[] CrlNumbers { get; private set; } = [];
     internal int[] BlockedRecords { get; private set; } = [];
     internal BlockFacts[] Blocks { get; private set; } = [];
 
@@ -131,9 +133,24 @@ public sealed class StatusSnapshotBuilder
             _blocks.Add((r, facts));
         }
         _lateBlocks.Clear();
-        RevokedRecords = [.. _revocations.Select(x => x.Record)];
-        Revocations = [.. _revocations.Select(x => x.Facts)];
-        Array.Sort(RevokedRecords, Revocations);
+        // Revocation details as columns (time, CRL number by index; the reason is in Flags), not an object per entry:
+        // a tenth of ten million certificates would otherwise be a million objects.
+        _revocations.Sort((x, y) => x.Record.CompareTo(y.Record));
+        var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
+        RevokedRecords = new int[_revocations.Count];
+        RevokedAt = new long[_revocations.Count];
+        RevokedCrl = new int[_revocations.Count];
+        for (int i = 0; i < _revocations.Count; i++)
+        {
+            var (record, facts) = _revocations[i];
+            RevokedRecords[i] = record;
+            RevokedAt[i] = facts.RevokedAt.ToUnixTimeSeconds();
+            if (facts.CrlNumber is null) RevokedCrl[i] = -1;
+            else if (!numbers.TryGetValue(facts.CrlNumber, out RevokedCrl[i])) numbers[facts.CrlNumber] = RevokedCrl[i] = numbers.Count;
+        }
+        CrlNumbers = new string[numbers.Count];
+        foreach (var (number, index) in numbers) CrlNumbers[index] = number;
+        _revocations.Clear();
         BlockedRecords = [.. _blocks.Select(x => x.Record)];
         Blocks = [.. _blocks.Select(x => x.Facts)];
         Array.Sort(BlockedRecords, Blocks);
