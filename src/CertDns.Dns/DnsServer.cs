@@ -8,8 +8,8 @@ namespace CertDns.Dns;
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over UDP and TCP on one address and port (SPEC section 2, RFC 7766).
-/// Each UDP loop owns its socket (SO_REUSEPORT on Linux, as NSD and Knot do), one receive and one response buffer:
-/// a socket used by one loop at a time reuses its cached awaitable, so nothing is allocated per datagram.
+/// Each UDP loop is a thread blocked in recvfrom on its own socket (SO_REUSEPORT on Linux, as NSD and Knot run
+/// workers) with one receive and one response buffer: nothing is allocated per datagram. TCP is asynchronous.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {

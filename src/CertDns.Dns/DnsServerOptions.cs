@@ -3,7 +3,7 @@ namespace CertDns.Dns;
 /// <summary>How the server uses its sockets; the defaults suit a public authoritative server.</summary>
 public sealed record DnsServerOptions
 {
-    /// <summary>Concurrent UDP receive loops, each with its own buffers; one per core by default.</summary>
+    /// <summary>UDP receive threads, each with its own socket and buffers; one per core by default.</summary>
     public int UdpReceiveLoops { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
