@@ -3,12 +3,15 @@ using System.Buffers.Binary;
 namespace CertDns.Core;
 
 /// <summary>
-/// Fixed-size digests as big-endian integers: comparing them compares the octets lexicographically, so sorted
-/// arrays of them need no per-byte loop and no object per entry.
+/// Fixed-size digests as integers: arrays of them need no object per entry, and comparing two is a few integer
+/// compares instead of a loop over octets.
 /// </summary>
-internal interface IDigest<T> : IComparable<T>
+internal interface IDigest<T> : IEquatable<T>
     where T : struct, IDigest<T>
 {
+    /// <summary>The first eight octets, big-endian: what the hash index keys on.</summary>
+    ulong Head { get; }
+
     static abstract int Length { get; }
 
     static abstract T Read(ReadOnlySpan<byte> octets);
@@ -19,13 +22,15 @@ internal interface IDigest<T> : IComparable<T>
 /// <summary>A SHA-256 digest (certificate or SubjectPublicKeyInfo).</summary>
 internal readonly record struct Digest32(ulong A, ulong B, ulong C, ulong D) : IDigest<Digest32>
 {
+    public ulong Head => A;
+
     public static int Length => 32;
 
     public static Digest32 Read(ReadOnlySpan<byte> o) => new(
         BinaryPrimitives.ReadUInt64BigEndian(o), BinaryPrimitives.ReadUInt64BigEndian(o[8..]),
         BinaryPrimitives.ReadUInt64BigEndian(o[16..]), BinaryPrimitives.ReadUInt64BigEndian(o[24..]));
 
-    /// <summary>The first 28 octets (the 56-hex form), the rest zero: the lowest digest with that prefix.</summary>
+    /// <summary>The first 28 octets (the 56-hex form), the rest zero.</summary>
     public static Digest32 ReadPrefix(ReadOnlySpan<byte> o) => new(
         BinaryPrimitives.ReadUInt64BigEndian(o), BinaryPrimitives.ReadUInt64BigEndian(o[8..]),
         BinaryPrimitives.ReadUInt64BigEndian(o[16..]), (ulong)BinaryPrimitives.ReadUInt32BigEndian(o[24..]) << 32);
@@ -40,13 +45,13 @@ internal readonly record struct Digest32(ulong A, ulong B, ulong C, ulong D) : I
         BinaryPrimitives.WriteUInt64BigEndian(o[24..], D);
     }
 
-    public int CompareTo(Digest32 other) =>
-        A != other.A ? A.CompareTo(other.A) : B != other.B ? B.CompareTo(other.B) : C != other.C ? C.CompareTo(other.C) : D.CompareTo(other.D);
 }
 
 /// <summary>A SHA-1 digest.</summary>
 internal readonly record struct Digest20(ulong A, ulong B, uint C) : IDigest<Digest20>
 {
+    public ulong Head => A;
+
     public static int Length => 20;
 
     public static Digest20 Read(ReadOnlySpan<byte> o) => new(
@@ -59,12 +64,13 @@ internal readonly record struct Digest20(ulong A, ulong B, uint C) : IDigest<Dig
         BinaryPrimitives.WriteUInt32BigEndian(o[16..], C);
     }
 
-    public int CompareTo(Digest20 other) => A != other.A ? A.CompareTo(other.A) : B != other.B ? B.CompareTo(other.B) : C.CompareTo(other.C);
 }
 
 /// <summary>An MD5 digest.</summary>
 internal readonly record struct Digest16(ulong A, ulong B) : IDigest<Digest16>
 {
+    public ulong Head => A;
+
     public static int Length => 16;
 
     public static Digest16 Read(ReadOnlySpan<byte> o) => new(BinaryPrimitives.ReadUInt64BigEndian(o), BinaryPrimitives.ReadUInt64BigEndian(o[8..]));
@@ -75,52 +81,59 @@ internal readonly record struct Digest16(ulong A, ulong B) : IDigest<Digest16>
         BinaryPrimitives.WriteUInt64BigEndian(o[8..], B);
     }
 
-    public int CompareTo(Digest16 other) => A != other.A ? A.CompareTo(other.A) : B.CompareTo(other.B);
 }
 
 /// <summary>
-/// A secondary index: record numbers ordered by one digest that is kept in record order, so a record's digest is
-/// found by its number (for output) and a digest's records by binary search (for answers).
+/// A hash index over digests kept in record order: open addressing with linear probing on the digest's first eight
+/// octets (already uniform, mixed with a per-snapshot seed so no one can line registered digests up in one probe
+/// run). Building it is one pass, no sort; a lookup is one or two cache lines. Several records may share a digest
+/// (an SPKI carried by several certificates) or a prefix: <see cref="Next"/> walks them all.
 /// </summary>
-internal sealed class DigestIndex<T>
+internal sealed class DigestTable<T>
     where T : struct, IDigest<T>
 {
     private readonly T[] _byRecord;
-    private readonly int[] _order;
+    // Record number plus one; zero is an empty slot. A third more slots than records keeps probe runs short.
+    private readonly int[] _slots;
+    private readonly ulong _seed;
 
-    public DigestIndex(T[] byRecord)
+    /// <exception cref="ArgumentException"><paramref name="unique"/> and two records have the same digest.</exception>
+    public DigestTable(T[] byRecord, ulong seed, bool unique)
     {
         _byRecord = byRecord;
-        _order = new int[byRecord.Length];
-        for (int i = 0; i < _order.Length; i++) _order[i] = i;
-        var keys = (T[])byRecord.Clone();
-        Array.Sort(keys, _order);
+        _seed = seed;
+        _slots = new int[Math.Max(8, byRecord.Length + byRecord.Length / 3 + 1)];
+        for (int r = 0; r < byRecord.Length; r++)
+        {
+            int i = Home(byRecord[r].Head);
+            while (_slots[i] != 0)
+            {
+                if (unique && _byRecord[_slots[i] - 1].Equals(byRecord[r])) throw new ArgumentException("Two certificates have the same SHA-256.");
+                if (++i == _slots.Length) i = 0;
+            }
+            _slots[i] = r + 1;
+        }
     }
 
     public T this[int record] => _byRecord[record];
 
-    /// <summary>The records whose digest is <paramref name="key"/>, as a range of positions in the ordering.</summary>
-    public (int Start, int End) Range(T key)
+    /// <summary>
+    /// The next record whose first eight octets are <paramref name="head"/>, or -1 at the end of its probe run.
+    /// Start with <paramref name="position"/> at -1; callers compare the whole digest or prefix.
+    /// </summary>
+    public int Next(ulong head, ref int position)
     {
-        int lo = LowerBound(key);
-        int hi = lo;
-        while (hi < _order.Length && _byRecord[_order[hi]].CompareTo(key) == 0) hi++;
-        return (lo, hi);
-    }
-
-    public int LowerBound(T key)
-    {
-        int lo = 0, hi = _order.Length;
-        while (lo < hi)
+        int i = position < 0 ? Home(head) : position + 1 == _slots.Length ? 0 : position + 1;
+        while (true)
         {
-            int mid = (int)((uint)(lo + hi) >> 1);
-            if (_byRecord[_order[mid]].CompareTo(key) < 0) lo = mid + 1;
-            else hi = mid;
+            int slot = _slots[i];
+            position = i;
+            if (slot == 0) return -1;
+            if (_byRecord[slot - 1].Head == head) return slot - 1;
+            if (++i == _slots.Length) i = 0;
         }
-        return lo;
     }
 
-    public int RecordAt(int position) => _order[position];
-
-    public int Count => _order.Length;
+    // Lemire's multiply-shift maps the mixed 64 bits onto the table without a division.
+    private int Home(ulong head) => (int)Math.BigMul((head ^ _seed) * 0x9E3779B97F4A7C15UL, (ulong)_slots.Length, out _);
 }

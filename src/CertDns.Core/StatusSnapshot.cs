@@ -1,19 +1,18 @@
 namespace CertDns.Core;
 
 /// <summary>
-/// An immutable, compact view of everything the zone publishes. Certificates are records in arrays sorted by
-/// SHA-256 (no object per certificate): the digests as fixed-size integers, validity, a CA number and the
-/// revocation reason in one octet each; the few revocation and block details live in small side tables. SHA-1, MD5
-/// and SPKI digests have their own sorted orderings. Built off to the side and published by one reference swap.
+/// An immutable, compact view of everything the zone publishes. Certificates are records in parallel arrays, in the
+/// order the store gave them (no object per certificate): the digests as fixed-size integers, validity, a CA number,
+/// and the revocation reason and block mark in one octet; revocation and block details live in small side tables.
+/// Each digest form (SHA-256, SHA-1, MD5, SPKI) has a hash index: built in one pass, no sort, so loading is mostly
+/// reading. Built off to the side and published by one reference swap.
 /// </summary>
 public sealed class StatusSnapshot
 {
     private const byte BlockedFlag = 0x80;
     private const byte ReasonMask = 0x7F;
 
-    private readonly Digest32[] _sha256;
-    // Where each value of the top 16 bits starts in _sha256: binary search then covers ~N/65536 entries.
-    private readonly int[] _buckets;
+    private readonly DigestTable<Digest32> _sha256;
     private readonly long[] _validity;
     private readonly ushort[] _caOf;
     private readonly byte[] _flags;
@@ -26,9 +25,9 @@ public sealed class StatusSnapshot
     private readonly string[] _crlNumbers;
     private readonly int[] _blockedRecords;
     private readonly BlockFacts[] _blocks;
-    private readonly DigestIndex<Digest20> _sha1;
-    private readonly DigestIndex<Digest16> _md5;
-    private readonly DigestIndex<Digest32> _spki;
+    private readonly DigestTable<Digest20> _sha1;
+    private readonly DigestTable<Digest16> _md5;
+    private readonly DigestTable<Digest32> _spki;
 
     /// <summary>An empty snapshot with serial 0.</summary>
     public static StatusSnapshot Empty { get; } = new(0, []);
@@ -46,7 +45,6 @@ public sealed class StatusSnapshot
     {
         Serial = serial;
         Count = b.Count;
-        _sha256 = b.Sha256;
         _validity = b.Validity;
         _caOf = b.CaOf;
         _flags = b.Flags;
@@ -55,20 +53,17 @@ public sealed class StatusSnapshot
         _serialEnds = b.SerialEnds;
         (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (b.RevokedRecords, b.RevokedAt, b.RevokedCrl, b.CrlNumbers);
         (_blockedRecords, _blocks) = (b.BlockedRecords, b.Blocks);
-        // Three independent sorts: on more than one core they overlap, which is most of the time to first answer.
-        DigestIndex<Digest20>? sha1 = null;
-        DigestIndex<Digest16>? md5 = null;
-        DigestIndex<Digest32>? spki = null;
-        Parallel.Invoke(() => sha1 = new(b.Sha1), () => md5 = new(b.Md5), () => spki = new(b.Spki));
+        // Four independent one-pass builds: on more than one core they overlap.
+        ulong seed = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.NextInt64() << 1);
+        DigestTable<Digest32>? spki = null;
+        DigestTable<Digest20>? sha1 = null;
+        DigestTable<Digest16>? md5 = null;
+        var secondary = Task.Run(() => Parallel.Invoke(() => sha1 = new(b.Sha1, seed, unique: false),
+            () => md5 = new(b.Md5, seed, unique: false), () => spki = new(b.Spki, seed, unique: false)));
+        // On this thread, so a duplicate SHA-256 surfaces as the ArgumentException it is.
+        _sha256 = new DigestTable<Digest32>(b.Sha256, seed, unique: true);
+        secondary.GetAwaiter().GetResult();
         (_sha1, _md5, _spki) = (sha1!, md5!, spki!);
-        _buckets = new int[65537];
-        int at = 0;
-        for (int bucket = 0; bucket < 65536; bucket++)
-        {
-            _buckets[bucket] = at;
-            while (at < _sha256.Length && (int)(_sha256[at].A >> 48) == bucket) at++;
-        }
-        _buckets[65536] = _sha256.Length;
     }
 
     /// <summary>The SOA serial of this data.</summary>
@@ -93,19 +88,15 @@ public sealed class StatusSnapshot
     public CertStatus Answer(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now, TimeSpan maxTtl, out TimeSpan ttl)
     {
         ttl = TimeSpan.Zero;
-        var (which, start, end) = Match(kind, digest, isKey);
-        if (start == end) return CertStatus.Unknown;
-        int record;
-        if (!isKey)
-        {
-            record = RecordAt(which, start);
-        }
-        else
+        var query = new Query(kind, digest, isKey);
+        int position = -1;
+        int record = NextMatch(in query, ref position);
+        if (record < 0) return CertStatus.Unknown;
+        if (isKey)
         {
             var pick = new KeyPick();
-            for (int i = start; i < end; i++)
+            for (int r = record; r >= 0; r = NextMatch(in query, ref position))
             {
-                int r = RecordAt(which, i);
                 pick.Add(StatusOf(r, now), (_flags[r] & ReasonMask) == 1 + (int)RevocationReason.KeyCompromise, r);
             }
             record = pick.Chosen;
@@ -118,11 +109,15 @@ public sealed class StatusSnapshot
     /// <summary>The certificates a fingerprint names: one for a certificate digest, all carrying the key for a key digest.</summary>
     public IReadOnlyList<CertFacts> Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
     {
-        var (which, start, end) = Match(kind, digest, isKey);
-        if (start == end) return [];
-        if (!isKey) return [Facts(RecordAt(which, start))];
-        var certs = new List<CertFacts>(end - start);
-        for (int i = start; i < end; i++) certs.Add(Facts(RecordAt(which, i)));
+        var query = new Query(kind, digest, isKey);
+        int position = -1;
+        var certs = new List<CertFacts>();
+        for (int r = NextMatch(in query, ref position); r >= 0; r = NextMatch(in query, ref position))
+        {
+            certs.Add(Facts(r));
+            // A certificate digest names one certificate (a 56-hex prefix shared by two would be a SHA-256 collision).
+            if (!isKey) break;
+        }
         return certs;
     }
 
@@ -152,71 +147,65 @@ public sealed class StatusSnapshot
 
     private DateTimeOffset NotAfter(int r) => DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r + 1]);
 
-    /// <summary>Which ordering holds the matches (0: SHA-256, 1: SHA-1, 2: MD5, 3: SPKI) and their positions in it.</summary>
-    private (int Which, int Start, int End) Match(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
+    /// <summary>A fingerprint read once into the key of the index it is looked up in.</summary>
+    private readonly struct Query
     {
-        switch (kind)
+        public readonly int Index;
+        public readonly bool Prefix;
+        public readonly Digest32 Key32;
+        public readonly Digest20 Key20;
+        public readonly Digest16 Key16;
+
+        public Query(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
         {
-            case DigestKind.Sha256 when digest.Length == 32 && !isKey:
-            {
-                var key = Digest32.Read(digest);
-                int at = LowerBound(key);
-                return (0, at, at < _sha256.Length && _sha256[at] == key ? at + 1 : at);
-            }
-            case DigestKind.Sha256Prefix when digest.Length == 28 && !isKey:
-            {
-                var prefix = Digest32.ReadPrefix(digest);
-                int at = LowerBound(prefix), end = at;
-                while (end < _sha256.Length && _sha256[end].HasPrefix(prefix)) end++;
-                return (0, at, end);
-            }
             // Postfix's ccert_pubkey_fingerprint: only SHA-256 of the SPKI is registered; other digests name no key.
-            case DigestKind.Sha256 when digest.Length == 32:
+            (Index, Prefix) = (kind, digest.Length, isKey) switch
             {
-                var (start, end) = _spki.Range(Digest32.Read(digest));
-                return (3, start, end);
-            }
-            case DigestKind.Sha256Prefix when digest.Length == 28:
-            {
-                var prefix = Digest32.ReadPrefix(digest);
-                int at = _spki.LowerBound(prefix), end = at;
-                while (end < _spki.Count && _spki[_spki.RecordAt(end)].HasPrefix(prefix)) end++;
-                return (3, at, end);
-            }
-            case DigestKind.Sha1 when digest.Length == 20 && !isKey:
-            {
-                var (start, end) = _sha1.Range(Digest20.Read(digest));
-                return (1, start, end);
-            }
-            case DigestKind.Md5 when digest.Length == 16 && !isKey:
-            {
-                var (start, end) = _md5.Range(Digest16.Read(digest));
-                return (2, start, end);
-            }
-            default:
-                return (0, 0, 0);
+                (DigestKind.Sha256, 32, false) => (0, false),
+                (DigestKind.Sha256Prefix, 28, false) => (0, true),
+                (DigestKind.Sha256, 32, true) => (3, false),
+                (DigestKind.Sha256Prefix, 28, true) => (3, true),
+                (DigestKind.Sha1, 20, false) => (1, false),
+                (DigestKind.Md5, 16, false) => (2, false),
+                _ => (-1, false),
+            };
+            if (Index is 0 or 3) Key32 = Prefix ? Digest32.ReadPrefix(digest) : Digest32.Read(digest);
+            else if (Index == 1) Key20 = Digest20.Read(digest);
+            else if (Index == 2) Key16 = Digest16.Read(digest);
         }
     }
 
-    private int RecordAt(int which, int position) => which switch
+    /// <summary>The next record matching <paramref name="q"/>, or -1; start with <paramref name="position"/> at -1.</summary>
+    private int NextMatch(in Query q, ref int position)
     {
-        0 => position,
-        1 => _sha1.RecordAt(position),
-        2 => _md5.RecordAt(position),
-        _ => _spki.RecordAt(position),
-    };
-
-    private int LowerBound(Digest32 key)
-    {
-        int bucket = (int)(key.A >> 48);
-        int lo = _buckets[bucket], hi = _buckets[bucket + 1];
-        while (lo < hi)
+        switch (q.Index)
         {
-            int mid = (int)((uint)(lo + hi) >> 1);
-            if (_sha256[mid].CompareTo(key) < 0) lo = mid + 1;
-            else hi = mid;
+            case 0:
+            case 3:
+            {
+                var table = q.Index == 0 ? _sha256 : _spki;
+                int r;
+                while ((r = table.Next(q.Key32.A, ref position)) >= 0)
+                {
+                    if (q.Prefix ? table[r].HasPrefix(q.Key32) : table[r].Equals(q.Key32)) return r;
+                }
+                return -1;
+            }
+            case 1:
+            {
+                int r;
+                while ((r = _sha1.Next(q.Key20.A, ref position)) >= 0 && !_sha1[r].Equals(q.Key20)) { }
+                return r;
+            }
+            case 2:
+            {
+                int r;
+                while ((r = _md5.Next(q.Key16.A, ref position)) >= 0 && !_md5[r].Equals(q.Key16)) { }
+                return r;
+            }
+            default:
+                return -1;
         }
-        return lo;
     }
 
     private CertFacts Facts(int r)

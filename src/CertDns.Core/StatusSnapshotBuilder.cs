@@ -95,7 +95,7 @@ public sealed class StatusSnapshotBuilder
         _lateBlocks.Add((Digest32.Read(sha256), block));
     }
 
-    /// <summary>Finishes the arrays (sorting by SHA-256 unless added in that order) and builds the snapshot.</summary>
+    /// <summary>Finishes the arrays and builds the snapshot (its hash indexes).</summary>
     /// <exception cref="ArgumentException">Two certificates have the same SHA-256.</exception>
     public StatusSnapshot Build(uint serial)
     {
@@ -120,19 +120,19 @@ public sealed class StatusSnapshotBuilder
     private void Finish()
     {
         Trim();
-        if (!IsSorted()) SortBySha256();
-        for (int i = 1; i < Count; i++)
+        if (_lateBlocks.Count > 0)
         {
-            if (Sha256[i] == Sha256[i - 1]) throw new ArgumentException("Two certificates have the same SHA-256.");
+            // Listings are few: one pass over the records against a small map finds theirs.
+            var blocks = new Dictionary<Digest32, BlockFacts>();
+            foreach (var (sha256, facts) in _lateBlocks) blocks[sha256] = facts;
+            for (int r = 0; r < Count; r++)
+            {
+                if (!blocks.TryGetValue(Sha256[r], out var facts)) continue;
+                Flags[r] |= 0x80;
+                _blocks.Add((r, facts));
+            }
+            _lateBlocks.Clear();
         }
-        foreach (var (sha256, facts) in _lateBlocks)
-        {
-            int r = Array.BinarySearch(Sha256, sha256);
-            if (r < 0) continue;
-            Flags[r] |= 0x80;
-            _blocks.Add((r, facts));
-        }
-        _lateBlocks.Clear();
         // Revocation details as columns (time, CRL number by index; the reason is in Flags), not an object per entry:
         // a tenth of ten million certificates would otherwise be a million objects.
         _revocations.Sort((x, y) => x.Record.CompareTo(y.Record));
@@ -154,55 +154,6 @@ public sealed class StatusSnapshotBuilder
         BlockedRecords = [.. _blocks.Select(x => x.Record)];
         Blocks = [.. _blocks.Select(x => x.Facts)];
         Array.Sort(BlockedRecords, Blocks);
-    }
-
-    private bool IsSorted()
-    {
-        for (int i = 1; i < Count; i++)
-        {
-            if (Sha256[i - 1].CompareTo(Sha256[i]) > 0) return false;
-        }
-        return true;
-    }
-
-    private void SortBySha256()
-    {
-        var order = new int[Count];
-        for (int i = 0; i < Count; i++) order[i] = i;
-        // In place: the largest array is never copied, so building needs little more than the snapshot itself.
-        Array.Sort(Sha256, order);
-        var position = new int[Count];
-        for (int i = 0; i < Count; i++) position[order[i]] = i;
-
-        Sha1 = Permute(Sha1, order);
-        Md5 = Permute(Md5, order);
-        Spki = Permute(Spki, order);
-        CaOf = Permute(CaOf, order);
-        Flags = Permute(Flags, order);
-        var validity = new long[2 * Count];
-        var serials = new byte[_serialLength];
-        var ends = new int[Count];
-        int at = 0;
-        for (int i = 0; i < Count; i++)
-        {
-            int r = order[i];
-            validity[2 * i] = Validity[2 * r];
-            validity[2 * i + 1] = Validity[2 * r + 1];
-            int start = r == 0 ? 0 : SerialEnds[r - 1];
-            _serials.AsSpan(start, SerialEnds[r] - start).CopyTo(serials.AsSpan(at));
-            at += SerialEnds[r] - start;
-            ends[i] = at;
-        }
-        (Validity, _serials, SerialEnds) = (validity, serials, ends);
-        for (int i = 0; i < _revocations.Count; i++) _revocations[i] = (position[_revocations[i].Record], _revocations[i].Facts);
-        for (int i = 0; i < _blocks.Count; i++) _blocks[i] = (position[_blocks[i].Record], _blocks[i].Facts);
-    }
-
-    private static T[] Permute<T>(T[] source, int[] order)
-    {
-        var result = new T[order.Length];
-        for (int i = 0; i < order.Length; i++) result[i] = source[order[i]];
-        return result;
     }
 
     private void Grow()

@@ -130,7 +130,7 @@ public class StatusSnapshotTests
     }
 
     [Fact]
-    public void Builder_BeyondCapacityAndUnsorted_SortsAndAnswers()
+    public void Builder_BeyondCapacity_GrowsAndAnswers()
     {
         var builder = new StatusSnapshotBuilder(0);
         int ca = builder.AddCa(TrustedCa);
@@ -141,6 +141,26 @@ public class StatusSnapshotTests
 
         Assert.Equal(100, snapshot.Count);
         Assert.All(certs, c => Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Md5, c.Md5, false, Now, TimeSpan.FromSeconds(300), out _)));
+    }
+
+    [Fact]
+    public void Answer_DigestsSharingTheirFirstEightOctets_EachFoundAndNoOther()
+    {
+        // The hash index keys on the first eight octets: equal heads share one probe run, the rest must tell them apart.
+        var certs = Enumerable.Range(0, 50).Select(n =>
+        {
+            var c = Cert(n);
+            var sha256 = (byte[])c.Sha256.Clone();
+            Array.Fill(sha256, (byte)0xAB, 0, 8);
+            return c with { Sha256 = sha256 };
+        }).ToList();
+        var snapshot = new StatusSnapshot(1, certs);
+        var stranger = (byte[])certs[0].Sha256.Clone();
+        stranger[31] ^= 0x80;
+
+        Assert.All(certs, c => Assert.Equal(c.Sha256, snapshot.Find(DigestKind.Sha256, c.Sha256, false).Single().Sha256));
+        Assert.All(certs, c => Assert.Equal(c.Sha256, snapshot.Find(DigestKind.Sha256Prefix, c.Sha256[..28], false).Single().Sha256));
+        Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha256, stranger, false, Now, TimeSpan.FromSeconds(300), out _));
     }
 
     [Fact]
