@@ -18,7 +18,8 @@ internal sealed class ServeCommand
         var ttl = new Option<int>("--ttl") { Description = "Positive TTL cap in seconds (never past a CRL's nextUpdate)", DefaultValueFactory = _ => 300 };
         var negativeTtl = new Option<int>("--negative-ttl") { Description = "SOA minimum: how long resolvers cache NXDOMAIN/NODATA", DefaultValueFactory = _ => 60 };
         var ns = new Option<string?>("--ns") { Description = "Name server name for NS and SOA (default ns.<zone>)" };
-        var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)") { listen, demo, poll, ttl, negativeTtl, ns };
+        var udpThreads = new Option<int>("--udp-threads") { Description = "UDP receive threads, each on its own socket (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)") { listen, demo, poll, ttl, negativeTtl, ns, udpThreads };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             var endpoint = EndpointArgument.Parse(r.GetValue(listen)!);
@@ -28,6 +29,8 @@ internal sealed class ServeCommand
             if (r.GetValue(poll) is var seconds && seconds is <= 0 or > 3600)
                 throw new BadInputException("--poll", "must be between 0 and 3600 seconds");
             var dbPath = r.GetValue(GlobalOptions.Database)!;
+            if (r.GetValue(udpThreads) is var threads && threads is < 1 or > 256)
+                throw new BadInputException("--udp-threads", "must be between 1 and 256");
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
             using (var store = CertStore.Open(dbPath))
@@ -50,7 +53,7 @@ internal sealed class ServeCommand
             DnsServer server;
             try
             {
-                server = await DnsServer.StartAsync(endpoint, responder).ConfigureAwait(false);
+                server = await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads }).ConfigureAwait(false);
             }
             catch (System.Net.Sockets.SocketException e)
             {

@@ -77,63 +77,29 @@ public sealed record QueryName(
     /// <exception cref="BadInputException">A label is empty or longer than 63 octets.</exception>
     public static QueryName Parse(IReadOnlyList<string> labels)
     {
+        int wireLength = 0;
         foreach (var label in labels)
         {
             if (label.Length == 0) throw new BadInputException(string.Join('.', labels), "empty label");
-            if (System.Text.Encoding.UTF8.GetByteCount(label) > MaxLabelLength)
+            int octets = System.Text.Encoding.UTF8.GetByteCount(label);
+            if (octets > MaxLabelLength)
                 throw new BadInputException(string.Join('.', labels), $"label of {label.Length} octets; DNS labels are at most {MaxLabelLength}");
+            wireLength += octets + 1;
         }
 
-        // Reserved labels are read right to left from the apex: the view, then the key marker.
-        int end = labels.Count;
-        var view = ZoneView.Combined;
-        if (end > 0 && Is(labels[end - 1], "bl")) { view = ZoneView.Block; end--; }
-        else if (end > 0 && Is(labels[end - 1], "wl")) { view = ZoneView.Allow; end--; }
-        bool isKey = false;
-        if (end > 0 && Is(labels[end - 1], "key")) { isKey = true; end--; }
-
-        if (labels.Count == 0) return new QueryName(NameKind.Apex);
-        // The view and key labels exist as prefixes of every name below them.
-        if (end == 0) return new QueryName(NameKind.EmptyNonTerminal, view, isKey);
-
-        if (end == 1 && !isKey)
+        // Text goes through the same wire decoder as DNS queries, so the CLI and the server cannot disagree.
+        var wire = new byte[wireLength];
+        int pos = 0;
+        foreach (var label in labels)
         {
-            if (Is(labels[0], "invalid")) return new QueryName(NameKind.NonExistent, view);
-            if (TestEntries.TryGetValue(labels[0], out var test)) return new QueryName(NameKind.TestEntry, view, TestStatus: test);
+            int octets = System.Text.Encoding.UTF8.GetBytes(label, wire.AsSpan(pos + 1));
+            wire[pos] = (byte)octets;
+            pos += octets + 1;
         }
-
-        var joined = string.Concat(labels.Take(end)).ToLowerInvariant();
-        if (Hex.IsHex(joined))
-        {
-            var kind = joined.Length switch
-            {
-                64 => DigestKind.Sha256,
-                56 => DigestKind.Sha256Prefix,
-                40 => DigestKind.Sha1,
-                32 => DigestKind.Md5,
-                _ => (DigestKind?)null,
-            };
-            if (joined.Length > 64) return new QueryName(NameKind.NonExistent, view, isKey);
-            // A 52-char label made only of a-f and 2-7 is valid base32 too: try it as SHA-256.
-            if (end == 1 && joined.Length == 52 && Hex.IsBase32(joined) && Hex.TryDecodeBase32(joined, out var b32))
-                return new QueryName(NameKind.Fingerprint, view, isKey, DigestKind.Sha256, b32, UnknownIsNoData: true);
-            if (kind is null) return new QueryName(NameKind.EmptyNonTerminal, view, isKey);
-            return new QueryName(NameKind.Fingerprint, view, isKey, kind.Value, Convert.FromHexString(joined), UnknownIsNoData: joined.Length < 64);
-        }
-
-        if (Hex.IsBase32(joined))
-        {
-            if (end == 1 && joined.Length == 52)
-            {
-                return Hex.TryDecodeBase32(joined, out var digest)
-                    ? new QueryName(NameKind.Fingerprint, view, isKey, DigestKind.Sha256, digest)
-                    : new QueryName(NameKind.NonExistent, view, isKey);
-            }
-            // SPEC: all-base32 names shorter than 64 answer NODATA, whatever they may become.
-            if (joined.Length < 64) return new QueryName(NameKind.EmptyNonTerminal, view, isKey);
-        }
-        return new QueryName(NameKind.NonExistent, view, isKey);
+        Span<byte> digest = stackalloc byte[NameCodec.MaxDigestLength];
+        var d = NameCodec.Decode(wire, digest);
+        return new QueryName(d.Kind, d.View, d.IsKey, d.Digest,
+            d.Kind == NameKind.Fingerprint ? digest[..d.DigestLength].ToArray() : null, d.UnknownIsNoData, d.TestStatus);
     }
 
-    private static bool Is(string label, string reserved) => string.Equals(label, reserved, StringComparison.OrdinalIgnoreCase);
 }

@@ -18,62 +18,41 @@ public static class StatusEvaluator
     {
         var ca = cert.Ca;
         var crl = ca.Crl;
+        var status = Status(cert.Block is not null, cert.Revocation?.Reason, ca, cert.NotBefore, cert.NotAfter, now);
         var serial = Hex.Lower(cert.Serial);
         var by = $"by \"{ca.Name}\" serial {serial}";
-        CertStatus status;
-        string text;
+        string text = status switch
+        {
+            CertStatus.Blocked => $"blocked: {cert.Block!.Reason} since {Date(cert.Block.Since)}",
+            CertStatus.Revoked => $"revoked {RevocationReasons.Name(cert.Revocation!.Reason)} {Time(cert.Revocation.RevokedAt)} {by}{CrlNote(cert.Revocation.CrlNumber)}",
+            CertStatus.Hold => $"hold certificateHold {Time(cert.Revocation!.RevokedAt)} {by}{CrlNote(cert.Revocation.CrlNumber)}",
+            CertStatus.Untrusted => $"untrusted: issuer \"{ca.Name}\" distrusted{(ca.DistrustedAt is { } at ? $" {Date(at)}" : "")}"
+                + $"{(string.IsNullOrEmpty(ca.DistrustReason) ? "" : $": {ca.DistrustReason}")}; serial {serial}",
+            CertStatus.Expired when now > cert.NotAfter => $"expired {Time(cert.NotAfter)}; issued {by}",
+            CertStatus.Expired => $"not valid before {Time(cert.NotBefore)}; issued {by}",
+            CertStatus.Stale when crl is null => ca.NoCrlReason is { } why ? $"stale: {why}; issued {by}" : $"stale: no CRL ingested for \"{ca.Name}\"; serial {serial}",
+            CertStatus.Stale => $"stale: CRL{CrlNote(crl.Number, "")} of \"{ca.Name}\" expired {Time(crl.NextUpdate!.Value)}; serial {serial}",
+            _ => $"valid: issued {by}, CRL{CrlNote(crl!.Number, "")} {(crl.NextUpdate is { } n ? $"current until {Time(n)}" : "with no nextUpdate")}",
+        };
+        return new Verdict(status, Truncate(text), Ttl(ca, status, cert.NotAfter, now, maxTtl ?? DefaultTtl));
+    }
 
-        if (cert.Block is { } block)
-        {
-            status = CertStatus.Blocked;
-            text = $"blocked: {block.Reason} since {Date(block.Since)}";
-        }
-        else if (cert.Revocation is { Reason: not RevocationReason.CertificateHold and not RevocationReason.RemoveFromCrl } revoked)
-        {
-            status = CertStatus.Revoked;
-            text = $"revoked {RevocationReasons.Name(revoked.Reason)} {Time(revoked.RevokedAt)} {by}{CrlNote(revoked.CrlNumber)}";
-        }
-        else if (cert.Revocation is { Reason: RevocationReason.CertificateHold } held)
-        {
-            status = CertStatus.Hold;
-            text = $"hold certificateHold {Time(held.RevokedAt)} {by}{CrlNote(held.CrlNumber)}";
-        }
-        else if (!ca.Trusted)
-        {
-            status = CertStatus.Untrusted;
-            var when = ca.DistrustedAt is { } at ? $" {Date(at)}" : "";
-            var why = string.IsNullOrEmpty(ca.DistrustReason) ? "" : $": {ca.DistrustReason}";
-            text = $"untrusted: issuer \"{ca.Name}\" distrusted{when}{why}; serial {serial}";
-        }
-        else if (now > cert.NotAfter)
-        {
-            status = CertStatus.Expired;
-            text = $"expired {Time(cert.NotAfter)}; issued {by}";
-        }
-        else if (now < cert.NotBefore)
-        {
-            // Not yet valid is outside the validity period too: not `valid`, and closest to expired.
-            status = CertStatus.Expired;
-            text = $"not valid before {Time(cert.NotBefore)}; issued {by}";
-        }
-        else if (crl is null)
-        {
-            status = CertStatus.Stale;
-            text = ca.NoCrlReason is { } why ? $"stale: {why}; issued {by}" : $"stale: no CRL ingested for \"{ca.Name}\"; serial {serial}";
-        }
-        else if (crl.NextUpdate is { } next && now > next)
-        {
-            status = CertStatus.Stale;
-            text = $"stale: CRL{CrlNote(crl.Number, "")} of \"{ca.Name}\" expired {Time(next)}; serial {serial}";
-        }
-        else
-        {
-            status = CertStatus.Valid;
-            var until = crl.NextUpdate is { } n ? $"current until {Time(n)}" : "with no nextUpdate";
-            text = $"valid: issued {by}, CRL{CrlNote(crl.Number, "")} {until}";
-        }
-
-        return new Verdict(status, Truncate(text), Ttl(cert, status, now, maxTtl ?? DefaultTtl));
+    /// <summary>
+    /// The status alone, from the facts a compact snapshot keeps per certificate: what DNS answers A queries with,
+    /// without building any text. <see cref="Evaluate"/> rests on it, so both agree by construction.
+    /// </summary>
+    public static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(ca);
+        if (blocked) return CertStatus.Blocked;
+        // removeFromCRL is only meaningful in delta CRLs: an entry carrying it revokes nothing.
+        if (revocation is { } reason and not RevocationReason.CertificateHold and not RevocationReason.RemoveFromCrl) return CertStatus.Revoked;
+        if (revocation is RevocationReason.CertificateHold) return CertStatus.Hold;
+        if (!ca.Trusted) return CertStatus.Untrusted;
+        // Not yet valid is outside the validity period too: not `valid`, and closest to expired.
+        if (now > notAfter || now < notBefore) return CertStatus.Expired;
+        if (ca.Crl is null || (ca.Crl.NextUpdate is { } next && now > next)) return CertStatus.Stale;
+        return CertStatus.Valid;
     }
 
     /// <summary>
@@ -82,29 +61,25 @@ public static class StatusEvaluator
     /// </summary>
     public static Verdict? EvaluateKey(IEnumerable<CertFacts> certs, DateTimeOffset now, TimeSpan? maxTtl = null)
     {
-        Verdict? compromised = null, valid = null, highest = null;
+        var pick = new KeyPick();
+        var verdicts = new List<Verdict>();
         foreach (var cert in certs)
         {
             var v = Evaluate(cert, now, maxTtl);
-            if (v.Status == CertStatus.Blocked || (v.Status == CertStatus.Revoked && cert.Revocation?.Reason == RevocationReason.KeyCompromise))
-            {
-                if (compromised is null || StatusCodes.Precedence(v.Status) > StatusCodes.Precedence(compromised.Status)) compromised = v;
-            }
-            else if (v.Status == CertStatus.Valid)
-            {
-                valid ??= v;
-            }
-            if (highest is null || StatusCodes.Precedence(v.Status) > StatusCodes.Precedence(highest.Status)) highest = v;
+            pick.Add(v.Status, cert.Revocation?.Reason == RevocationReason.KeyCompromise, verdicts.Count);
+            verdicts.Add(v);
         }
-        return compromised ?? valid ?? highest;
+        return pick.Chosen < 0 ? null : verdicts[pick.Chosen];
     }
 
-    private static TimeSpan Ttl(CertFacts cert, CertStatus status, DateTimeOffset now, TimeSpan max)
+    /// <summary>The TTL of an answer: the cap, shortened to the CRL's nextUpdate and, for valid, to notAfter; at least 1 s.</summary>
+    public static TimeSpan Ttl(CaFacts ca, CertStatus status, DateTimeOffset notAfter, DateTimeOffset now, TimeSpan max)
     {
+        ArgumentNullException.ThrowIfNull(ca);
         var ttl = max;
         // A cached answer must not outlive the CRL it rests on, nor a valid certificate's validity.
-        if (cert.Ca.Crl?.NextUpdate is { } next && next > now && next - now < ttl) ttl = next - now;
-        if (status == CertStatus.Valid && cert.NotAfter - now < ttl) ttl = cert.NotAfter - now;
+        if (ca.Crl?.NextUpdate is { } next && next > now && next - now < ttl) ttl = next - now;
+        if (status == CertStatus.Valid && notAfter - now < ttl) ttl = notAfter - now;
         if (ttl < TimeSpan.FromSeconds(1)) ttl = TimeSpan.FromSeconds(1);
         return TimeSpan.FromSeconds(Math.Floor(ttl.TotalSeconds));
     }
@@ -128,5 +103,51 @@ public static class StatusEvaluator
             sb.Append(rune.ToString());
         }
         return sb.ToString();
+    }
+}
+
+/// <summary>
+/// The key rule of <see cref="StatusEvaluator.EvaluateKey"/> as an accumulator over the certificates carrying a key,
+/// so the DNS path can apply it to snapshot records without building a list.
+/// </summary>
+public struct KeyPick
+{
+    private int _compromised, _valid, _highest;
+    private CertStatus _compromisedStatus, _highestStatus;
+    private bool _any;
+
+    /// <summary>The candidate chosen so far, or -1 before any was added.</summary>
+    public readonly int Chosen => !_any ? -1 : _compromised >= 0 ? _compromised : _valid >= 0 ? _valid : _highest;
+
+    /// <summary>Considers one certificate carrying the key.</summary>
+    /// <param name="status">Its status.</param>
+    /// <param name="keyCompromise">Whether its revocation reason is keyCompromise.</param>
+    /// <param name="candidate">The caller's index for it, returned by <see cref="Chosen"/>.</param>
+    public void Add(CertStatus status, bool keyCompromise, int candidate)
+    {
+        if (!_any)
+        {
+            _any = true;
+            _compromised = _valid = -1;
+            _highest = candidate;
+            _highestStatus = status;
+        }
+        else if (StatusCodes.Precedence(status) > StatusCodes.Precedence(_highestStatus))
+        {
+            _highest = candidate;
+            _highestStatus = status;
+        }
+        if (status == CertStatus.Blocked || (status == CertStatus.Revoked && keyCompromise))
+        {
+            if (_compromised < 0 || StatusCodes.Precedence(status) > StatusCodes.Precedence(_compromisedStatus))
+            {
+                _compromised = candidate;
+                _compromisedStatus = status;
+            }
+        }
+        else if (status == CertStatus.Valid && _valid < 0)
+        {
+            _valid = candidate;
+        }
     }
 }

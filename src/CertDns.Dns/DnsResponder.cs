@@ -163,20 +163,22 @@ public sealed class DnsResponder
         }
         else
         {
-            var name = ParseName(ref q, below);
+            // The labels below the apex, still in wire form, go straight to the codec: nothing is copied or allocated.
+            Span<byte> digest = stackalloc byte[NameCodec.MaxDigestLength];
+            var name = NameCodec.Decode(q.Message[DnsQuery.HeaderLength..q.LabelStart(below)], digest);
+            digest = digest[..name.DigestLength];
+            var now = _time.GetUtcNow();
             CertStatus status = CertStatus.Unknown;
-            string? text = null;
             uint ttl = 0;
             switch (name.Kind)
             {
                 case NameKind.Fingerprint:
-                    var verdict = snapshot.Evaluate(name, _time.GetUtcNow(), _maxTtl);
+                    var found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out var cacheFor);
                     // A status the view does not publish is, to that view's clients, not listed at all.
-                    if (verdict is not null && StatusCodes.VisibleIn(verdict.Status, name.View))
+                    if (found != CertStatus.Unknown && StatusCodes.VisibleIn(found, name.View))
                     {
-                        status = verdict.Status;
-                        text = verdict.Text;
-                        ttl = (uint)Math.Clamp(verdict.Ttl.TotalSeconds, 0, _options.MaxTtl);
+                        status = found;
+                        ttl = (uint)Math.Clamp(cacheFor.TotalSeconds, 0, _options.MaxTtl);
                     }
                     else if (!name.UnknownIsNoData)
                     {
@@ -189,7 +191,6 @@ public sealed class DnsResponder
                     if (StatusCodes.VisibleIn(name.TestStatus, name.View))
                     {
                         status = name.TestStatus;
-                        text = TestTexts[(int)status];
                         ttl = (uint)_options.MaxTtl;
                     }
                     else
@@ -202,7 +203,7 @@ public sealed class DnsResponder
                     break;
             }
 
-            if (text is not null)
+            if (status != CertStatus.Unknown)
             {
                 if (qtype is RecordType.A or RecordType.Any)
                 {
@@ -215,6 +216,10 @@ public sealed class DnsResponder
                 }
                 else if (qtype == RecordType.Txt)
                 {
+                    // The text is built only when asked for, from the same snapshot and clock as the status.
+                    var text = name.Kind == NameKind.TestEntry
+                        ? TestTexts[(int)status]
+                        : snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl)!.Text;
                     WriteTxt(ref w, text, ttl);
                     answers = 1;
                 }
@@ -385,29 +390,6 @@ public sealed class DnsResponder
             if (!AsciiEquals(q.Label(i), _nsLabelsBelowApex[i])) return false;
         }
         return true;
-    }
-
-    private static QueryName ParseName(ref DnsQuery q, int below)
-    {
-        var labels = new string[below];
-        Span<char> chars = stackalloc char[QueryName.MaxLabelLength];
-        for (int i = 0; i < below; i++)
-        {
-            // Octets outside ASCII become DEL: one char per octet keeps the 63-octet limit, and no digest or
-            // reserved label contains it, so such names fall to NXDOMAIN in the codec.
-            var octets = q.Label(i);
-            for (int j = 0; j < octets.Length; j++) chars[j] = octets[j] < 0x80 ? (char)octets[j] : '\x7f';
-            labels[i] = new string(chars[..octets.Length]);
-        }
-        try
-        {
-            return QueryName.Parse(labels);
-        }
-        catch (BadInputException)
-        {
-            // Unreachable for wire labels (never empty, never over 63 octets); a name that cannot be read does not exist.
-            return new QueryName(NameKind.NonExistent);
-        }
     }
 
     /// <summary>RFC 4343: DNS names compare case-insensitively in ASCII only.</summary>

@@ -8,13 +8,14 @@ namespace CertDns.Dns;
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over UDP and TCP on one address and port (SPEC section 2, RFC 7766).
-/// Each UDP loop owns one receive and one response buffer; nothing is allocated per datagram.
+/// Each UDP loop is a thread blocked in recvfrom on its own socket (SO_REUSEPORT on Linux, as NSD and Knot run
+/// workers) with one receive and one response buffer: nothing is allocated per datagram. TCP is asynchronous.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
     private const int FrameSize = 2 + DnsResponder.MaxMessageSize;
 
-    private readonly Socket _udp;
+    private readonly Socket[] _udp;
     private readonly Socket _tcp;
     private readonly DnsResponder _responder;
     private readonly DnsServerOptions _options;
@@ -25,13 +26,13 @@ public sealed class DnsServer : IAsyncDisposable
     private int _tcpConnections;
     private int _disposed;
 
-    private DnsServer(Socket udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
+    private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
         _udp = udp;
         _tcp = tcp;
         _responder = responder;
         _options = options;
-        LocalEndPoint = (IPEndPoint)udp.LocalEndPoint!;
+        LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
     }
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
@@ -49,78 +50,119 @@ public sealed class DnsServer : IAsyncDisposable
         options ??= new DnsServerOptions();
         cancellationToken.ThrowIfCancellationRequested();
 
-        var (udp, tcp) = Bind(endpoint, options.TcpBacklog);
+        var (udp, tcp) = Bind(endpoint, options.TcpBacklog, Math.Max(1, options.UdpReceiveLoops), options.UdpReceiveBuffer);
         var server = new DnsServer(udp, tcp, responder, options);
         server.Start();
         return Task.FromResult(server);
     }
 
-    private static (Socket Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog)
+    private static (Socket[] Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog, int loops, int receiveBuffer)
     {
         // Port 0: the kernel picks a free UDP port, which may be taken for TCP; try a few.
         int attempts = endpoint.Port == 0 ? 20 : 1;
+        // One socket per loop where the kernel spreads datagrams over sockets sharing a port; elsewhere loops share one.
+        int sockets = OperatingSystem.IsLinux() ? loops : 1;
         for (int attempt = 1; ; attempt++)
         {
-            var udp = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+            var udp = new List<Socket>();
             Socket? tcp = null;
             try
             {
-                if (endpoint.Address.Equals(IPAddress.IPv6Any)) udp.DualMode = true;
-                if (OperatingSystem.IsWindows())
+                var port = endpoint.Port;
+                for (int i = 0; i < sockets; i++)
                 {
-                    // SIO_UDP_CONNRESET off: an ICMP port unreachable must not fail the next receive.
-                    udp.IOControl(unchecked((int)0x9800000C), [0, 0, 0, 0], null);
+                    var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                    udp.Add(socket);
+                    if (endpoint.Address.Equals(IPAddress.IPv6Any)) socket.DualMode = true;
+                    if (OperatingSystem.IsWindows())
+                    {
+                        // SIO_UDP_CONNRESET off: an ICMP port unreachable must not fail the next receive.
+                        socket.IOControl(unchecked((int)0x9800000C), [0, 0, 0, 0], null);
+                    }
+                    // SOL_SOCKET, SO_REUSEPORT: the kernel only lets sockets of the same user join the group.
+                    if (sockets > 1) socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+                    SetReceiveBuffer(socket, receiveBuffer);
+                    socket.Bind(new IPEndPoint(endpoint.Address, port));
+                    port = ((IPEndPoint)socket.LocalEndPoint!).Port;
                 }
-                udp.Bind(endpoint);
-                var bound = (IPEndPoint)udp.LocalEndPoint!;
 
                 tcp = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
                 if (endpoint.Address.Equals(IPAddress.IPv6Any)) tcp.DualMode = true;
-                tcp.Bind(new IPEndPoint(endpoint.Address, bound.Port));
+                tcp.Bind(new IPEndPoint(endpoint.Address, port));
                 tcp.Listen(backlog);
-                return (udp, tcp);
+                return ([.. udp], tcp);
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && attempt < attempts)
             {
-                udp.Dispose();
+                udp.ForEach(u => u.Dispose());
                 tcp?.Dispose();
             }
             catch
             {
-                udp.Dispose();
+                udp.ForEach(u => u.Dispose());
                 tcp?.Dispose();
                 throw;
             }
         }
     }
 
+    private static void SetReceiveBuffer(Socket socket, int size)
+    {
+        if (size <= 0) return;
+        try
+        {
+            // SO_RCVBUFFORCE passes net.core.rmem_max when the process may (CAP_NET_ADMIN), as NSD does.
+            if (OperatingSystem.IsLinux()) socket.SetRawSocketOption(1, 33, BitConverter.GetBytes(size));
+            else socket.ReceiveBufferSize = size;
+        }
+        catch (SocketException)
+        {
+            // Without the capability the kernel caps SO_RCVBUF at rmem_max: take what it gives.
+            socket.ReceiveBufferSize = size;
+        }
+    }
+
     private void Start()
     {
         int loops = Math.Max(1, _options.UdpReceiveLoops);
-        for (int i = 0; i < loops; i++) _loops.Add(Task.Run(UdpLoopAsync));
+        for (int i = 0; i < loops; i++)
+        {
+            var socket = _udp[i % _udp.Length];
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            // A thread of its own blocked in recvfrom, as rbldnsd and NSD workers are: no event loop, no thread-pool hop.
+            var thread = new Thread(() =>
+            {
+                try { UdpLoop(socket); }
+                finally { done.SetResult(); }
+            })
+            { IsBackground = true, Name = $"certdns udp {i}" };
+            thread.Start();
+            _loops.Add(done.Task);
+        }
         _loops.Add(Task.Run(AcceptLoopAsync));
     }
 
-    private async Task UdpLoopAsync()
+    private void UdpLoop(Socket udp)
     {
-        var token = _stop.Token;
         var receive = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var response = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
-        var client = new SocketAddress(_udp.AddressFamily);
+        var client = new SocketAddress(udp.AddressFamily);
+        // Wakes the thread now and then so that a stop is noticed even where closing a socket does not interrupt recvfrom.
+        udp.ReceiveTimeout = 500;
         try
         {
-            while (!token.IsCancellationRequested)
+            while (!_stop.IsCancellationRequested)
             {
                 int received;
                 try
                 {
-                    received = await _udp.ReceiveFromAsync(receive.AsMemory(0, DnsResponder.MaxMessageSize), SocketFlags.None, client, token);
+                    received = udp.ReceiveFrom(receive.AsSpan(0, DnsResponder.MaxMessageSize), SocketFlags.None, client);
                 }
-                catch (SocketException e) when (IsClientFault(e.SocketErrorCode))
+                catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.TimedOut || e.SocketErrorCode == SocketError.WouldBlock)
                 {
                     continue;
                 }
-                catch (SocketException e) when (!token.IsCancellationRequested)
+                catch (SocketException e) when (!_stop.IsCancellationRequested)
                 {
                     _options.OnError?.Invoke(e);
                     continue;
@@ -130,7 +172,7 @@ public sealed class DnsServer : IAsyncDisposable
                 if (length == 0) continue;
                 try
                 {
-                    await _udp.SendToAsync(response.AsMemory(0, length), SocketFlags.None, client, token);
+                    udp.SendTo(response.AsSpan(0, length), SocketFlags.None, client);
                 }
                 catch (SocketException e) when (IsClientFault(e.SocketErrorCode) || e.SocketErrorCode == SocketError.NoBufferSpaceAvailable)
                 {
@@ -282,7 +324,7 @@ public sealed class DnsServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync();
-        _udp.Dispose();
+        foreach (var udp in _udp) udp.Dispose();
         _tcp.Dispose();
         await Task.WhenAll(_loops);
         await Task.WhenAll(_connections.Values);

@@ -3,8 +3,14 @@ namespace CertDns.Dns;
 /// <summary>How the server uses its sockets; the defaults suit a public authoritative server.</summary>
 public sealed record DnsServerOptions
 {
-    /// <summary>Concurrent UDP receive loops, each with its own buffers; one per core by default.</summary>
+    /// <summary>UDP receive threads, each with its own socket and buffers; one per core by default.</summary>
     public int UdpReceiveLoops { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// Kernel receive buffer of each UDP socket: it absorbs bursts while a loop is busy (a snapshot swap's garbage
+    /// collection, a noisy neighbour) instead of dropping queries. NSD and Knot raise theirs the same way.
+    /// </summary>
+    public int UdpReceiveBuffer { get; init; } = 8 << 20;
 
     /// <summary>
     /// How long a TCP connection may go without delivering a complete query (RFC 7766 section 6.2.3 suggests

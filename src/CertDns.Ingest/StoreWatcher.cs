@@ -19,6 +19,7 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
         StatusSnapshot first;
         using (var store = CertStore.Open(storePath)) first = store.LoadSnapshot();
         holder.Publish(first);
+        ReleasePrevious();
         _loop = Task.Run(() => RunAsync(_stop.Token));
         return first;
     }
@@ -34,6 +35,7 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
                 if (store.Serial == holder.Current.Serial) continue;
                 var next = store.LoadSnapshot();
                 holder.Publish(next);
+                ReleasePrevious();
                 log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates");
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException)
@@ -43,6 +45,12 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
             }
         }
     }
+
+    /// <summary>
+    /// The answer path allocates nothing, so no collection would ever come to free the snapshot just replaced (or the
+    /// loader's scratch): the process would hold two copies until the next reload. Collect and return the memory now.
+    /// </summary>
+    private static void ReleasePrevious() => GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
 
     /// <summary>Stops polling.</summary>
     public void Dispose()

@@ -3,6 +3,7 @@ using System.Globalization;
 using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace CertDns.Store;
 
@@ -400,102 +401,152 @@ public sealed partial class CertStore : IDisposable
     /// Reads everything the zone publishes into an immutable snapshot, inside one read transaction so that it
     /// is consistent with the serial it carries. Per certificate it works out which current CRLs cover it
     /// (RFC 5280 6.3.3: issuer, distribution point, certificate kind, reasons) and what they list for it.
+    /// One scan of each table through SQLite's own API: no query per certificate, no object per row.
     /// </summary>
     public StatusSnapshot LoadSnapshot()
     {
         using var tx = _db.BeginTransaction(deferred: true);
         var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
+        var count = _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
+        var builder = new StatusSnapshotBuilder((int)count);
         var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
         var cas = caRows.Values.ToDictionary(c => c.Id, c => new CaFacts(c.Id, c.Subject, c.Trusted, Time(c.DistrustedAt), c.DistrustReason));
         // CAs that share a subject (key rollover, a separate CRL-signing key) issue and revoke as one name (RFC 5280 5.1.2.3).
-        var sameName = caRows.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).SelectMany(g => g.Select(c => (c.Id, Ids: g.Select(x => x.Id).ToArray()))).ToDictionary(x => x.Id, x => x.Ids);
+        var groups = caRows.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).ToList();
+        var sameName = groups.SelectMany(g => g.Select(c => (c.Id, Ids: g.Select(x => x.Id).ToArray()))).ToDictionary(x => x.Id, x => x.Ids);
+        var groupOf = groups.SelectMany(g => g.Select(c => (c.Id, Group: g.Min(x => x.Id)))).ToDictionary(x => x.Id, x => x.Group);
         var series = LoadSeries(tx);
+        var seriesIndex = series.Select((s, i) => (s.Id, i)).ToDictionary(x => x.Id, x => x.i);
 
-        var certs = new List<CertFacts>();
-        using var lookup = _db.CreateCommand();
-        lookup.Transaction = (SqliteTransaction)tx;
-        lookup.CommandText = "SELECT reason, revoked_at FROM revocations WHERE scope_id = $s AND delta = $d AND ca_id = $c AND serial = $x;";
-        var (ps, pd, pc, px) = (lookup.Parameters.Add("$s", SqliteType.Integer), lookup.Parameters.Add("$d", SqliteType.Integer),
-            lookup.Parameters.Add("$c", SqliteType.Integer), lookup.Parameters.Add("$x", SqliteType.Blob));
-        foreach (var c in _db.Query<SnapshotCertRow>(
-            """
-            SELECT c.sha256, c.sha1, c.md5, c.spki_sha256, c.serial, c.not_before, c.not_after, c.ca_id, c.is_ca, c.crl_points,
-                   l.reason AS block_reason, l.since AS block_since
-            FROM certificates c LEFT JOIN listings l ON l.sha256 = c.sha256;
-            """, transaction: tx))
+        // Revocations first, into a map by issuer name and serial: matching them during the certificate scan costs
+        // a hash per certificate instead of an index descent and a row fetch per revocation. A serial listed by
+        // several series (a partition, a delta, an indirect CRL) chains to its other entries.
+        var handle = _db.Handle!;
+        var first = new Dictionary<SerialKey, int>();
+        var entries = new List<(int Series, bool Delta, RevocationReason Reason, long At, int Next)>();
+        Check(handle, raw.sqlite3_prepare_v2(handle, "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", out var statement));
+        using (statement)
         {
-            var issuers = sameName[c.CaId];
-            var points = SplitDer(c.CrlPoints);
-            RevocationFacts? revocation = null;
-            int reasons = 0;
-            CrlFacts? covering = null;
-            string? gap = null;
-            foreach (var s in series)
+            int rc;
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
             {
-                bool direct = issuers.Contains(s.CaId);
-                if (!direct && !s.Indirect) continue;
-                string? outOfScope = direct ? OutOfScope(s, c.IsCa, points) : "an indirect CRL of another issuer";
-                // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
-                if (outOfScope is null || !direct)
-                {
-                    foreach (var ca in issuers)
-                    {
-                        var found = Lookup(s, ca, c.Serial);
-                        if (found is not null && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason))) revocation = found;
-                    }
-                }
-                if (outOfScope is not null)
-                {
-                    gap ??= $"the CRL of \"{caRows[s.CaId].Subject}\" covers {outOfScope}";
-                    continue;
-                }
-                reasons |= s.Reasons ?? CrlScope.AllReasons;
-                // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
-                if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
+                if (!seriesIndex.TryGetValue(raw.sqlite3_column_int64(statement, 0), out var s)) continue;
+                if (!groupOf.TryGetValue(raw.sqlite3_column_int64(statement, 2), out var group)) continue;
+                var key = SerialKey.Of(group, raw.sqlite3_column_blob(statement, 3));
+                entries.Add((s, raw.sqlite3_column_int(statement, 1) != 0, (RevocationReason)raw.sqlite3_column_int(statement, 4),
+                    raw.sqlite3_column_int64(statement, 5), first.TryGetValue(key, out var next) ? next : -1));
+                first[key] = entries.Count - 1;
             }
-            if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
-            {
-                gap = "only some revocation reasons (onlySomeReasons)";
-                covering = null;
-            }
-            var caFacts = cas[c.CaId];
-            if (covering is not null || gap is not null) caFacts = caFacts with { Crl = covering, NoCrlReason = covering is null ? $"no current CRL covers it: {gap}" : null };
-            certs.Add(new CertFacts(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial,
-                DateTimeOffset.FromUnixTimeSeconds(c.NotBefore), DateTimeOffset.FromUnixTimeSeconds(c.NotAfter), caFacts, revocation,
-                c.BlockReason is null ? null : new BlockFacts(c.BlockReason, DateTimeOffset.FromUnixTimeSeconds(c.BlockSince ?? 0))));
+            Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
-        tx.Commit();
-        return new StatusSnapshot(serial, certs);
 
-        RevocationFacts? Lookup(Series s, long ca, byte[] serialNumber)
+        // One CA record per distinct answer basis (issuer, covering CRL, why none covers), not one per certificate.
+        var variants = new Dictionary<(long Ca, CrlFacts? Crl, string? Gap), int>();
+        int Variant(long caId, CrlFacts? crl, string? gap)
         {
-            ps.Value = s.Id; pc.Value = ca; px.Value = serialNumber;
-            (long Reason, long At)? Row(int delta)
+            if (variants.TryGetValue((caId, crl, gap), out var index)) return index;
+            var facts = crl is null && gap is null ? cas[caId] : cas[caId] with { Crl = crl, NoCrlReason = crl is null ? $"no current CRL covers it: {gap}" : null };
+            return variants[(caId, crl, gap)] = builder.AddCa(facts);
+        }
+
+        // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
+        // SQLite's own API inside the open transaction: its column spans are copied straight into the snapshot's arrays.
+        Check(handle, raw.sqlite3_prepare_v2(handle,
+            "SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after, ca_id, is_ca, crl_points FROM certificates;", out statement));
+        using (statement)
+        {
+            int rc;
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
             {
-                pd.Value = delta;
-                using var r = lookup.ExecuteReader();
-                return r.Read() ? (r.GetInt64(0), r.GetInt64(1)) : null;
+                long caId = raw.sqlite3_column_int64(statement, 7);
+                var serialBytes = raw.sqlite3_column_blob(statement, 4);
+                bool isCa = raw.sqlite3_column_int(statement, 8) != 0;
+                var points = raw.sqlite3_column_blob(statement, 9);
+                var issuers = sameName[caId];
+                int chain = first.Count == 0 ? -1 : first.GetValueOrDefault(SerialKey.Of(groupOf[caId], serialBytes), -1);
+
+                RevocationFacts? revocation = null;
+                int reasons = 0;
+                CrlFacts? covering = null;
+                string? gap = null;
+                for (int i = 0; i < series.Count; i++)
+                {
+                    var s = series[i];
+                    bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
+                    if (!direct && !s.Indirect) continue;
+                    string? outOfScope = direct ? OutOfScope(s, isCa, points) : "an indirect CRL of another issuer";
+                    // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
+                    if ((outOfScope is null || !direct) && chain >= 0 && Listed(i, chain) is { } found
+                        && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
+                        revocation = found;
+                    if (outOfScope is not null)
+                    {
+                        gap ??= $"the CRL of \"{caRows[s.CaId].Subject}\" covers {outOfScope}";
+                        continue;
+                    }
+                    reasons |= s.Reasons ?? CrlScope.AllReasons;
+                    // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
+                    if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
+                }
+                if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
+                {
+                    gap = "only some revocation reasons (onlySomeReasons)";
+                    covering = null;
+                }
+                builder.Add(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_blob(statement, 1), raw.sqlite3_column_blob(statement, 2),
+                    raw.sqlite3_column_blob(statement, 3), serialBytes, raw.sqlite3_column_int64(statement, 5),
+                    raw.sqlite3_column_int64(statement, 6), Variant(caId, covering, covering is null ? gap : null), revocation, null);
+            }
+            Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+        }
+        foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
+            builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
+        tx.Commit();
+        return builder.Build(serial);
+
+        // What series i lists for the certificate whose serial chain starts at `at`.
+        RevocationFacts? Listed(int i, int at)
+        {
+            var s = series[i];
+            (RevocationReason Reason, long At)? baseEntry = null, deltaEntry = null;
+            for (int e = at; e >= 0; e = entries[e].Next)
+            {
+                if (entries[e].Series != i) continue;
+                if (entries[e].Delta) deltaEntry = (entries[e].Reason, entries[e].At);
+                else baseEntry = (entries[e].Reason, entries[e].At);
             }
             // A delta entry overrides its base; removeFromCRL in the delta lifts the base's hold (RFC 5280 5.3.1).
-            if (s.DeltaNumber is not null && Row(1) is { } d)
-                return d.Reason == (long)RevocationReason.RemoveFromCrl ? null : new((RevocationReason)d.Reason, DateTimeOffset.FromUnixTimeSeconds(d.At), s.DeltaNumber);
-            return Row(0) is { } b ? new((RevocationReason)b.Reason, DateTimeOffset.FromUnixTimeSeconds(b.At), s.Facts.Number) : null;
+            if (s.DeltaNumber is not null && deltaEntry is { } d)
+                return d.Reason == RevocationReason.RemoveFromCrl ? null : new(d.Reason, DateTimeOffset.FromUnixTimeSeconds(d.At), s.DeltaNumber);
+            return baseEntry is { } b ? new(b.Reason, DateTimeOffset.FromUnixTimeSeconds(b.At), s.Facts.Number) : null;
         }
     }
 
     private static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;
 
     /// <summary>Why a series does not cover a certificate of its issuer, or null when it does (RFC 5280 6.3.3 (b)(2)).</summary>
-    private static string? OutOfScope(Series s, bool isCa, List<byte[]> points)
+    private static string? OutOfScope(Series s, bool isCa, ReadOnlySpan<byte> points)
     {
         if (s.OnlyAttribute) return "only attribute certificates";
         if (s.OnlyUser && isCa) return "only end-entity certificates";
         if (s.OnlyCa && !isCa) return "only CA certificates";
         // Compared as DER: a relative name that denotes the same point as a full name is (conservatively) no match.
         // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
-        if (s.PointName is not null && !points.Any(p => p.AsSpan().SequenceEqual(s.PointName)))
-            return points.Count == 0 ? "one distribution point, and the certificate names none" : "another distribution point";
+        if (s.PointName is not null && !NamesPoint(points, s.PointName))
+            return points.IsEmpty ? "one distribution point, and the certificate names none" : "another distribution point";
         return null;
+    }
+
+    /// <summary>Whether the certificate's distribution point names (DER values back to back) include this one.</summary>
+    private static bool NamesPoint(ReadOnlySpan<byte> points, ReadOnlySpan<byte> point)
+    {
+        while (!points.IsEmpty)
+        {
+            System.Formats.Asn1.AsnDecoder.ReadEncodedValue(points, System.Formats.Asn1.AsnEncodingRules.DER, out _, out _, out int consumed);
+            if (points[..consumed].SequenceEqual(point)) return true;
+            points = points[consumed..];
+        }
+        return false;
     }
 
     private sealed record Series(long Id, long CaId, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect, CrlFacts Facts, string? DeltaNumber);
@@ -519,19 +570,6 @@ public sealed partial class CertStore : IDisposable
         return result;
     }
 
-    private static List<byte[]> SplitDer(byte[]? concatenated)
-    {
-        var result = new List<byte[]>();
-        var rest = concatenated.AsSpan();
-        while (!rest.IsEmpty)
-        {
-            System.Formats.Asn1.AsnDecoder.ReadEncodedValue(rest, System.Formats.Asn1.AsnEncodingRules.DER, out _, out _, out int consumed);
-            result.Add(rest[..consumed].ToArray());
-            rest = rest[consumed..];
-        }
-        return result;
-    }
-
     private sealed class ScopeRow
     {
         public long Id { get; init; }
@@ -544,23 +582,21 @@ public sealed partial class CertStore : IDisposable
         public bool Indirect { get; init; }
     }
 
-    private sealed class SnapshotCertRow
+    /// <summary>
+    /// An issuer and serial as a value key. RFC 5280 serials are at most 20 octets and are kept exactly; a longer
+    /// (non-conforming) one is keyed by its SHA-256, which no CA can make collide with another of its serials.
+    /// </summary>
+    private readonly record struct SerialKey(long Ca, int Length, ulong A, ulong B, ulong C)
     {
-        public byte[] Sha256 { get; init; } = [];
-        public byte[] Sha1 { get; init; } = [];
-        public byte[] Md5 { get; init; } = [];
-        public byte[] SpkiSha256 { get; init; } = [];
-        public byte[] Serial { get; init; } = [];
-        public long NotBefore { get; init; }
-        public long NotAfter { get; init; }
-        public long CaId { get; init; }
-        public bool IsCa { get; init; }
-        public byte[]? CrlPoints { get; init; }
-        public string? BlockReason { get; init; }
-        public long? BlockSince { get; init; }
+        public static SerialKey Of(long ca, ReadOnlySpan<byte> serial)
+        {
+            Span<byte> packed = stackalloc byte[32];
+            packed.Clear();
+            if (serial.Length <= 24) serial.CopyTo(packed);
+            else System.Security.Cryptography.SHA256.HashData(serial, packed);
+            return new SerialKey(ca, serial.Length, BitConverter.ToUInt64(packed), BitConverter.ToUInt64(packed[8..]), BitConverter.ToUInt64(packed[16..]));
+        }
     }
-
-    private static byte[] Blob(SqliteDataReader reader, int i) => (byte[])reader.GetValue(i);
 
     private static DateTimeOffset? Time(long? unix) => unix is { } u ? DateTimeOffset.FromUnixTimeSeconds(u) : null;
 

@@ -1,0 +1,182 @@
+namespace CertDns.Core;
+
+/// <summary>
+/// Fills the arrays of a <see cref="StatusSnapshot"/> one certificate at a time, with no object per certificate:
+/// the store streams its rows in here. Not thread-safe; build once, then publish the result.
+/// </summary>
+public sealed class StatusSnapshotBuilder
+{
+    private readonly List<CaFacts> _cas = [];
+    private readonly List<(int Record, RevocationFacts Facts)> _revocations = [];
+    private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
+    private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
+    private byte[] _serials;
+    private int _serialLength;
+
+    /// <summary>Prepares room for <paramref name="capacity"/> certificates (more may be added, at the cost of copies).</summary>
+    public StatusSnapshotBuilder(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(capacity);
+        Sha256 = new Digest32[capacity];
+        Sha1 = new Digest20[capacity];
+        Md5 = new Digest16[capacity];
+        Spki = new Digest32[capacity];
+        Validity = new long[2 * capacity];
+        CaOf = new ushort[capacity];
+        Flags = new byte[capacity];
+        SerialEnds = new int[capacity];
+        _serials = new byte[Math.Max(16, capacity * 16)];
+    }
+
+    /// <summary>Certificates added so far.</summary>
+    public int Count { get; private set; }
+
+    internal Digest32[] Sha256 { get; private set; }
+    internal Digest20[] Sha1 { get; private set; }
+    internal Digest16[] Md5 { get; private set; }
+    internal Digest32[] Spki { get; private set; }
+    internal long[] Validity { get; private set; }
+    internal ushort[] CaOf { get; private set; }
+    internal byte[] Flags { get; private set; }
+    internal int[] SerialEnds { get; private set; }
+    internal byte[] Serials => _serials;
+    internal CaFacts[] Cas => [.. _cas];
+    internal int[] RevokedRecords { get; private set; } = [];
+    internal long[] RevokedAt { get; private set; } = [];
+    internal int[] RevokedCrl { get; private set; } = [];
+    internal string[] CrlNumbers { get; private set; } = [];
+    internal int[] BlockedRecords { get; private set; } = [];
+    internal BlockFacts[] Blocks { get; private set; } = [];
+
+    /// <summary>Registers a CA; certificates refer to it by the number returned.</summary>
+    /// <exception cref="InvalidOperationException">More than 65,536 CAs.</exception>
+    public int AddCa(CaFacts ca)
+    {
+        ArgumentNullException.ThrowIfNull(ca);
+        if (_cas.Count > ushort.MaxValue) throw new InvalidOperationException("A snapshot holds at most 65,536 CAs.");
+        _cas.Add(ca);
+        return _cas.Count - 1;
+    }
+
+    /// <summary>Adds one certificate; digests are read, not kept.</summary>
+    /// <exception cref="ArgumentException">A digest has the wrong length or the CA number is unknown.</exception>
+    public void Add(ReadOnlySpan<byte> sha256, ReadOnlySpan<byte> sha1, ReadOnlySpan<byte> md5, ReadOnlySpan<byte> spkiSha256,
+        ReadOnlySpan<byte> serial, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
+    {
+        if (sha256.Length != 32 || sha1.Length != 20 || md5.Length != 16 || spkiSha256.Length != 32)
+            throw new ArgumentException("Digests must be SHA-256 (32), SHA-1 (20), MD5 (16) and SPKI SHA-256 (32) octets.");
+        if ((uint)ca >= (uint)_cas.Count) throw new ArgumentException($"No CA number {ca}.", nameof(ca));
+        if (Count == Sha256.Length) Grow();
+        int r = Count++;
+        Sha256[r] = Digest32.Read(sha256);
+        Sha1[r] = Digest20.Read(sha1);
+        Md5[r] = Digest16.Read(md5);
+        Spki[r] = Digest32.Read(spkiSha256);
+        Validity[2 * r] = notBefore;
+        Validity[2 * r + 1] = notAfter;
+        CaOf[r] = (ushort)ca;
+        // The reason (plus one, zero for none) and the block mark fit one octet: status needs nothing else.
+        Flags[r] = (byte)((revocation is null ? 0 : 1 + (int)revocation.Reason) | (block is null ? 0 : 0x80));
+        if (revocation is not null) _revocations.Add((r, revocation));
+        if (block is not null) _blocks.Add((r, block));
+        if (_serialLength + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, _serialLength + serial.Length));
+        serial.CopyTo(_serials.AsSpan(_serialLength));
+        _serialLength += serial.Length;
+        SerialEnds[r] = _serialLength;
+    }
+
+    /// <summary>
+    /// Marks a certificate blocked by local policy by its SHA-256, before or after it is added: the store reads
+    /// listings apart from certificates. An unknown SHA-256 is ignored at <see cref="Build"/>.
+    /// </summary>
+    public void Block(ReadOnlySpan<byte> sha256, BlockFacts block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        _lateBlocks.Add((Digest32.Read(sha256), block));
+    }
+
+    /// <summary>Finishes the arrays and builds the snapshot (its hash indexes).</summary>
+    /// <exception cref="ArgumentException">Two certificates have the same SHA-256.</exception>
+    public StatusSnapshot Build(uint serial)
+    {
+        Finish();
+        return new StatusSnapshot(this, serial);
+    }
+
+    internal static StatusSnapshotBuilder From(IEnumerable<CertFacts> certificates)
+    {
+        var list = certificates.ToList();
+        var builder = new StatusSnapshotBuilder(list.Count);
+        var cas = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
+        foreach (var c in list)
+        {
+            if (!cas.TryGetValue(c.Ca, out int ca)) cas[c.Ca] = ca = builder.AddCa(c.Ca);
+            builder.Add(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, c.Revocation, c.Block);
+        }
+        builder.Finish();
+        return builder;
+    }
+
+    private void Finish()
+    {
+        Trim();
+        if (_lateBlocks.Count > 0)
+        {
+            // Listings are few: one pass over the records against a small map finds theirs.
+            var blocks = new Dictionary<Digest32, BlockFacts>();
+            foreach (var (sha256, facts) in _lateBlocks) blocks[sha256] = facts;
+            for (int r = 0; r < Count; r++)
+            {
+                if (!blocks.TryGetValue(Sha256[r], out var facts)) continue;
+                Flags[r] |= 0x80;
+                _blocks.Add((r, facts));
+            }
+            _lateBlocks.Clear();
+        }
+        // Revocation details as columns (time, CRL number by index; the reason is in Flags), not an object per entry:
+        // a tenth of ten million certificates would otherwise be a million objects.
+        _revocations.Sort((x, y) => x.Record.CompareTo(y.Record));
+        var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
+        RevokedRecords = new int[_revocations.Count];
+        RevokedAt = new long[_revocations.Count];
+        RevokedCrl = new int[_revocations.Count];
+        for (int i = 0; i < _revocations.Count; i++)
+        {
+            var (record, facts) = _revocations[i];
+            RevokedRecords[i] = record;
+            RevokedAt[i] = facts.RevokedAt.ToUnixTimeSeconds();
+            if (facts.CrlNumber is null) RevokedCrl[i] = -1;
+            else if (!numbers.TryGetValue(facts.CrlNumber, out RevokedCrl[i])) numbers[facts.CrlNumber] = RevokedCrl[i] = numbers.Count;
+        }
+        CrlNumbers = new string[numbers.Count];
+        foreach (var (number, index) in numbers) CrlNumbers[index] = number;
+        _revocations.Clear();
+        BlockedRecords = [.. _blocks.Select(x => x.Record)];
+        Blocks = [.. _blocks.Select(x => x.Facts)];
+        Array.Sort(BlockedRecords, Blocks);
+    }
+
+    private void Grow()
+    {
+        int size = Math.Max(16, Sha256.Length * 2);
+        Resize(size);
+    }
+
+    private void Trim()
+    {
+        if (Sha256.Length != Count) Resize(Count);
+        if (_serials.Length != _serialLength) Array.Resize(ref _serials, _serialLength);
+    }
+
+    private void Resize(int size)
+    {
+        var sha256 = Sha256; Array.Resize(ref sha256, size); Sha256 = sha256;
+        var sha1 = Sha1; Array.Resize(ref sha1, size); Sha1 = sha1;
+        var md5 = Md5; Array.Resize(ref md5, size); Md5 = md5;
+        var spki = Spki; Array.Resize(ref spki, size); Spki = spki;
+        var validity = Validity; Array.Resize(ref validity, 2 * size); Validity = validity;
+        var caOf = CaOf; Array.Resize(ref caOf, size); CaOf = caOf;
+        var flags = Flags; Array.Resize(ref flags, size); Flags = flags;
+        var ends = SerialEnds; Array.Resize(ref ends, size); SerialEnds = ends;
+    }
+}

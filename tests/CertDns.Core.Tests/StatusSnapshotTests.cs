@@ -1,0 +1,171 @@
+using System.Security.Cryptography;
+using CertDns.Core;
+
+namespace CertDns.Core.Tests;
+
+public class StatusSnapshotTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 28, 12, 0, 0, TimeSpan.Zero);
+    private static readonly CaFacts TrustedCa = new(1, "CN=Example CA", true, Crl: new CrlFacts("1000", Now.AddHours(-1), Now.AddSeconds(90)));
+    private static readonly CaFacts StaleCa = new(2, "CN=Stale CA", true, Crl: new CrlFacts("7", Now.AddDays(-10), Now.AddDays(-3)));
+    private static readonly CaFacts Distrusted = new(3, "CN=Distrusted CA", false, Now.AddDays(-1), "misissuance");
+    private static readonly RevocationFacts KeyCompromise = new(RevocationReason.KeyCompromise, Now.AddDays(-2), "1000");
+    private static readonly RevocationFacts Superseded = new(RevocationReason.Superseded, Now.AddDays(-2), "1000");
+
+    private static CertFacts Cert(int n, CaFacts? ca = null, RevocationFacts? revocation = null, BlockFacts? block = null, byte[]? spki = null, long notAfterDays = 300)
+    {
+        var der = BitConverter.GetBytes(n);
+        return new CertFacts(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), spki ?? SHA256.HashData([.. der, 1]),
+            [(byte)n, 0x1b], Now.AddDays(-30), Now.AddDays(notAfterDays), ca ?? TrustedCa, revocation, block);
+    }
+
+    /// <summary>Many certificates in every status, added in no particular order, some sharing keys.</summary>
+    private static List<CertFacts> Mixed()
+    {
+        var shared = SHA256.HashData([9, 9, 9]);
+        var certs = new List<CertFacts>();
+        for (int n = 0; n < 500; n++)
+        {
+            certs.Add((n % 7) switch
+            {
+                0 => Cert(n, revocation: KeyCompromise),
+                1 => Cert(n, block: new BlockFacts("3 abuse complaints", Now.AddDays(-1))),
+                2 => Cert(n, StaleCa),
+                3 => Cert(n, Distrusted),
+                4 => Cert(n, notAfterDays: -1),
+                5 => Cert(n, revocation: Superseded, spki: shared),
+                _ => Cert(n, spki: n % 2 == 0 ? shared : null),
+            });
+        }
+        return certs;
+    }
+
+    [Fact]
+    public void Answer_EveryCertificateAndForm_AgreesWithEvaluator()
+    {
+        var certs = Mixed();
+        var snapshot = new StatusSnapshot(7, certs);
+        var maxTtl = TimeSpan.FromSeconds(300);
+
+        Assert.Equal(certs.Count, snapshot.Count);
+        foreach (var cert in certs)
+        {
+            var expected = StatusEvaluator.Evaluate(cert, Now, maxTtl);
+            foreach (var (kind, digest) in new[] { (DigestKind.Sha256, cert.Sha256), (DigestKind.Sha256Prefix, cert.Sha256[..28]), (DigestKind.Sha1, cert.Sha1), (DigestKind.Md5, cert.Md5) })
+            {
+                var status = snapshot.Answer(kind, digest, isKey: false, Now, maxTtl, out var ttl);
+                Assert.Equal(expected.Status, status);
+                Assert.Equal(expected.Ttl, ttl);
+                Assert.Equal(expected, snapshot.Evaluate(kind, digest, false, Now, maxTtl));
+            }
+        }
+    }
+
+    [Fact]
+    public void Answer_SharedKey_FollowsKeyRuleOverAllItsCertificates()
+    {
+        var certs = Mixed();
+        var snapshot = new StatusSnapshot(7, certs);
+        var shared = SHA256.HashData([9, 9, 9]);
+        var carrying = certs.Where(c => c.SpkiSha256.AsSpan().SequenceEqual(shared)).ToList();
+
+        var status = snapshot.Answer(DigestKind.Sha256, shared, isKey: true, Now, TimeSpan.FromSeconds(300), out _);
+        var prefixStatus = snapshot.Answer(DigestKind.Sha256Prefix, shared[..28], isKey: true, Now, TimeSpan.FromSeconds(300), out _);
+
+        Assert.True(carrying.Count > 100);
+        // Revoked for superseded does not condemn the key; the valid certificates carrying it make it valid.
+        Assert.Equal(CertStatus.Valid, StatusEvaluator.EvaluateKey(carrying, Now)!.Status);
+        Assert.Equal(CertStatus.Valid, status);
+        Assert.Equal(CertStatus.Valid, prefixStatus);
+        Assert.Equal(carrying.Count, snapshot.Find(DigestKind.Sha256, shared, isKey: true).Count);
+    }
+
+    [Fact]
+    public void Answer_KeyOfOneCertificateRevokedForKeyCompromise_Revoked()
+    {
+        var snapshot = new StatusSnapshot(1, Mixed());
+        var revoked = Cert(0, revocation: KeyCompromise);
+
+        Assert.Equal(CertStatus.Revoked, snapshot.Answer(DigestKind.Sha256, revoked.SpkiSha256, isKey: true, Now, TimeSpan.FromSeconds(300), out _));
+        // Only SHA-256 names a key.
+        Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha1, revoked.Sha1, isKey: true, Now, TimeSpan.FromSeconds(300), out _));
+    }
+
+    [Fact]
+    public void Answer_DigestOneBitOff_Unknown()
+    {
+        var snapshot = new StatusSnapshot(1, Mixed());
+        var cert = Cert(6);
+        var sha256 = (byte[])cert.Sha256.Clone();
+        sha256[31] ^= 1;
+        var prefix = cert.Sha256[..28];
+        prefix[27] ^= 1;
+
+        Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Sha256, cert.Sha256, false, Now, TimeSpan.FromSeconds(300), out _));
+        Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha256, sha256, false, Now, TimeSpan.FromSeconds(300), out _));
+        Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha256Prefix, prefix, false, Now, TimeSpan.FromSeconds(300), out _));
+        Assert.Empty(snapshot.Find(DigestKind.Sha256, sha256, false));
+    }
+
+    [Fact]
+    public void Certificates_RoundTripEveryFact()
+    {
+        var certs = Mixed();
+        var snapshot = new StatusSnapshot(1, certs);
+
+        var back = snapshot.Certificates.ToDictionary(c => Convert.ToHexString(c.Sha256));
+
+        foreach (var cert in certs)
+        {
+            var b = back[Convert.ToHexString(cert.Sha256)];
+            Assert.Equal(cert.Sha1, b.Sha1);
+            Assert.Equal(cert.Md5, b.Md5);
+            Assert.Equal(cert.SpkiSha256, b.SpkiSha256);
+            Assert.Equal(cert.Serial, b.Serial);
+            Assert.Equal((cert.NotBefore, cert.NotAfter), (b.NotBefore, b.NotAfter));
+            Assert.Same(cert.Ca, b.Ca);
+            Assert.Equal(cert.Revocation, b.Revocation);
+            Assert.Equal(cert.Block, b.Block);
+        }
+    }
+
+    [Fact]
+    public void Builder_BeyondCapacity_GrowsAndAnswers()
+    {
+        var builder = new StatusSnapshotBuilder(0);
+        int ca = builder.AddCa(TrustedCa);
+        var certs = Enumerable.Range(0, 100).Select(n => Cert(n)).ToList();
+        foreach (var c in certs) builder.Add(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, null, null);
+
+        var snapshot = builder.Build(3);
+
+        Assert.Equal(100, snapshot.Count);
+        Assert.All(certs, c => Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Md5, c.Md5, false, Now, TimeSpan.FromSeconds(300), out _)));
+    }
+
+    [Fact]
+    public void Answer_DigestsSharingTheirFirstEightOctets_EachFoundAndNoOther()
+    {
+        // The hash index keys on the first eight octets: equal heads share one probe run, the rest must tell them apart.
+        var certs = Enumerable.Range(0, 50).Select(n =>
+        {
+            var c = Cert(n);
+            var sha256 = (byte[])c.Sha256.Clone();
+            Array.Fill(sha256, (byte)0xAB, 0, 8);
+            return c with { Sha256 = sha256 };
+        }).ToList();
+        var snapshot = new StatusSnapshot(1, certs);
+        var stranger = (byte[])certs[0].Sha256.Clone();
+        stranger[31] ^= 0x80;
+
+        Assert.All(certs, c => Assert.Equal(c.Sha256, snapshot.Find(DigestKind.Sha256, c.Sha256, false).Single().Sha256));
+        Assert.All(certs, c => Assert.Equal(c.Sha256, snapshot.Find(DigestKind.Sha256Prefix, c.Sha256[..28], false).Single().Sha256));
+        Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha256, stranger, false, Now, TimeSpan.FromSeconds(300), out _));
+    }
+
+    [Fact]
+    public void Constructor_DuplicateSha256_Throws()
+    {
+        Assert.Throws<ArgumentException>(() => new StatusSnapshot(1, [Cert(1), Cert(1, StaleCa)]));
+    }
+}

@@ -1,0 +1,97 @@
+using System.Net;
+using System.Net.Sockets;
+using CertDns.Core;
+
+namespace CertDns.Dns.Tests;
+
+/// <summary>
+/// Process-wide allocation counts are only meaningful with nothing else running: this collection runs alone.
+/// </summary>
+[CollectionDefinition(nameof(AloneCollection), DisableParallelization = true)]
+public sealed class AloneCollection;
+
+/// <summary>The per-query path allocates nothing: the responder exactly, the UDP loops as seen from the whole process.</summary>
+[Collection(nameof(AloneCollection))]
+public sealed class AllocationTests
+{
+    /// <summary>One query per answer shape the A path takes: every fingerprint form, views, keys, misses, test entries, the apex.</summary>
+    private static byte[][] Queries()
+    {
+        var valid = TestZone.Valid;
+        var sha = Hex.Lower(valid.Sha256);
+        string[] names =
+        [
+            TestZone.Name(TestZone.Split(valid.Sha256)),
+            TestZone.Name(TestZone.Split(TestZone.Revoked.Sha256), "bl"),
+            TestZone.Name(TestZone.Split(valid.Sha256), "wl"),
+            TestZone.Name(sha[..56]),
+            TestZone.Name(Hex.Lower(valid.Sha1)),
+            TestZone.Name(Hex.Lower(valid.Md5)),
+            TestZone.Name(TestZone.PerByte(valid.Sha1)),
+            TestZone.Name(Hex.Base32(valid.Sha256)),
+            TestZone.Name(TestZone.Split(valid.SpkiSha256) + ".key"),
+            TestZone.Name(TestZone.Split(TestZone.Unknown.Sha256)),
+            TestZone.Name(sha[..20]),
+            TestZone.Name("test"),
+            TestZone.Name("invalid"),
+            TestZone.Name("not-a-fingerprint"),
+            TestZone.Apex,
+        ];
+        return [.. names.Select((n, i) => WireQuery.Build(n, WireQuery.A, id: (ushort)i, ednsSize: (ushort)(i % 2 == 0 ? 1232 : 0)))];
+    }
+
+    [Fact]
+    public void Respond_EveryAnswerShape_AllocatesNothing()
+    {
+        var responder = TestZone.Responder(new SnapshotHolder(TestZone.Snapshot()));
+        var queries = Queries();
+        var response = new byte[DnsResponder.MaxMessageSize];
+        int answered = 0;
+        for (int i = 0; i < 10_000; i++) answered += responder.Respond(queries[i % queries.Length], response, DnsResponder.MaxMessageSize, tcp: false) > 0 ? 1 : 0;
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100_000; i++) answered += responder.Respond(queries[i % queries.Length], response, DnsResponder.MaxMessageSize, tcp: false) > 0 ? 1 : 0;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(110_000, answered);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
+    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery()
+    {
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())));
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Connect(server.LocalEndPoint);
+        client.ReceiveTimeout = 5000;
+        var queries = Queries();
+        var buffer = new byte[65535];
+        int mismatched = 0;
+        void Ask(int count)
+        {
+            // No Assert inside the loop: xunit's comparers allocate, and this counts every allocation in the process.
+            for (int i = 0; i < count; i++)
+            {
+                client.Send(queries[i % queries.Length]);
+                int length = client.Receive(buffer);
+                if (WireQuery.Id(buffer.AsSpan(0, length)) != i % queries.Length) mismatched++;
+            }
+        }
+        Ask(5_000);
+
+        const int count = 50_000;
+        // The whole process counts (timers, other fixtures winding down): the quietest of three rounds is the server's.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            Ask(count);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+
+        Assert.Equal(0, mismatched);
+        // One object per datagram would be 24 bytes or more each.
+        Assert.True(allocated < 4L * count, $"{allocated} bytes allocated for {count} queries");
+        Console.WriteLine($"UDP server: {allocated} bytes allocated in the process for {count} queries");
+    }
+}

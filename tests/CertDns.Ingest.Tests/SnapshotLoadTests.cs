@@ -1,0 +1,69 @@
+using System.Security.Cryptography;
+using CertDns.Core;
+using CertDns.Store;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>CertStore.LoadSnapshot against a real SQLite file: revocations scoped by issuer, listings, every column.</summary>
+public sealed class SnapshotLoadTests : IDisposable
+{
+    private readonly StoreFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    private static CaRecord Ca(string name)
+    {
+        var der = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(name));
+        return new CaRecord(SHA256.HashData(der), "CN=" + name, der, null, SHA256.HashData([.. der, 1]),
+            DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(1), true, der, null);
+    }
+
+    private static CertRecord Cert(long ca, int n, byte[] serial)
+    {
+        var der = BitConverter.GetBytes(n);
+        return new CertRecord(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), SHA256.HashData([.. der, 9]), ca, serial, null,
+            DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(100), null);
+    }
+
+    [Fact]
+    public void LoadSnapshot_RevocationsAndListings_MatchByIssuerAndSerialOnly()
+    {
+        using var store = _file.Open();
+        var (first, _) = store.AddCa(Ca("First"), []);
+        var (second, _) = store.AddCa(Ca("Second"), []);
+        byte[] shared = [0x01, 0x02], longSerial = [.. Enumerable.Range(1, 30).Select(i => (byte)i)];
+        var revokedHere = Cert(first, 1, shared);
+        var sameSerialOtherCa = Cert(second, 2, shared);
+        var longRevoked = Cert(first, 3, longSerial);
+        var untouched = Cert(first, 4, [0x7F]);
+        var blocked = Cert(second, 5, [0x05]);
+        store.AddCertificates([revokedHere, sameSerialOtherCa, longRevoked, untouched, blocked]);
+        var now = DateTimeOffset.UtcNow;
+        store.ApplyCrl(new CrlRecord(first, "42", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null),
+        [
+            new RevocationRecord(shared, now.AddDays(-2), RevocationReason.KeyCompromise),
+            new RevocationRecord(longSerial, now.AddDays(-3), RevocationReason.CertificateHold),
+            new RevocationRecord(new byte[] { 0x01, 0x02, 0x00 }, now.AddDays(-3), RevocationReason.Superseded),
+        ]);
+        store.Block(blocked.Sha256, "3 abuse complaints", "test", "blocked");
+
+        var snapshot = store.LoadSnapshot();
+        CertStatus Status(CertRecord c) => snapshot.Answer(DigestKind.Sha256, c.Sha256, false, now, TimeSpan.FromMinutes(5), out _);
+
+        Assert.Equal(5, snapshot.Count);
+        Assert.Equal(store.Serial, snapshot.Serial);
+        Assert.Equal(CertStatus.Revoked, Status(revokedHere));
+        // The same serial from another issuer is another certificate: its CA has no CRL, so stale, never revoked.
+        Assert.Equal(CertStatus.Stale, Status(sameSerialOtherCa));
+        Assert.Equal(CertStatus.Hold, Status(longRevoked));
+        Assert.Equal(CertStatus.Valid, Status(untouched));
+        Assert.Equal(CertStatus.Blocked, Status(blocked));
+        var facts = snapshot.Find(DigestKind.Sha1, revokedHere.Sha1, false).Single();
+        Assert.Equal(new RevocationFacts(RevocationReason.KeyCompromise, DateTimeOffset.FromUnixTimeSeconds(now.AddDays(-2).ToUnixTimeSeconds()), "42"), facts.Revocation);
+        Assert.Equal(revokedHere.Md5, facts.Md5);
+        Assert.Equal(revokedHere.SpkiSha256, facts.SpkiSha256);
+        Assert.Equal(shared, facts.Serial);
+        Assert.Equal("CN=First", facts.Ca.Name);
+        Assert.StartsWith("blocked: 3 abuse complaints since", snapshot.Evaluate(DigestKind.Sha256, blocked.Sha256, false, now)!.Text);
+    }
+}

@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Text;
+using CertDns.Core;
+using CertDns.Ingest;
+using CertDns.Pki;
+using CertDns.Store;
+
+namespace CertDns.Bench;
+
+/// <summary>
+/// One data set for every server: N synthetic certificates of one real test CA, written through the store's bulk
+/// API; every tenth revoked by a real signed CRL ingested the production way; a second CRL that revokes 10,000 more
+/// for the reload test; the same names and codes as an rbldnsd dnset and an RFC 1035 zone file.
+/// </summary>
+internal sealed class DataSet
+{
+    public const string Apex = "status.example";
+    public const int ReloadRevocations = 10_000;
+
+    private DataSet(string dir, long count)
+    {
+        Dir = dir;
+        Count = count;
+    }
+
+    public string Dir { get; }
+    public long Count { get; }
+    public string Store => Path.Combine(Dir, "certdns.db");
+    public string Queries => Path.Combine(Dir, "queries.txt");
+    public string Dnset => Path.Combine(Dir, "rbldnsd.dnset");
+    public string ZoneFile => Path.Combine(Dir, "status.example.zone");
+    public string ReloadCrl => Path.Combine(Dir, "reload.crl");
+
+    /// <summary>A registered, valid certificate: what "first answer" waits for.</summary>
+    public static string ProbeName => Name(1);
+
+    /// <summary>Certificate i, standing in for a DER certificate: every digest and the serial derive from it.</summary>
+    public static byte[] Der(long i) => BitConverter.GetBytes(i);
+
+    public static string Name(long i)
+    {
+        var hex = Convert.ToHexStringLower(SHA256.HashData(Der(i)));
+        return $"{hex[..32]}.{hex[32..]}.{Apex}";
+    }
+
+    public static bool Revoked(long i) => i % 10 == 0;
+
+    /// <summary>The certificates the reload CRL adds.</summary>
+    public static IEnumerable<long> ReloadRevoked(long count) => Enumerable.Range(0, ReloadRevocations).Select(k => 10L * k + 5).Where(i => i < count);
+
+    public static DataSet Prepare(string root, long count, Action<string> log)
+    {
+        var dir = Path.Combine(root, $"data-{count}");
+        var set = new DataSet(dir, count);
+        if (File.Exists(Path.Combine(dir, "complete"))) return set;
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        Directory.CreateDirectory(dir);
+        var watch = Stopwatch.StartNew();
+        var ca = new TestAuthority("Bench CA");
+        var now = DateTimeOffset.UtcNow;
+        using (var store = CertStore.Open(set.Store))
+        {
+            var caId = new CaRegistry(store).Add("bench-ca", ca.CertificateDer, [], null)[0].Ca.Id;
+            // One transaction, one prepared statement: the project's bulk API.
+            store.AddCertificates(Enumerable.Range(0, checked((int)count)).Select(i =>
+            {
+                var der = Der(i);
+                return new CertRecord(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), SHA256.HashData([.. der, 0xFF]),
+                    caId, Serial(i), null, now.AddDays(-30), now.AddDays(365), null);
+            }));
+            log($"  {count:N0} certificates stored in {watch.Elapsed.TotalSeconds:F1} s");
+            var crl = ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7), Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(Revoked), now));
+            new CrlIngestor(store).Ingest("bench-1.crl", crl);
+            log($"  CRL 1 ({count / 10:N0} entries) ingested at {watch.Elapsed.TotalSeconds:F1} s");
+        }
+        var reload = ca.CreateCrl(2, now.AddMinutes(-4), now.AddDays(7),
+            Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(i => Revoked(i)).Concat(ReloadRevoked(count)), now));
+        File.WriteAllBytes(set.ReloadCrl, reload);
+
+        WritePeers(set, count);
+        WriteQueries(set, count);
+        File.WriteAllText(Path.Combine(dir, "complete"), "");
+        log($"  data set ready in {watch.Elapsed.TotalSeconds:F1} s");
+        return set;
+    }
+
+    private static IEnumerable<(byte[], DateTimeOffset, RevocationReason)> Entries(IEnumerable<long> certs, DateTimeOffset now) =>
+        certs.Select(i => (Serial(i), now.AddDays(-1), RevocationReason.KeyCompromise));
+
+    /// <summary>16 octets, top bit clear and first octet non-zero, so the DER INTEGER is these octets exactly.</summary>
+    private static byte[] Serial(long i)
+    {
+        var serial = SHA256.HashData([.. Der(i), 0xFE])[..16];
+        serial[0] = (byte)((serial[0] & 0x7F) | 0x01);
+        return serial;
+    }
+
+    private static void WritePeers(DataSet set, long count)
+    {
+        using var dnset = new StreamWriter(set.Dnset, false, Encoding.ASCII, 1 << 20);
+        using var zone = new StreamWriter(set.ZoneFile, false, Encoding.ASCII, 1 << 20);
+        dnset.WriteLine("$SOA 3600 ns.status.example. hostmaster.status.example. 1 3600 600 604800 60");
+        dnset.WriteLine("$NS 3600 ns.status.example.");
+        dnset.WriteLine("$TTL 300");
+        zone.WriteLine("$ORIGIN status.example.");
+        zone.WriteLine("$TTL 300");
+        zone.WriteLine("@ 3600 IN SOA ns.status.example. hostmaster.status.example. 1 3600 600 604800 60");
+        zone.WriteLine("@ 3600 IN NS ns.status.example.");
+        zone.WriteLine("ns 3600 IN A 127.0.0.1");
+        for (long i = 0; i < count; i++)
+        {
+            var relative = Name(i)[..^(Apex.Length + 1)];
+            var code = Revoked(i) ? "127.0.0.2" : "127.0.1.2";
+            dnset.Write(relative);
+            dnset.Write(" :");
+            dnset.Write(code);
+            dnset.WriteLine(':');
+            zone.Write(relative);
+            zone.Write(" IN A ");
+            zone.WriteLine(code);
+        }
+    }
+
+    /// <summary>One third valid, one third revoked, one third never registered, interleaved at random indices; dnsperf loops over the file.</summary>
+    private static void WriteQueries(DataSet set, long count)
+    {
+        var random = new Random(4);
+        int lines = (int)Math.Min(300_000, 3 * count);
+        using var queries = new StreamWriter(set.Queries, false, Encoding.ASCII, 1 << 20);
+        for (int k = 0; k < lines; k++)
+        {
+            long i = (k % 3) switch
+            {
+                0 => 10 * random.NextInt64(count / 10) + 1 + random.Next(9),
+                1 => 10 * random.NextInt64(count / 10),
+                _ => count + random.NextInt64(count),
+            };
+            if (i >= count && k % 3 != 2) i = 1;
+            queries.Write(Name(i));
+            queries.WriteLine(" A");
+        }
+    }
+}

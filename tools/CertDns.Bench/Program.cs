@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using CertDns.Bench;
+
+// certdns-bench: one data set, every server on a loopback port, the same dnsperf run against each, one table.
+var options = Options.Parse(args);
+if (options is null)
+{
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N]");
+    return 1;
+}
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+Directory.CreateDirectory(options.Work);
+void Log(string line) => Console.Error.WriteLine(line);
+
+Log($"data set: {options.N:N0} certificates in {options.Work}");
+var data = DataSet.Prepare(options.Work, options.N, Log);
+var peers = new Dictionary<string, Peer>
+{
+    ["certdns"] = Peers.CertDns(options.CertDns, options.UdpThreads),
+    ["rbldnsd"] = Peers.Rbldnsd,
+    ["nsd"] = Peers.Nsd,
+    ["knot"] = Peers.Knot,
+};
+
+Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+var results = new List<Result>();
+int port = options.Port;
+foreach (var name in options.Servers)
+{
+    var result = Bench.Run(peers[name], data, port++, options, Log);
+    if (result is not null) results.Add(result);
+}
+Bench.PrintTable(results, options);
+Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+return 0;
+
+namespace CertDns.Bench
+{
+    internal sealed record Options(string CertDns, long N, int Seconds, int Clients, string Work, string[] Servers, bool Reload, int Port, int? UdpThreads)
+    {
+        public static Options? Parse(string[] args)
+        {
+            string? certdns = null;
+            long n = 1_000_000;
+            int seconds = 20, clients = 8, port = 25300;
+            string work = Path.Combine(Path.GetTempPath(), "certdns-bench");
+            string[] servers = ["certdns", "rbldnsd", "nsd", "knot"];
+            bool reload = true;
+            // One worker, as the peers run here (NSD server-count 1, Knot udp-workers 1, rbldnsd has one).
+            int? udpThreads = 1;
+            for (int i = 0; i < args.Length; i++)
+            {
+                string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+                switch (args[i])
+                {
+                    case "--certdns": certdns = Next(); break;
+                    case "--n": n = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--seconds": seconds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--clients": clients = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--work": work = Next(); break;
+                    case "--servers": servers = Next().Split(','); break;
+                    case "--port": port = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--no-reload": reload = false; break;
+                    case "--udp-threads": udpThreads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    default: return null;
+                }
+            }
+            if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "rbldnsd" or "nsd" or "knot"))) return null;
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads);
+        }
+    }
+
+    internal sealed record DnsPerf(long Sent, long Completed, long Lost, double Qps, double MeanMs, double MaxMs, double MinSecondQps);
+
+    internal sealed record Result(string Name, DnsPerf Perf, double CpuPer100k, double RssMb, double PssMb, double FirstAnswerSeconds, string? Reload);
+
+    internal static partial class Bench
+    {
+        public static Result? Run(Peer peer, DataSet data, int port, Options options, Action<string> log)
+        {
+            var dir = Path.Combine(options.Work, $"run-{peer.Name}");
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            Directory.CreateDirectory(dir);
+            var psi = peer.Start(data, dir, port);
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+            var output = new System.Text.StringBuilder();
+            var watch = Stopwatch.StartNew();
+            using var process = Process.Start(psi)!;
+            process.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+            process.ErrorDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            try
+            {
+                double firstAnswer = WaitForAnswer(port, process, watch, TimeSpan.FromMinutes(10));
+                if (double.IsNaN(firstAnswer))
+                {
+                    log($"{peer.Name}: no answer; output:\n{output}");
+                    return null;
+                }
+                log($"{peer.Name}: first answer after {firstAnswer:F2} s");
+                // Warm-up (JIT tiers, caches): the same for every server.
+                RunDnsPerf(data, port, Math.Min(5, options.Seconds), options.Clients);
+                double cpuBefore = ProcStats.CpuSeconds(process.Id);
+                var perf = RunDnsPerf(data, port, options.Seconds, options.Clients);
+                double cpu = ProcStats.CpuSeconds(process.Id) - cpuBefore;
+                var (rss, pss) = ProcStats.MemoryMb(process.Id);
+                log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB");
+                string? reload = peer.Name == "certdns" && options.Reload ? ReloadUnderLoad(data, Peers.CertDnsStore(dir), port, options, log) : null;
+                return new Result(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, reload);
+            }
+            finally
+            {
+                // Only the process this run started (and what it forked).
+                if (!process.HasExited) process.Kill(entireProcessTree: true);
+                process.WaitForExit(10_000);
+            }
+        }
+
+        private static double WaitForAnswer(int port, Process process, Stopwatch watch, TimeSpan limit)
+        {
+            using var probe = new Probe(port, timeoutMs: 50);
+            while (watch.Elapsed < limit && !process.HasExited)
+            {
+                if (probe.Ask(DataSet.ProbeName) == "127.0.1.2") return watch.Elapsed.TotalSeconds;
+                Thread.Sleep(10);
+            }
+            return double.NaN;
+        }
+
+        public static DnsPerf RunDnsPerf(DataSet data, int port, int seconds, int clients)
+        {
+            var psi = new ProcessStartInfo("dnsperf") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "-s", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-d", data.Queries, "-l", seconds.ToString(CultureInfo.InvariantCulture),
+                "-c", clients.ToString(CultureInfo.InvariantCulture), "-q", "200", "-t", "2", "-S", "1" }) psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var err = p.StandardError.ReadToEndAsync();
+            var text = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            _ = err.Result;
+            long Number(string label) => long.Parse(Regex.Match(text, label + @":\s+(\d+)").Groups[1].Value, CultureInfo.InvariantCulture);
+            var latency = Regex.Match(text, @"Average Latency \(s\):\s+([\d.]+) \(min [\d.]+, max ([\d.]+)\)");
+            // -S 1 prints one "<time>: <qps>" line per second; the lowest full second shows a stall.
+            var perSecond = Regex.Matches(text, @"^\d+\.\d+: ([\d.]+)", RegexOptions.Multiline).Select(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToList();
+            return new DnsPerf(Number("Queries sent"), Number("Queries completed"), Number("Queries lost"),
+                double.Parse(Regex.Match(text, @"Queries per second:\s+([\d.]+)").Groups[1].Value, CultureInfo.InvariantCulture),
+                double.Parse(latency.Groups[1].Value, CultureInfo.InvariantCulture) * 1000, double.Parse(latency.Groups[2].Value, CultureInfo.InvariantCulture) * 1000,
+                perSecond.Count > 2 ? perSecond.Skip(1).SkipLast(1).Min() : double.NaN);
+        }
+
+        /// <summary>
+        /// While dnsperf runs, `certdns crl ingest` (another process, as cron would) revokes 10,000 more certificates;
+        /// the server's watcher swaps the snapshot. Afterwards every one of them must answer revoked.
+        /// </summary>
+        private static string ReloadUnderLoad(DataSet data, string store, int port, Options options, Action<string> log)
+        {
+            int seconds = Math.Max(6, options.Seconds);
+            var perf = Task.Run(() => RunDnsPerf(data, port, seconds, options.Clients));
+            Thread.Sleep(TimeSpan.FromSeconds(seconds / 3.0));
+            var watch = Stopwatch.StartNew();
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { options.CertDns, "crl", "ingest", data.ReloadCrl, "--db", store }) psi.ArgumentList.Add(a);
+            using (var ingest = Process.Start(psi)!)
+            {
+                var stdout = ingest.StandardOutput.ReadToEnd();
+                var stderr = ingest.StandardError.ReadToEnd();
+                ingest.WaitForExit();
+                log($"  ingest: exit {ingest.ExitCode}: {stdout.Trim()} {stderr.Trim()}");
+            }
+            double ingested = watch.Elapsed.TotalSeconds;
+            var first = DataSet.Name(DataSet.ReloadRevoked(data.Count).Last());
+            using (var probe = new Probe(port, timeoutMs: 500))
+            {
+                while (probe.Ask(first) != "127.0.0.2" && watch.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(10);
+            }
+            double swapped = watch.Elapsed.TotalSeconds;
+            var result = perf.Result;
+            int right = 0, asked = 0;
+            using (var probe = new Probe(port, timeoutMs: 1000))
+            {
+                foreach (var i in DataSet.ReloadRevoked(data.Count))
+                {
+                    asked++;
+                    if (probe.Ask(DataSet.Name(i)) == "127.0.0.2") right++;
+                }
+            }
+            var summary = $"reload under load: CRL ingest {ingested:F1} s, answers changed {swapped:F1} s after it began; during the run {result.Completed:N0} answered, "
+                + $"{result.Lost} lost, slowest second {result.MinSecondQps:F0} qps (mean {result.Qps:F0}); afterwards {right:N0}/{asked:N0} newly revoked answer 127.0.0.2";
+            log("  " + summary);
+            return summary;
+        }
+
+        public static void PrintTable(IReadOnlyList<Result> results, Options options)
+        {
+            var baseline = results.FirstOrDefault(r => r.Name == "rbldnsd");
+            string Ratio(double value, Func<Result, double> of) => baseline is null || of(baseline) == 0 || double.IsNaN(value) ? "" : $" ({value / of(baseline):F2}x)";
+            Console.WriteLine();
+            Console.WriteLine($"N = {options.N:N0} certificates, {options.Seconds} s of dnsperf -c {options.Clients} -q 200 over UDP, queries 1/3 valid, 1/3 revoked, 1/3 unknown; ratios to rbldnsd");
+            Console.WriteLine();
+            Console.WriteLine("| server | queries/s | CPU s per 100k answers | mean latency ms | max latency ms | lost | RSS MB after load | PSS MB | start to first answer s |");
+            Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+            foreach (var r in results)
+            {
+                Console.WriteLine($"| {r.Name} | {r.Perf.Qps:F0}{Ratio(r.Perf.Qps, x => x.Perf.Qps)} | {r.CpuPer100k:F2}{Ratio(r.CpuPer100k, x => x.CpuPer100k)} "
+                    + $"| {r.Perf.MeanMs:F3}{Ratio(r.Perf.MeanMs, x => x.Perf.MeanMs)} | {r.Perf.MaxMs:F1} | {r.Perf.Lost} "
+                    + $"| {r.RssMb:F0}{Ratio(r.RssMb, x => x.RssMb)} | {r.PssMb:F0}{Ratio(r.PssMb, x => x.PssMb)} | {r.FirstAnswerSeconds:F2}{Ratio(r.FirstAnswerSeconds, x => x.FirstAnswerSeconds)} |");
+            }
+            foreach (var r in results.Where(r => r.Reload is not null)) Console.WriteLine($"\n{r.Name} {r.Reload}");
+        }
+    }
+}
