@@ -45,32 +45,4 @@ public static class Hex
         if (bits > 0) sb.Append(alphabet[(buffer << (5 - bits)) & 31]);
         return sb.ToString();
     }
-
-    /// <summary>Decodes unpadded base32; false when a character is outside the alphabet or the spare bits are not zero.</summary>
-    public static bool TryDecodeBase32(ReadOnlySpan<char> s, out byte[] bytes)
-    {
-        bytes = new byte[s.Length * 5 / 8];
-        int buffer = 0, bits = 0, i = 0;
-        foreach (var ch in s)
-        {
-            int v = ch switch
-            {
-                >= 'a' and <= 'z' => ch - 'a',
-                >= 'A' and <= 'Z' => ch - 'A',
-                >= '2' and <= '7' => ch - '2' + 26,
-                _ => -1,
-            };
-            if (v < 0) return false;
-            buffer = (buffer << 5) | v;
-            bits += 5;
-            if (bits >= 8)
-            {
-                bytes[i++] = (byte)(buffer >> (bits - 8));
-                bits -= 8;
-            }
-            buffer &= (1 << bits) - 1;
-        }
-        // Non-canonical encodings (spare bits set) would give two names for one digest.
-        return buffer == 0;
-    }
 }

@@ -27,23 +27,12 @@ public sealed class EximTests : IDisposable
     public static readonly string Exim = Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
 
     private readonly TempDir _dir = new();
-    private readonly TestAuthority _ca = new("Exim Test CA");
     private Netns? _netns;
 
     public void Dispose()
     {
         _netns?.Dispose();
         _dir.Dispose();
-    }
-
-    private (string Cert, string Key, ParsedCertificate Parsed) Issue(string name)
-    {
-        var key = TestKeyPair.Create();
-        var now = DateTimeOffset.UtcNow;
-        var der = _ca.Issue(name, now.AddDays(-1), now.AddDays(30), key: key);
-        File.WriteAllText(_dir.File(name + ".pem"), TestAuthority.ToPem("CERTIFICATE", der));
-        File.WriteAllText(_dir.File(name + ".key"), key.PrivateKeyPem);
-        return (_dir.File(name + ".pem"), _dir.File(name + ".key"), CertificateFile.Read(der, name)[0]);
     }
 
     [EximFact]
@@ -77,27 +66,11 @@ public sealed class EximTests : IDisposable
         Assert.Contains("<~  250 Accepted", anonymous);
     }
 
-    private (int Smtp, Dictionary<string, (string Cert, string Key, ParsedCertificate Parsed)> Clients) Setup(string template)
+    private (int Smtp, IReadOnlyDictionary<string, StatusScenario.Client> Clients) Setup(string template)
     {
-
-        var now = DateTimeOffset.UtcNow;
-        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
-        var server = Issue("mx.test.example");
-        File.Move(server.Cert, _dir.File("server.pem"));
-        File.Move(server.Key, _dir.File("server.key"));
-        var clients = new[] { "valid", "revoked", "held", "blocked", "unknown" }.ToDictionary(n => n, n => Issue($"{n}.client.example"));
-        foreach (var n in new[] { "valid", "revoked", "held", "blocked" }) File.Copy(clients[n].Cert, _dir.File($"register-{n}.pem"));
-        File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7),
-        [
-            (clients["revoked"].Parsed.Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
-            (clients["held"].Parsed.Serial, now.AddHours(-1), RevocationReason.CertificateHold),
-        ]));
-        foreach (var args in new[]
-        {
-            new[] { "ca", "add", "ca.pem" }, ["certs", "add", "register-valid.pem", "register-revoked.pem", "register-held.pem", "register-blocked.pem"],
-            ["crl", "ingest", "crl.der"], ["block", "register-blocked.pem", "--reason", "3 abuse complaints"],
-        })
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
+        var scenario = StatusScenario.Register(_dir, "Exim Test CA");
+        scenario.IssueServer(_dir, "mx.test.example");
+        var clients = scenario.Clients;
 
         _netns = new Netns("certdns-exim");
         _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--listen", "127.0.0.1:53");
@@ -153,7 +126,7 @@ public sealed class EximTests : IDisposable
         return netns.Run(args).Output;
     }
 
-    private string Swaks(int port, (string Cert, string Key, ParsedCertificate Parsed)? client)
+    private string Swaks(int port, StatusScenario.Client? client)
     {
         return SwaksIn(_netns!, port, client is { } c ? (c.Cert, c.Key) : null);
     }

@@ -26,39 +26,15 @@ public sealed class PostfixTests : IAsyncLifetime
     public static readonly string Postfix = Path.Combine(Root, "usr", "sbin", "postfix");
 
     private readonly TempDir _dir = new();
-    private readonly TestAuthority _ca = new("Postfix Test CA");
-    private readonly Dictionary<string, (string Cert, string Key)> _clients = [];
+    private IReadOnlyDictionary<string, StatusScenario.Client> _clients = new Dictionary<string, StatusScenario.Client>();
     private Netns? _netns;
     private const int PolicyPort = 10040, SocketmapPort = 10041;
 
     public async Task InitializeAsync()
     {
-        var now = DateTimeOffset.UtcNow;
-        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
-        var server = TestKeyPair.Create();
-        File.WriteAllText(_dir.File("server.pem"), TestAuthority.ToPem("CERTIFICATE", _ca.Issue("mx.test.example", now.AddDays(-1), now.AddDays(30), key: server)));
-        File.WriteAllText(_dir.File("server.key"), server.PrivateKeyPem);
-        var parsed = new Dictionary<string, ParsedCertificate>();
-        foreach (var name in new[] { "valid", "revoked", "held", "blocked", "unknown" })
-        {
-            var key = TestKeyPair.Create();
-            var der = _ca.Issue($"{name}.client.example", now.AddDays(-1), now.AddDays(30), key: key);
-            parsed[name] = CertificateFile.Read(der, name)[0];
-            File.WriteAllText(_dir.File($"{name}.pem"), TestAuthority.ToPem("CERTIFICATE", der));
-            File.WriteAllText(_dir.File($"{name}.key"), key.PrivateKeyPem);
-            _clients[name] = (_dir.File($"{name}.pem"), _dir.File($"{name}.key"));
-        }
-        File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7),
-        [
-            (parsed["revoked"].Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
-            (parsed["held"].Serial, now.AddHours(-1), RevocationReason.CertificateHold),
-        ]));
-        foreach (var args in new[]
-        {
-            new[] { "ca", "add", "ca.pem" }, ["certs", "add", "valid.pem", "revoked.pem", "held.pem", "blocked.pem"],
-            ["crl", "ingest", "crl.der"], ["block", "blocked.pem", "--reason", "3 abuse complaints"],
-        })
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
+        var scenario = StatusScenario.Register(_dir, "Postfix Test CA");
+        scenario.IssueServer(_dir, "mx.test.example");
+        _clients = scenario.Clients;
         _netns = new Netns("certdns-postfix");
         var certdns = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
         _netns.Start(_dir.Path, "dotnet", certdns, "serve", "--listen", "127.0.0.1:53");
@@ -103,7 +79,7 @@ public sealed class PostfixTests : IAsyncLifetime
 
     private string ReadLog() => File.Exists(_dir.File("maillog")) ? File.ReadAllText(_dir.File("maillog")) : "(no maillog)";
 
-    private string Swaks(int port, string? client) => EximTests.SwaksIn(_netns!, port, client is null ? null : _clients[client]);
+    private string Swaks(int port, string? client) => EximTests.SwaksIn(_netns!, port, client is null ? null : (_clients[client].Cert, _clients[client].Key));
 
     [PostfixFact]
     public void Postfix_CheckPolicyService_RejectsListedCertificatesWithTxtReason()

@@ -22,32 +22,13 @@ public sealed class SendmailTests : IDisposable
     public static readonly string Sendmail = Path.Combine(TestPaths.Repository, ".peers", "sendmail", "usr", "libexec", "sendmail", "sendmail");
 
     private readonly TempDir _dir = new();
-    private readonly TestAuthority _ca = new("Sendmail Test CA");
     private readonly Netns? _netns;
-    private readonly Dictionary<string, ParsedCertificate> _certs = [];
+    private readonly IReadOnlyDictionary<string, StatusScenario.Client> _certs = new Dictionary<string, StatusScenario.Client>();
 
     public SendmailTests()
     {
         if (!File.Exists(Sendmail) || Netns.Unavailable is not null) return;
-        var now = DateTimeOffset.UtcNow;
-        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
-        foreach (var name in new[] { "valid", "revoked", "held", "blocked", "unknown" })
-        {
-            var der = _ca.Issue($"{name}.client.example", now.AddDays(-1), now.AddDays(30));
-            _certs[name] = CertificateFile.Read(der, name)[0];
-            File.WriteAllText(_dir.File($"{name}.pem"), TestAuthority.ToPem("CERTIFICATE", der));
-        }
-        File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7),
-        [
-            (_certs["revoked"].Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
-            (_certs["held"].Serial, now.AddHours(-1), RevocationReason.CertificateHold),
-        ]));
-        foreach (var args in new[]
-        {
-            new[] { "ca", "add", "ca.pem" }, ["certs", "add", "valid.pem", "revoked.pem", "held.pem", "blocked.pem"],
-            ["crl", "ingest", "crl.der"], ["block", "blocked.pem", "--reason", "3 abuse complaints"],
-        })
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
+        _certs = StatusScenario.Register(_dir, "Sendmail Test CA").Clients;
         _netns = new Netns("certdns-sendmail");
         _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--listen", "127.0.0.1:53");
         _netns.WaitForPort(53, TimeSpan.FromSeconds(30));
@@ -75,7 +56,7 @@ public sealed class SendmailTests : IDisposable
     public void SendmailBt_CertFpAsLabels_ListedCertificatesGetError()
     {
         // MD5 is Sendmail's default ${cert_fp}; SHA-1 with confCERT_FINGERPRINT_ALGORITHM.
-        foreach (var digest in new Func<ParsedCertificate, byte[]>[] { c => c.Md5, c => c.Sha1 })
+        foreach (var digest in new Func<StatusScenario.Client, byte[]>[] { c => c.Parsed.Md5, c => c.Parsed.Sha1 })
         {
             Assert.EndsWith("returns: OK", CheckMail(digest(_certs["valid"])).TrimEnd());
             Assert.EndsWith("returns: OK", CheckMail(digest(_certs["unknown"])).TrimEnd());

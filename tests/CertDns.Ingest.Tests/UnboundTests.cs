@@ -25,28 +25,9 @@ public sealed class UnboundTests : IDisposable
     public const string Binary = "/usr/sbin/unbound";
 
     private readonly TempDir _dir = new();
-    private readonly TestAuthority _ca = new("Resolver Test CA");
-    private readonly Dictionary<string, ParsedCertificate> _certs = [];
+    private readonly StatusScenario _scenario;
 
-    public UnboundTests()
-    {
-        var now = DateTimeOffset.UtcNow;
-        File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
-        Directory.CreateDirectory(_dir.File("certs"));
-        foreach (var name in new[] { "valid", "revoked", "hold", "blocked" })
-        {
-            var der = _ca.Issue($"{name}.resolver.example", now.AddDays(-1), now.AddDays(90));
-            _certs[name] = CertificateFile.Read(der, name)[0];
-            File.WriteAllText(_dir.File($"certs/{name}.pem"), TestAuthority.ToPem("CERTIFICATE", der));
-        }
-        File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7),
-        [
-            (_certs["revoked"].Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
-            (_certs["hold"].Serial, now.AddHours(-1), RevocationReason.CertificateHold),
-        ]));
-        foreach (var args in new[] { new[] { "ca", "add", "ca.pem" }, ["certs", "add", "certs"], ["crl", "ingest", "crl.der"], ["block", "certs/blocked.pem", "--reason", "abuse"] })
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, args).ExitCode);
-    }
+    public UnboundTests() => _scenario = StatusScenario.Register(_dir, "Resolver Test CA");
 
     public void Dispose() => _dir.Dispose();
 
@@ -56,10 +37,10 @@ public sealed class UnboundTests : IDisposable
         using var certdns = CertDnsProcess.Serve(_dir.Path);
         using var unbound = StartUnbound(certdns.Port);
 
-        foreach (var (name, code) in new[] { ("valid", "127.0.1.2"), ("revoked", "127.0.0.2"), ("hold", "127.0.0.4"), ("blocked", "127.0.0.3") })
+        foreach (var (name, code) in new[] { ("valid", "127.0.1.2"), ("revoked", "127.0.0.2"), ("held", "127.0.0.4"), ("blocked", "127.0.0.3") })
         {
-            var hex = Hex.Lower(_certs[name].Sha256);
-            foreach (var form in new[] { $"{hex[..32]}.{hex[32..]}", hex[..56], Hex.Lower(_certs[name].Sha1), Hex.Base32(_certs[name].Sha256) })
+            var hex = Hex.Lower(_scenario.Clients[name].Parsed.Sha256);
+            foreach (var form in new[] { $"{hex[..32]}.{hex[32..]}", hex[..56], Hex.Lower(_scenario.Clients[name].Parsed.Sha1), Hex.Base32(_scenario.Clients[name].Parsed.Sha256) })
             {
                 var answer = await Dig.RunAsync(unbound.Port, $"{form}.status.example", "A", "+rec");
                 Assert.True(answer.Status == "NOERROR", $"{name} as {form}: {answer.Status} through Unbound\n{answer.Output}");
@@ -69,7 +50,7 @@ public sealed class UnboundTests : IDisposable
             Assert.Equal(name == "valid" ? "NXDOMAIN" : "NOERROR", bl.Status);
         }
 
-        var revoked = Hex.Lower(_certs["revoked"].Sha256);
+        var revoked = Hex.Lower(_scenario.Clients["revoked"].Parsed.Sha256);
         var txt = await Dig.RunAsync(unbound.Port, $"{revoked[..32]}.{revoked[32..]}.status.example", "TXT", "+rec");
         Assert.Contains("revoked keyCompromise", txt.SingleAnswer("TXT")[4]);
 
