@@ -24,6 +24,7 @@ internal static class Program
         root.Add(AuditCommand.Create());
         root.Add(StatusCommand.Create());
         root.Add(PolicyCommand.Create());
+        root.Add(ExportCommand.Create());
         root.Add(FpCommand.Create());
         root.Add(QueryCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

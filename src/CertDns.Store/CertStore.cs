@@ -48,16 +48,22 @@ public sealed partial class CertStore : IDisposable
             db.Open();
             // Concurrent cron jobs and the server share the file: wait for a writer rather than fail.
             db.Execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;");
-            if (!readOnly)
+            var version = db.ExecuteScalar<long>("PRAGMA user_version;");
+            if (readOnly && version == 0) throw new BadInputException(path, "not a CertDns store (no schema)");
+            if (!readOnly || version < Schema.Migrations.Length)
             {
+                // A reading command on a store from an older certdns still needs today's schema: migrate it
+                // (the file is reopened writable for that; a reading command never creates one).
+                if (readOnly)
+                {
+                    db.Dispose();
+                    db = new SqliteConnection(new SqliteConnectionStringBuilder(builder.ToString()) { Mode = SqliteOpenMode.ReadWrite }.ToString());
+                    db.Open();
+                    db.Execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;");
+                }
                 db.ExecuteScalar<string>("PRAGMA journal_mode = WAL;");
                 db.Execute("PRAGMA synchronous = NORMAL;");
                 Migrate(db, path);
-            }
-            else
-            {
-                var version = db.ExecuteScalar<long>("PRAGMA user_version;");
-                if (version == 0) throw new BadInputException(path, "not a CertDns store (no schema)");
             }
         }
         catch (SqliteException e) when (e.SqliteErrorCode is 26 /* SQLITE_NOTADB */ or 14 /* SQLITE_CANTOPEN */ or 11 /* SQLITE_CORRUPT */)

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Store;
+
+namespace CertDns.Cli;
+
+/// <summary><c>certdns export</c>: the zone as an RFC 1035 master file or rbldnsd data, for other DNS servers.</summary>
+internal sealed class ExportCommand
+{
+    public static Command Create()
+    {
+        var format = new Option<string>("--format") { Description = "zone (RFC 1035, for NSD, Knot, BIND) or rbldnsd (one dnset per view)", DefaultValueFactory = _ => "zone" };
+        format.AcceptOnlyFromAmong("zone", "rbldnsd");
+        var output = new Option<string>("--output", "-o") { Description = "The zone file; for rbldnsd a prefix: PREFIX.combined, PREFIX.bl, PREFIX.wl", Required = true };
+        var command = new Command("export", "Write the zone, as served now, for NSD, Knot, BIND or rbldnsd") { format, output };
+        command.SetAction(r => Run.Guarded(() =>
+        {
+            var path = r.GetValue(output)!;
+            if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && !Directory.Exists(dir))
+                throw new BadInputException(path, "folder does not exist");
+            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            var snapshot = store.LoadSnapshot();
+            var options = new ZoneOptions { Apex = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.').ToLowerInvariant() };
+            var now = DateTimeOffset.UtcNow;
+            int records;
+            if (r.GetValue(format) == "zone")
+            {
+                // Written aside and renamed, so a server reloading the file never reads half of it.
+                using (var writer = new StreamWriter(path + ".tmp", false, new UTF8Encoding(false))) records = ZoneExporter.WriteZoneFile(writer, snapshot, options, now);
+                File.Move(path + ".tmp", path, overwrite: true);
+                Console.WriteLine($"{path}: {records} names, serial {snapshot.Serial}");
+            }
+            else
+            {
+                var names = new Dictionary<ZoneView, string> { [ZoneView.Combined] = "combined", [ZoneView.Block] = "bl", [ZoneView.Allow] = "wl" };
+                var writers = new List<(StreamWriter Writer, string Temp, string Final)>();
+                records = ZoneExporter.WriteRbldnsd(view =>
+                {
+                    var final = $"{path}.{names[view]}";
+                    var w = new StreamWriter(final + ".tmp", false, new UTF8Encoding(false));
+                    writers.Add((w, final + ".tmp", final));
+                    return w;
+                }, snapshot, options, now);
+                foreach (var (writer, temp, final) in writers)
+                {
+                    writer.Dispose();
+                    File.Move(temp, final, overwrite: true);
+                }
+                Console.WriteLine($"{path}.{{combined,bl,wl}}: {records} entries, serial {snapshot.Serial}; serve with: rbldnsd -b ADDR/PORT " +
+                    $"{options.Apex}:dnset:{path}.combined bl.{options.Apex}:dnset:{path}.bl wl.{options.Apex}:dnset:{path}.wl");
+            }
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+}

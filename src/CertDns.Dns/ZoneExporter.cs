@@ -1,0 +1,130 @@
+using System.Globalization;
+using System.Text;
+using CertDns.Core;
+
+namespace CertDns.Dns;
+
+/// <summary>The formats <see cref="ZoneExporter"/> writes.</summary>
+public enum ExportFormat
+{
+    /// <summary>An RFC 1035 master file, for NSD, Knot or BIND.</summary>
+    Zone,
+    /// <summary>rbldnsd <c>dnset</c> data, one file per view.</summary>
+    Rbldnsd,
+}
+
+/// <summary>
+/// Writes the zone as standard DNS software loads it, evaluated at one moment: SOA, NS, the RFC 5782 test entries,
+/// and for every certificate the Exim split SHA-256 name with its A and TXT in each view that publishes its status.
+/// Shorter digest forms are left out: they are legacy lookups, and the split form is the one SPEC gives MTAs.
+/// </summary>
+public static class ZoneExporter
+{
+    /// <summary>Writes an RFC 1035 master file for the whole zone (all three views).</summary>
+    public static int WriteZoneFile(TextWriter output, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    {
+        var apex = options.Apex.TrimEnd('.') + ".";
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$ORIGIN {apex}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"@ {options.ApexTtl} IN SOA {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"@ {options.ApexTtl} IN NS {Absolute(options.NsName)}"));
+        if (options.NsAddress is { } address && Absolute(options.NsName).EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
+        {
+            var type = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "AAAA" : "A";
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Absolute(options.NsName)} {options.ApexTtl} IN {type} {address}"));
+        }
+        int records = 0;
+        foreach (var (view, suffix) in Views)
+        {
+            foreach (var (label, status) in QueryName.TestEntries)
+            {
+                if (!StatusCodes.VisibleIn(status, view)) continue;
+                Record(output, label + suffix, options.MaxTtl, status, "test entry: " + StatusCodes.Name(status));
+                records++;
+            }
+        }
+        foreach (var cert in snapshot.Certificates)
+        {
+            var verdict = StatusEvaluator.Evaluate(cert, now, TimeSpan.FromSeconds(options.MaxTtl));
+            var name = SplitName(cert.Sha256);
+            foreach (var (view, suffix) in Views)
+            {
+                if (!StatusCodes.VisibleIn(verdict.Status, view)) continue;
+                Record(output, name + suffix, (int)verdict.Ttl.TotalSeconds, verdict.Status, verdict.Text);
+                records++;
+            }
+        }
+        return records;
+    }
+
+    /// <summary>
+    /// Writes one rbldnsd dnset per view (combined, bl, wl): rbldnsd serves each as its own zone
+    /// (<c>status.example:dnset:combined bl.status.example:dnset:bl ...</c>).
+    /// </summary>
+    public static int WriteRbldnsd(Func<ZoneView, TextWriter> outputFor, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    {
+        int records = 0;
+        var writers = Views.ToDictionary(v => v.View, v => outputFor(v.View));
+        foreach (var (view, writer) in writers)
+        {
+            // rbldnsd's own SOA and NS lines; its negative TTL is the SOA minimum as in CertDns.
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"$SOA {options.ApexTtl} {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {options.ApexTtl} {Absolute(options.NsName)}"));
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
+            foreach (var (label, status) in QueryName.TestEntries)
+            {
+                if (!StatusCodes.VisibleIn(status, view)) continue;
+                writer.WriteLine($"{label} :{Address(status)}:{RbldnsdText("test entry: " + StatusCodes.Name(status))}");
+                records++;
+            }
+        }
+        foreach (var cert in snapshot.Certificates)
+        {
+            var verdict = StatusEvaluator.Evaluate(cert, now, TimeSpan.FromSeconds(options.MaxTtl));
+            var name = SplitName(cert.Sha256);
+            foreach (var (view, writer) in writers)
+            {
+                if (!StatusCodes.VisibleIn(verdict.Status, view)) continue;
+                writer.WriteLine($"{name} :{Address(verdict.Status)}:{RbldnsdText(verdict.Text)}");
+                records++;
+            }
+        }
+        return records;
+    }
+
+    private static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
+
+    private static string SplitName(byte[] sha256)
+    {
+        var hex = Hex.Lower(sha256);
+        return $"{hex[..32]}.{hex[32..]}";
+    }
+
+    private static string Absolute(string name) => name.TrimEnd('.') + ".";
+
+    private static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
+
+    private static void Record(TextWriter output, string owner, int ttl, CertStatus status, string text)
+    {
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN A {Address(status)}"));
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN TXT {Quoted(text)}"));
+    }
+
+    /// <summary>RFC 1035 section 5.1 character-string: quotes and backslashes escaped, other octets outside printable ASCII as \DDD.</summary>
+    private static string Quoted(string text)
+    {
+        var sb = new StringBuilder("\"");
+        foreach (var b in Encoding.UTF8.GetBytes(text))
+        {
+            if (b is (byte)'"' or (byte)'\\') sb.Append('\\').Append((char)b);
+            else if (b is < 0x20 or >= 0x7F) sb.Append('\\').Append(b.ToString("D3", CultureInfo.InvariantCulture));
+            else sb.Append((char)b);
+        }
+        return sb.Append('"').ToString();
+    }
+
+    /// <summary>rbldnsd takes the rest of the line as TXT and expands '$' to the queried name: escape none, drop '$'.</summary>
+    private static string RbldnsdText(string text) => text.Replace("$", "", StringComparison.Ordinal).Replace('\n', ' ');
+}

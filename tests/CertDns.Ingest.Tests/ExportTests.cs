@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Globalization;
+using CertDns.Core;
+using CertDns.Dns.Tests;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>`certdns export`: the zone file passes named-checkzone; the rbldnsd data, served by rbldnsd, answers as CertDns does.</summary>
+public sealed class ExportTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly StatusScenario _scenario;
+
+    public ExportTests() => _scenario = StatusScenario.Register(_dir, "Export Test CA");
+
+    public void Dispose() => _dir.Dispose();
+
+    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    public void Export_ZoneFile_PassesNamedCheckzone()
+    {
+        const string checker = "/usr/bin/named-checkzone";
+        var result = CertDnsProcess.Run(_dir.Path, "export", "--output", "status.example.zone");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var zone = File.ReadAllText(_dir.File("status.example.zone"));
+        var hex = Hex.Lower(_scenario.Clients["revoked"].Parsed.Sha256);
+        Assert.Contains($"{hex[..32]}.{hex[32..]} ", zone);
+        Assert.Contains($"{hex[..32]}.{hex[32..]}.bl ", zone);
+        Assert.DoesNotContain(hex + " ", zone); // never a 64-character label
+
+        var check = Run(checker, "status.example", _dir.File("status.example.zone"));
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Contains("OK", check.Output);
+    }
+
+    [PeerFact("/usr/sbin/rbldnsd", "rbldnsd", "/usr/bin/dig", "dnsutils")]
+    public async Task Export_Rbldnsd_ServedByRbldnsdAnswersLikeCertdns()
+    {
+        const string rbldnsd = "/usr/sbin/rbldnsd";
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "export", "--format", "rbldnsd", "--output", "rbl").ExitCode);
+        using var certdns = CertDnsProcess.Serve(_dir.Path);
+        var port = CertDnsProcess.FreePort();
+        var info = new ProcessStartInfo(rbldnsd) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-n", "-b", $"127.0.0.1/{port}", "-w", _dir.Path, "-t", "300",
+                     "status.example:dnset:rbl.combined", "bl.status.example:dnset:rbl.bl", "wl.status.example:dnset:rbl.wl" })
+            info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        try
+        {
+            var until = DateTime.UtcNow.AddSeconds(20);
+            while ((await Dig.RunAsync(port, "test.status.example", "A")).Answer.Count == 0 && DateTime.UtcNow < until) await Task.Delay(200);
+
+            foreach (var (name, client) in _scenario.Clients)
+            {
+                var hex = Hex.Lower(client.Parsed.Sha256);
+                foreach (var view in new[] { "", "bl.", "wl." })
+                {
+                    var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
+                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
+                    var theirs = await Dig.RunAsync(port, qname, "A");
+                    Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, rbldnsd {theirs.Status}");
+                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
+                }
+                var txt = await Dig.RunAsync(port, $"{hex[..32]}.{hex[32..]}.status.example", "TXT");
+                if (name != "unknown") Assert.Equal((await Dig.RunAsync(certdns.Port, $"{hex[..32]}.{hex[32..]}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
+            }
+        }
+        finally
+        {
+            process.Kill();
+            process.WaitForExit(5000);
+        }
+    }
+
+    private static (int ExitCode, string Output) Run(params string[] args)
+    {
+        var info = new ProcessStartInfo(args[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args[1..]) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+}
+
+/// <summary>A fact that needs programs from Debian packages; skipped, naming the package, when one is missing.</summary>
+public sealed class PeerFactAttribute : FactAttribute
+{
+    /// <param name="pathsAndPackages">Pairs: a program's path, then the package that has it.</param>
+    public PeerFactAttribute(params string[] pathsAndPackages)
+    {
+        for (int i = 0; i + 1 < pathsAndPackages.Length; i += 2)
+        {
+            if (!File.Exists(pathsAndPackages[i]))
+            {
+                Skip = $"{pathsAndPackages[i]} is not installed (apt-get install {pathsAndPackages[i + 1]}; .ci/run does)";
+                return;
+            }
+        }
+    }
+}
