@@ -19,7 +19,12 @@ internal sealed class ServeCommand
         var negativeTtl = new Option<int>("--negative-ttl") { Description = "SOA minimum: how long resolvers cache NXDOMAIN/NODATA", DefaultValueFactory = _ => 60 };
         var ns = new Option<string?>("--ns") { Description = "Name server name for NS and SOA (default ns.<zone>)" };
         var udpThreads = new Option<int>("--udp-threads") { Description = "UDP receive threads, each on its own socket (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)") { listen, demo, poll, ttl, negativeTtl, ns, udpThreads };
+        var allowTransfer = new Option<string[]>("--allow-transfer") { Description = "Address allowed to AXFR the zone (repeatable; none by default)" };
+        var notify = new Option<string[]>("--notify") { Description = "Secondary to NOTIFY when the data changes, address:port (repeatable)" };
+        var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
+        {
+            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify,
+        };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             var endpoint = EndpointArgument.Parse(r.GetValue(listen)!);
@@ -29,6 +34,8 @@ internal sealed class ServeCommand
             if (r.GetValue(poll) is var seconds && seconds is <= 0 or > 3600)
                 throw new BadInputException("--poll", "must be between 0 and 3600 seconds");
             var dbPath = r.GetValue(GlobalOptions.Database)!;
+            var transferClients = (r.GetValue(allowTransfer) ?? []).Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BadInputException(a, "not an IP address")).ToList();
+            var secondaries = (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList();
             if (r.GetValue(udpThreads) is var threads && threads is < 1 or > 256)
                 throw new BadInputException("--udp-threads", "must be between 1 and 256");
 
@@ -39,7 +46,17 @@ internal sealed class ServeCommand
             }
 
             var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m));
+            ZoneOptions? zone = null;
+            // RFC 1996: tell the secondaries the serial moved; they check our SOA and transfer.
+            void Notify(StatusSnapshot snapshot)
+            {
+                foreach (var secondary in secondaries)
+                {
+                    _ = Task.Run(async () => Console.WriteLine(await ZoneTransfer.NotifyAsync(secondary, zone!, snapshot.Serial).ConfigureAwait(false)
+                        ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged"));
+                }
+            }
+            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m), Notify);
             var first = watcher.Start();
             var options = new ZoneOptions
             {
@@ -49,17 +66,18 @@ internal sealed class ServeCommand
                 NsAddress = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address,
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
+            zone = options;
             var responder = new DnsResponder(options, holder, TimeProvider.System);
             DnsServer server;
             try
             {
-                server = await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads }).ConfigureAwait(false);
+                server = await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false);
             }
             catch (System.Net.Sockets.SocketException e)
             {
                 return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
             }
-            await using var _ = server;
+            await using var running = server;
             Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates");
             PrintDemo(demoCerts, apex, server.LocalEndPoint);
             try

@@ -76,6 +76,9 @@ public sealed class DnsResponder
     /// <summary>The zone this responder serves.</summary>
     public ZoneOptions Options => _options;
 
+    /// <summary>The AXFR messages for the zone as served now, or null when the question is not the apex.</summary>
+    public IReadOnlyList<byte[]>? Transfer(ReadOnlySpan<byte> query) => ZoneTransfer.Build(query, _snapshots.Current, _options, _time.GetUtcNow());
+
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.
     /// </summary>

@@ -211,6 +211,19 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
+    private IReadOnlyList<byte[]>? Transfer(ReadOnlySpan<byte> query)
+    {
+        try
+        {
+            return _responder.Transfer(query);
+        }
+        catch (Exception e)
+        {
+            _options.OnError?.Invoke(e);
+            return null;
+        }
+    }
+
     private async Task AcceptLoopAsync()
     {
         var token = _stop.Token;
@@ -254,6 +267,9 @@ public sealed class DnsServer : IAsyncDisposable
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        // Zone transfers only to the configured secondaries; any other AXFR gets the responder's REFUSED.
+        bool transferAllowed = _options.TransferClients.Count > 0 && socket.RemoteEndPoint is IPEndPoint peer
+            && _options.TransferClients.Any(a => a.Equals(peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address));
         try
         {
             int start = 0, end = 0;
@@ -286,6 +302,21 @@ public sealed class DnsServer : IAsyncDisposable
                     {
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
+                    }
+                    if (transferAllowed && ZoneTransfer.IsAxfr(input.AsSpan(start + 2, length))
+                        && Transfer(input.AsSpan(start + 2, length)) is { } messages)
+                    {
+                        start += 2 + length;
+                        if (pending > 0) await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
+                        pending = 0;
+                        foreach (var message in messages)
+                        {
+                            var framed = new byte[2 + message.Length];
+                            BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
+                            message.CopyTo(framed, 2);
+                            await SendAsync(socket, framed, deadline.Token);
+                        }
+                        continue;
                     }
                     int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true);
                     start += 2 + length;

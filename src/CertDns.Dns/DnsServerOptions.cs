@@ -24,6 +24,12 @@ public sealed record DnsServerOptions
     /// <summary>Pending TCP connections the kernel may queue.</summary>
     public int TcpBacklog { get; init; } = 512;
 
+    /// <summary>
+    /// Addresses allowed to transfer the zone (AXFR over TCP, RFC 5936 section 4.1: access control is the
+    /// primary's); everyone else is REFUSED. Empty by default.
+    /// </summary>
+    public IReadOnlyCollection<System.Net.IPAddress> TransferClients { get; init; } = [];
+
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }
 }

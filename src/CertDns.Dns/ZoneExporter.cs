@@ -4,6 +4,9 @@ using CertDns.Core;
 
 namespace CertDns.Dns;
 
+/// <summary>One published name below the apex: its owner (relative, view label included), status, TTL and TXT.</summary>
+public readonly record struct ZoneEntry(string Owner, ZoneView View, CertStatus Status, int Ttl, string Text);
+
 /// <summary>The formats <see cref="ZoneExporter"/> writes.</summary>
 public enum ExportFormat
 {
@@ -35,13 +38,26 @@ public static class ZoneExporter
             output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Absolute(options.NsName)} {options.ApexTtl} IN {type} {address}"));
         }
         int records = 0;
+        foreach (var entry in Entries(snapshot, options, now))
+        {
+            Record(output, entry.Owner, entry.Ttl, entry.Status, entry.Text);
+            records++;
+        }
+        return records;
+    }
+
+    /// <summary>
+    /// Every name the zone publishes below the apex, as of <paramref name="now"/>: the RFC 5782 test entries and,
+    /// for every certificate, the Exim split SHA-256 name in each view that publishes its status. The zone file,
+    /// rbldnsd data and zone transfers are all written from this one list.
+    /// </summary>
+    public static IEnumerable<ZoneEntry> Entries(StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    {
         foreach (var (view, suffix) in Views)
         {
             foreach (var (label, status) in QueryName.TestEntries)
             {
-                if (!StatusCodes.VisibleIn(status, view)) continue;
-                Record(output, label + suffix, options.MaxTtl, status, "test entry: " + StatusCodes.Name(status));
-                records++;
+                if (StatusCodes.VisibleIn(status, view)) yield return new ZoneEntry(label + suffix, view, status, options.MaxTtl, "test entry: " + StatusCodes.Name(status));
             }
         }
         foreach (var cert in snapshot.Certificates)
@@ -50,12 +66,9 @@ public static class ZoneExporter
             var name = SplitName(cert.Sha256);
             foreach (var (view, suffix) in Views)
             {
-                if (!StatusCodes.VisibleIn(verdict.Status, view)) continue;
-                Record(output, name + suffix, (int)verdict.Ttl.TotalSeconds, verdict.Status, verdict.Text);
-                records++;
+                if (StatusCodes.VisibleIn(verdict.Status, view)) yield return new ZoneEntry(name + suffix, view, verdict.Status, (int)verdict.Ttl.TotalSeconds, verdict.Text);
             }
         }
-        return records;
     }
 
     /// <summary>
@@ -73,28 +86,18 @@ public static class ZoneExporter
                 $"$SOA {options.ApexTtl} {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {options.ApexTtl} {Absolute(options.NsName)}"));
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
-            foreach (var (label, status) in QueryName.TestEntries)
-            {
-                if (!StatusCodes.VisibleIn(status, view)) continue;
-                writer.WriteLine($"{label} :{Address(status)}:{RbldnsdText("test entry: " + StatusCodes.Name(status))}");
-                records++;
-            }
         }
-        foreach (var cert in snapshot.Certificates)
+        foreach (var entry in Entries(snapshot, options, now))
         {
-            var verdict = StatusEvaluator.Evaluate(cert, now, TimeSpan.FromSeconds(options.MaxTtl));
-            var name = SplitName(cert.Sha256);
-            foreach (var (view, writer) in writers)
-            {
-                if (!StatusCodes.VisibleIn(verdict.Status, view)) continue;
-                writer.WriteLine($"{name} :{Address(verdict.Status)}:{RbldnsdText(verdict.Text)}");
-                records++;
-            }
+            // Each view is its own rbldnsd zone: the view label is the zone's, not the entry's.
+            var owner = entry.View == ZoneView.Combined ? entry.Owner : entry.Owner[..entry.Owner.LastIndexOf('.')];
+            writers[entry.View].WriteLine($"{owner} :{Address(entry.Status)}:{RbldnsdText(entry.Text)}");
+            records++;
         }
         return records;
     }
 
-    private static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
+    internal static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
 
     private static string SplitName(byte[] sha256)
     {
@@ -104,7 +107,7 @@ public static class ZoneExporter
 
     private static string Absolute(string name) => name.TrimEnd('.') + ".";
 
-    private static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
+    internal static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
 
     private static void Record(TextWriter output, string owner, int ttl, CertStatus status, string text)
     {

@@ -8,7 +8,7 @@ namespace CertDns.Ingest;
 /// advances, and when it moved builds a new snapshot off to the side and publishes it with one swap.
 /// Ingests in other processes (cron) so reach the zone within one poll interval, without a restart.
 /// </summary>
-public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSpan interval, Action<string>? log = null) : IDisposable
+public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSpan interval, Action<string>? log = null, Action<StatusSnapshot>? published = null) : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
@@ -37,6 +37,7 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
                 holder.Publish(next);
                 ReleasePrevious();
                 log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates");
+                published?.Invoke(next);
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException)
             {

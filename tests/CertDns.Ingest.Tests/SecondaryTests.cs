@@ -1,0 +1,134 @@
+using System.Diagnostics;
+using System.Globalization;
+using CertDns.Core;
+using CertDns.Dns.Tests;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>
+/// NSD as a secondary of CertDns: it transfers the zone (AXFR, allowed to 127.0.0.1 only) and answers the same
+/// codes; after an ingest CertDns sends NOTIFY, NSD refreshes, and its SOA serial and answers follow.
+/// </summary>
+public sealed class SecondaryTests : IDisposable
+{
+    private const string Nsd = "/usr/sbin/nsd";
+    private readonly TempDir _dir = new();
+    private readonly StatusScenario _scenario;
+
+    public SecondaryTests() => _scenario = StatusScenario.Register(_dir, "Secondary Test CA");
+
+    public void Dispose() => _dir.Dispose();
+
+    private Process StartNsd(int port, int primary)
+    {
+        var conf = _dir.File("nsd.conf");
+        File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
+            server:
+                ip-address: 127.0.0.1@{port}
+                do-ip6: no
+                zonesdir: "{_dir.Path}"
+                database: ""
+                pidfile: "{_dir.File("nsd.pid")}"
+                xfrdfile: "{_dir.File("xfrd.state")}"
+                zonelistfile: "{_dir.File("zone.list")}"
+                xfrdir: "{_dir.Path}"
+                username: ""
+                chroot: ""
+                logfile: "{_dir.File("nsd.log")}"
+                server-count: 1
+                verbosity: 2
+            remote-control:
+                control-enable: no
+            zone:
+                name: "status.example"
+                zonefile: "secondary.zone"
+                request-xfr: AXFR 127.0.0.1@{primary} NOKEY
+                allow-notify: 127.0.0.1 NOKEY
+            """));
+        var info = new ProcessStartInfo(Nsd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
+        return Process.Start(info)!;
+    }
+
+    private static async Task<string> Wait(int port, string name, Func<DigResult, bool> done, string what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        DigResult? last = null;
+        while (DateTime.UtcNow < until)
+        {
+            try
+            {
+                last = await Dig.RunAsync(port, name, "SOA", "+norec");
+                if (done(last)) return last.Output;
+            }
+            catch (Xunit.Sdk.XunitException)
+            {
+                // dig timed out: NSD is still starting.
+            }
+            await Task.Delay(300);
+        }
+        throw new TimeoutException($"{what}: {last?.Output}");
+    }
+
+    private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
+
+    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    public async Task Nsd_TransfersZone_AnswersSame_AndFollowsNotify()
+    {
+        var nsdPort = CertDnsProcess.FreePort();
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}", "--poll", "0.3");
+        using var nsd = StartNsd(nsdPort, certdns.Port);
+        try
+        {
+            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+            await Wait(nsdPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial,
+                "NSD did not transfer the zone " + (File.Exists(_dir.File("nsd.log")) ? File.ReadAllText(_dir.File("nsd.log")) : ""));
+
+            foreach (var (name, client) in _scenario.Clients)
+            {
+                var hex = Hex.Lower(client.Parsed.Sha256);
+                foreach (var view in new[] { "", "bl.", "wl." })
+                {
+                    var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
+                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
+                    var theirs = await Dig.RunAsync(nsdPort, qname, "A");
+                    Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, nsd {theirs.Status}");
+                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
+                }
+            }
+            // A prefix of a split name exists in NSD's copy too (as an empty non-terminal): NODATA, not NXDOMAIN.
+            var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+            Assert.Equal("NOERROR", (await Dig.RunAsync(nsdPort, $"{valid[32..]}.status.example", "A")).Status);
+
+            // An ingest revokes the valid certificate: CertDns reloads, bumps the serial and sends NOTIFY.
+            var now = DateTimeOffset.UtcNow;
+            File.WriteAllBytes(_dir.File("crl2.der"), _scenario.Ca.CreateCrl(2, now.AddMinutes(-1), now.AddDays(7),
+            [
+                (_scenario.Clients["revoked"].Parsed.Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
+                (_scenario.Clients["valid"].Parsed.Serial, now.AddMinutes(-2), RevocationReason.KeyCompromise),
+            ]));
+            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "crl", "ingest", "crl2.der").ExitCode);
+            certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
+            var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+            Assert.True(newSerial > primarySerial);
+            await Wait(nsdPort, "status.example", r => r.Answer.Count == 1 && Serial(r) == newSerial, "NSD did not follow the NOTIFY");
+            var after = await Dig.RunAsync(nsdPort, $"{valid[..32]}.{valid[32..]}.status.example", "A");
+            Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
+        }
+        finally
+        {
+            if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
+            nsd.WaitForExit(5000);
+        }
+    }
+
+    [DigFact]
+    public async Task Axfr_FromAddressNotAllowed_Refused()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");
+
+        var output = await Dig.RunRawAsync(certdns.Port, "status.example", "AXFR");
+
+        Assert.Contains("Transfer failed", output);
+    }
+}
