@@ -12,25 +12,9 @@ internal static class Run
         {
             return body();
         }
-        catch (BadInputException e)
+        catch (Exception e) when (Report(e) is { } code)
         {
-            return Fail(e.Message, ExitCodes.BadInput);
-        }
-        catch (FileNotFoundException e)
-        {
-            return Fail($"{e.FileName}: no such file", ExitCodes.BadInput);
-        }
-        catch (DirectoryNotFoundException e)
-        {
-            return Fail($"{e.Message}", ExitCodes.BadInput);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            return Fail(e.Message, ExitCodes.BadInput);
-        }
-        catch (Exception e) when (e is SqliteException or IOException or System.Net.Sockets.SocketException)
-        {
-            return Fail($"failed: {e.Message}", ExitCodes.Failed);
+            return code;
         }
     }
 
@@ -40,12 +24,21 @@ internal static class Run
         {
             return await body().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is BadInputException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException
-                                  or SqliteException or IOException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (Report(e) is { } code)
         {
-            return Guarded(() => throw e);
+            return code;
         }
     }
+
+    /// <summary>Prints a user-facing failure as one line and returns its exit code; null for a bug, which propagates.</summary>
+    private static int? Report(Exception e) => e switch
+    {
+        BadInputException => Fail(e.Message, ExitCodes.BadInput),
+        FileNotFoundException f => Fail($"{f.FileName}: no such file", ExitCodes.BadInput),
+        DirectoryNotFoundException or UnauthorizedAccessException => Fail(e.Message, ExitCodes.BadInput),
+        SqliteException or IOException or System.Net.Sockets.SocketException => Fail($"failed: {e.Message}", ExitCodes.Failed),
+        _ => null,
+    };
 
     public static int Fail(string message, int code)
     {

@@ -22,8 +22,10 @@ public sealed class DnsResponder
     private const ushort PointerToQuestion = 0xC000 | DnsQuery.HeaderLength;
     private const int OptLength = 11;
 
-    private static readonly string[] TestTexts = Enum.GetValues<CertStatus>()
-        .Select(s => "test entry: " + StatusCodes.Name(s)).ToArray();
+    private static readonly string[] TestTexts = Enum.GetValues<CertStatus>().Select(TestEntryText).ToArray();
+
+    /// <summary>The TXT of an RFC 5782 test entry, the same in answers, zone transfers and exports.</summary>
+    internal static string TestEntryText(CertStatus status) => "test entry: " + StatusCodes.Name(status);
 
     private readonly ZoneOptions _options;
     private readonly SnapshotHolder _snapshots;

@@ -57,7 +57,7 @@ public static class ZoneExporter
         {
             foreach (var (label, status) in QueryName.TestEntries)
             {
-                if (StatusCodes.VisibleIn(status, view)) yield return new ZoneEntry(label + suffix, view, status, options.MaxTtl, "test entry: " + StatusCodes.Name(status));
+                if (StatusCodes.VisibleIn(status, view)) yield return new ZoneEntry(label + suffix, view, status, options.MaxTtl, DnsResponder.TestEntryText(status));
             }
         }
         foreach (var cert in snapshot.Certificates)

@@ -24,7 +24,7 @@ public static class ZoneTransfer
             if ((query[at] & 0xC0) != 0) return false;
             at += query[at] + 1;
         }
-        return at + 5 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]) == 252;
+        return at + 5 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]) == RecordType.Axfr;
     }
 
     /// <summary>The response messages for an AXFR of <paramref name="options"/>' apex, or null when the question is another name.</summary>
@@ -77,18 +77,18 @@ public static class ZoneTransfer
 
         var apex = options.Apex.TrimEnd('.');
         var soa = Soa(options, snapshot.Serial);
-        Add(apex, 6, options.ApexTtl, soa);
-        Add(apex, 2, options.ApexTtl, Name(options.NsName));
+        Add(apex, RecordType.Soa, options.ApexTtl, soa);
+        Add(apex, RecordType.Ns, options.ApexTtl, Name(options.NsName));
         if (options.NsAddress is { } address && options.NsName.TrimEnd('.').EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
-            Add(options.NsName.TrimEnd('.'), (ushort)(address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 28 : 1), options.ApexTtl, address.GetAddressBytes());
+            Add(options.NsName.TrimEnd('.'), address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, options.ApexTtl, address.GetAddressBytes());
         foreach (var entry in ZoneExporter.Entries(snapshot, options, now))
         {
             var owner = entry.Owner + "." + apex;
-            Add(owner, 1, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
+            Add(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
             var text = Encoding.UTF8.GetBytes(entry.Text);
-            Add(owner, 16, entry.Ttl, [(byte)text.Length, .. text]);
+            Add(owner, RecordType.Txt, entry.Ttl, [(byte)text.Length, .. text]);
         }
-        Add(apex, 6, options.ApexTtl, soa);
+        Add(apex, RecordType.Soa, options.ApexTtl, soa);
         if (count > 0) Flush();
         return messages;
     }

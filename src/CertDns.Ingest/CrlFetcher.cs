@@ -137,7 +137,9 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
 
     private FetchResult Failed(string url, string why)
     {
-        store.RecordCrlSource(url, store.CrlSource(url)?.Etag, store.CrlSource(url)?.LastModified, "failed: " + why, _clock.GetUtcNow());
+        // A failed download keeps the validators of the last good one.
+        var previous = store.CrlSource(url);
+        store.RecordCrlSource(url, previous?.Etag, previous?.LastModified, "failed: " + why, _clock.GetUtcNow());
         return new FetchResult(url, FetchOutcome.Failed, "failed: " + why, false);
     }
 
