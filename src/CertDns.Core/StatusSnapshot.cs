@@ -2,10 +2,11 @@ namespace CertDns.Core;
 
 /// <summary>
 /// An immutable, compact view of everything the zone publishes. Certificates are records in parallel arrays, in the
-/// order the store gave them (no object per certificate): the digests as fixed-size integers, validity, a CA number,
+/// order the store gave them (no object per certificate): the SHA-256 as fixed-size integers, validity, a CA number,
 /// and the revocation reason and block mark in one octet; revocation and block details live in small side tables.
-/// Each digest form (SHA-256, SHA-1, MD5, SPKI) has a hash index: built in one pass, no sort, so loading is mostly
-/// reading. Built off to the side and published by one reference swap.
+/// SHA-256 (the form MTAs are told to use) has a hash index here, built in one pass with no sort; the other forms
+/// (SHA-1, MD5, the key's SHA-256) are found through an <see cref="ICertificateDirectory"/>, which names the SHA-256 to
+/// look up. Built off to the side and published by one reference swap.
 /// </summary>
 public sealed class StatusSnapshot
 {
@@ -17,53 +18,48 @@ public sealed class StatusSnapshot
     private readonly ushort[] _caOf;
     private readonly byte[] _flags;
     private readonly CaFacts[] _cas;
-    private readonly byte[] _serials;
-    private readonly int[] _serialEnds;
     private readonly int[] _revokedRecords;
     private readonly long[] _revokedAt;
     private readonly int[] _revokedCrl;
     private readonly string[] _crlNumbers;
     private readonly int[] _blockedRecords;
     private readonly BlockFacts[] _blocks;
-    private readonly DigestTable<Digest20> _sha1;
-    private readonly DigestTable<Digest16> _md5;
-    private readonly DigestTable<Digest32> _spki;
+    private readonly ICertificateDirectory? _directory;
+
+    // Certificates a directory answer names before the pool is asked for more room; a key shared by more is rare.
+    private const int Batch = 16;
 
     /// <summary>An empty snapshot with serial 0.</summary>
-    public static StatusSnapshot Empty { get; } = new(0, []);
+    public static StatusSnapshot Empty { get; } = new(new StatusSnapshotBuilder(0), 0, null);
 
     /// <summary>Builds the index from certificate objects (tests, small data); the store uses <see cref="StatusSnapshotBuilder"/>.</summary>
     /// <param name="serial">The zone's SOA serial for this data.</param>
     /// <param name="certificates">Every registered certificate.</param>
     /// <exception cref="ArgumentException">Two certificates have the same SHA-256.</exception>
     public StatusSnapshot(uint serial, IEnumerable<CertFacts> certificates)
-        : this(StatusSnapshotBuilder.From(certificates), serial)
+        : this(serial, certificates as IReadOnlyCollection<CertFacts> ?? [.. certificates ?? throw new ArgumentNullException(nameof(certificates))])
     {
     }
 
-    internal StatusSnapshot(StatusSnapshotBuilder b, uint serial)
+    private StatusSnapshot(uint serial, IReadOnlyCollection<CertFacts> certificates)
+        : this(StatusSnapshotBuilder.From(certificates), serial, ICertificateDirectory.InMemory(certificates))
     {
+    }
+
+    internal StatusSnapshot(StatusSnapshotBuilder b, uint serial, ICertificateDirectory? directory)
+    {
+        b.Finish();
         Serial = serial;
         Count = b.Count;
         _validity = b.Validity;
         _caOf = b.CaOf;
         _flags = b.Flags;
         _cas = b.Cas;
-        _serials = b.Serials;
-        _serialEnds = b.SerialEnds;
         (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (b.RevokedRecords, b.RevokedAt, b.RevokedCrl, b.CrlNumbers);
         (_blockedRecords, _blocks) = (b.BlockedRecords, b.Blocks);
-        // Four independent one-pass builds: on more than one core they overlap.
+        _directory = directory;
         ulong seed = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.NextInt64() << 1);
-        DigestTable<Digest32>? spki = null;
-        DigestTable<Digest20>? sha1 = null;
-        DigestTable<Digest16>? md5 = null;
-        var secondary = Task.Run(() => Parallel.Invoke(() => sha1 = new(b.Sha1, seed, unique: false),
-            () => md5 = new(b.Md5, seed, unique: false), () => spki = new(b.Spki, seed, unique: false)));
-        // On this thread, so a duplicate SHA-256 surfaces as the ArgumentException it is.
         _sha256 = new DigestTable<Digest32>(b.Sha256, seed, unique: true);
-        secondary.GetAwaiter().GetResult();
-        (_sha1, _md5, _spki) = (sha1!, md5!, spki!);
     }
 
     /// <summary>The SOA serial of this data.</summary>
@@ -88,19 +84,31 @@ public sealed class StatusSnapshot
     public CertStatus Answer(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now, TimeSpan maxTtl, out TimeSpan ttl)
     {
         ttl = TimeSpan.Zero;
-        var query = new Query(kind, digest, isKey);
-        int position = -1;
-        int record = NextMatch(in query, ref position);
-        if (record < 0) return CertStatus.Unknown;
-        if (isKey)
+        int record;
+        if (!ICertificateDirectory.Serves(kind, digest.Length, isKey))
         {
-            var pick = new KeyPick();
-            for (int r = record; r >= 0; r = NextMatch(in query, ref position))
-            {
-                pick.Add(StatusOf(r, now), (_flags[r] & ReasonMask) == 1 + (int)RevocationReason.KeyCompromise, r);
-            }
-            record = pick.Chosen;
+            record = FindSha256(kind, digest, isKey);
         }
+        else
+        {
+            int[] records = System.Buffers.ArrayPool<int>.Shared.Rent(Batch);
+            try
+            {
+                int count = FromDirectory(kind, digest, isKey, ref records);
+                var pick = new KeyPick();
+                for (int i = 0; i < count; i++)
+                {
+                    int r = records[i];
+                    pick.Add(StatusOf(r, now), (_flags[r] & ReasonMask) == 1 + (int)RevocationReason.KeyCompromise, r);
+                }
+                record = pick.Chosen;
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<int>.Shared.Return(records);
+            }
+        }
+        if (record < 0) return CertStatus.Unknown;
         var status = StatusOf(record, now);
         ttl = StatusEvaluator.Ttl(_cas[_caOf[record]], status, NotAfter(record), now, maxTtl);
         return status;
@@ -109,16 +117,18 @@ public sealed class StatusSnapshot
     /// <summary>The certificates a fingerprint names: one for a certificate digest, all carrying the key for a key digest.</summary>
     public IReadOnlyList<CertFacts> Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
     {
-        var query = new Query(kind, digest, isKey);
-        int position = -1;
-        var certs = new List<CertFacts>();
-        for (int r = NextMatch(in query, ref position); r >= 0; r = NextMatch(in query, ref position))
+        if (!ICertificateDirectory.Serves(kind, digest.Length, isKey))
+            return FindSha256(kind, digest, isKey) is var record and >= 0 ? [Facts(record)] : [];
+        int[] records = System.Buffers.ArrayPool<int>.Shared.Rent(Batch);
+        try
         {
-            certs.Add(Facts(r));
-            // A certificate digest names one certificate (a 56-hex prefix shared by two would be a SHA-256 collision).
-            if (!isKey) break;
+            int count = FromDirectory(kind, digest, isKey, ref records);
+            return [.. records.Take(count).Select(Facts)];
         }
-        return certs;
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(records);
+        }
     }
 
     /// <summary>The verdict (status, TXT, TTL) for a name, or null when the fingerprint is not registered.</summary>
@@ -147,64 +157,58 @@ public sealed class StatusSnapshot
 
     private DateTimeOffset NotAfter(int r) => DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r + 1]);
 
-    /// <summary>A fingerprint read once into the key of the index it is looked up in.</summary>
-    private readonly struct Query
+    /// <summary>The record of a certificate by its SHA-256 or 56-hex prefix, or -1 (also for any other form).</summary>
+    private int FindSha256(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
     {
-        public readonly int Index;
-        public readonly bool Prefix;
-        public readonly Digest32 Key32;
-        public readonly Digest20 Key20;
-        public readonly Digest16 Key16;
-
-        public Query(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
+        if (isKey) return -1;
+        bool prefix;
+        Digest32 key;
+        if (kind == DigestKind.Sha256 && digest.Length == 32) (prefix, key) = (false, Digest32.Read(digest));
+        else if (kind == DigestKind.Sha256Prefix && digest.Length == 28) (prefix, key) = (true, Digest32.ReadPrefix(digest));
+        else return -1;
+        int position = -1, r;
+        // A 56-hex prefix shared by two certificates would be a SHA-256 collision in 224 bits: the first match is the one.
+        while ((r = _sha256.Next(key.A, ref position)) >= 0)
         {
-            // Postfix's ccert_pubkey_fingerprint: only SHA-256 of the SPKI is registered; other digests name no key.
-            (Index, Prefix) = (kind, digest.Length, isKey) switch
-            {
-                (DigestKind.Sha256, 32, false) => (0, false),
-                (DigestKind.Sha256Prefix, 28, false) => (0, true),
-                (DigestKind.Sha256, 32, true) => (3, false),
-                (DigestKind.Sha256Prefix, 28, true) => (3, true),
-                (DigestKind.Sha1, 20, false) => (1, false),
-                (DigestKind.Md5, 16, false) => (2, false),
-                _ => (-1, false),
-            };
-            if (Index is 0 or 3) Key32 = Prefix ? Digest32.ReadPrefix(digest) : Digest32.Read(digest);
-            else if (Index == 1) Key20 = Digest20.Read(digest);
-            else if (Index == 2) Key16 = Digest16.Read(digest);
+            if (prefix ? _sha256[r].HasPrefix(key) : _sha256[r].Equals(key)) return r;
         }
+        return -1;
     }
 
-    /// <summary>The next record matching <paramref name="q"/>, or -1; start with <paramref name="position"/> at -1.</summary>
-    private int NextMatch(in Query q, ref int position)
+    /// <summary>
+    /// The records of the certificates the directory names for a fingerprint, into <paramref name="records"/> (replaced
+    /// by a larger pooled array when they do not fit); those the snapshot does not hold (added since) are skipped. A
+    /// certificate digest names at most one.
+    /// </summary>
+    private int FromDirectory(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, ref int[] records)
     {
-        switch (q.Index)
+        if (_directory is null) return 0;
+        var pool = System.Buffers.ArrayPool<byte>.Shared;
+        byte[] sha256s = pool.Rent(records.Length * 32);
+        try
         {
-            case 0:
-            case 3:
+            int named;
+            while ((named = _directory.Find(kind, digest, isKey, sha256s)) * 32 > sha256s.Length)
             {
-                var table = q.Index == 0 ? _sha256 : _spki;
-                int r;
-                while ((r = table.Next(q.Key32.A, ref position)) >= 0)
-                {
-                    if (q.Prefix ? table[r].HasPrefix(q.Key32) : table[r].Equals(q.Key32)) return r;
-                }
-                return -1;
+                pool.Return(sha256s);
+                sha256s = pool.Rent(named * 32);
             }
-            case 1:
+            if (named > records.Length)
             {
-                int r;
-                while ((r = _sha1.Next(q.Key20.A, ref position)) >= 0 && !_sha1[r].Equals(q.Key20)) { }
-                return r;
+                System.Buffers.ArrayPool<int>.Shared.Return(records);
+                records = System.Buffers.ArrayPool<int>.Shared.Rent(named);
             }
-            case 2:
+            int count = 0;
+            for (int i = 0; i < named && (isKey || count == 0); i++)
             {
-                int r;
-                while ((r = _md5.Next(q.Key16.A, ref position)) >= 0 && !_md5[r].Equals(q.Key16)) { }
-                return r;
+                int r = FindSha256(DigestKind.Sha256, sha256s.AsSpan(i * 32, 32), isKey: false);
+                if (r >= 0) records[count++] = r;
             }
-            default:
-                return -1;
+            return count;
+        }
+        finally
+        {
+            pool.Return(sha256s);
         }
     }
 
@@ -212,16 +216,11 @@ public sealed class StatusSnapshot
     {
         var sha256 = new byte[32];
         _sha256[r].Write(sha256);
-        var sha1 = new byte[20];
-        _sha1[r].Write(sha1);
-        var md5 = new byte[16];
-        _md5[r].Write(md5);
-        var spki = new byte[32];
-        _spki[r].Write(spki);
-        int serialStart = r == 0 ? 0 : _serialEnds[r - 1];
+        // Only the directory knows the rest; a certificate it no longer knows (the store was replaced) cannot be described.
+        var details = _directory?.Details(sha256) ?? throw new DirectoryUnavailableException("a certificate of the snapshot is no longer in the store");
         int revoked = Array.BinarySearch(_revokedRecords, r);
         int blocked = Array.BinarySearch(_blockedRecords, r);
-        return new CertFacts(sha256, sha1, md5, spki, _serials[serialStart.._serialEnds[r]],
+        return new CertFacts(sha256, details.Sha1, details.Md5, details.SpkiSha256, details.Serial,
             DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r]), NotAfter(r), _cas[_caOf[r]],
             revoked < 0 ? null : new RevocationFacts((RevocationReason)((_flags[r] & ReasonMask) - 1), DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
                 _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),

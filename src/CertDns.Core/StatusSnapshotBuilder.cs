@@ -10,36 +10,24 @@ public sealed class StatusSnapshotBuilder
     private readonly List<(int Record, RevocationFacts Facts)> _revocations = [];
     private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
     private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
-    private byte[] _serials;
-    private int _serialLength;
 
     /// <summary>Prepares room for <paramref name="capacity"/> certificates (more may be added, at the cost of copies).</summary>
     public StatusSnapshotBuilder(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Sha256 = new Digest32[capacity];
-        Sha1 = new Digest20[capacity];
-        Md5 = new Digest16[capacity];
-        Spki = new Digest32[capacity];
         Validity = new long[2 * capacity];
         CaOf = new ushort[capacity];
         Flags = new byte[capacity];
-        SerialEnds = new int[capacity];
-        _serials = new byte[Math.Max(16, capacity * 16)];
     }
 
     /// <summary>Certificates added so far.</summary>
     public int Count { get; private set; }
 
     internal Digest32[] Sha256 { get; private set; }
-    internal Digest20[] Sha1 { get; private set; }
-    internal Digest16[] Md5 { get; private set; }
-    internal Digest32[] Spki { get; private set; }
     internal long[] Validity { get; private set; }
     internal ushort[] CaOf { get; private set; }
     internal byte[] Flags { get; private set; }
-    internal int[] SerialEnds { get; private set; }
-    internal byte[] Serials => _serials;
     internal CaFacts[] Cas => [.. _cas];
     internal int[] RevokedRecords { get; private set; } = [];
     internal long[] RevokedAt { get; private set; } = [];
@@ -58,20 +46,15 @@ public sealed class StatusSnapshotBuilder
         return _cas.Count - 1;
     }
 
-    /// <summary>Adds one certificate; digests are read, not kept.</summary>
-    /// <exception cref="ArgumentException">A digest has the wrong length or the CA number is unknown.</exception>
-    public void Add(ReadOnlySpan<byte> sha256, ReadOnlySpan<byte> sha1, ReadOnlySpan<byte> md5, ReadOnlySpan<byte> spkiSha256,
-        ReadOnlySpan<byte> serial, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
+    /// <summary>Adds one certificate by its SHA-256 (its other digests and serial are the directory's); the span is read, not kept.</summary>
+    /// <exception cref="ArgumentException">The digest has the wrong length or the CA number is unknown.</exception>
+    public void Add(ReadOnlySpan<byte> sha256, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
     {
-        if (sha256.Length != 32 || sha1.Length != 20 || md5.Length != 16 || spkiSha256.Length != 32)
-            throw new ArgumentException("Digests must be SHA-256 (32), SHA-1 (20), MD5 (16) and SPKI SHA-256 (32) octets.");
+        if (sha256.Length != 32) throw new ArgumentException("A SHA-256 digest is 32 octets.", nameof(sha256));
         if ((uint)ca >= (uint)_cas.Count) throw new ArgumentException($"No CA number {ca}.", nameof(ca));
         if (Count == Sha256.Length) Grow();
         int r = Count++;
         Sha256[r] = Digest32.Read(sha256);
-        Sha1[r] = Digest20.Read(sha1);
-        Md5[r] = Digest16.Read(md5);
-        Spki[r] = Digest32.Read(spkiSha256);
         Validity[2 * r] = notBefore;
         Validity[2 * r + 1] = notAfter;
         CaOf[r] = (ushort)ca;
@@ -79,10 +62,6 @@ public sealed class StatusSnapshotBuilder
         Flags[r] = (byte)((revocation is null ? 0 : 1 + (int)revocation.Reason) | (block is null ? 0 : 0x80));
         if (revocation is not null) _revocations.Add((r, revocation));
         if (block is not null) _blocks.Add((r, block));
-        if (_serialLength + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, _serialLength + serial.Length));
-        serial.CopyTo(_serials.AsSpan(_serialLength));
-        _serialLength += serial.Length;
-        SerialEnds[r] = _serialLength;
     }
 
     /// <summary>
@@ -95,29 +74,25 @@ public sealed class StatusSnapshotBuilder
         _lateBlocks.Add((Digest32.Read(sha256), block));
     }
 
-    /// <summary>Finishes the arrays and builds the snapshot (its hash indexes).</summary>
+    /// <summary>Finishes the arrays and builds the snapshot (its SHA-256 index).</summary>
+    /// <param name="serial">The zone's SOA serial for this data.</param>
+    /// <param name="directory">Where the certificates' other digests are found; null answers those forms as unknown.</param>
     /// <exception cref="ArgumentException">Two certificates have the same SHA-256.</exception>
-    public StatusSnapshot Build(uint serial)
-    {
-        Finish();
-        return new StatusSnapshot(this, serial);
-    }
+    public StatusSnapshot Build(uint serial, ICertificateDirectory? directory) => new(this, serial, directory);
 
-    internal static StatusSnapshotBuilder From(IEnumerable<CertFacts> certificates)
+    internal static StatusSnapshotBuilder From(IReadOnlyCollection<CertFacts> list)
     {
-        var list = certificates.ToList();
         var builder = new StatusSnapshotBuilder(list.Count);
         var cas = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
         foreach (var c in list)
         {
             if (!cas.TryGetValue(c.Ca, out int ca)) cas[c.Ca] = ca = builder.AddCa(c.Ca);
-            builder.Add(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, c.Revocation, c.Block);
+            builder.Add(c.Sha256, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, c.Revocation, c.Block);
         }
-        builder.Finish();
         return builder;
     }
 
-    private void Finish()
+    internal void Finish()
     {
         Trim();
         if (_lateBlocks.Count > 0)
@@ -165,18 +140,13 @@ public sealed class StatusSnapshotBuilder
     private void Trim()
     {
         if (Sha256.Length != Count) Resize(Count);
-        if (_serials.Length != _serialLength) Array.Resize(ref _serials, _serialLength);
     }
 
     private void Resize(int size)
     {
         var sha256 = Sha256; Array.Resize(ref sha256, size); Sha256 = sha256;
-        var sha1 = Sha1; Array.Resize(ref sha1, size); Sha1 = sha1;
-        var md5 = Md5; Array.Resize(ref md5, size); Md5 = md5;
-        var spki = Spki; Array.Resize(ref spki, size); Spki = spki;
         var validity = Validity; Array.Resize(ref validity, 2 * size); Validity = validity;
         var caOf = CaOf; Array.Resize(ref caOf, size); CaOf = caOf;
         var flags = Flags; Array.Resize(ref flags, size); Flags = flags;
-        var ends = SerialEnds; Array.Resize(ref ends, size); SerialEnds = ends;
     }
 }

@@ -179,6 +179,7 @@ internal static class ResponseCode
 {
     public const int NoError = 0;
     public const int FormErr = 1;
+    public const int ServFail = 2;
     public const int NxDomain = 3;
     public const int NotImp = 4;
     public const int Refused = 5;

@@ -119,7 +119,15 @@ public sealed class DnsResponder
         int below = q.LabelCount - _apexLabels.Length;
         if (below < 0 || !EndsWithApex(ref q, below)) return Error(ref q, buffer, ResponseCode.Refused);
 
-        return Answer(ref q, buffer, below);
+        try
+        {
+            return Answer(ref q, buffer, below);
+        }
+        catch (DirectoryUnavailableException)
+        {
+            // A SHA-1, MD5 or key lookup could not reach the store: say so, rather than deny a listed certificate.
+            return Error(ref q, buffer, ResponseCode.ServFail);
+        }
     }
 
     private int Answer(ref DnsQuery q, Span<byte> buffer, int below)

@@ -11,13 +11,15 @@ namespace CertDns.Ingest;
 public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSpan interval, Action<string>? log = null, Action<StatusSnapshot>? published = null) : IDisposable
 {
     private readonly CancellationTokenSource _stop = new();
+    // The served snapshots' SHA-1, MD5 and key lookups: the store's indexes, on connections that outlive each poll's.
+    private readonly StoreCertificateDirectory _directory = new(storePath);
     private Task? _loop;
 
     /// <summary>Loads the first snapshot and starts polling.</summary>
     public StatusSnapshot Start()
     {
         StatusSnapshot first;
-        using (var store = CertStore.Open(storePath)) first = store.LoadSnapshot();
+        using (var store = CertStore.Open(storePath)) first = store.LoadSnapshot(_directory);
         holder.Publish(first);
         ReleasePrevious();
         _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -33,7 +35,7 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
             {
                 using var store = CertStore.Open(storePath);
                 if (store.Serial == holder.Current.Serial) continue;
-                var next = store.LoadSnapshot();
+                var next = store.LoadSnapshot(_directory);
                 holder.Publish(next);
                 ReleasePrevious();
                 log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates");
@@ -59,5 +61,6 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
         _stop.Cancel();
         try { _loop?.Wait(TimeSpan.FromSeconds(5)); } catch (AggregateException) { }
         _stop.Dispose();
+        _directory.Dispose();
     }
 }

@@ -14,6 +14,7 @@ namespace CertDns.Store;
 public sealed partial class CertStore : IDisposable
 {
     private readonly SqliteConnection _db;
+    private StoreCertificateDirectory? _directory;
 
     static CertStore()
     {
@@ -409,7 +410,10 @@ public sealed partial class CertStore : IDisposable
     /// (RFC 5280 6.3.3: issuer, distribution point, certificate kind, reasons) and what they list for it.
     /// One scan of each table through SQLite's own API: no query per certificate, no object per row.
     /// </summary>
-    public StatusSnapshot LoadSnapshot()
+    /// <param name="directory">Where the snapshot finds the certificates' SHA-1, MD5 and key digests; by default this
+    /// store's indexes through connections of its own that close with this store (a server that keeps snapshots longer
+    /// passes a <see cref="StoreCertificateDirectory"/> it owns).</param>
+    public StatusSnapshot LoadSnapshot(ICertificateDirectory? directory = null)
     {
         using var tx = _db.BeginTransaction(deferred: true);
         var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
@@ -458,16 +462,16 @@ public sealed partial class CertStore : IDisposable
         // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
         // SQLite's own API inside the open transaction: its column spans are copied straight into the snapshot's arrays.
         Check(handle, raw.sqlite3_prepare_v2(handle,
-            "SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after, ca_id, is_ca, crl_points FROM certificates;", out statement));
+            "SELECT sha256, serial, not_before, not_after, ca_id, is_ca, crl_points FROM certificates;", out statement));
         using (statement)
         {
             int rc;
             while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
             {
-                long caId = raw.sqlite3_column_int64(statement, 7);
-                var serialBytes = raw.sqlite3_column_blob(statement, 4);
-                bool isCa = raw.sqlite3_column_int(statement, 8) != 0;
-                var points = raw.sqlite3_column_blob(statement, 9);
+                long caId = raw.sqlite3_column_int64(statement, 4);
+                var serialBytes = raw.sqlite3_column_blob(statement, 1);
+                bool isCa = raw.sqlite3_column_int(statement, 5) != 0;
+                var points = raw.sqlite3_column_blob(statement, 6);
                 var issuers = sameName[caId];
                 int chain = first.Count == 0 ? -1 : first.GetValueOrDefault(SerialKey.Of(groupOf[caId], serialBytes), -1);
 
@@ -499,16 +503,15 @@ public sealed partial class CertStore : IDisposable
                     gap = "only some revocation reasons (onlySomeReasons)";
                     covering = null;
                 }
-                builder.Add(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_blob(statement, 1), raw.sqlite3_column_blob(statement, 2),
-                    raw.sqlite3_column_blob(statement, 3), serialBytes, raw.sqlite3_column_int64(statement, 5),
-                    raw.sqlite3_column_int64(statement, 6), Variant(caId, covering, covering is null ? gap : null), revocation, null);
+                builder.Add(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_int64(statement, 2),
+                    raw.sqlite3_column_int64(statement, 3), Variant(caId, covering, covering is null ? gap : null), revocation, null);
             }
             Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
         foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
             builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
         tx.Commit();
-        return builder.Build(serial);
+        return builder.Build(serial, directory ?? (_directory ??= new StoreCertificateDirectory(Path)));
 
         // What series i lists for the certificate whose serial chain starts at `at`.
         RevocationFacts? Listed(int i, int at)
@@ -609,5 +612,9 @@ public sealed partial class CertStore : IDisposable
     private static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
     /// <summary>Closes the file.</summary>
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _directory?.Dispose();
+        _db.Dispose();
+    }
 }

@@ -135,9 +135,9 @@ public class StatusSnapshotTests
         var builder = new StatusSnapshotBuilder(0);
         int ca = builder.AddCa(TrustedCa);
         var certs = Enumerable.Range(0, 100).Select(n => Cert(n)).ToList();
-        foreach (var c in certs) builder.Add(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, null, null);
+        foreach (var c in certs) builder.Add(c.Sha256, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, null, null);
 
-        var snapshot = builder.Build(3);
+        var snapshot = builder.Build(3, ICertificateDirectory.InMemory(certs));
 
         Assert.Equal(100, snapshot.Count);
         Assert.All(certs, c => Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Md5, c.Md5, false, Now, TimeSpan.FromSeconds(300), out _)));

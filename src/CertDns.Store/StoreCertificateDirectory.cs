@@ -1,0 +1,185 @@
+using CertDns.Core;
+using SQLitePCL;
+
+namespace CertDns.Store;
+
+/// <summary>
+/// The store's own indexes on sha1, md5, spki_sha256 and sha256 as the <see cref="ICertificateDirectory"/> of a served
+/// snapshot: memory holds one digest per certificate, and these forms and TXT details cost an index descent (pages the
+/// OS keeps cached) when asked. A lookup borrows a read-only connection with prepared statements from a small pool (one per concurrent
+/// caller, opened on demand), on SQLite's own API so it allocates nothing. Reads never block the writer (WAL), and a statement is reset after each use so no read
+/// transaction is left open to hold back checkpoints.
+/// </summary>
+public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposable
+{
+    private readonly string _path;
+    private readonly Stack<Reader> _idle = new();
+    private readonly List<Reader> _all = [];
+    private bool _disposed;
+
+    /// <summary>Reads the store at <paramref name="path"/>; connections are opened when first needed.</summary>
+    public StoreCertificateDirectory(string path) => _path = System.IO.Path.GetFullPath(path);
+
+    /// <inheritdoc/>
+    public int Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, Span<byte> sha256s)
+    {
+        if (!ICertificateDirectory.Serves(kind, digest.Length, isKey)) return 0;
+        var reader = Rent();
+        var statement = kind switch
+        {
+            DigestKind.Sha1 => reader.BySha1,
+            DigestKind.Md5 => reader.ByMd5,
+            DigestKind.Sha256 => reader.ByKey,
+            _ => reader.ByKeyPrefix,
+        };
+        try
+        {
+            if (kind == DigestKind.Sha256Prefix)
+            {
+                // The 56-hex key form: every key digest that starts with these 28 octets, as an index range.
+                Span<byte> low = stackalloc byte[32], high = stackalloc byte[32];
+                digest.CopyTo(low);
+                digest.CopyTo(high);
+                low[28..].Clear();
+                high[28..].Fill(0xFF);
+                Check(reader, raw.sqlite3_bind_blob(statement, 1, low));
+                Check(reader, raw.sqlite3_bind_blob(statement, 2, high));
+            }
+            else
+            {
+                Check(reader, raw.sqlite3_bind_blob(statement, 1, digest));
+            }
+            int count = 0, rc;
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            {
+                var sha256 = raw.sqlite3_column_blob(statement, 0);
+                if (sha256.Length != 32) continue;
+                if ((count + 1) * 32 <= sha256s.Length) sha256.CopyTo(sha256s[(count * 32)..]);
+                count++;
+            }
+            Check(reader, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+            return count;
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+            Return(reader);
+        }
+    }
+
+    /// <inheritdoc/>
+    public CertificateDetails? Details(ReadOnlySpan<byte> sha256)
+    {
+        var reader = Rent();
+        var statement = reader.Details;
+        try
+        {
+            Check(reader, raw.sqlite3_bind_blob(statement, 1, sha256));
+            int rc = raw.sqlite3_step(statement);
+            if (rc == raw.SQLITE_DONE) return null;
+            Check(reader, rc == raw.SQLITE_ROW ? raw.SQLITE_OK : rc);
+            return new CertificateDetails(raw.sqlite3_column_blob(statement, 0).ToArray(), raw.sqlite3_column_blob(statement, 1).ToArray(),
+                raw.sqlite3_column_blob(statement, 2).ToArray(), raw.sqlite3_column_blob(statement, 3).ToArray());
+        }
+        finally
+        {
+            raw.sqlite3_reset(statement);
+            Return(reader);
+        }
+    }
+
+    /// <summary>Closes every thread's connection.</summary>
+    public void Dispose()
+    {
+        lock (_idle)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var reader in _all) reader.Dispose();
+            _idle.Clear();
+        }
+    }
+
+    private Reader Rent()
+    {
+        lock (_idle)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_idle.TryPop(out var idle)) return idle;
+        }
+        var reader = new Reader(_path);
+        lock (_idle)
+        {
+            if (!_disposed)
+            {
+                _all.Add(reader);
+                return reader;
+            }
+        }
+        reader.Dispose();
+        throw new ObjectDisposedException(nameof(StoreCertificateDirectory));
+    }
+
+    private void Return(Reader reader)
+    {
+        lock (_idle)
+        {
+            if (!_disposed) _idle.Push(reader);
+        }
+    }
+
+    private static void Check(Reader reader, int rc)
+    {
+        if (rc != raw.SQLITE_OK) throw new DirectoryUnavailableException($"{reader.Path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
+    }
+
+    /// <summary>One thread's connection and statements.</summary>
+    private sealed class Reader : IDisposable
+    {
+        private readonly sqlite3 _db;
+
+        public Reader(string path)
+        {
+            Path = path;
+            int rc = raw.sqlite3_open_v2(path, out _db, raw.SQLITE_OPEN_READONLY | raw.SQLITE_OPEN_NOMUTEX, null);
+            if (rc != raw.SQLITE_OK)
+            {
+                _db.Dispose();
+                throw new DirectoryUnavailableException($"{path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
+            }
+            raw.sqlite3_busy_timeout(_db, 2000);
+            BySha1 = Prepare("SELECT sha256 FROM certificates WHERE sha1 = ?1;");
+            ByMd5 = Prepare("SELECT sha256 FROM certificates WHERE md5 = ?1;");
+            ByKey = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 = ?1;");
+            ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
+            Details = Prepare("SELECT sha1, md5, spki_sha256, serial FROM certificates WHERE sha256 = ?1;");
+        }
+
+        public string Path { get; }
+
+        public sqlite3_stmt BySha1 { get; }
+
+        public sqlite3_stmt ByMd5 { get; }
+
+        public sqlite3_stmt ByKey { get; }
+
+        public sqlite3_stmt ByKeyPrefix { get; }
+
+        public sqlite3_stmt Details { get; }
+
+        public void Dispose()
+        {
+            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details }) statement?.Dispose();
+            _db.Dispose();
+        }
+
+        private sqlite3_stmt Prepare(string sql)
+        {
+            int rc = raw.sqlite3_prepare_v2(_db, sql, out var statement);
+            if (rc == raw.SQLITE_OK) return statement;
+            var message = raw.sqlite3_errmsg(_db).utf8_to_string();
+            Dispose();
+            throw new DirectoryUnavailableException($"{Path}: {message}");
+        }
+    }
+}

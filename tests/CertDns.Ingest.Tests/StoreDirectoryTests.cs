@@ -1,0 +1,145 @@
+using System.Security.Cryptography;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Dns.Tests;
+using CertDns.Store;
+
+namespace CertDns.Ingest.Tests;
+
+/// <summary>
+/// A served snapshot keeps only SHA-256 in memory; SHA-1, MD5, key digests and TXT details come from the store's
+/// indexes through <see cref="StoreCertificateDirectory"/>. These tests run that path on a real SQLite file.
+/// </summary>
+[Collection(nameof(StoreDirectoryTests))]
+[CollectionDefinition(nameof(StoreDirectoryTests), DisableParallelization = true)]
+public sealed class StoreDirectoryTests : IDisposable
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
+    private static readonly byte[] SharedKey = SHA256.HashData("a key two certificates carry"u8);
+    private readonly StoreFile _file = new();
+
+    public void Dispose() => _file.Dispose();
+
+    private static CertRecord Cert(long ca, int n, byte[]? spki = null)
+    {
+        var der = BitConverter.GetBytes(n);
+        return new CertRecord(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), spki ?? SHA256.HashData([.. der, 9]), ca, [0x10, (byte)n], null,
+            Now.AddDays(-10), Now.AddDays(100), null);
+    }
+
+    /// <summary>A CA with a current CRL revoking <c>compromised</c> for keyCompromise; <c>renewed</c> carries the same key.</summary>
+    private (CertRecord Valid, CertRecord Compromised, CertRecord Renewed) Seed(CertStore store)
+    {
+        var der = SHA256.HashData("Directory CA"u8);
+        var (ca, _) = store.AddCa(new CaRecord(SHA256.HashData(der), "CN=Directory CA", der, null, SHA256.HashData([.. der, 1]),
+            Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
+        var valid = Cert(ca, 1);
+        var compromised = Cert(ca, 2, SharedKey);
+        var renewed = Cert(ca, 3, SharedKey);
+        store.AddCertificates([valid, compromised, renewed]);
+        store.ApplyCrl(new CrlRecord(ca, "7", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "test.crl", null),
+            [new RevocationRecord(compromised.Serial, Now.AddDays(-2), RevocationReason.KeyCompromise)]);
+        return (valid, compromised, renewed);
+    }
+
+    private static CertStatus Answer(StatusSnapshot snapshot, DigestKind kind, byte[] digest, bool isKey = false) =>
+        snapshot.Answer(kind, digest, isKey, Now, TimeSpan.FromMinutes(5), out _);
+
+    [Fact]
+    public void LoadSnapshot_OtherDigestForms_AnsweredThroughTheStoresIndexes()
+    {
+        using var store = _file.Open();
+        var (valid, compromised, renewed) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+
+        var snapshot = store.LoadSnapshot(directory);
+
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, valid.Sha1));
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Md5, valid.Md5));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha1, compromised.Sha1));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Md5, compromised.Md5));
+        // A key carried by a certificate revoked for keyCompromise is compromised in its renewal too.
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, SharedKey, isKey: true));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256Prefix, SharedKey[..28], isKey: true));
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha256, valid.SpkiSha256, isKey: true));
+        Assert.Equal(2, snapshot.Find(DigestKind.Sha256, SharedKey, true).Count);
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, SHA1.HashData("unregistered"u8)));
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Md5, MD5.HashData("unregistered"u8)));
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha256, SHA256.HashData("unregistered"u8), isKey: true));
+        // A SHA-1 is not a key digest, and a certificate's SHA-256 is not its key's.
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha256, renewed.Sha256, isKey: true));
+
+        // Details (for TXT and lookups) come from the store too: the serial, and every digest as stored.
+        var facts = snapshot.Find(DigestKind.Md5, renewed.Md5, false).Single();
+        Assert.Equal([renewed.Sha256, renewed.Sha1, renewed.Md5, renewed.SpkiSha256, renewed.Serial], [facts.Sha256, facts.Sha1, facts.Md5, facts.SpkiSha256, facts.Serial]);
+        Assert.Contains("serial 1002", snapshot.Evaluate(DigestKind.Sha1, compromised.Sha1, false, Now)!.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Answer_CertificateAddedAfterTheSnapshot_UnknownUntilTheNextSnapshot()
+    {
+        using var store = _file.Open();
+        var (valid, _, _) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.LoadSnapshot(directory);
+        var late = Cert(valid.CaId, 4);
+        store.AddCertificates([late]);
+
+        // The store already names it, but this snapshot's answers are those of its serial.
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, late.Sha1));
+        Assert.Equal(CertStatus.Valid, Answer(store.LoadSnapshot(directory), DigestKind.Sha1, late.Sha1));
+    }
+
+    [Fact]
+    public void Respond_StoreGoneForADirectoryForm_ServFailWhileSha256StillAnswers()
+    {
+        StatusSnapshot snapshot;
+        CertRecord valid;
+        var directory = new StoreCertificateDirectory(_file.Path);
+        using (directory)
+        {
+            using (var store = _file.Open())
+            {
+                (valid, _, _) = Seed(store);
+                snapshot = store.LoadSnapshot(directory);
+            }
+            foreach (var f in new[] { "", "-wal", "-shm" }) File.Delete(_file.Path + f);
+            var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(snapshot), TimeProvider.System);
+            var response = new byte[DnsResponder.MaxMessageSize];
+
+            int length = responder.Respond(WireQuery.Build($"{Hex.Lower(valid.Sha1)}.status.example", WireQuery.A), response, 512, tcp: false);
+            Assert.Equal(2, WireQuery.Rcode(response.AsSpan(0, length)));
+
+            var sha = Hex.Lower(valid.Sha256);
+            length = responder.Respond(WireQuery.Build($"{sha[..32]}.{sha[32..]}.status.example", WireQuery.A), response, 512, tcp: false);
+            Assert.Equal(0, WireQuery.Rcode(response.AsSpan(0, length)));
+            Assert.Equal(1, WireQuery.Count(response.AsSpan(0, length), 1));
+        }
+    }
+
+    [Fact]
+    public void Respond_DirectoryForms_AllocateNothing()
+    {
+        using var store = _file.Open();
+        var (valid, compromised, _) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(store.LoadSnapshot(directory)), TimeProvider.System);
+        var sha = Hex.Lower(SharedKey);
+        string[] names =
+        [
+            Hex.Lower(valid.Sha1), Hex.Lower(compromised.Md5), $"{sha[..32]}.{sha[32..]}.key", $"{sha[..56]}.key",
+            Hex.Lower(SHA1.HashData("unregistered"u8)),
+        ];
+        var queries = names.Select(n => WireQuery.Build($"{n}.status.example", WireQuery.A)).ToArray();
+        var response = new byte[DnsResponder.MaxMessageSize];
+        int answered = 0;
+        for (int i = 0; i < 1_000; i++) answered += responder.Respond(queries[i % queries.Length], response, 512, tcp: false) > 0 ? 1 : 0;
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 10_000; i++) answered += responder.Respond(queries[i % queries.Length], response, 512, tcp: false) > 0 ? 1 : 0;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(11_000, answered);
+        Assert.Equal(0, allocated);
+    }
+}
