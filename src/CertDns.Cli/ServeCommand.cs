@@ -57,7 +57,9 @@ internal sealed class ServeCommand
                 }
             }
             using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m), Notify);
+            long loading = System.Diagnostics.Stopwatch.GetTimestamp();
             var first = watcher.Start();
+            var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
             var options = new ZoneOptions
             {
                 Apex = apex,
@@ -78,7 +80,7 @@ internal sealed class ServeCommand
                 return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
             }
             await using var running = server;
-            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates");
+            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
             PrintDemo(demoCerts, apex, server.LocalEndPoint);
             try
             {

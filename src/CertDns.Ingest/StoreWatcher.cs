@@ -21,13 +21,14 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
         StatusSnapshot first;
         using (var store = CertStore.Open(storePath)) first = store.LoadSnapshot(_directory);
         holder.Publish(first);
-        ReleasePrevious();
         _loop = Task.Run(() => RunAsync(_stop.Token));
         return first;
     }
 
     private async Task RunAsync(CancellationToken token)
     {
+        // The loader's scratch goes back to the OS from here, so the caller can open its sockets first.
+        ReleasePrevious();
         using var timer = new PeriodicTimer(interval);
         while (await timer.WaitForNextTickAsync(token).ConfigureAwait(false))
         {
@@ -35,10 +36,11 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
             {
                 using var store = CertStore.Open(storePath);
                 if (store.Serial == holder.Current.Serial) continue;
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var next = store.LoadSnapshot(_directory);
                 holder.Publish(next);
                 ReleasePrevious();
-                log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates");
+                log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds:F2} s");
                 published?.Invoke(next);
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException)

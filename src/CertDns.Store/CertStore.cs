@@ -438,80 +438,143 @@ public sealed partial class CertStore : IDisposable
         using (statement)
         {
             int rc;
+            var row = SqliteColumns.Of(statement);
             while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
             {
-                if (!seriesIndex.TryGetValue(raw.sqlite3_column_int64(statement, 0), out var s)) continue;
-                if (!groupOf.TryGetValue(raw.sqlite3_column_int64(statement, 2), out var group)) continue;
-                var key = SerialKey.Of(group, raw.sqlite3_column_blob(statement, 3));
-                entries.Add((s, raw.sqlite3_column_int(statement, 1) != 0, (RevocationReason)raw.sqlite3_column_int(statement, 4),
-                    raw.sqlite3_column_int64(statement, 5), first.TryGetValue(key, out var next) ? next : -1));
+                if (!seriesIndex.TryGetValue(SqliteColumns.Int64(row, 0), out var s)) continue;
+                if (!groupOf.TryGetValue(SqliteColumns.Int64(row, 2), out var group)) continue;
+                var key = SerialKey.Of(group, SqliteColumns.Blob(row, 3));
+                entries.Add((s, SqliteColumns.Int64(row, 1) != 0, (RevocationReason)SqliteColumns.Int64(row, 4),
+                    SqliteColumns.Int64(row, 5), first.TryGetValue(key, out var next) ? next : -1));
                 first[key] = entries.Count - 1;
             }
             Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
 
         // One CA record per distinct answer basis (issuer, covering CRL, why none covers), not one per certificate.
+        // Consecutive rows almost always share it: the last one is kept and compared by reference before any hashing.
         var variants = new Dictionary<(long Ca, CrlFacts? Crl, string? Gap), int>();
+        (long Ca, CrlFacts? Crl, string? Gap, int Index) lastVariant = (-1, null, null, -1);
         int Variant(long caId, CrlFacts? crl, string? gap)
         {
-            if (variants.TryGetValue((caId, crl, gap), out var index)) return index;
-            var facts = crl is null && gap is null ? cas[caId] : cas[caId] with { Crl = crl, NoCrlReason = crl is null ? $"no current CRL covers it: {gap}" : null };
-            return variants[(caId, crl, gap)] = builder.AddCa(facts);
+            if (lastVariant.Ca == caId && ReferenceEquals(lastVariant.Crl, crl) && ReferenceEquals(lastVariant.Gap, gap)) return lastVariant.Index;
+            if (!variants.TryGetValue((caId, crl, gap), out var index))
+            {
+                var facts = crl is null && gap is null ? cas[caId] : cas[caId] with { Crl = crl, NoCrlReason = crl is null ? $"no current CRL covers it: {gap}" : null };
+                variants[(caId, crl, gap)] = index = builder.AddCa(facts);
+            }
+            lastVariant = (caId, crl, gap, index);
+            return index;
         }
+        // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
+        var gaps = new Dictionary<(long, string), string>();
+        long lastCa = -1, lastGroup = 0;
+        long[] issuers = [];
+        bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null);
 
         // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
-        // SQLite's own API inside the open transaction: its column spans are copied straight into the snapshot's arrays.
+        // SQLite's own API inside the open transaction. Reading rows and working each out are about equal halves, so
+        // this thread steps SQLite and copies the columns into batches while another core works them out in order.
         Check(handle, raw.sqlite3_prepare_v2(handle,
             "SELECT sha256, serial, not_before, not_after, ca_id, is_ca, crl_points FROM certificates;", out statement));
         using (statement)
         {
-            int rc;
-            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            using var full = new System.Collections.Concurrent.BlockingCollection<RowBatch>(boundedCapacity: 4);
+            using var empty = new System.Collections.Concurrent.BlockingCollection<RowBatch>();
+            for (int i = 0; i < 6; i++) empty.Add(new RowBatch());
+            using var stop = new CancellationTokenSource();
+            var worker = Task.Factory.StartNew(() =>
             {
-                long caId = raw.sqlite3_column_int64(statement, 4);
-                var serialBytes = raw.sqlite3_column_blob(statement, 1);
-                bool isCa = raw.sqlite3_column_int(statement, 5) != 0;
-                var points = raw.sqlite3_column_blob(statement, 6);
-                var issuers = sameName[caId];
-                int chain = first.Count == 0 ? -1 : first.GetValueOrDefault(SerialKey.Of(groupOf[caId], serialBytes), -1);
-
-                RevocationFacts? revocation = null;
-                int reasons = 0;
-                CrlFacts? covering = null;
-                string? gap = null;
-                for (int i = 0; i < series.Count; i++)
+                try
                 {
-                    var s = series[i];
-                    bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
-                    if (!direct && !s.Indirect) continue;
-                    string? outOfScope = direct ? OutOfScope(s, isCa, points) : "an indirect CRL of another issuer";
-                    // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
-                    if ((outOfScope is null || !direct) && chain >= 0 && Listed(i, chain) is { } found
-                        && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
-                        revocation = found;
-                    if (outOfScope is not null)
+                    foreach (var batch in full.GetConsumingEnumerable(stop.Token))
                     {
-                        gap ??= $"the CRL of \"{caRows[s.CaId].Subject}\" covers {outOfScope}";
-                        continue;
+                        for (int i = 0; i < batch.Count; i++) AddRow(batch, i);
+                        empty.Add(batch);
                     }
-                    reasons |= s.Reasons ?? CrlScope.AllReasons;
-                    // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
-                    if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
                 }
-                if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
+                catch
                 {
-                    gap = "only some revocation reasons (onlySomeReasons)";
-                    covering = null;
+                    stop.Cancel();
+                    throw;
                 }
-                builder.Add(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_int64(statement, 2),
-                    raw.sqlite3_column_int64(statement, 3), Variant(caId, covering, covering is null ? gap : null), revocation, null);
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            try
+            {
+                int rc;
+                var row = SqliteColumns.Of(statement);
+                var batch = empty.Take(stop.Token).Reset();
+                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                {
+                    batch.Read(row, readKind, readPoints, readSerial: first.Count > 0);
+                    if (batch.Count < RowBatch.Size) continue;
+                    full.Add(batch, stop.Token);
+                    batch = empty.Take(stop.Token).Reset();
+                }
+                Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+                if (batch.Count > 0) full.Add(batch, stop.Token);
             }
-            Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // The worker failed: its exception is the one to report.
+            }
+            finally
+            {
+                full.CompleteAdding();
+            }
+            worker.GetAwaiter().GetResult();
         }
         foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
             builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
         tx.Commit();
         return builder.Build(serial, directory ?? (_directory ??= new StoreCertificateDirectory(Path)));
+
+        // Works out one certificate row: which current CRLs cover it, what they list for it, and adds it to the snapshot.
+        void AddRow(RowBatch b, int i)
+        {
+            long caId = b.CaId[i];
+            if (caId != lastCa) (lastCa, issuers, lastGroup) = (caId, sameName[caId], groupOf[caId]);
+            bool isCa = b.IsCa[i];
+            var points = b.Points[i];
+            int chain = first.Count == 0 ? -1 : first.GetValueOrDefault(SerialKey.Of(lastGroup, b.SerialOf(i)), -1);
+
+            RevocationFacts? revocation = null;
+            int reasons = 0;
+            CrlFacts? covering = null;
+            string? gap = null;
+            for (int k = 0; k < series.Count; k++)
+            {
+                var s = series[k];
+                bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
+                if (!direct && !s.Indirect) continue;
+                string? outOfScope = direct ? OutOfScope(s, isCa, points) : "an indirect CRL of another issuer";
+                // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
+                if ((outOfScope is null || !direct) && chain >= 0 && Listed(k, chain) is { } found
+                    && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
+                    revocation = found;
+                if (outOfScope is not null)
+                {
+                    gap ??= Gap(s.CaId, outOfScope);
+                    continue;
+                }
+                reasons |= s.Reasons ?? CrlScope.AllReasons;
+                // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
+                if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
+            }
+            if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
+            {
+                gap = "only some revocation reasons (onlySomeReasons)";
+                covering = null;
+            }
+            builder.Add(b.Sha256.AsSpan(i * 32, 32), b.NotBefore[i], b.NotAfter[i], Variant(caId, covering, covering is null ? gap : null), revocation, null);
+        }
+
+        // One string per (CRL issuer, reason): the same reference each time, which Variant's fast path relies on.
+        string Gap(long caId, string outOfScope)
+        {
+            if (!gaps.TryGetValue((caId, outOfScope), out var text)) gaps[(caId, outOfScope)] = text = $"the CRL of \"{caRows[caId].Subject}\" covers {outOfScope}";
+            return text;
+        }
 
         // What series i lists for the certificate whose serial chain starts at `at`.
         RevocationFacts? Listed(int i, int at)
@@ -589,6 +652,49 @@ public sealed partial class CertStore : IDisposable
         public bool OnlyAttribute { get; init; }
         public long? Reasons { get; init; }
         public bool Indirect { get; init; }
+    }
+
+    /// <summary>Certificate rows copied out of SQLite, the columns side by side, on their way to the worker.</summary>
+    private sealed class RowBatch
+    {
+        public const int Size = 4096;
+        public readonly byte[] Sha256 = new byte[Size * 32];
+        public readonly long[] NotBefore = new long[Size];
+        public readonly long[] NotAfter = new long[Size];
+        public readonly long[] CaId = new long[Size];
+        public readonly bool[] IsCa = new bool[Size];
+        public readonly byte[]?[] Points = new byte[]?[Size];
+        private readonly int[] _serialEnd = new int[Size];
+        private byte[] _serials = new byte[Size * 20];
+
+        public int Count { get; private set; }
+
+        public RowBatch Reset()
+        {
+            Count = 0;
+            return this;
+        }
+
+        public ReadOnlySpan<byte> SerialOf(int i) => _serials.AsSpan(i == 0 ? 0 : _serialEnd[i - 1], _serialEnd[i] - (i == 0 ? 0 : _serialEnd[i - 1]));
+
+        /// <summary>Appends the current row (the columns only scoped CRLs or revocations need are read when asked for).</summary>
+        public void Read(nint row, bool kind, bool points, bool readSerial)
+        {
+            int i = Count++;
+            var sha256 = SqliteColumns.Blob(row, 0);
+            if (sha256.Length != 32) throw new InvalidDataException("A certificate row's sha256 is not 32 octets.");
+            sha256.CopyTo(Sha256.AsSpan(i * 32));
+            NotBefore[i] = SqliteColumns.Int64(row, 2);
+            NotAfter[i] = SqliteColumns.Int64(row, 3);
+            CaId[i] = SqliteColumns.Int64(row, 4);
+            IsCa[i] = kind && SqliteColumns.Int64(row, 5) != 0;
+            Points[i] = points && SqliteColumns.Blob(row, 6) is { IsEmpty: false } p ? p.ToArray() : null;
+            int start = i == 0 ? 0 : _serialEnd[i - 1];
+            var serial = readSerial ? SqliteColumns.Blob(row, 1) : default;
+            if (start + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, start + serial.Length));
+            serial.CopyTo(_serials.AsSpan(start));
+            _serialEnd[i] = start + serial.Length;
+        }
     }
 
     /// <summary>

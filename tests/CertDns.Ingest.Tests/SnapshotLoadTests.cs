@@ -66,4 +66,32 @@ public sealed class SnapshotLoadTests : IDisposable
         Assert.Equal("CN=First", facts.Ca.Name);
         Assert.StartsWith("blocked: 3 abuse complaints since", snapshot.Evaluate(DigestKind.Sha256, blocked.Sha256, false, now)!.Text);
     }
+
+    [Fact]
+    public void LoadSnapshot_ManyBatchesOfRows_EveryCertificateMatchedToItsOwnEntry()
+    {
+        // Rows reach the worker in batches of 4,096: serials of every length (past 24 octets they are keyed by hash)
+        // must stay with their own row across batches, as must each row's issuer.
+        using var store = _file.Open();
+        var (first, _) = store.AddCa(Ca("First"), []);
+        var (second, _) = store.AddCa(Ca("Second"), []);
+        byte[] SerialOf(int n) => [(byte)(0x10 + n % 7), .. BitConverter.GetBytes(n).AsSpan(0, 4), .. Enumerable.Repeat((byte)n, n % 27)];
+        var certs = Enumerable.Range(0, 10_000).Select(n => Cert(n % 3 == 0 ? second : first, n, SerialOf(n))).ToList();
+        store.AddCertificates(certs);
+        var now = DateTimeOffset.UtcNow;
+        bool Revoked(int n) => n % 5 == 0;
+        store.ApplyCrl(new CrlRecord(first, "9", now.AddMinutes(-1), now.AddDays(1), new byte[32], "first.crl", null),
+            [.. Enumerable.Range(0, 10_000).Where(n => Revoked(n) && n % 3 != 0).Select(n => new RevocationRecord(SerialOf(n), now.AddDays(-1), RevocationReason.KeyCompromise))]);
+        store.ApplyCrl(new CrlRecord(second, "4", now.AddMinutes(-1), now.AddDays(1), new byte[32], "second.crl", null),
+            [.. Enumerable.Range(0, 10_000).Where(n => Revoked(n) && n % 3 == 0).Select(n => new RevocationRecord(SerialOf(n), now.AddDays(-1), RevocationReason.CertificateHold))]);
+
+        var snapshot = store.LoadSnapshot();
+
+        Assert.Equal(10_000, snapshot.Count);
+        for (int n = 0; n < 10_000; n++)
+        {
+            var expected = !Revoked(n) ? CertStatus.Valid : n % 3 == 0 ? CertStatus.Hold : CertStatus.Revoked;
+            Assert.Equal(expected, snapshot.Answer(DigestKind.Sha256, certs[n].Sha256, false, now, TimeSpan.FromMinutes(5), out _));
+        }
+    }
 }
