@@ -23,7 +23,7 @@ public interface ICertificateDirectory
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now (the query should fail, not answer unknown).</exception>
     int Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, Span<byte> sha256s);
 
-    /// <summary>The other digests and the serial of the certificate whose SHA-256 this is, or null when it is not known.</summary>
+    /// <summary>The other digests, serial and validity of the certificate whose SHA-256 this is, or null when it is not known.</summary>
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
     CertificateDetails? Details(ReadOnlySpan<byte> sha256);
 
@@ -43,8 +43,8 @@ public interface ICertificateDirectory
     }
 }
 
-/// <summary>A certificate's digests other than SHA-256, and its serial number.</summary>
-public sealed record CertificateDetails(byte[] Sha1, byte[] Md5, byte[] SpkiSha256, byte[] Serial);
+/// <summary>A certificate's digests other than SHA-256, its serial number and its exact validity.</summary>
+public sealed record CertificateDetails(byte[] Sha1, byte[] Md5, byte[] SpkiSha256, byte[] Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter);
 
 /// <summary>The directory could not be read (the store file is gone, locked past the timeout, or damaged).</summary>
 public sealed class DirectoryUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
@@ -100,7 +100,9 @@ internal sealed class MemoryCertificateDirectory : ICertificateDirectory
         int position = -1, r;
         while ((r = _sha256.Next(key.Head, ref position)) >= 0)
         {
-            if (_sha256[r].Equals(key)) return new CertificateDetails(_certs[r].Sha1, _certs[r].Md5, _certs[r].SpkiSha256, _certs[r].Serial);
+            if (!_sha256[r].Equals(key)) continue;
+            var c = _certs[r];
+            return new CertificateDetails(c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore, c.NotAfter);
         }
         return null;
     }

@@ -2,7 +2,7 @@ namespace CertDns.Core;
 
 /// <summary>
 /// An immutable, compact view of everything the zone publishes. Certificates are records in parallel arrays, in the
-/// order the store gave them (no object per certificate): the SHA-256 as fixed-size integers, validity, a CA number,
+/// order the store gave them (no object per certificate): the SHA-256 as fixed-size integers, validity (32-bit), a CA number,
 /// and the revocation reason and block mark in one octet; revocation and block details live in small side tables.
 /// SHA-256 (the form MTAs are told to use) has a hash index here, built in one pass with no sort; the other forms
 /// (SHA-1, MD5, the key's SHA-256) are found through an <see cref="ICertificateDirectory"/>, which names the SHA-256 to
@@ -14,7 +14,8 @@ public sealed class StatusSnapshot
     private const byte ReasonMask = 0x7F;
 
     private readonly DigestTable<Digest32> _sha256;
-    private readonly long[] _validity;
+    // notBefore and notAfter in Unix seconds, clamped to 1970-2106 (see StatusSnapshotBuilder.Add).
+    private readonly uint[] _validity;
     private readonly ushort[] _caOf;
     private readonly byte[] _flags;
     private readonly CaFacts[] _cas;
@@ -221,7 +222,7 @@ public sealed class StatusSnapshot
         int revoked = Array.BinarySearch(_revokedRecords, r);
         int blocked = Array.BinarySearch(_blockedRecords, r);
         return new CertFacts(sha256, details.Sha1, details.Md5, details.SpkiSha256, details.Serial,
-            DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r]), NotAfter(r), _cas[_caOf[r]],
+            details.NotBefore, details.NotAfter, _cas[_caOf[r]],
             revoked < 0 ? null : new RevocationFacts((RevocationReason)((_flags[r] & ReasonMask) - 1), DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
                 _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),
             blocked >= 0 ? _blocks[blocked] : null);

@@ -16,7 +16,7 @@ public sealed class StatusSnapshotBuilder
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacity);
         Sha256 = new Digest32[capacity];
-        Validity = new long[2 * capacity];
+        Validity = new uint[2 * capacity];
         CaOf = new ushort[capacity];
         Flags = new byte[capacity];
     }
@@ -25,7 +25,7 @@ public sealed class StatusSnapshotBuilder
     public int Count { get; private set; }
 
     internal Digest32[] Sha256 { get; private set; }
-    internal long[] Validity { get; private set; }
+    internal uint[] Validity { get; private set; }
     internal ushort[] CaOf { get; private set; }
     internal byte[] Flags { get; private set; }
     internal CaFacts[] Cas => [.. _cas];
@@ -46,7 +46,11 @@ public sealed class StatusSnapshotBuilder
         return _cas.Count - 1;
     }
 
-    /// <summary>Adds one certificate by its SHA-256 (its other digests and serial are the directory's); the span is read, not kept.</summary>
+    /// <summary>
+    /// Adds one certificate by its SHA-256 (its other digests and serial are the directory's); the span is read, not
+    /// kept. Validity is kept to the second between 1970 and 2106 and clamped outside it, for status and TTL; the
+    /// directory has the exact dates.
+    /// </summary>
     /// <exception cref="ArgumentException">The digest has the wrong length or the CA number is unknown.</exception>
     public void Add(ReadOnlySpan<byte> sha256, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
     {
@@ -55,8 +59,11 @@ public sealed class StatusSnapshotBuilder
         if (Count == Sha256.Length) Grow();
         int r = Count++;
         Sha256[r] = Digest32.Read(sha256);
-        Validity[2 * r] = notBefore;
-        Validity[2 * r + 1] = notAfter;
+        // 32-bit Unix seconds halve the column. A date before 1970 or after 2106 (RFC 5280's 99991231235959Z "no
+        // expiry") is clamped to the range's end: every comparison with a present-day clock and every TTL come out
+        // the same; texts take the exact dates from the directory.
+        Validity[2 * r] = (uint)Math.Clamp(notBefore, 0, uint.MaxValue);
+        Validity[2 * r + 1] = (uint)Math.Clamp(notAfter, 0, uint.MaxValue);
         CaOf[r] = (ushort)ca;
         // The reason (plus one, zero for none) and the block mark fit one octet: status needs nothing else.
         Flags[r] = (byte)((revocation is null ? 0 : 1 + (int)revocation.Reason) | (block is null ? 0 : 0x80));

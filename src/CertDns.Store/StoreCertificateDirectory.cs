@@ -79,7 +79,8 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             if (rc == raw.SQLITE_DONE) return null;
             Check(reader, rc == raw.SQLITE_ROW ? raw.SQLITE_OK : rc);
             return new CertificateDetails(raw.sqlite3_column_blob(statement, 0).ToArray(), raw.sqlite3_column_blob(statement, 1).ToArray(),
-                raw.sqlite3_column_blob(statement, 2).ToArray(), raw.sqlite3_column_blob(statement, 3).ToArray());
+                raw.sqlite3_column_blob(statement, 2).ToArray(), raw.sqlite3_column_blob(statement, 3).ToArray(),
+                DateTimeOffset.FromUnixTimeSeconds(raw.sqlite3_column_int64(statement, 4)), DateTimeOffset.FromUnixTimeSeconds(raw.sqlite3_column_int64(statement, 5)));
         }
         finally
         {
@@ -152,7 +153,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ByMd5 = Prepare("SELECT sha256 FROM certificates WHERE md5 = ?1;");
             ByKey = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 = ?1;");
             ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
-            Details = Prepare("SELECT sha1, md5, spki_sha256, serial FROM certificates WHERE sha256 = ?1;");
+            Details = Prepare("SELECT sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates WHERE sha256 = ?1;");
         }
 
         public string Path { get; }

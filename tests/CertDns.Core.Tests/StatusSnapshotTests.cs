@@ -164,6 +164,26 @@ public class StatusSnapshotTests
     }
 
     [Fact]
+    public void Answer_ValidityOutside1970To2106_SameStatusAndTextAsTheEvaluator()
+    {
+        // The snapshot keeps validity in 32-bit seconds; dates past either end must answer as the exact ones do.
+        var noExpiry = Cert(1) with { NotBefore = new DateTimeOffset(1950, 1, 1, 0, 0, 0, TimeSpan.Zero), NotAfter = new DateTimeOffset(9999, 12, 31, 23, 59, 59, TimeSpan.Zero) };
+        var expiredLongAgo = Cert(2) with { NotBefore = new DateTimeOffset(1950, 1, 1, 0, 0, 0, TimeSpan.Zero), NotAfter = new DateTimeOffset(1960, 1, 1, 0, 0, 0, TimeSpan.Zero) };
+        var farFuture = Cert(3) with { NotBefore = new DateTimeOffset(2200, 1, 1, 0, 0, 0, TimeSpan.Zero), NotAfter = new DateTimeOffset(2300, 1, 1, 0, 0, 0, TimeSpan.Zero) };
+        var snapshot = new StatusSnapshot(1, [noExpiry, expiredLongAgo, farFuture]);
+
+        foreach (var (cert, status) in new[] { (noExpiry, CertStatus.Valid), (expiredLongAgo, CertStatus.Expired), (farFuture, CertStatus.Expired) })
+        {
+            var exact = StatusEvaluator.Evaluate(cert, Now, TimeSpan.FromSeconds(300));
+            Assert.Equal(status, exact.Status);
+            Assert.Equal(status, snapshot.Answer(DigestKind.Sha256, cert.Sha256, false, Now, TimeSpan.FromSeconds(300), out var ttl));
+            Assert.Equal(exact.Ttl, ttl);
+            // Texts (which name the date passed or ahead) take the exact dates from the directory.
+            Assert.Equal(exact.Text, snapshot.Evaluate(DigestKind.Sha256, cert.Sha256, false, Now, TimeSpan.FromSeconds(300))!.Text);
+        }
+    }
+
+    [Fact]
     public void Constructor_DuplicateSha256_Throws()
     {
         Assert.Throws<ArgumentException>(() => new StatusSnapshot(1, [Cert(1), Cert(1, StaleCa)]));
