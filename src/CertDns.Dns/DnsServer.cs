@@ -8,8 +8,9 @@ namespace CertDns.Dns;
 
 /// <summary>
 /// Serves a <see cref="DnsResponder"/> over UDP and TCP on one address and port (SPEC section 2, RFC 7766).
-/// Each UDP loop is a thread blocked in recvfrom on its own socket (SO_REUSEPORT on Linux, as NSD and Knot run
-/// workers) with one receive and one response buffer: nothing is allocated per datagram. TCP is asynchronous.
+/// Each UDP loop is a thread blocked on its own socket (SO_REUSEPORT on Linux, as NSD and Knot run workers): on
+/// Linux in recvmmsg, taking every datagram waiting and sending their answers with one sendmmsg, elsewhere in
+/// recvfrom with one receive and one response buffer. Nothing is allocated per datagram. TCP is asynchronous.
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
@@ -130,9 +131,14 @@ public sealed class DnsServer : IAsyncDisposable
             var socket = _udp[i % _udp.Length];
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             // A thread of its own blocked in recvfrom, as rbldnsd and NSD workers are: no event loop, no thread-pool hop.
+            bool batched = _options.UdpBatching && UdpBatch.Supported;
             var thread = new Thread(() =>
             {
-                try { UdpLoop(socket); }
+                try
+                {
+                    if (batched) UdpBatchLoop(socket);
+                    else UdpLoop(socket);
+                }
                 finally { done.SetResult(); }
             })
             { IsBackground = true, Name = $"certdns udp {i}" };
@@ -187,6 +193,45 @@ public sealed class DnsServer : IAsyncDisposable
         {
             ArrayPool<byte>.Shared.Return(receive);
             ArrayPool<byte>.Shared.Return(response);
+        }
+    }
+
+    /// <summary>The loop on Linux: every datagram waiting taken by one recvmmsg, their answers sent by one sendmmsg.</summary>
+    private void UdpBatchLoop(Socket udp)
+    {
+        using var batch = new UdpBatch();
+        Span<int> lengths = stackalloc int[UdpBatch.Slots];
+        // Wakes the thread now and then so that a stop is noticed; the descriptor stays blocking (no async use).
+        udp.ReceiveTimeout = 500;
+        udp.Blocking = true;
+        var handle = udp.SafeHandle;
+        bool referenced = false;
+        // Held for the loop's life: closing the socket cannot hand its descriptor number to another file meanwhile.
+        handle.DangerousAddRef(ref referenced);
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                int received;
+                try
+                {
+                    received = batch.Receive(handle);
+                }
+                catch (SocketException e) when (!_stop.IsCancellationRequested)
+                {
+                    _options.OnError?.Invoke(e);
+                    continue;
+                }
+                for (int i = 0; i < received; i++) lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false);
+                batch.Send(handle, received, lengths);
+            }
+        }
+        catch (Exception e) when (IsStopping(e))
+        {
+        }
+        finally
+        {
+            if (referenced) handle.DangerousRelease();
         }
     }
 

@@ -13,6 +13,12 @@ public sealed record DnsServerOptions
     public int UdpReceiveBuffer { get; init; } = 8 << 20;
 
     /// <summary>
+    /// On Linux, receive and send UDP in batches (recvmmsg/sendmmsg: one system call for every datagram waiting);
+    /// off, or elsewhere, one recvfrom and one sendto per query.
+    /// </summary>
+    public bool UdpBatching { get; init; } = true;
+
+    /// <summary>
     /// How long a TCP connection may go without delivering a complete query (RFC 7766 section 6.2.3 suggests
     /// seconds). It bounds both idle connections and clients that announce a length and then stall.
     /// </summary>

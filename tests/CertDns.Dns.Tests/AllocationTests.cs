@@ -57,10 +57,13 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
     }
 
-    [Fact]
-    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching)
     {
-        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())));
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
+            new DnsServerOptions { UdpBatching = batching });
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         client.Connect(server.LocalEndPoint);
         client.ReceiveTimeout = 5000;

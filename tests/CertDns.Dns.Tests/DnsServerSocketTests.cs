@@ -66,6 +66,48 @@ public sealed class DnsServerSocketTests
     }
 
     [Fact]
+    public async Task Udp_BurstsFromManyClients_EveryAnswerToItsOwnAsker()
+    {
+        // Clients send without waiting, so one recvmmsg takes datagrams of several senders: each answer must go back
+        // to the address its query came from, with its own ID and its own name's code.
+        await using var server = await StartAsync(new SnapshotHolder(TestZone.Snapshot()), new DnsServerOptions { UdpReceiveLoops = 1 });
+        var names = new[] { (TestZone.Valid, "127.0.1.2"), (TestZone.Revoked, "127.0.0.2") };
+        const int clients = 16, perClient = 64;
+        var sockets = Enumerable.Range(0, clients).Select(_ => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)).ToList();
+        try
+        {
+            for (int c = 0; c < clients; c++)
+            {
+                sockets[c].Connect(server.LocalEndPoint);
+                sockets[c].ReceiveTimeout = (int)Patience.TotalMilliseconds;
+            }
+            for (int q = 0; q < perClient; q++)
+            {
+                for (int c = 0; c < clients; c++)
+                    sockets[c].Send(WireQuery.Build(TestZone.Name(TestZone.Split(names[(c + q) % 2].Item1.Sha256)), WireQuery.A, id: (ushort)(c * 1000 + q)));
+            }
+            var buffer = new byte[65535];
+            for (int c = 0; c < clients; c++)
+            {
+                var seen = new HashSet<int>();
+                for (int q = 0; q < perClient; q++)
+                {
+                    int length = sockets[c].Receive(buffer);
+                    int id = WireQuery.Id(buffer.AsSpan(0, length));
+                    Assert.Equal(c, id / 1000);
+                    Assert.True(seen.Add(id % 1000));
+                    var address = buffer.AsSpan(length - 4, 4).ToArray();
+                    Assert.Equal(names[(c + id % 1000) % 2].Item2, string.Join('.', address));
+                }
+            }
+        }
+        finally
+        {
+            sockets.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
     public async Task Udp_ShortDatagram_SilenceAndServerKeepsAnswering()
     {
         await using var server = await StartAsync(new SnapshotHolder(TestZone.Snapshot()));
