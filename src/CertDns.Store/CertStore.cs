@@ -174,7 +174,23 @@ public sealed partial class CertStore : IDisposable
     // ---- certificates
 
     /// <summary>Registers certificates in one transaction; returns how many were new (re-adding is idempotent).</summary>
-    public int AddCertificates(IEnumerable<CertRecord> certs) => Write(tx =>
+    public int AddCertificates(IEnumerable<CertRecord> certs)
+    {
+        // Five indexes on random keys (the digests, issuer+serial): a bulk insert touches pages all over each one, and
+        // SQLite's default 2 MB page cache keeps evicting what the next row needs. A larger cache for this transaction
+        // (filled only as far as used) halves the time at a million certificates; it goes back to the default after.
+        _db.Execute("PRAGMA cache_size = -262144;");
+        try
+        {
+            return InsertCertificates(certs);
+        }
+        finally
+        {
+            _db.Execute("PRAGMA cache_size = -2000;");
+        }
+    }
+
+    private int InsertCertificates(IEnumerable<CertRecord> certs) => Write(tx =>
     {
         using var cmd = _db.CreateCommand();
         cmd.Transaction = (SqliteTransaction)tx;
