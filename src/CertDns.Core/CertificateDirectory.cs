@@ -27,6 +27,13 @@ public interface ICertificateDirectory
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
     CertificateDetails? Details(ReadOnlySpan<byte> sha256);
 
+    /// <summary>
+    /// Every certificate's SHA-256 and details, in the order a snapshot over the same source holds them (the store's
+    /// table order; certificates added after a snapshot was loaded come last): for exports and transfers, one pass.
+    /// </summary>
+    /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
+    IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder();
+
     /// <summary>Whether a digest form is looked up here rather than in the snapshot's own SHA-256 index.</summary>
     public static bool Serves(DigestKind kind, int length, bool isKey) => (kind, length, isKey) switch
     {
@@ -106,6 +113,9 @@ internal sealed class MemoryCertificateDirectory : ICertificateDirectory
         }
         return null;
     }
+
+    public IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder() =>
+        _certs.Select(c => (c.Sha256, new CertificateDetails(c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore, c.NotAfter)));
 
     private void Put(int record, ref int count, Span<byte> sha256s)
     {

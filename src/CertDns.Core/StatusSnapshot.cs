@@ -74,7 +74,26 @@ public sealed class StatusSnapshot
     {
         get
         {
-            for (int r = 0; r < Count; r++) yield return Facts(r);
+            if (Count == 0) yield break;
+            // The directory's details in its own order, which is the order the snapshot was loaded in (certificates
+            // added since come after): one pass instead of a lookup per certificate. A record the pass does not line
+            // up with is looked up by itself.
+            using var pass = (_directory ?? throw new DirectoryUnavailableException("this snapshot has no certificate directory")).InOrder().GetEnumerator();
+            bool more = pass.MoveNext();
+            var sha256 = new byte[32];
+            for (int r = 0; r < Count; r++)
+            {
+                _sha256[r].Write(sha256);
+                if (more && pass.Current.Sha256.AsSpan().SequenceEqual(sha256))
+                {
+                    yield return Facts(r, pass.Current.Details);
+                    more = pass.MoveNext();
+                }
+                else
+                {
+                    yield return Facts(r);
+                }
+            }
         }
     }
 
@@ -218,7 +237,13 @@ public sealed class StatusSnapshot
         var sha256 = new byte[32];
         _sha256[r].Write(sha256);
         // Only the directory knows the rest; a certificate it no longer knows (the store was replaced) cannot be described.
-        var details = _directory?.Details(sha256) ?? throw new DirectoryUnavailableException("a certificate of the snapshot is no longer in the store");
+        return Facts(r, _directory?.Details(sha256) ?? throw new DirectoryUnavailableException("a certificate of the snapshot is no longer in the store"));
+    }
+
+    private CertFacts Facts(int r, CertificateDetails details)
+    {
+        var sha256 = new byte[32];
+        _sha256[r].Write(sha256);
         int revoked = Array.BinarySearch(_revokedRecords, r);
         int blocked = Array.BinarySearch(_blockedRecords, r);
         return new CertFacts(sha256, details.Sha1, details.Md5, details.SpkiSha256, details.Serial,

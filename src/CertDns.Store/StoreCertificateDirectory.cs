@@ -89,6 +89,22 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         }
     }
 
+    /// <inheritdoc/>
+    public IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder()
+    {
+        // A connection of its own, not one of the pool: the pass may be long, and lookups must not wait for it.
+        using var reader = new Reader(_path);
+        var statement = reader.InOrder;
+        int rc;
+        while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+        {
+            yield return (raw.sqlite3_column_blob(statement, 0).ToArray(), new CertificateDetails(raw.sqlite3_column_blob(statement, 1).ToArray(),
+                raw.sqlite3_column_blob(statement, 2).ToArray(), raw.sqlite3_column_blob(statement, 3).ToArray(), raw.sqlite3_column_blob(statement, 4).ToArray(),
+                DateTimeOffset.FromUnixTimeSeconds(raw.sqlite3_column_int64(statement, 5)), DateTimeOffset.FromUnixTimeSeconds(raw.sqlite3_column_int64(statement, 6))));
+        }
+        Check(reader, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+    }
+
     /// <summary>Closes every thread's connection.</summary>
     public void Dispose()
     {
@@ -153,6 +169,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ByMd5 = Prepare("SELECT sha256 FROM certificates WHERE md5 = ?1;");
             ByKey = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 = ?1;");
             ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
+            InOrder = Prepare("SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates;");
             Details = Prepare("SELECT sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates WHERE sha256 = ?1;");
         }
 
@@ -168,9 +185,12 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
         public sqlite3_stmt Details { get; }
 
+        /// <summary>Every certificate in table order, the order <see cref="CertStore.LoadSnapshot"/> reads them.</summary>
+        public sqlite3_stmt InOrder { get; }
+
         public void Dispose()
         {
-            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details }) statement?.Dispose();
+            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details, InOrder }) statement?.Dispose();
             _db.Dispose();
         }
 

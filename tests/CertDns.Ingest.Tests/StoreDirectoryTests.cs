@@ -91,6 +91,31 @@ public sealed class StoreDirectoryTests : IDisposable
     }
 
     [Fact]
+    public void Certificates_OnePassOverTheStore_EachWithItsOwnDetails()
+    {
+        using var store = _file.Open();
+        var (valid, compromised, renewed) = Seed(store);
+        var many = Enumerable.Range(10, 500).Select(n => Cert(valid.CaId, n)).ToList();
+        store.AddCertificates(many);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.LoadSnapshot(directory);
+        // Added after the snapshot: the pass meets it last, and the snapshot must not list it.
+        store.AddCertificates([Cert(valid.CaId, 9_999)]);
+
+        var listed = snapshot.Certificates.ToList();
+
+        var expected = new[] { valid, compromised, renewed }.Concat(many).ToList();
+        Assert.Equal(expected.Count, listed.Count);
+        for (int i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Sha256, listed[i].Sha256);
+            Assert.Equal([expected[i].Sha1, expected[i].Md5, expected[i].SpkiSha256, expected[i].Serial], [listed[i].Sha1, listed[i].Md5, listed[i].SpkiSha256, listed[i].Serial]);
+            Assert.Equal((expected[i].NotBefore.ToUnixTimeSeconds(), expected[i].NotAfter.ToUnixTimeSeconds()), (listed[i].NotBefore.ToUnixTimeSeconds(), listed[i].NotAfter.ToUnixTimeSeconds()));
+        }
+        Assert.Equal(RevocationReason.KeyCompromise, listed[1].Revocation?.Reason);
+    }
+
+    [Fact]
     public void Respond_StoreGoneForADirectoryForm_ServFailWhileSha256StillAnswers()
     {
         StatusSnapshot snapshot;
