@@ -29,6 +29,8 @@ internal sealed class DataSet
     public long Count { get; }
     public string Store => Path.Combine(Dir, "certdns.db");
     public string Queries => Path.Combine(Dir, "queries.txt");
+    /// <summary>The same certificates asked by SHA-1 (Sendmail's form), which CertDns answers through the store's index.</summary>
+    public string Sha1Queries => Path.Combine(Dir, "queries-sha1.txt");
     public string Dnset => Path.Combine(Dir, "rbldnsd.dnset");
     public string ZoneFile => Path.Combine(Dir, "status.example.zone");
     public string ReloadCrl => Path.Combine(Dir, "reload.crl");
@@ -45,6 +47,8 @@ internal sealed class DataSet
         return $"{hex[..32]}.{hex[32..]}.{Apex}";
     }
 
+    public static string Sha1Name(long i) => $"{Convert.ToHexStringLower(SHA1.HashData(Der(i)))}.{Apex}";
+
     public static bool Revoked(long i) => i % 10 == 0;
 
     /// <summary>The certificates the reload CRL adds.</summary>
@@ -54,7 +58,12 @@ internal sealed class DataSet
     {
         var dir = Path.Combine(root, $"data-{count}");
         var set = new DataSet(dir, count);
-        if (File.Exists(Path.Combine(dir, "complete"))) return set;
+        if (File.Exists(Path.Combine(dir, "complete")))
+        {
+            // Data sets cached before the SHA-1 queries existed get them now.
+            if (!File.Exists(set.Sha1Queries)) WriteQueries(set.Sha1Queries, count, Sha1Name);
+            return set;
+        }
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(dir);
         var watch = Stopwatch.StartNew();
@@ -80,7 +89,8 @@ internal sealed class DataSet
         File.WriteAllBytes(set.ReloadCrl, reload);
 
         WritePeers(set, count);
-        WriteQueries(set, count);
+        WriteQueries(set.Queries, count, Name);
+        WriteQueries(set.Sha1Queries, count, Sha1Name);
         File.WriteAllText(Path.Combine(dir, "complete"), "");
         log($"  data set ready in {watch.Elapsed.TotalSeconds:F1} s");
         return set;
@@ -124,11 +134,11 @@ internal sealed class DataSet
     }
 
     /// <summary>One third valid, one third revoked, one third never registered, interleaved at random indices; dnsperf loops over the file.</summary>
-    private static void WriteQueries(DataSet set, long count)
+    private static void WriteQueries(string path, long count, Func<long, string> name)
     {
         var random = new Random(4);
         int lines = (int)Math.Min(300_000, 3 * count);
-        using var queries = new StreamWriter(set.Queries, false, Encoding.ASCII, 1 << 20);
+        using var queries = new StreamWriter(path, false, Encoding.ASCII, 1 << 20);
         for (int k = 0; k < lines; k++)
         {
             long i = (k % 3) switch
@@ -138,7 +148,7 @@ internal sealed class DataSet
                 _ => count + random.NextInt64(count),
             };
             if (i >= count && k % 3 != 2) i = 1;
-            queries.Write(Name(i));
+            queries.Write(name(i));
             queries.WriteLine(" A");
         }
     }

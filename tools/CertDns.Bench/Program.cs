@@ -29,8 +29,7 @@ var results = new List<Result>();
 int port = options.Port;
 foreach (var name in options.Servers)
 {
-    var result = Bench.Run(peers[name], data, port++, options, Log);
-    if (result is not null) results.Add(result);
+    results.AddRange(Bench.Run(peers[name], data, port++, options, Log));
 }
 Bench.PrintTable(results, options);
 Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -78,7 +77,7 @@ namespace CertDns.Bench
 
     internal static partial class Bench
     {
-        public static Result? Run(Peer peer, DataSet data, int port, Options options, Action<string> log)
+        public static IReadOnlyList<Result> Run(Peer peer, DataSet data, int port, Options options, Action<string> log)
         {
             var dir = Path.Combine(options.Work, $"run-{peer.Name}");
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
@@ -99,18 +98,34 @@ namespace CertDns.Bench
                 if (double.IsNaN(firstAnswer))
                 {
                     log($"{peer.Name}: no answer; output:\n{output}");
-                    return null;
+                    return [];
                 }
                 log($"{peer.Name}: first answer after {firstAnswer:F2} s");
                 // Warm-up (JIT tiers, caches): the same for every server.
-                RunDnsPerf(data, port, Math.Min(5, options.Seconds), options.Clients);
+                RunDnsPerf(data.Queries, port, Math.Min(5, options.Seconds), options.Clients);
                 double cpuBefore = ProcStats.CpuSeconds(process.Id);
-                var perf = RunDnsPerf(data, port, options.Seconds, options.Clients);
+                var perf = RunDnsPerf(data.Queries, port, options.Seconds, options.Clients);
                 double cpu = ProcStats.CpuSeconds(process.Id) - cpuBefore;
                 var (rss, pss) = ProcStats.MemoryMb(process.Id);
                 log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB");
-                string? reload = peer.Name == "certdns" && options.Reload ? ReloadUnderLoad(data, Peers.CertDnsStore(dir), port, options, log) : null;
-                return new Result(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, reload);
+                var results = new List<Result> { new(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, null) };
+                if (peer.Name == "certdns")
+                {
+                    // The SHA-1 form only CertDns serves: looked up in the store's index, not in memory.
+                    using (var probe = new Probe(port, timeoutMs: 1000))
+                    {
+                        if (probe.Ask(DataSet.Sha1Name(1)) != "127.0.1.2" || probe.Ask(DataSet.Sha1Name(10)) != "127.0.0.2")
+                            log($"{peer.Name}: WRONG answers for SHA-1 names");
+                    }
+                    cpuBefore = ProcStats.CpuSeconds(process.Id);
+                    var legacy = RunDnsPerf(data.Sha1Queries, port, options.Seconds, options.Clients);
+                    cpu = ProcStats.CpuSeconds(process.Id) - cpuBefore;
+                    (rss, pss) = ProcStats.MemoryMb(process.Id);
+                    log($"{peer.Name} (SHA-1 names): {legacy.Qps:F0} qps, {legacy.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB");
+                    results.Add(new($"{peer.Name} (SHA-1 names)", legacy, legacy.Completed == 0 ? double.NaN : cpu / legacy.Completed * 100_000, rss, pss, double.NaN, null));
+                    if (options.Reload) results[0] = results[0] with { Reload = ReloadUnderLoad(data, Peers.CertDnsStore(dir), port, options, log) };
+                }
+                return results;
             }
             finally
             {
@@ -131,10 +146,10 @@ namespace CertDns.Bench
             return double.NaN;
         }
 
-        public static DnsPerf RunDnsPerf(DataSet data, int port, int seconds, int clients)
+        public static DnsPerf RunDnsPerf(string queries, int port, int seconds, int clients)
         {
             var psi = new ProcessStartInfo("dnsperf") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "-s", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-d", data.Queries, "-l", seconds.ToString(CultureInfo.InvariantCulture),
+            foreach (var a in new[] { "-s", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-d", queries, "-l", seconds.ToString(CultureInfo.InvariantCulture),
                 "-c", clients.ToString(CultureInfo.InvariantCulture), "-q", "200", "-t", "2", "-S", "1" }) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var err = p.StandardError.ReadToEndAsync();
@@ -158,7 +173,7 @@ namespace CertDns.Bench
         private static string ReloadUnderLoad(DataSet data, string store, int port, Options options, Action<string> log)
         {
             int seconds = Math.Max(6, options.Seconds);
-            var perf = Task.Run(() => RunDnsPerf(data, port, seconds, options.Clients));
+            var perf = Task.Run(() => RunDnsPerf(data.Queries, port, seconds, options.Clients));
             Thread.Sleep(TimeSpan.FromSeconds(seconds / 3.0));
             var watch = Stopwatch.StartNew();
             var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -206,7 +221,7 @@ namespace CertDns.Bench
             {
                 Console.WriteLine($"| {r.Name} | {r.Perf.Qps:F0}{Ratio(r.Perf.Qps, x => x.Perf.Qps)} | {r.CpuPer100k:F2}{Ratio(r.CpuPer100k, x => x.CpuPer100k)} "
                     + $"| {r.Perf.MeanMs:F3}{Ratio(r.Perf.MeanMs, x => x.Perf.MeanMs)} | {r.Perf.MaxMs:F1} | {r.Perf.Lost} "
-                    + $"| {r.RssMb:F0}{Ratio(r.RssMb, x => x.RssMb)} | {r.PssMb:F0}{Ratio(r.PssMb, x => x.PssMb)} | {r.FirstAnswerSeconds:F2}{Ratio(r.FirstAnswerSeconds, x => x.FirstAnswerSeconds)} |");
+                    + $"| {r.RssMb:F0}{Ratio(r.RssMb, x => x.RssMb)} | {r.PssMb:F0}{Ratio(r.PssMb, x => x.PssMb)} | {(double.IsNaN(r.FirstAnswerSeconds) ? "-" : $"{r.FirstAnswerSeconds:F2}{Ratio(r.FirstAnswerSeconds, x => x.FirstAnswerSeconds)}")} |");
             }
             foreach (var r in results.Where(r => r.Reload is not null)) Console.WriteLine($"\n{r.Name} {r.Reload}");
         }
