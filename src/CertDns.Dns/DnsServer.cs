@@ -70,6 +70,16 @@ public sealed class DnsServer : IAsyncDisposable
             try
             {
                 var port = endpoint.Port;
+                if (sockets > 1)
+                {
+                    // SO_REUSEPORT shares a port among sockets of the same user: a bind could join a group that is
+                    // already there (another server's, or for port 0 one the kernel hands out again) and take part of
+                    // its queries. A plain bind first claims a port no UDP socket holds; the group then takes it over.
+                    using var claim = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                    if (endpoint.Address.Equals(IPAddress.IPv6Any)) claim.DualMode = true;
+                    claim.Bind(new IPEndPoint(endpoint.Address, port));
+                    port = ((IPEndPoint)claim.LocalEndPoint!).Port;
+                }
                 for (int i = 0; i < sockets; i++)
                 {
                     var socket = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);

@@ -66,6 +66,21 @@ public sealed class DnsServerSocketTests
     }
 
     [Fact]
+    public async Task Start_PortAnotherReusePortGroupHolds_RefusedRatherThanShared()
+    {
+        // Another process's SO_REUSEPORT socket of the same user (another server, or a test server in the next test
+        // process that the kernel gave this port): joining its group would hand that process part of our queries.
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        other.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+        other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)other.LocalEndPoint!).Port;
+
+        var e = await Assert.ThrowsAsync<SocketException>(() => DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, port),
+            TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())), new DnsServerOptions { UdpReceiveLoops = 2 }));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+    }
+
+    [Fact]
     public async Task Udp_BurstsFromManyClients_EveryAnswerToItsOwnAsker()
     {
         // Clients send without waiting, so one recvmmsg takes datagrams of several senders: each answer must go back
