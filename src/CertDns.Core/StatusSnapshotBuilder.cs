@@ -10,6 +10,7 @@ public sealed class StatusSnapshotBuilder
     private readonly List<(int Record, RevocationFacts Facts)> _revocations = [];
     private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
     private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
+    private bool _finished;
 
     /// <summary>Prepares room for <paramref name="capacity"/> certificates (more may be added, at the cost of copies).</summary>
     public StatusSnapshotBuilder(int capacity)
@@ -52,8 +53,10 @@ public sealed class StatusSnapshotBuilder
     /// directory has the exact dates.
     /// </summary>
     /// <exception cref="ArgumentException">The digest has the wrong length or the CA number is unknown.</exception>
+    /// <exception cref="InvalidOperationException">The snapshot was built already.</exception>
     public void Add(ReadOnlySpan<byte> sha256, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
     {
+        if (_finished) throw new InvalidOperationException("The snapshot was built already.");
         if (sha256.Length != 32) throw new ArgumentException("A SHA-256 digest is 32 octets.", nameof(sha256));
         if ((uint)ca >= (uint)_cas.Count) throw new ArgumentException($"No CA number {ca}.", nameof(ca));
         if (Count == Sha256.Length) Grow();
@@ -78,6 +81,7 @@ public sealed class StatusSnapshotBuilder
     public void Block(ReadOnlySpan<byte> sha256, BlockFacts block)
     {
         ArgumentNullException.ThrowIfNull(block);
+        if (_finished) throw new InvalidOperationException("The snapshot was built already.");
         _lateBlocks.Add((Digest32.Read(sha256), block));
     }
 
@@ -101,6 +105,9 @@ public sealed class StatusSnapshotBuilder
 
     internal void Finish()
     {
+        // Building is once: the side lists are moved into arrays and cleared here.
+        if (_finished) return;
+        _finished = true;
         Trim();
         if (_lateBlocks.Count > 0)
         {

@@ -144,6 +144,22 @@ public class StatusSnapshotTests
     }
 
     [Fact]
+    public void Builder_BuiltTwice_SameRevocationsAndNoMoreAdds()
+    {
+        var builder = new StatusSnapshotBuilder(2);
+        int ca = builder.AddCa(TrustedCa);
+        var revoked = Cert(1, revocation: KeyCompromise);
+        builder.Add(revoked.Sha256, revoked.NotBefore.ToUnixTimeSeconds(), revoked.NotAfter.ToUnixTimeSeconds(), ca, KeyCompromise, null);
+        var directory = ICertificateDirectory.InMemory([revoked]);
+
+        var first = builder.Build(1, directory);
+        var second = builder.Build(2, directory);
+
+        Assert.All(new[] { first, second }, s => Assert.Equal(CertStatus.Revoked, s.Answer(DigestKind.Sha256, revoked.Sha256, false, Now, TimeSpan.FromSeconds(300), out _)));
+        Assert.Throws<InvalidOperationException>(() => builder.Add(revoked.Sha256, 0, 0, ca, null, null));
+    }
+
+    [Fact]
     public void Answer_DigestsSharingTheirFirstEightOctets_EachFoundAndNoOther()
     {
         // The hash index keys on the first eight octets: equal heads share one probe run, the rest must tell them apart.
