@@ -21,9 +21,15 @@ internal sealed class ServeCommand
         var udpThreads = new Option<int>("--udp-threads") { Description = "UDP receive threads, each on its own socket (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var allowTransfer = new Option<string[]>("--allow-transfer") { Description = "Address allowed to AXFR the zone (repeatable; none by default)" };
         var notify = new Option<string[]>("--notify") { Description = "Secondary to NOTIFY when the data changes, address:port (repeatable)" };
+        var timeChanges = new Option<double>("--time-changes")
+        {
+            Description = "With secondaries (--allow-transfer, --notify): at most this often, in seconds, advance the SOA serial when "
+                + "time alone changed answers (a certificate expired or became valid, a CRL passed nextUpdate); 0 never",
+            DefaultValueFactory = _ => 300,
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify,
+            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -38,6 +44,10 @@ internal sealed class ServeCommand
             var secondaries = (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList();
             if (r.GetValue(udpThreads) is var threads && threads is < 1 or > 256)
                 throw new BadInputException("--udp-threads", "must be between 1 and 256");
+            if (r.GetValue(timeChanges) is var every && every is < 0 or > 86400)
+                throw new BadInputException("--time-changes", "must be between 0 and 86400 seconds");
+            // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
+            TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
             using (var store = CertStore.Open(dbPath))
@@ -56,7 +66,7 @@ internal sealed class ServeCommand
                         ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged"));
                 }
             }
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m), Notify);
+            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m), Notify, advanceEvery);
             long loading = System.Diagnostics.Stopwatch.GetTimestamp();
             var first = watcher.Start();
             var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);

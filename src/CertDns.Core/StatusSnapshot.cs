@@ -63,6 +63,44 @@ public sealed class StatusSnapshot
         _sha256 = new DigestTable<Digest32>(b.Sha256, seed, unique: true);
     }
 
+    private StatusSnapshot(StatusSnapshot data, uint serial)
+    {
+        Serial = serial;
+        Count = data.Count;
+        (_sha256, _validity, _caOf, _flags, _cas, _directory) = (data._sha256, data._validity, data._caOf, data._flags, data._cas, data._directory);
+        (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (data._revokedRecords, data._revokedAt, data._revokedCrl, data._crlNumbers);
+        (_blockedRecords, _blocks) = (data._blockedRecords, data._blocks);
+    }
+
+    /// <summary>The same data under another SOA serial (the arrays are shared, not copied).</summary>
+    public StatusSnapshot WithSerial(uint serial) => new(this, serial);
+
+    /// <summary>
+    /// The first instant after <paramref name="now"/> at which time alone changes an answer: a certificate becoming
+    /// valid or expiring, a CRL passing its nextUpdate (whole seconds, as the data is kept). Null when none is ahead.
+    /// Revoked, held, blocked and untrusted answers never change with time and are passed over. One pass over the records.
+    /// </summary>
+    public DateTimeOffset? NextChange(DateTimeOffset now)
+    {
+        long t = now.ToUnixTimeSeconds(), next = long.MaxValue;
+        // Status compares "now > nextUpdate" and "now > notAfter": the answer changes the second after.
+        foreach (var ca in _cas)
+        {
+            if (ca.Trusted && ca.Crl?.NextUpdate?.ToUnixTimeSeconds() is { } update && update + 1 > t) next = Math.Min(next, update + 1);
+        }
+        for (int r = 0; r < Count; r++)
+        {
+            int flags = _flags[r];
+            int reason = flags & ReasonMask;
+            if ((flags & BlockedFlag) != 0 || (reason != 0 && reason != 1 + (int)RevocationReason.RemoveFromCrl) || !_cas[_caOf[r]].Trusted) continue;
+            uint notBefore = _validity[2 * r], notAfter = _validity[2 * r + 1];
+            if (notBefore > t) next = Math.Min(next, notBefore);
+            // uint.MaxValue is a date past 2106, clamped: nothing to wait for.
+            if (notAfter != uint.MaxValue && notAfter + 1L > t) next = Math.Min(next, notAfter + 1L);
+        }
+        return next == long.MaxValue ? null : DateTimeOffset.FromUnixTimeSeconds(next);
+    }
+
     /// <summary>The SOA serial of this data.</summary>
     public uint Serial { get; }
 

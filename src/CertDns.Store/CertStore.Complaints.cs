@@ -108,7 +108,7 @@ public sealed partial class CertStore
         using var tx = _db.BeginTransaction();
         var changed = RecomputeAllListings(tx, now);
         if (changed == 0) return 0;
-        _db.Execute("UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;", transaction: tx);
+        _db.Execute(AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return changed;
     }

@@ -105,15 +105,33 @@ public sealed partial class CertStore : IDisposable
     /// <summary>The zone's SOA serial; it advances with every change to published data.</summary>
     public uint Serial => (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;");
 
+    /// <summary>RFC 1982 serials: kept time-like (Unix seconds) but strictly increasing even within a second.</summary>
+    internal const string AdvanceSerialSql =
+        "UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;";
+
     /// <summary>Runs <paramref name="work"/> in one immediate transaction that also advances the zone serial.</summary>
     public T Write<T>(Func<IDbTransaction, T> work)
     {
         using var tx = _db.BeginTransaction();
         var result = work(tx);
-        // RFC 1982 serials: keep them time-like (Unix seconds) but strictly increasing even within a second.
-        _db.Execute("UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;", transaction: tx);
+        _db.Execute(AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return result;
+    }
+
+    /// <summary>
+    /// Advances the zone serial with no change to the stored data, when it is still <paramref name="expected"/>: for a
+    /// server whose answers time alone has changed (a certificate expired, a CRL passed nextUpdate), so secondaries
+    /// transfer again. Returns the new serial, or null when another write came first (its reload carries the change).
+    /// </summary>
+    public uint? AdvanceSerial(uint expected)
+    {
+        using var tx = _db.BeginTransaction();
+        if ((uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx) != expected) return null;
+        _db.Execute(AdvanceSerialSql, transaction: tx);
+        var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
+        tx.Commit();
+        return serial;
     }
 
     /// <summary>Appends a line to the audit log inside <paramref name="tx"/>.</summary>

@@ -200,6 +200,31 @@ public class StatusSnapshotTests
     }
 
     [Fact]
+    public void NextChange_EarliestOfValidityAndNextUpdate_IgnoringAnswersTimeCannotChange()
+    {
+        // TrustedCa's CRL passes nextUpdate at Now+90 s; the answer changes the second after.
+        var expiring = Cert(1, notAfterDays: 0) with { NotAfter = Now.AddSeconds(40) };
+        var notYetValid = Cert(2) with { NotBefore = Now.AddSeconds(20) };
+        var revokedSoonExpiring = Cert(3, revocation: KeyCompromise) with { NotAfter = Now.AddSeconds(5) };
+        var distrustedSoonExpiring = Cert(4, Distrusted) with { NotAfter = Now.AddSeconds(5) };
+        var expiredLongAgo = Cert(5) with { NotAfter = Now.AddDays(-1) };
+
+        var ignored = new StatusSnapshot(1, [revokedSoonExpiring, distrustedSoonExpiring, expiredLongAgo, Cert(6)]);
+        Assert.Equal(Now.AddSeconds(91), ignored.NextChange(Now));
+        var snapshot = new StatusSnapshot(1, [expiring, notYetValid, revokedSoonExpiring, distrustedSoonExpiring, expiredLongAgo]);
+        Assert.Equal(Now.AddSeconds(20), snapshot.NextChange(Now));
+        Assert.Equal(Now.AddSeconds(41), snapshot.NextChange(Now.AddSeconds(20)));
+        Assert.Equal(Now.AddSeconds(91), snapshot.NextChange(Now.AddSeconds(41)));
+        Assert.Null(snapshot.NextChange(Now.AddYears(2)));
+        // The answers really do change at those instants.
+        Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Sha256, expiring.Sha256, false, Now.AddSeconds(40), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal(CertStatus.Expired, snapshot.Answer(DigestKind.Sha256, expiring.Sha256, false, Now.AddSeconds(41), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal(CertStatus.Valid, snapshot.Answer(DigestKind.Sha256, notYetValid.Sha256, false, Now.AddSeconds(20), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal(CertStatus.Stale, snapshot.Answer(DigestKind.Sha256, notYetValid.Sha256, false, Now.AddSeconds(91), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal(snapshot.Serial + 1, snapshot.WithSerial(snapshot.Serial + 1).Serial);
+    }
+
+    [Fact]
     public void Constructor_DuplicateSha256_Throws()
     {
         Assert.Throws<ArgumentException>(() => new StatusSnapshot(1, [Cert(1), Cert(1, StaleCa)]));

@@ -64,6 +64,23 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public void AdvanceSerial_OnlyFromTheSerialItWasGiven()
+    {
+        using var store = _file.Open();
+        var first = store.Serial;
+
+        var moved = store.AdvanceSerial(first);
+        // Another write came in between: the caller's data is old, so nothing moves.
+        var late = store.AdvanceSerial(first);
+
+        Assert.NotNull(moved);
+        Assert.True(moved > first);
+        Assert.Equal(moved, store.Serial);
+        Assert.Null(late);
+        Assert.Equal(moved, store.Serial);
+    }
+
+    [Fact]
     public void Open_FileThatIsNotADatabase_RefusedAsBadInput()
     {
         File.WriteAllText(_file.Path, "this is not sqlite, just text that is long enough to have a header........................................");
