@@ -135,16 +135,37 @@ public sealed class ParsedCertificate
         return _publicKey;
     }
 
-    /// <summary>DER DistributionPointName of each cRLDistributionPoints entry that has one, to match a CRL's scope (RFC 5280 6.3.3 (b)(2)(i)).</summary>
+    /// <summary>
+    /// DER DistributionPointName of each cRLDistributionPoints entry that has one, to match a CRL's scope (RFC 5280
+    /// 6.3.3 (b)(2)(i)); a relative name is given as the full name it stands for.
+    /// </summary>
     public IReadOnlyList<byte[]> CrlDistributionPointNames { get; }
 
     private static List<byte[]> ReadDistributionPointNames(BcCertificate bc)
     {
         var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
         if (value is null) return [];
+        // A point with a cRLIssuer is served by that issuer's (indirect) CRL, never by the certificate issuer's own
+        // (RFC 5280 6.3.3 (b)(1)); CertDns does not attribute such points, so they are not kept for matching.
         return CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints()
-            .Where(p => p.DistributionPointName is not null)
-            .Select(p => p.DistributionPointName.GetEncoded(Asn1Encodable.Der)).ToList();
+            .Where(p => p.DistributionPointName is not null && p.CrlIssuer is null)
+            .Select(p => FullName(p, bc).GetEncoded(Asn1Encodable.Der)).ToList();
+    }
+
+    /// <summary>
+    /// RFC 5280 4.2.1.13: a nameRelativeToCRLIssuer (in a point without cRLIssuer) is appended to the certificate
+    /// issuer's name. Stored as that full name, a point can be matched name by name against a CRL's
+    /// issuingDistributionPoint.
+    /// </summary>
+    private static DistributionPointName FullName(DistributionPoint point, BcCertificate bc)
+    {
+        var name = point.DistributionPointName;
+        if (name.Type != DistributionPointName.NameRelativeToCrlIssuer) return name;
+        var issuer = bc.CertificateStructure.TbsCertificate.Issuer;
+        var rdns = new Asn1EncodableVector();
+        foreach (var rdn in Asn1Sequence.GetInstance(issuer.ToAsn1Object())) rdns.Add(rdn);
+        rdns.Add(Asn1Set.GetInstance(name.Name));
+        return new DistributionPointName(new GeneralNames(new GeneralName(X509Name.GetInstance(new DerSequence(rdns)))));
     }
 
     private static List<string> ReadDistributionPoints(BcCertificate bc)

@@ -1,4 +1,5 @@
 using System.Data;
+using System.Formats.Asn1;
 using System.Globalization;
 using CertDns.Core;
 using Dapper;
@@ -502,6 +503,7 @@ public sealed partial class CertStore : IDisposable
         }
         // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
         var gaps = new Dictionary<(long, string), string>();
+        var matchers = series.Select(s => s.PointName is null ? null : new PointMatcher(s.PointName, caRows[s.CaId].SubjectDer)).ToArray();
         long lastCa = -1, lastGroup = 0;
         long[] issuers = [];
         bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null);
@@ -581,7 +583,7 @@ public sealed partial class CertStore : IDisposable
                 var s = series[k];
                 bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
                 if (!direct && !s.Indirect) continue;
-                string? outOfScope = direct ? OutOfScope(s, isCa, points) : "an indirect CRL of another issuer";
+                string? outOfScope = direct ? OutOfScope(s, isCa, points, matchers[k]) : "an indirect CRL of another issuer";
                 // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
                 if ((outOfScope is null || !direct) && chain >= 0 && Listed(k, chain) is { } found
                     && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
@@ -631,28 +633,89 @@ public sealed partial class CertStore : IDisposable
     private static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;
 
     /// <summary>Why a series does not cover a certificate of its issuer, or null when it does (RFC 5280 6.3.3 (b)(2)).</summary>
-    private static string? OutOfScope(Series s, bool isCa, ReadOnlySpan<byte> points)
+    private static string? OutOfScope(Series s, bool isCa, byte[]? points, PointMatcher? matcher)
     {
         if (s.OnlyAttribute) return "only attribute certificates";
         if (s.OnlyUser && isCa) return "only end-entity certificates";
         if (s.OnlyCa && !isCa) return "only CA certificates";
-        // Compared as DER: a relative name that denotes the same point as a full name is (conservatively) no match.
         // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
-        if (s.PointName is not null && !NamesPoint(points, s.PointName))
-            return points.IsEmpty ? "one distribution point, and the certificate names none" : "another distribution point";
+        if (matcher is not null && !matcher.Covers(points))
+            return points is null ? "one distribution point, and the certificate names none" : "another distribution point";
         return null;
     }
 
-    /// <summary>Whether the certificate's distribution point names (DER values back to back) include this one.</summary>
-    private static bool NamesPoint(ReadOnlySpan<byte> points, ReadOnlySpan<byte> point)
+    /// <summary>
+    /// RFC 5280 6.3.3 (b)(2)(i): a CRL naming a distribution point covers a certificate when one of the names in its
+    /// issuingDistributionPoint matches one of the names in the certificate's cRLDistributionPoints. The CRL's relative
+    /// name (nameRelativeToCRLIssuer) is made whole by appending it to the CRL issuer's name (RFC 5280 5.2.5); a
+    /// certificate's points are stored whole already (ParsedCertificate). Names compare as DER. Certificates of one
+    /// issuer mostly carry the same points, so the last answer is kept.
+    /// </summary>
+    private sealed class PointMatcher(byte[] crlPoint, byte[] crlIssuer)
     {
-        while (!points.IsEmpty)
+        private readonly List<byte[]> _crlNames = PointNames(crlPoint, crlIssuer);
+        private byte[]? _lastPoints;
+        private bool _lastCovers;
+
+        /// <param name="points">The certificate's distribution point names (DER values back to back), or null for none.</param>
+        public bool Covers(byte[]? points)
         {
-            System.Formats.Asn1.AsnDecoder.ReadEncodedValue(points, System.Formats.Asn1.AsnEncodingRules.DER, out _, out _, out int consumed);
-            if (points[..consumed].SequenceEqual(point)) return true;
-            points = points[consumed..];
+            if (points is null) return false;
+            if (_lastPoints is not null && points.AsSpan().SequenceEqual(_lastPoints)) return _lastCovers;
+            bool covers = false;
+            ReadOnlySpan<byte> rest = points;
+            while (!rest.IsEmpty && !covers)
+            {
+                AsnDecoder.ReadEncodedValue(rest, AsnEncodingRules.DER, out _, out _, out int consumed);
+                // The same encoding names the same point; otherwise the point is unfolded into its names.
+                covers = rest[..consumed].SequenceEqual(crlPoint) || PointNames(rest[..consumed].ToArray(), null).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
+                rest = rest[consumed..];
+            }
+            (_lastPoints, _lastCovers) = (points, covers);
+            return covers;
         }
-        return false;
+
+        /// <summary>
+        /// The GeneralNames a DistributionPointName stands for, each as DER: a relative name only with the name of
+        /// the issuer it is relative to. None when it cannot be read.
+        /// </summary>
+        private static List<byte[]> PointNames(byte[] pointName, byte[]? issuerName)
+        {
+            var names = new List<byte[]>();
+            try
+            {
+                var reader = new AsnReader(pointName, AsnEncodingRules.DER);
+                var fullName = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
+                var relative = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
+                if (reader.PeekTag().HasSameClassAndValue(fullName))
+                {
+                    var general = reader.ReadSequence(fullName);
+                    while (general.HasData) names.Add(general.ReadEncodedValue().ToArray());
+                }
+                else if (issuerName is not null && reader.PeekTag().HasSameClassAndValue(relative))
+                {
+                    // [1] IMPLICIT RelativeDistinguishedName: the issuer's RDNs, then this one, as a directoryName [4].
+                    var attributes = reader.ReadSetOf(relative);
+                    var issuer = new AsnReader(issuerName, AsnEncodingRules.DER).ReadSequence();
+                    var writer = new AsnWriter(AsnEncodingRules.DER);
+                    using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true)))
+                    using (writer.PushSequence())
+                    {
+                        while (issuer.HasData) writer.WriteEncodedValue(issuer.ReadEncodedValue().Span);
+                        using (writer.PushSetOf())
+                        {
+                            while (attributes.HasData) writer.WriteEncodedValue(attributes.ReadEncodedValue().Span);
+                        }
+                    }
+                    names.Add(writer.Encode());
+                }
+            }
+            catch (AsnContentException)
+            {
+                // An unreadable name matches nothing: the certificate then answers stale, never valid.
+            }
+            return names;
+        }
     }
 
     private sealed record Series(long Id, long CaId, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect, CrlFacts Facts, string? DeltaNumber);

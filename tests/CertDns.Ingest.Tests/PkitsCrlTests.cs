@@ -42,8 +42,6 @@ public sealed class PkitsCrlTests
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> KnownGaps = new Dictionary<string, string>
     {
-        ["4.14.4"] = "distribution point names compared as DER: nameRelativeToCRLIssuer never equals the same point as fullName: stale",
-        ["4.14.7"] = "distribution point names compared as DER: nameRelativeToCRLIssuer never equals the same point as fullName: stale",
         ["4.14.24"] = "an indirect CRL covers another issuer's certificates only via the certificate's cRLIssuer, not read yet: stale",
         ["4.14.25"] = "an indirect CRL covers another issuer's certificates only via the certificate's cRLIssuer, not read yet: stale",
         ["4.14.34"] = "cRLIssuer in the certificate's distribution point decides the CRL's scope, not read yet: stale",
