@@ -136,8 +136,10 @@ public sealed class ParsedCertificate
     }
 
     /// <summary>
-    /// DER DistributionPointName of each cRLDistributionPoints entry that has one, to match a CRL's scope (RFC 5280
-    /// 6.3.3 (b)(2)(i)); a relative name is given as the full name it stands for.
+    /// The certificate's cRLDistributionPoints, to match a CRL's scope (RFC 5280 6.3.3 (b)), each as DER: a point
+    /// without cRLIssuer as its DistributionPointName (served by the certificate issuer's CRLs), a point with one as
+    /// the whole DistributionPoint SEQUENCE (served only by that issuer's indirect CRLs). A relative name is given as
+    /// the full name it stands for.
     /// </summary>
     public IReadOnlyList<byte[]> CrlDistributionPointNames { get; }
 
@@ -145,23 +147,28 @@ public sealed class ParsedCertificate
     {
         var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
         if (value is null) return [];
-        // A point with a cRLIssuer is served by that issuer's (indirect) CRL, never by the certificate issuer's own
-        // (RFC 5280 6.3.3 (b)(1)); CertDns does not attribute such points, so they are not kept for matching.
-        return CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints()
-            .Where(p => p.DistributionPointName is not null && p.CrlIssuer is null)
-            .Select(p => FullName(p, bc).GetEncoded(Asn1Encodable.Der)).ToList();
+        var result = new List<byte[]>();
+        foreach (var point in CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints())
+        {
+            if (point.CrlIssuer is { } crlIssuer)
+            {
+                // A relative name is relative to the cRLIssuer (RFC 5280 4.2.1.13); reasons do not matter here.
+                var directory = crlIssuer.GetNames().FirstOrDefault(n => n.TagNo == GeneralName.DirectoryName);
+                var name = point.DistributionPointName is { } n && directory is not null ? FullName(n, X509Name.GetInstance(directory.Name)) : point.DistributionPointName;
+                result.Add(new DistributionPoint(name, null, crlIssuer).GetEncoded(Asn1Encodable.Der));
+            }
+            else if (point.DistributionPointName is { } name)
+            {
+                result.Add(FullName(name, bc.CertificateStructure.TbsCertificate.Issuer).GetEncoded(Asn1Encodable.Der));
+            }
+        }
+        return result;
     }
 
-    /// <summary>
-    /// RFC 5280 4.2.1.13: a nameRelativeToCRLIssuer (in a point without cRLIssuer) is appended to the certificate
-    /// issuer's name. Stored as that full name, a point can be matched name by name against a CRL's
-    /// issuingDistributionPoint.
-    /// </summary>
-    private static DistributionPointName FullName(DistributionPoint point, BcCertificate bc)
+    /// <summary>RFC 5280 4.2.1.13: a nameRelativeToCRLIssuer is appended to the name of the issuer it is relative to.</summary>
+    private static DistributionPointName FullName(DistributionPointName name, X509Name issuer)
     {
-        var name = point.DistributionPointName;
         if (name.Type != DistributionPointName.NameRelativeToCrlIssuer) return name;
-        var issuer = bc.CertificateStructure.TbsCertificate.Issuer;
         var rdns = new Asn1EncodableVector();
         foreach (var rdn in Asn1Sequence.GetInstance(issuer.ToAsn1Object())) rdns.Add(rdn);
         rdns.Add(Asn1Set.GetInstance(name.Name));

@@ -503,10 +503,10 @@ public sealed partial class CertStore : IDisposable
         }
         // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
         var gaps = new Dictionary<(long, string), string>();
-        var matchers = series.Select(s => s.PointName is null ? null : new PointMatcher(s.PointName, caRows[s.CaId].SubjectDer)).ToArray();
+        var matchers = series.Select(s => new PointMatcher(s.PointName, caRows[s.CaId].SubjectDer, s.Indirect)).ToArray();
         long lastCa = -1, lastGroup = 0;
         long[] issuers = [];
-        bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null);
+        bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null || s.Indirect);
 
         // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
         // SQLite's own API inside the open transaction. Reading rows and working each out are about equal halves, so
@@ -583,7 +583,7 @@ public sealed partial class CertStore : IDisposable
                 var s = series[k];
                 bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
                 if (!direct && !s.Indirect) continue;
-                string? outOfScope = direct ? OutOfScope(s, isCa, points, matchers[k]) : "an indirect CRL of another issuer";
+                string? outOfScope = OutOfScope(s, direct, isCa, points, matchers[k]);
                 // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
                 if ((outOfScope is null || !direct) && chain >= 0 && Listed(k, chain) is { } found
                     && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
@@ -632,52 +632,103 @@ public sealed partial class CertStore : IDisposable
 
     private static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;
 
-    /// <summary>Why a series does not cover a certificate of its issuer, or null when it does (RFC 5280 6.3.3 (b)(2)).</summary>
-    private static string? OutOfScope(Series s, bool isCa, byte[]? points, PointMatcher? matcher)
+    /// <summary>
+    /// Why a series does not cover a certificate, or null when it does (RFC 5280 6.3.3 (b)): a series of the
+    /// certificate's issuer (<paramref name="direct"/>) or another issuer's indirect CRL.
+    /// </summary>
+    private static string? OutOfScope(Series s, bool direct, bool isCa, byte[]? points, PointMatcher matcher)
     {
+        // Another issuer's indirect CRL covers the certificate only through a point naming it as cRLIssuer.
+        if (!direct && !matcher.CoversOther(points)) return "an indirect CRL of another issuer";
         if (s.OnlyAttribute) return "only attribute certificates";
         if (s.OnlyUser && isCa) return "only end-entity certificates";
         if (s.OnlyCa && !isCa) return "only CA certificates";
         // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
-        if (matcher is not null && !matcher.Covers(points))
+        if (direct && !matcher.CoversOwn(points))
             return points is null ? "one distribution point, and the certificate names none" : "another distribution point";
         return null;
     }
 
     /// <summary>
-    /// RFC 5280 6.3.3 (b)(2)(i): a CRL naming a distribution point covers a certificate when one of the names in its
-    /// issuingDistributionPoint matches one of the names in the certificate's cRLDistributionPoints. The CRL's relative
-    /// name (nameRelativeToCRLIssuer) is made whole by appending it to the CRL issuer's name (RFC 5280 5.2.5); a
-    /// certificate's points are stored whole already (ParsedCertificate). Names compare as DER. Certificates of one
-    /// issuer mostly carry the same points, so the last answer is kept.
+    /// RFC 5280 6.3.3 (b): which certificates a CRL's distribution point covers. A point of the certificate without
+    /// cRLIssuer is served by its issuer's CRLs; one with a cRLIssuer only by that issuer's indirect CRLs. When the
+    /// CRL names a point (issuingDistributionPoint), one of its names must match one of the point's (the CRL's relative
+    /// name made whole with the CRL issuer's name, 5.2.5; a certificate's points are stored whole by ParsedCertificate).
+    /// Names compare as DER. Consecutive certificates mostly carry the same points, so the last answers are kept.
     /// </summary>
-    private sealed class PointMatcher(byte[] crlPoint, byte[] crlIssuer)
+    private sealed class PointMatcher(byte[]? crlPoint, byte[] crlIssuer, bool indirect)
     {
-        private readonly List<byte[]> _crlNames = PointNames(crlPoint, crlIssuer);
-        private byte[]? _lastPoints;
-        private bool _lastCovers;
+        private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
+        private static readonly Asn1Tag Context1 = new(TagClass.ContextSpecific, 1, isConstructed: true);
+        private static readonly Asn1Tag Context2 = new(TagClass.ContextSpecific, 2, isConstructed: true);
+        private static readonly Asn1Tag Context4 = new(TagClass.ContextSpecific, 4, isConstructed: true);
+        private readonly List<byte[]>? _crlNames = crlPoint is null ? null : PointNames(crlPoint, crlIssuer);
+        private (byte[]? Points, bool Covers) _lastOwn, _lastOther;
 
-        /// <param name="points">The certificate's distribution point names (DER values back to back), or null for none.</param>
-        public bool Covers(byte[]? points)
+        /// <summary>Whether this CRL covers a certificate of its own issuer.</summary>
+        /// <param name="points">The certificate's points (DER values back to back), or null for none.</param>
+        public bool CoversOwn(byte[]? points)
+        {
+            // A complete CRL of the issuer covers all its certificates: at the least as RFC 5280's fallback to "any
+            // CRL issued by the certificate issuer" with the issuer's name as the point.
+            if (_crlNames is null) return true;
+            return Remembered(ref _lastOwn, points, p => p.Length > 0 && p[0] != 0x30 ? NamesMatch(p) : indirect && ServedHere(p));
+        }
+
+        /// <summary>Whether this (indirect) CRL covers a certificate of another issuer: one of its points names this CRL's issuer as cRLIssuer.</summary>
+        public bool CoversOther(byte[]? points) => indirect && Remembered(ref _lastOther, points, p => p.Length > 0 && p[0] == 0x30 && ServedHere(p));
+
+        private static bool Remembered(ref (byte[]? Points, bool Covers) last, byte[]? points, Func<byte[], bool> pointCovers)
         {
             if (points is null) return false;
-            if (_lastPoints is not null && points.AsSpan().SequenceEqual(_lastPoints)) return _lastCovers;
+            if (last.Points is not null && points.AsSpan().SequenceEqual(last.Points)) return last.Covers;
             bool covers = false;
-            ReadOnlySpan<byte> rest = points;
-            while (!rest.IsEmpty && !covers)
+            int offset = 0;
+            while (offset < points.Length && !covers)
             {
-                AsnDecoder.ReadEncodedValue(rest, AsnEncodingRules.DER, out _, out _, out int consumed);
-                // The same encoding names the same point; otherwise the point is unfolded into its names.
-                covers = rest[..consumed].SequenceEqual(crlPoint) || PointNames(rest[..consumed].ToArray(), null).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
-                rest = rest[consumed..];
+                AsnDecoder.ReadEncodedValue(points.AsSpan(offset), AsnEncodingRules.DER, out _, out _, out int consumed);
+                covers = pointCovers(points[offset..(offset + consumed)]);
+                offset += consumed;
             }
-            (_lastPoints, _lastCovers) = (points, covers);
+            last = (points, covers);
             return covers;
+        }
+
+        /// <summary>A DistributionPointName of the certificate against the CRL's point.</summary>
+        private bool NamesMatch(byte[] point) =>
+            _crlNames is null || point.AsSpan().SequenceEqual(crlPoint) || PointNames(point, null).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
+
+        /// <summary>A whole DistributionPoint whose cRLIssuer names this CRL's issuer, and whose name (if any) matches the CRL's point.</summary>
+        private bool ServedHere(byte[] distributionPoint)
+        {
+            try
+            {
+                var point = new AsnReader(distributionPoint, AsnEncodingRules.DER).ReadSequence();
+                byte[]? name = null;
+                bool issuerMatches = false;
+                if (point.HasData && point.PeekTag().HasSameClassAndValue(Context0)) name = point.ReadSequence(Context0).ReadEncodedValue().ToArray();
+                if (point.HasData && point.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 1))) point.ReadEncodedValue();
+                if (point.HasData && point.PeekTag().HasSameClassAndValue(Context2))
+                {
+                    var issuers = point.ReadSequence(Context2);
+                    while (issuers.HasData && !issuerMatches)
+                    {
+                        if (issuers.PeekTag().HasSameClassAndValue(Context4)) issuerMatches = issuers.ReadSequence(Context4).ReadEncodedValue().Span.SequenceEqual(crlIssuer);
+                        else issuers.ReadEncodedValue();
+                    }
+                }
+                // A point naming no point of its own is served by the cRLIssuer's CRL that names none either.
+                return issuerMatches && (_crlNames is null || (name is not null && NamesMatch(name)));
+            }
+            catch (AsnContentException)
+            {
+                return false;
+            }
         }
 
         /// <summary>
         /// The GeneralNames a DistributionPointName stands for, each as DER: a relative name only with the name of
-        /// the issuer it is relative to. None when it cannot be read.
+        /// the issuer it is relative to. None when it cannot be read (an unreadable name matches nothing).
         /// </summary>
         private static List<byte[]> PointNames(byte[] pointName, byte[]? issuerName)
         {
@@ -685,20 +736,18 @@ public sealed partial class CertStore : IDisposable
             try
             {
                 var reader = new AsnReader(pointName, AsnEncodingRules.DER);
-                var fullName = new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true);
-                var relative = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
-                if (reader.PeekTag().HasSameClassAndValue(fullName))
+                if (reader.PeekTag().HasSameClassAndValue(Context0))
                 {
-                    var general = reader.ReadSequence(fullName);
+                    var general = reader.ReadSequence(Context0);
                     while (general.HasData) names.Add(general.ReadEncodedValue().ToArray());
                 }
-                else if (issuerName is not null && reader.PeekTag().HasSameClassAndValue(relative))
+                else if (issuerName is not null && reader.PeekTag().HasSameClassAndValue(Context1))
                 {
                     // [1] IMPLICIT RelativeDistinguishedName: the issuer's RDNs, then this one, as a directoryName [4].
-                    var attributes = reader.ReadSetOf(relative);
+                    var attributes = reader.ReadSetOf(Context1);
                     var issuer = new AsnReader(issuerName, AsnEncodingRules.DER).ReadSequence();
                     var writer = new AsnWriter(AsnEncodingRules.DER);
-                    using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true)))
+                    using (writer.PushSequence(Context4))
                     using (writer.PushSequence())
                     {
                         while (issuer.HasData) writer.WriteEncodedValue(issuer.ReadEncodedValue().Span);
@@ -712,7 +761,6 @@ public sealed partial class CertStore : IDisposable
             }
             catch (AsnContentException)
             {
-                // An unreadable name matches nothing: the certificate then answers stale, never valid.
             }
             return names;
         }

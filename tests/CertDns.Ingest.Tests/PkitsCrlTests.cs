@@ -17,8 +17,8 @@ public sealed class PkitsCrlTests
 
     /// <summary>
     /// Cases whose verdict rests on path validation, which CertDns does not do (it serves the status of one
-    /// certificate against its issuer's CRLs): revocation of an intermediate or of a CRL-signing certificate,
-    /// self-issued key rollover chains, and cRLIssuer distribution points that name another CRL issuer.
+    /// certificate against its issuer's CRLs): revocation of an intermediate or of a CRL-signing certificate, and
+    /// self-issued key rollover chains.
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> PathValidationOnly = new Dictionary<string, string>
     {
@@ -29,11 +29,6 @@ public sealed class PkitsCrlTests
         ["4.5.6"] = "self-issued CRL-signing key chain",
         ["4.5.7"] = "self-issued CRL-signing key chain",
         ["4.5.8"] = "self-issued CRL-signing key chain",
-        ["4.14.27"] = "cRLIssuer in the certificate's distribution point",
-        ["4.14.28"] = "cRLIssuer in the certificate's distribution point",
-        ["4.14.29"] = "cRLIssuer in the certificate's distribution point",
-        ["4.14.30"] = "cRLIssuer in the certificate's distribution point",
-        ["4.14.33"] = "cRLIssuer in the certificate's distribution point",
     };
 
     /// <summary>
@@ -42,9 +37,6 @@ public sealed class PkitsCrlTests
     /// </summary>
     public static readonly IReadOnlyDictionary<string, string> KnownGaps = new Dictionary<string, string>
     {
-        ["4.14.24"] = "an indirect CRL covers another issuer's certificates only via the certificate's cRLIssuer, not read yet: stale",
-        ["4.14.25"] = "an indirect CRL covers another issuer's certificates only via the certificate's cRLIssuer, not read yet: stale",
-        ["4.14.34"] = "cRLIssuer in the certificate's distribution point decides the CRL's scope, not read yet: stale",
     };
 
     private static IEnumerable<string[]> Rows() => File.ReadLines(TestPaths.Data("pkits", "pkits_crl_tests.tsv"))
