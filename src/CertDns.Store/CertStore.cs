@@ -476,11 +476,11 @@ public sealed partial class CertStore : IDisposable
             var row = SqliteColumns.Of(statement);
             while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
             {
-                if (!seriesIndex.TryGetValue(SqliteColumns.Int64(row, 0), out var s)) continue;
-                if (!groupOf.TryGetValue(SqliteColumns.Int64(row, 2), out var group)) continue;
-                var key = SerialKey.Of(group, SqliteColumns.Blob(row, 3));
-                entries.Add((s, SqliteColumns.Int64(row, 1) != 0, (RevocationReason)SqliteColumns.Int64(row, 4),
-                    SqliteColumns.Int64(row, 5), first.TryGetValue(key, out var next) ? next : -1));
+                if (!seriesIndex.TryGetValue(row.Int64(0), out var s)) continue;
+                if (!groupOf.TryGetValue(row.Int64(2), out var group)) continue;
+                var key = SerialKey.Of(group, row.Blob(3));
+                entries.Add((s, row.Int64(1) != 0, (RevocationReason)row.Int64(4),
+                    row.Int64(5), first.TryGetValue(key, out var next) ? next : -1));
                 first[key] = entries.Count - 1;
             }
             Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
@@ -823,19 +823,19 @@ public sealed partial class CertStore : IDisposable
         public ReadOnlySpan<byte> SerialOf(int i) => _serials.AsSpan(i == 0 ? 0 : _serialEnd[i - 1], _serialEnd[i] - (i == 0 ? 0 : _serialEnd[i - 1]));
 
         /// <summary>Appends the current row (the columns only scoped CRLs or revocations need are read when asked for).</summary>
-        public void Read(nint row, bool kind, bool points, bool readSerial)
+        public void Read(SqliteColumns.Row row, bool kind, bool points, bool readSerial)
         {
             int i = Count++;
-            var sha256 = SqliteColumns.Blob(row, 0);
+            var sha256 = row.Blob(0);
             if (sha256.Length != 32) throw new InvalidDataException("A certificate row's sha256 is not 32 octets.");
             sha256.CopyTo(Sha256.AsSpan(i * 32));
-            NotBefore[i] = SqliteColumns.Int64(row, 2);
-            NotAfter[i] = SqliteColumns.Int64(row, 3);
-            CaId[i] = SqliteColumns.Int64(row, 4);
-            IsCa[i] = kind && SqliteColumns.Int64(row, 5) != 0;
-            Points[i] = points && SqliteColumns.Blob(row, 6) is { IsEmpty: false } p ? p.ToArray() : null;
+            NotBefore[i] = row.Int64(2);
+            NotAfter[i] = row.Int64(3);
+            CaId[i] = row.Int64(4);
+            IsCa[i] = kind && row.Int64(5) != 0;
+            Points[i] = points && row.Blob(6) is { IsEmpty: false } p ? p.ToArray() : null;
             int start = i == 0 ? 0 : _serialEnd[i - 1];
-            var serial = readSerial ? SqliteColumns.Blob(row, 1) : default;
+            var serial = readSerial ? row.Blob(1) : default;
             if (start + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, start + serial.Length));
             serial.CopyTo(_serials.AsSpan(start));
             _serialEnd[i] = start + serial.Length;
