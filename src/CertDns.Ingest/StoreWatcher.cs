@@ -54,6 +54,8 @@ public sealed class StoreWatcher(string storePath, SnapshotHolder holder, TimeSp
                     continue;
                 }
                 long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
+                _directory.Reopen();
                 var next = store.LoadSnapshot(_directory);
                 holder.Publish(next);
                 ReleasePrevious();

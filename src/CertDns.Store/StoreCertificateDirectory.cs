@@ -15,6 +15,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
     private readonly string _path;
     private readonly Stack<Reader> _idle = new();
     private readonly List<Reader> _all = [];
+    private int _generation;
     private bool _disposed;
 
     /// <summary>Reads the store at <paramref name="path"/>; connections are opened when first needed.</summary>
@@ -124,7 +125,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_idle.TryPop(out var idle)) return idle;
         }
-        var reader = new Reader(_path);
+        int generation;
+        lock (_idle) generation = _generation;
+        var reader = new Reader(_path) { Generation = generation };
         lock (_idle)
         {
             if (!_disposed)
@@ -141,8 +144,32 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
     {
         lock (_idle)
         {
-            if (!_disposed) _idle.Push(reader);
+            if (_disposed) return;
+            if (reader.Generation == _generation)
+            {
+                _idle.Push(reader);
+                return;
+            }
+            _all.Remove(reader);
         }
+        reader.Dispose();
+    }
+
+    /// <summary>
+    /// Closes the connections and opens new ones on next use: a store file replaced under the same path (a restore
+    /// from backup) is then read, not the old one the open connections still hold. The server calls it on each reload.
+    /// </summary>
+    public void Reopen()
+    {
+        List<Reader> idle;
+        lock (_idle)
+        {
+            _generation++;
+            idle = [.. _idle];
+            _idle.Clear();
+            foreach (var reader in idle) _all.Remove(reader);
+        }
+        foreach (var reader in idle) reader.Dispose();
     }
 
     private static void Check(Reader reader, int rc)
@@ -174,6 +201,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         }
 
         public string Path { get; }
+
+        /// <summary>The pool's generation when it was opened; older ones are closed when returned.</summary>
+        public int Generation { get; init; }
 
         public sqlite3_stmt BySha1 { get; }
 

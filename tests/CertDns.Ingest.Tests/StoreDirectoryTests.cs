@@ -116,6 +116,34 @@ public sealed class StoreDirectoryTests : IDisposable
     }
 
     [Fact]
+    public void Reopen_StoreFileReplaced_LookupsReadTheNewFile()
+    {
+        CertRecord valid;
+        using (var store = _file.Open()) (valid, _, _) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var sha256s = new byte[32 * 4];
+        Assert.Equal(1, directory.Find(DigestKind.Sha1, valid.Sha1, false, sha256s));
+
+        // A restore from backup: another file moved over the path; the open connections still read the old one.
+        var other = new StoreFile();
+        using (var store = other.Open())
+        {
+            Seed(store);
+            store.AddCertificates([Cert(1, 77)]);
+        }
+        foreach (var f in new[] { "-wal", "-shm" }) File.Delete(_file.Path + f);
+        File.Move(other.Path, _file.Path, overwrite: true);
+        var late = Cert(1, 77);
+        Assert.Equal(0, directory.Find(DigestKind.Sha1, late.Sha1, false, sha256s));
+
+        directory.Reopen();
+
+        Assert.Equal(1, directory.Find(DigestKind.Sha1, late.Sha1, false, sha256s));
+        Assert.Equal(late.Sha256, sha256s[..32]);
+        other.Dispose();
+    }
+
+    [Fact]
     public void Respond_StoreGoneForADirectoryForm_ServFailWhileSha256StillAnswers()
     {
         StatusSnapshot snapshot;
