@@ -1,9 +1,10 @@
+using System.Formats.Asn1;
 using Org.BouncyCastle.Asn1;
 using Org.BouncyCastle.Asn1.X509;
 
 namespace CertDns.Pki;
 
-/// <summary>Distinguished names: readable text and RFC 5280 7.1 comparison, both via BouncyCastle.</summary>
+/// <summary>Distinguished names: readable text and RFC 5280 7.1 comparison via BouncyCastle, and distribution point names.</summary>
 internal static class Names
 {
     private static readonly Dictionary<DerObjectIdentifier, string> Symbols = BuildSymbols();
@@ -44,6 +45,41 @@ internal static class Names
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return false;
+        }
+    }
+
+    /// <summary>
+    /// A DER DistributionPointName as the full name it stands for (RFC 5280 4.2.1.13, 5.2.5): a nameRelativeToCRLIssuer
+    /// is appended to the name of the issuer it is relative to, giving fullName { directoryName }. Certificates and
+    /// CRLs store their points this way, so that matching compares names, never the two CHOICEs. A full name, or a
+    /// name that cannot be read, comes back as it is.
+    /// </summary>
+    public static byte[] WholePointName(byte[] pointName, ReadOnlySpan<byte> issuerName)
+    {
+        var relative = new Asn1Tag(TagClass.ContextSpecific, 1, isConstructed: true);
+        try
+        {
+            var reader = new AsnReader(pointName, AsnEncodingRules.DER);
+            if (!reader.PeekTag().HasSameClassAndValue(relative)) return pointName;
+            // [1] IMPLICIT RelativeDistinguishedName: its attributes go in a SET after the issuer's RDNs.
+            var attributes = reader.ReadSetOf(relative);
+            var issuer = new AsnReader(issuerName.ToArray(), AsnEncodingRules.DER).ReadSequence();
+            var writer = new AsnWriter(AsnEncodingRules.DER);
+            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0, isConstructed: true)))
+            using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 4, isConstructed: true)))
+            using (writer.PushSequence())
+            {
+                while (issuer.HasData) writer.WriteEncodedValue(issuer.ReadEncodedValue().Span);
+                using (writer.PushSetOf())
+                {
+                    while (attributes.HasData) writer.WriteEncodedValue(attributes.ReadEncodedValue().Span);
+                }
+            }
+            return writer.Encode();
+        }
+        catch (AsnContentException)
+        {
+            return pointName;
         }
     }
 }

@@ -148,31 +148,24 @@ public sealed class ParsedCertificate
         var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
         if (value is null) return [];
         var result = new List<byte[]>();
+        var issuer = bc.CertificateStructure.TbsCertificate.Issuer.GetEncoded(Asn1Encodable.Der);
         foreach (var point in CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints())
         {
             if (point.CrlIssuer is { } crlIssuer)
             {
                 // A relative name is relative to the cRLIssuer (RFC 5280 4.2.1.13); reasons do not matter here.
                 var directory = crlIssuer.GetNames().FirstOrDefault(n => n.TagNo == GeneralName.DirectoryName);
-                var name = point.DistributionPointName is { } n && directory is not null ? FullName(n, X509Name.GetInstance(directory.Name)) : point.DistributionPointName;
+                var name = point.DistributionPointName is { } n && directory is not null
+                    ? DistributionPointName.GetInstance(Asn1Object.FromByteArray(Names.WholePointName(n.GetEncoded(Asn1Encodable.Der), directory.Name.GetEncoded(Asn1Encodable.Der))))
+                    : point.DistributionPointName;
                 result.Add(new DistributionPoint(name, null, crlIssuer).GetEncoded(Asn1Encodable.Der));
             }
             else if (point.DistributionPointName is { } name)
             {
-                result.Add(FullName(name, bc.CertificateStructure.TbsCertificate.Issuer).GetEncoded(Asn1Encodable.Der));
+                result.Add(Names.WholePointName(name.GetEncoded(Asn1Encodable.Der), issuer));
             }
         }
         return result;
-    }
-
-    /// <summary>RFC 5280 4.2.1.13: a nameRelativeToCRLIssuer is appended to the name of the issuer it is relative to.</summary>
-    private static DistributionPointName FullName(DistributionPointName name, X509Name issuer)
-    {
-        if (name.Type != DistributionPointName.NameRelativeToCrlIssuer) return name;
-        var rdns = new Asn1EncodableVector();
-        foreach (var rdn in Asn1Sequence.GetInstance(issuer.ToAsn1Object())) rdns.Add(rdn);
-        rdns.Add(Asn1Set.GetInstance(name.Name));
-        return new DistributionPointName(new GeneralNames(new GeneralName(X509Name.GetInstance(new DerSequence(rdns)))));
     }
 
     private static List<string> ReadDistributionPoints(BcCertificate bc)

@@ -404,7 +404,7 @@ public sealed class ParsedCrl
                         if (aki.NextIs(keyId)) AuthorityKeyId = aki.ReadPrimitive(keyId, "keyIdentifier", out _).ToArray();
                         break;
                     case 0x1C: // issuingDistributionPoint
-                        DistributionPoint = ReadDistributionPoint(ref reader);
+                        DistributionPoint = ReadDistributionPoint(ref reader, IssuerDer);
                         break;
                     case 0x3C: // expiredCertsOnCRL: GeneralizedTime per X.509, UTCTime seen in the wild
                         ExpiredCertsOnCrl = reader.ReadTime("expiredCertsOnCRL");
@@ -440,7 +440,7 @@ public sealed class ParsedCrl
         return number;
     }
 
-    private static IssuingDistributionPoint ReadDistributionPoint(ref DerCursor reader)
+    private static IssuingDistributionPoint ReadDistributionPoint(ref DerCursor reader, byte[] issuer)
     {
         var der = reader.ReadEncoded(out _).ToArray();
         var outer = new DerCursor(der, 0);
@@ -499,7 +499,8 @@ public sealed class ParsedCrl
         bool indirect = Flag(ref idp, 4);
         bool onlyAttribute = Flag(ref idp, 5);
         idp.EnsureEnd("issuingDistributionPoint");
-        return new IssuingDistributionPoint(der, pointName, names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
+        // Stored whole, as certificates store theirs: a relative name is appended to this CRL's issuer (RFC 5280 5.2.5).
+        return new IssuingDistributionPoint(der, pointName is null ? null : Names.WholePointName(pointName, issuer), names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
     }
 
     private static ReadOnlySpan<byte> AuthorityInfoAccess => [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];

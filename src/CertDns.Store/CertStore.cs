@@ -501,11 +501,11 @@ public sealed partial class CertStore : IDisposable
             lastVariant = (caId, crl, gap, index);
             return index;
         }
-        // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
         var gaps = new Dictionary<(long, string), string>();
         var matchers = series.Select(s => new PointMatcher(s.PointName, caRows[s.CaId].SubjectDer, s.Indirect)).ToArray();
         long lastCa = -1, lastGroup = 0;
         long[] issuers = [];
+        // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
         bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null || s.Indirect);
 
         // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
@@ -652,17 +652,17 @@ public sealed partial class CertStore : IDisposable
     /// <summary>
     /// RFC 5280 6.3.3 (b): which certificates a CRL's distribution point covers. A point of the certificate without
     /// cRLIssuer is served by its issuer's CRLs; one with a cRLIssuer only by that issuer's indirect CRLs. When the
-    /// CRL names a point (issuingDistributionPoint), one of its names must match one of the point's (the CRL's relative
-    /// name made whole with the CRL issuer's name, 5.2.5; a certificate's points are stored whole by ParsedCertificate).
-    /// Names compare as DER. Consecutive certificates mostly carry the same points, so the last answers are kept.
+    /// CRL names a point (issuingDistributionPoint), one of its names must match one of the point's. Both sides are
+    /// stored with relative names already made whole (CertDns.Pki's Names.WholePointName); names compare as DER.
+    /// Consecutive certificates mostly carry the same points, so the last answers are kept.
     /// </summary>
     private sealed class PointMatcher(byte[]? crlPoint, byte[] crlIssuer, bool indirect)
     {
         private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
-        private static readonly Asn1Tag Context1 = new(TagClass.ContextSpecific, 1, isConstructed: true);
+        private static readonly Asn1Tag Reasons = new(TagClass.ContextSpecific, 1);
         private static readonly Asn1Tag Context2 = new(TagClass.ContextSpecific, 2, isConstructed: true);
         private static readonly Asn1Tag Context4 = new(TagClass.ContextSpecific, 4, isConstructed: true);
-        private readonly List<byte[]>? _crlNames = crlPoint is null ? null : PointNames(crlPoint, crlIssuer);
+        private readonly List<byte[]>? _crlNames = crlPoint is null ? null : PointNames(crlPoint);
         private (byte[]? Points, bool Covers) _lastOwn, _lastOther;
 
         /// <summary>Whether this CRL covers a certificate of its own issuer.</summary>
@@ -672,13 +672,13 @@ public sealed partial class CertStore : IDisposable
             // A complete CRL of the issuer covers all its certificates: at the least as RFC 5280's fallback to "any
             // CRL issued by the certificate issuer" with the issuer's name as the point.
             if (_crlNames is null) return true;
-            return Remembered(ref _lastOwn, points, p => p.Length > 0 && p[0] != 0x30 ? NamesMatch(p) : indirect && ServedHere(p));
+            return Remembered(ref _lastOwn, points, own: true);
         }
 
         /// <summary>Whether this (indirect) CRL covers a certificate of another issuer: one of its points names this CRL's issuer as cRLIssuer.</summary>
-        public bool CoversOther(byte[]? points) => indirect && Remembered(ref _lastOther, points, p => p.Length > 0 && p[0] == 0x30 && ServedHere(p));
+        public bool CoversOther(byte[]? points) => indirect && Remembered(ref _lastOther, points, own: false);
 
-        private static bool Remembered(ref (byte[]? Points, bool Covers) last, byte[]? points, Func<byte[], bool> pointCovers)
+        private bool Remembered(ref (byte[]? Points, bool Covers) last, byte[]? points, bool own)
         {
             if (points is null) return false;
             if (last.Points is not null && points.AsSpan().SequenceEqual(last.Points)) return last.Covers;
@@ -687,7 +687,10 @@ public sealed partial class CertStore : IDisposable
             while (offset < points.Length && !covers)
             {
                 AsnDecoder.ReadEncodedValue(points.AsSpan(offset), AsnEncodingRules.DER, out _, out _, out int consumed);
-                covers = pointCovers(points[offset..(offset + consumed)]);
+                var point = points[offset..(offset + consumed)];
+                // A whole DistributionPoint (a SEQUENCE) carries a cRLIssuer; a bare DistributionPointName does not.
+                bool withIssuer = point[0] == 0x30;
+                covers = withIssuer ? indirect && ServedHere(point) : own && NamesMatch(point);
                 offset += consumed;
             }
             last = (points, covers);
@@ -696,7 +699,7 @@ public sealed partial class CertStore : IDisposable
 
         /// <summary>A DistributionPointName of the certificate against the CRL's point.</summary>
         private bool NamesMatch(byte[] point) =>
-            _crlNames is null || point.AsSpan().SequenceEqual(crlPoint) || PointNames(point, null).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
+            _crlNames is null || point.AsSpan().SequenceEqual(crlPoint) || PointNames(point).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
 
         /// <summary>A whole DistributionPoint whose cRLIssuer names this CRL's issuer, and whose name (if any) matches the CRL's point.</summary>
         private bool ServedHere(byte[] distributionPoint)
@@ -707,7 +710,7 @@ public sealed partial class CertStore : IDisposable
                 byte[]? name = null;
                 bool issuerMatches = false;
                 if (point.HasData && point.PeekTag().HasSameClassAndValue(Context0)) name = point.ReadSequence(Context0).ReadEncodedValue().ToArray();
-                if (point.HasData && point.PeekTag().HasSameClassAndValue(new Asn1Tag(TagClass.ContextSpecific, 1))) point.ReadEncodedValue();
+                if (point.HasData && point.PeekTag().HasSameClassAndValue(Reasons)) point.ReadEncodedValue();
                 if (point.HasData && point.PeekTag().HasSameClassAndValue(Context2))
                 {
                     var issuers = point.ReadSequence(Context2);
@@ -726,41 +729,20 @@ public sealed partial class CertStore : IDisposable
             }
         }
 
-        /// <summary>
-        /// The GeneralNames a DistributionPointName stands for, each as DER: a relative name only with the name of
-        /// the issuer it is relative to. None when it cannot be read (an unreadable name matches nothing).
-        /// </summary>
-        private static List<byte[]> PointNames(byte[] pointName, byte[]? issuerName)
+        /// <summary>The GeneralNames of a full DistributionPointName, each as DER; none for a relative or unreadable one.</summary>
+        private static List<byte[]> PointNames(byte[] pointName)
         {
             var names = new List<byte[]>();
             try
             {
                 var reader = new AsnReader(pointName, AsnEncodingRules.DER);
-                if (reader.PeekTag().HasSameClassAndValue(Context0))
-                {
-                    var general = reader.ReadSequence(Context0);
-                    while (general.HasData) names.Add(general.ReadEncodedValue().ToArray());
-                }
-                else if (issuerName is not null && reader.PeekTag().HasSameClassAndValue(Context1))
-                {
-                    // [1] IMPLICIT RelativeDistinguishedName: the issuer's RDNs, then this one, as a directoryName [4].
-                    var attributes = reader.ReadSetOf(Context1);
-                    var issuer = new AsnReader(issuerName, AsnEncodingRules.DER).ReadSequence();
-                    var writer = new AsnWriter(AsnEncodingRules.DER);
-                    using (writer.PushSequence(Context4))
-                    using (writer.PushSequence())
-                    {
-                        while (issuer.HasData) writer.WriteEncodedValue(issuer.ReadEncodedValue().Span);
-                        using (writer.PushSetOf())
-                        {
-                            while (attributes.HasData) writer.WriteEncodedValue(attributes.ReadEncodedValue().Span);
-                        }
-                    }
-                    names.Add(writer.Encode());
-                }
+                if (!reader.PeekTag().HasSameClassAndValue(Context0)) return names;
+                var general = reader.ReadSequence(Context0);
+                while (general.HasData) names.Add(general.ReadEncodedValue().ToArray());
             }
             catch (AsnContentException)
             {
+                // An unreadable name matches nothing: the certificate then answers stale, never valid.
             }
             return names;
         }
