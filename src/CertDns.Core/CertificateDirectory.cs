@@ -83,11 +83,11 @@ internal sealed class MemoryCertificateDirectory : ICertificateDirectory
         {
             case DigestKind.Sha1:
                 var sha1 = Digest20.Read(digest);
-                while ((r = _sha1.Next(sha1.Head, ref position)) >= 0) if (_sha1[r].Equals(sha1)) Put(r, ref count, sha256s);
+                while ((r = _sha1.NextEqual(sha1, ref position)) >= 0) Put(r, ref count, sha256s);
                 break;
             case DigestKind.Md5:
                 var md5 = Digest16.Read(digest);
-                while ((r = _md5.Next(md5.Head, ref position)) >= 0) if (_md5[r].Equals(md5)) Put(r, ref count, sha256s);
+                while ((r = _md5.NextEqual(md5, ref position)) >= 0) Put(r, ref count, sha256s);
                 break;
             default:
                 bool prefix = kind == DigestKind.Sha256Prefix;
@@ -103,19 +103,14 @@ internal sealed class MemoryCertificateDirectory : ICertificateDirectory
 
     public CertificateDetails? Details(ReadOnlySpan<byte> sha256)
     {
-        var key = Digest32.Read(sha256);
-        int position = -1, r;
-        while ((r = _sha256.Next(key.Head, ref position)) >= 0)
-        {
-            if (!_sha256[r].Equals(key)) continue;
-            var c = _certs[r];
-            return new CertificateDetails(c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore, c.NotAfter);
-        }
-        return null;
+        int position = -1;
+        int r = _sha256.NextEqual(Digest32.Read(sha256), ref position);
+        return r < 0 ? null : DetailsOf(_certs[r]);
     }
 
-    public IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder() =>
-        _certs.Select(c => (c.Sha256, new CertificateDetails(c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore, c.NotAfter)));
+    public IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder() => _certs.Select(c => (c.Sha256, DetailsOf(c)));
+
+    private static CertificateDetails DetailsOf(CertFacts c) => new(c.Sha1, c.Md5, c.SpkiSha256, c.Serial, c.NotBefore, c.NotAfter);
 
     private void Put(int record, ref int count, Span<byte> sha256s)
     {

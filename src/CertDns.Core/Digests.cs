@@ -134,6 +134,14 @@ internal sealed class DigestTable<T>
         }
     }
 
+    /// <summary>The next record whose digest equals <paramref name="key"/>, or -1; start with <paramref name="position"/> at -1.</summary>
+    public int NextEqual(in T key, ref int position)
+    {
+        int r;
+        while ((r = Next(key.Head, ref position)) >= 0 && !_byRecord[r].Equals(key)) { }
+        return r;
+    }
+
     // Lemire's multiply-shift maps the mixed 64 bits onto the table without a division.
     private int Home(ulong head) => (int)Math.BigMul((head ^ _seed) * 0x9E3779B97F4A7C15UL, (ulong)_slots.Length, out _);
 }
