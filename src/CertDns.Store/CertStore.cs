@@ -104,7 +104,9 @@ public sealed partial class CertStore : IDisposable
     public long SchemaVersion => _db.ExecuteScalar<long>("PRAGMA user_version;");
 
     /// <summary>The zone's SOA serial; it advances with every change to published data.</summary>
-    public uint Serial => (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;");
+    public uint Serial => ReadSerial(null);
+
+    private uint ReadSerial(IDbTransaction? tx) => (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
 
     /// <summary>RFC 1982 serials: kept time-like (Unix seconds) but strictly increasing even within a second.</summary>
     internal const string AdvanceSerialSql =
@@ -128,9 +130,9 @@ public sealed partial class CertStore : IDisposable
     public uint? AdvanceSerial(uint expected)
     {
         using var tx = _db.BeginTransaction();
-        if ((uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx) != expected) return null;
+        if (ReadSerial(tx) != expected) return null;
         _db.Execute(AdvanceSerialSql, transaction: tx);
-        var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
+        var serial = ReadSerial(tx);
         tx.Commit();
         return serial;
     }
@@ -451,7 +453,7 @@ public sealed partial class CertStore : IDisposable
     public StatusSnapshot LoadSnapshot(ICertificateDirectory? directory = null)
     {
         using var tx = _db.BeginTransaction(deferred: true);
-        var serial = (uint)_db.ExecuteScalar<long>("SELECT serial FROM zone WHERE id = 1;", transaction: tx);
+        var serial = ReadSerial(tx);
         var count = _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
         var builder = new StatusSnapshotBuilder((int)count);
         var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
