@@ -93,6 +93,10 @@ public sealed class DnsServer : IAsyncDisposable
                     // SOL_SOCKET, SO_REUSEPORT: the kernel only lets sockets of the same user join the group.
                     if (sockets > 1) socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
                     SetReceiveBuffer(socket, receiveBuffer);
+                    // Wakes a loop now and then so that a stop is noticed even where closing a socket does not
+                    // interrupt the receive. Set here, not by the loop's thread: a server disposed at once would
+                    // have closed the socket under it.
+                    socket.ReceiveTimeout = 500;
                     socket.Bind(new IPEndPoint(endpoint.Address, port));
                     port = ((IPEndPoint)socket.LocalEndPoint!).Port;
                 }
@@ -163,8 +167,6 @@ public sealed class DnsServer : IAsyncDisposable
         var receive = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var response = ArrayPool<byte>.Shared.Rent(DnsResponder.MaxMessageSize);
         var client = new SocketAddress(udp.AddressFamily);
-        // Wakes the thread now and then so that a stop is noticed even where closing a socket does not interrupt recvfrom.
-        udp.ReceiveTimeout = 500;
         try
         {
             while (!_stop.IsCancellationRequested)
@@ -211,15 +213,14 @@ public sealed class DnsServer : IAsyncDisposable
     {
         using var batch = new UdpBatch();
         Span<int> lengths = stackalloc int[UdpBatch.Slots];
-        // Wakes the thread now and then so that a stop is noticed; the descriptor stays blocking (no async use).
-        udp.ReceiveTimeout = 500;
-        udp.Blocking = true;
+        // The descriptor stays blocking (no async use); its receive timeout was set when it was bound.
         var handle = udp.SafeHandle;
         bool referenced = false;
-        // Held for the loop's life: closing the socket cannot hand its descriptor number to another file meanwhile.
-        handle.DangerousAddRef(ref referenced);
         try
         {
+            // Held for the loop's life: closing the socket cannot hand its descriptor number to another file
+            // meanwhile. A server disposed before this thread ran finds the handle closed: that is a stop.
+            handle.DangerousAddRef(ref referenced);
             while (!_stop.IsCancellationRequested)
             {
                 int received;

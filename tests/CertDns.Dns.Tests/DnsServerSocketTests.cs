@@ -65,6 +65,26 @@ public sealed class DnsServerSocketTests
         Assert.Equal(1, WireQuery.Rcode(response));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Dispose_RightAfterStart_LoopsEndWithoutFault(bool batching)
+    {
+        // A server disposed before its UDP threads first ran closed their sockets under them; a socket call on the
+        // thread then threw outside any handler and took the whole process down (seen once in CI).
+        var errors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var options = new DnsServerOptions { UdpReceiveLoops = 2, UdpBatching = batching, OnError = errors.Enqueue };
+        var holder = new SnapshotHolder(TestZone.Snapshot());
+        for (int i = 0; i < 300; i++)
+        {
+            var server = await StartAsync(holder, options);
+            var disposed = server.DisposeAsync().AsTask();
+            Assert.Same(disposed, await Task.WhenAny(disposed, Task.Delay(Patience)));
+            await disposed;
+        }
+        Assert.Empty(errors);
+    }
+
     [Fact]
     public async Task Start_PortAnotherReusePortGroupHolds_RefusedRatherThanShared()
     {
