@@ -78,8 +78,8 @@ public sealed class DnsResponder
     /// <summary>The zone this responder serves.</summary>
     public ZoneOptions Options => _options;
 
-    /// <summary>The AXFR messages for the zone as served now, or null when the question is not the apex.</summary>
-    public IReadOnlyList<byte[]>? Transfer(ReadOnlySpan<byte> query) => ZoneTransfer.Build(query, _snapshots.Current, _options, _time.GetUtcNow());
+    /// <summary>An AXFR of the zone as served now, written as the connection takes it, or null when the question is not the apex.</summary>
+    public TransferMessages? Transfer(ReadOnlySpan<byte> query) => ZoneTransfer.Start(query, _snapshots.Current, _options, _time.GetUtcNow());
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.

@@ -267,7 +267,7 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private IReadOnlyList<byte[]>? Transfer(ReadOnlySpan<byte> query)
+    private TransferMessages? Transfer(ReadOnlySpan<byte> query)
     {
         try
         {
@@ -277,6 +277,23 @@ public sealed class DnsServer : IAsyncDisposable
         {
             _options.OnError?.Invoke(e);
             return null;
+        }
+    }
+
+    private bool NextTransferMessage(TransferMessages transfer, out ReadOnlyMemory<byte> frame, out bool failed)
+    {
+        failed = false;
+        try
+        {
+            return transfer.Next(out frame);
+        }
+        catch (Exception e)
+        {
+            // The store became unreadable part way (the directory), or a bug: reported, and the transfer ends.
+            _options.OnError?.Invoke(e);
+            frame = default;
+            failed = true;
+            return false;
         }
     }
 
@@ -360,17 +377,25 @@ public sealed class DnsServer : IAsyncDisposable
                         pending = 0;
                     }
                     if (transferAllowed && ZoneTransfer.IsAxfr(input.AsSpan(start + 2, length))
-                        && Transfer(input.AsSpan(start + 2, length)) is { } messages)
+                        && Transfer(input.AsSpan(start + 2, length)) is { } transfer)
                     {
                         start += 2 + length;
                         if (pending > 0) await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
-                        foreach (var message in messages)
+                        using (transfer)
                         {
-                            var framed = new byte[2 + message.Length];
-                            BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
-                            message.CopyTo(framed, 2);
-                            await SendAsync(socket, framed, deadline.Token);
+                            while (true)
+                            {
+                                if (!NextTransferMessage(transfer, out var frame, out bool failed))
+                                {
+                                    // A transfer cut short must not look complete: the secondary sees the connection end without the closing SOA and retries.
+                                    if (failed) return;
+                                    break;
+                                }
+                                // Bounded per message, not per transfer: a large zone takes longer than any idle timeout.
+                                deadline.CancelAfter(_options.TransferWriteTimeout);
+                                await SendAsync(socket, frame, deadline.Token);
+                            }
                         }
                         continue;
                     }

@@ -36,6 +36,14 @@ public sealed record DnsServerOptions
     /// </summary>
     public IReadOnlyCollection<System.Net.IPAddress> TransferClients { get; init; } = [];
 
+    /// <summary>
+    /// How long one message of a zone transfer may wait for the secondary to take it. A transfer lasts as long as the
+    /// zone is large, so it is not bound by <see cref="TcpIdleTimeout"/>; the kernel wakes a blocked writer only
+    /// after a third or more of the send buffer (megabytes) has drained, so a secondary on a slow link waits seconds
+    /// between messages while making progress. One that stops reading is dropped after this.
+    /// </summary>
+    public TimeSpan TransferWriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }
 }

@@ -8,12 +8,10 @@ namespace CertDns.Dns;
 /// <summary>
 /// AXFR (RFC 5936) of the zone generated from the snapshot, so NSD, Knot or BIND secondaries can carry it:
 /// SOA, NS, the name server's address, every published name with its A and TXT, and the SOA again. Messages are
-/// at most about 16 KB; only the first carries the question.
+/// at most about 16 KB, written one at a time (<see cref="TransferMessages"/>); only the first carries the question.
 /// </summary>
 public static class ZoneTransfer
 {
-    private const int MessageTarget = 16 * 1024;
-
     /// <summary>Whether a query asks for a zone transfer (QTYPE AXFR), read from its question without a full parse.</summary>
     public static bool IsAxfr(ReadOnlySpan<byte> query)
     {
@@ -27,8 +25,12 @@ public static class ZoneTransfer
         return at + 5 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]) == RecordType.Axfr;
     }
 
-    /// <summary>The response messages for an AXFR of <paramref name="options"/>' apex, or null when the question is another name.</summary>
-    public static IReadOnlyList<byte[]>? Build(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    /// <summary>
+    /// Starts an AXFR of <paramref name="options"/>' apex, or returns null when the question is another name. The
+    /// messages are written one at a time as the connection takes them, so a transfer of millions of names holds
+    /// one message in memory, not the zone.
+    /// </summary>
+    public static TransferMessages? Start(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
     {
         int end = 12;
         var labels = new List<string>();
@@ -37,60 +39,30 @@ public static class ZoneTransfer
             labels.Add(Encoding.ASCII.GetString(query.Slice(end + 1, query[end])));
             end += query[end] + 1;
         }
-        var question = query[12..(end + 5)].ToArray();
         if (!string.Equals(string.Join('.', labels), options.Apex.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)) return null;
-        ushort id = BinaryPrimitives.ReadUInt16BigEndian(query);
+        return new TransferMessages(BinaryPrimitives.ReadUInt16BigEndian(query), query[12..(end + 5)].ToArray(), Records(snapshot, options, now));
+    }
 
-        var messages = new List<byte[]>();
-        var body = new List<byte>(MessageTarget + 1024);
-        int count = 0;
-        void Flush()
-        {
-            var message = new byte[12 + (messages.Count == 0 ? question.Length : 0) + body.Count];
-            BinaryPrimitives.WriteUInt16BigEndian(message, id);
-            message[2] = 0x84; // QR, opcode QUERY, AA
-            BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(4), (ushort)(messages.Count == 0 ? 1 : 0));
-            BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(6), (ushort)count);
-            int at = 12;
-            if (messages.Count == 0)
-            {
-                question.CopyTo(message, at);
-                at += question.Length;
-            }
-            body.CopyTo(message, at);
-            messages.Add(message);
-            body.Clear();
-            count = 0;
-        }
-        void Add(string owner, ushort type, int ttl, byte[] rdata)
-        {
-            WriteName(body, owner);
-            Span<byte> fixedPart = stackalloc byte[10];
-            BinaryPrimitives.WriteUInt16BigEndian(fixedPart, type);
-            BinaryPrimitives.WriteUInt16BigEndian(fixedPart[2..], 1);
-            BinaryPrimitives.WriteInt32BigEndian(fixedPart[4..], ttl);
-            BinaryPrimitives.WriteUInt16BigEndian(fixedPart[8..], (ushort)rdata.Length);
-            body.AddRange(fixedPart.ToArray());
-            body.AddRange(rdata);
-            if (++count >= 60000 || body.Count >= MessageTarget) Flush();
-        }
-
+    /// <summary>Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again.</summary>
+    private static IEnumerable<TransferRecord> Records(StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    {
         var apex = options.Apex.TrimEnd('.');
         var soa = Soa(options, snapshot.Serial);
-        Add(apex, RecordType.Soa, options.ApexTtl, soa);
-        Add(apex, RecordType.Ns, options.ApexTtl, Name(options.NsName));
+        yield return new TransferRecord(apex, RecordType.Soa, options.ApexTtl, soa);
+        yield return new TransferRecord(apex, RecordType.Ns, options.ApexTtl, Name(options.NsName));
         if (options.NsAddress is { } address && options.NsName.TrimEnd('.').EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
-            Add(options.NsName.TrimEnd('.'), address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, options.ApexTtl, address.GetAddressBytes());
+            yield return new TransferRecord(options.NsName.TrimEnd('.'), address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, options.ApexTtl, address.GetAddressBytes());
+        var text = new byte[256];
         foreach (var entry in ZoneExporter.Entries(snapshot, options, now))
         {
             var owner = entry.Owner + "." + apex;
-            Add(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
-            var text = Encoding.UTF8.GetBytes(entry.Text);
-            Add(owner, RecordType.Txt, entry.Ttl, [(byte)text.Length, .. text]);
+            yield return new TransferRecord(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
+            // The evaluator keeps a TXT within one character-string (255 octets).
+            int length = Encoding.UTF8.GetBytes(entry.Text, text.AsSpan(1));
+            text[0] = (byte)length;
+            yield return new TransferRecord(owner, RecordType.Txt, entry.Ttl, text.AsMemory(0, 1 + length));
         }
-        Add(apex, RecordType.Soa, options.ApexTtl, soa);
-        if (count > 0) Flush();
-        return messages;
+        yield return new TransferRecord(apex, RecordType.Soa, options.ApexTtl, soa);
     }
 
     /// <summary>
@@ -163,4 +135,114 @@ public static class ZoneTransfer
         }
         output.Add(0);
     }
+}
+
+/// <summary>One resource record of a zone transfer, its owner an absolute name without the final dot.</summary>
+internal readonly record struct TransferRecord(string Owner, ushort Type, int Ttl, ReadOnlyMemory<byte> Rdata);
+
+/// <summary>
+/// The messages of one AXFR, each written into the same buffer when asked for: owner names compressed against the
+/// names already in that message (RFC 1035 section 4.1.4), so a name's A and TXT share one owner and every owner
+/// shares the apex. Dispose it to end the pass over the store early.
+/// </summary>
+public sealed class TransferMessages : IDisposable
+{
+    private const int MessageTarget = 16 * 1024;
+    // A compression pointer holds a 14-bit offset.
+    private const int PointerLimit = 0x3FFF;
+
+    private readonly ushort _id;
+    private readonly byte[] _question;
+    private readonly IEnumerator<TransferRecord> _records;
+    // Two octets of TCP length, then the message; a record is far smaller than the room left past the target.
+    private readonly byte[] _buffer = new byte[2 + 65535];
+    private readonly Dictionary<string, int> _names = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+    private bool _first = true;
+    private bool _done;
+
+    internal TransferMessages(ushort id, byte[] question, IEnumerable<TransferRecord> records)
+    {
+        _id = id;
+        _question = question;
+        _records = records.GetEnumerator();
+        _lookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
+
+    /// <summary>Messages written so far.</summary>
+    public int Messages { get; private set; }
+
+    /// <summary>
+    /// Writes the next message, with its two-octet TCP length in front; false when the transfer is complete. The
+    /// frame is valid until the next call.
+    /// </summary>
+    public bool Next(out ReadOnlyMemory<byte> frame)
+    {
+        frame = default;
+        if (_done) return false;
+        _names.Clear();
+        int at = 2 + 12;
+        if (_first)
+        {
+            _question.CopyTo(_buffer, at);
+            at += _question.Length;
+        }
+        int count = 0;
+        while (count < 60000 && at - 2 < MessageTarget)
+        {
+            if (!_records.MoveNext())
+            {
+                _done = true;
+                break;
+            }
+            var record = _records.Current;
+            at = WriteName(record.Owner, at);
+            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at), record.Type);
+            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at + 2), 1);
+            BinaryPrimitives.WriteInt32BigEndian(_buffer.AsSpan(at + 4), record.Ttl);
+            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at + 8), (ushort)record.Rdata.Length);
+            record.Rdata.Span.CopyTo(_buffer.AsSpan(at + 10));
+            at += 10 + record.Rdata.Length;
+            count++;
+        }
+        if (count == 0) return false;
+
+        var header = _buffer.AsSpan(2, 12);
+        header.Clear();
+        BinaryPrimitives.WriteUInt16BigEndian(header, _id);
+        header[2] = 0x84; // QR, opcode QUERY, AA
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)(_first ? 1 : 0));
+        BinaryPrimitives.WriteUInt16BigEndian(header[6..], (ushort)count);
+        BinaryPrimitives.WriteUInt16BigEndian(_buffer, (ushort)(at - 2));
+        _first = false;
+        Messages++;
+        frame = _buffer.AsMemory(0, at);
+        return true;
+    }
+
+    /// <summary>Writes <paramref name="name"/> at <paramref name="at"/>, ending in a pointer to the longest suffix already in this message.</summary>
+    private int WriteName(string name, int at)
+    {
+        var rest = name.AsSpan();
+        while (!rest.IsEmpty)
+        {
+            if (_lookup.TryGetValue(rest, out int offset))
+            {
+                BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at), (ushort)(0xC000 | offset));
+                return at + 2;
+            }
+            // Offsets count from the message's first octet, after the TCP length.
+            if (at - 2 <= PointerLimit) _names[rest.ToString()] = at - 2;
+            int dot = rest.IndexOf('.');
+            var label = dot < 0 ? rest : rest[..dot];
+            _buffer[at] = (byte)label.Length;
+            at += 1 + Encoding.ASCII.GetBytes(label, _buffer.AsSpan(at + 1));
+            rest = dot < 0 ? [] : rest[(dot + 1)..];
+        }
+        _buffer[at] = 0;
+        return at + 1;
+    }
+
+    /// <summary>Ends the pass over the store.</summary>
+    public void Dispose() => _records.Dispose();
 }
