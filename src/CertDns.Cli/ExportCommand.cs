@@ -14,15 +14,17 @@ internal sealed class ExportCommand
         var format = new Option<string>("--format") { Description = "zone (RFC 1035, for NSD, Knot, BIND) or rbldnsd (one dnset per view)", DefaultValueFactory = _ => "zone" };
         format.AcceptOnlyFromAmong("zone", "rbldnsd");
         var output = new Option<string>("--output", "-o") { Description = "The zone file; for rbldnsd a prefix: PREFIX.combined, PREFIX.bl, PREFIX.wl", Required = true };
-        var command = new Command("export", "Write the zone, as served now, for NSD, Knot, BIND or rbldnsd") { format, output };
+        var forms = GlobalOptions.Forms("the zone file");
+        var command = new Command("export", "Write the zone, as served now, for NSD, Knot, BIND or rbldnsd") { format, output, forms };
         command.SetAction(r => Run.Guarded(() =>
         {
             var path = r.GetValue(output)!;
+            var published = PublishedNames.Parse(r.GetValue(forms)!);
             if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && !Directory.Exists(dir))
                 throw new BadInputException(path, "folder does not exist");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
             var snapshot = store.LoadSnapshot();
-            var options = new ZoneOptions { Apex = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.').ToLowerInvariant() };
+            var options = new ZoneOptions { Apex = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.').ToLowerInvariant(), Forms = published };
             var now = DateTimeOffset.UtcNow;
             int records;
             if (r.GetValue(format) == "zone")

@@ -25,17 +25,16 @@ internal sealed class FpCommand
     private static void Print(ParsedCertificate cert, string zone)
     {
         var sha256 = Hex.Lower(cert.Sha256);
-        var key = Hex.Lower(cert.SpkiSha256);
         Console.WriteLine($"subject:  {cert.Subject}");
         Console.WriteLine($"issuer:   {cert.Issuer}  serial {Hex.Lower(cert.Serial)}");
         Console.WriteLine($"sha256:   {Hex.Colons(cert.Sha256)}");
         Console.WriteLine();
         Console.WriteLine("query names (a 64-char label is illegal in DNS, so SHA-256 is always split):");
-        Console.WriteLine($"  {sha256[..32]}.{sha256[32..]}.{zone}         (SHA-256, Exim split form)");
+        Console.WriteLine($"  {PublishedNames.Split(cert.Sha256)}.{zone}         (SHA-256, Exim split form)");
         Console.WriteLine($"  {sha256[..56]}.{zone}                    (SHA-256 truncated to 56 hex)");
         Console.WriteLine($"  {Hex.Base32(cert.Sha256)}.{zone}                (SHA-256, base32)");
         Console.WriteLine($"  {Hex.Lower(cert.Sha1)}.{zone}                      (SHA-1)");
-        Console.WriteLine($"  {key[..32]}.{key[32..]}.key.{zone}     (SHA-256 of the public key)");
+        Console.WriteLine($"  {PublishedNames.Key(cert.SpkiSha256)}.{zone}     (SHA-256 of the public key)");
         Console.WriteLine($"  add bl. or wl. before {zone} for the block-only or allow-only view");
         Console.WriteLine();
         Console.WriteLine("Exim (acl_smtp_mail; tls_try_verify_hosts = * so client certificates are asked for):");
@@ -45,7 +44,7 @@ internal sealed class FpCommand
         Console.WriteLine();
         Console.WriteLine("Sendmail (${cert_fp} is colon-separated hex; confCERT_FINGERPRINT_ALGORITHM=`sha1' gives SHA-1):");
         Console.WriteLine($"  Kcertdns dns -R A -T<TMP> -d5s -r2");
-        Console.WriteLine($"  R$*   $: $(certdns $&{{cert_fp}} $) (colons turned into dots: one label per byte, e.g. {Hex.Colons(cert.Sha1).Replace(':', '.').ToLowerInvariant()}.bl.{zone})");
+        Console.WriteLine($"  R$*   $: $(certdns $&{{cert_fp}} $) (colons turned into dots: one label per byte, e.g. {PublishedNames.PerByte(cert.Sha1)}.bl.{zone})");
         Console.WriteLine();
         Console.WriteLine("Postfix (no built-in DNS list for certificates: a policy service asks the zone):");
         Console.WriteLine("  smtpd_tls_fingerprint_digest = sha256");

@@ -18,6 +18,15 @@ internal static class GlobalOptions
         DefaultValueFactory = _ => "status.example",
         Recursive = true,
     };
+
+    /// <summary>The name forms a zone copy carries (export, and serve's zone transfers); read with <see cref="Core.PublishedNames.Parse"/>.</summary>
+    public static Option<string> Forms(string copy) => new("--forms")
+    {
+        Description = $"Name forms {copy} carries besides the split SHA-256 (Exim) form, comma-separated: "
+            + string.Join(", ", Core.PublishedNames.Words.Where(w => w.Form != Core.NameForms.Split).Select(w => w.Word))
+            + ". Other DNS servers answer only the names they are given: Sendmail asks md5-bytes (or sha1-bytes), legacy Postfix md5 or sha1",
+        DefaultValueFactory = _ => "split",
+    };
 }
 
 /// <summary>Exit codes of SPEC section 4.</summary>

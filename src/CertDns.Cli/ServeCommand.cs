@@ -27,9 +27,10 @@ internal sealed class ServeCommand
                 + "time alone changed answers (a certificate expired or became valid, a CRL passed nextUpdate); 0 never",
             DefaultValueFactory = _ => 300,
         };
+        var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges,
+            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges, forms,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -42,6 +43,7 @@ internal sealed class ServeCommand
             var dbPath = r.GetValue(GlobalOptions.Database)!;
             var transferClients = (r.GetValue(allowTransfer) ?? []).Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BadInputException(a, "not an IP address")).ToList();
             var secondaries = (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList();
+            var published = PublishedNames.Parse(r.GetValue(forms)!);
             if (r.GetValue(udpThreads) is var threads && threads is < 1 or > 256)
                 throw new BadInputException("--udp-threads", "must be between 1 and 256");
             if (r.GetValue(timeChanges) is var every && every is < 0 or > 86400)
@@ -76,6 +78,7 @@ internal sealed class ServeCommand
                 MaxTtl = r.GetValue(ttl),
                 Minimum = r.GetValue(negativeTtl),
                 NsAddress = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address,
+                Forms = published,
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
             zone = options;

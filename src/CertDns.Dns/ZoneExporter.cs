@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using CertDns.Core;
@@ -18,8 +19,8 @@ public enum ExportFormat
 
 /// <summary>
 /// Writes the zone as standard DNS software loads it, evaluated at one moment: SOA, NS, the RFC 5782 test entries,
-/// and for every certificate the Exim split SHA-256 name with its A and TXT in each view that publishes its status.
-/// Shorter digest forms are left out: they are legacy lookups, and the split form is the one SPEC gives MTAs.
+/// and for every certificate its names in <see cref="ZoneOptions.Forms"/> (the Exim split SHA-256 name unless more
+/// are asked for) with A and TXT in each view that publishes its status.
 /// </summary>
 public static class ZoneExporter
 {
@@ -48,7 +49,8 @@ public static class ZoneExporter
 
     /// <summary>
     /// Every name the zone publishes below the apex, as of <paramref name="now"/>: the RFC 5782 test entries and,
-    /// for every certificate, the Exim split SHA-256 name in each view that publishes its status. The zone file,
+    /// for every certificate, its names in <see cref="ZoneOptions.Forms"/> in each view that publishes its status.
+    /// A public key (key form) is written once, with the status its certificates give it together. The zone file,
     /// rbldnsd data and zone transfers are all written from this one list.
     /// </summary>
     public static IEnumerable<ZoneEntry> Entries(StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
@@ -60,14 +62,29 @@ public static class ZoneExporter
                 if (StatusCodes.VisibleIn(status, view)) yield return new ZoneEntry(label + suffix, view, status, options.MaxTtl, DnsResponder.TestEntryText(status));
             }
         }
+        var maxTtl = TimeSpan.FromSeconds(options.MaxTtl);
+        var keys = (options.Forms & NameForms.Key) != 0 ? new HashSet<(UInt128, UInt128)>() : null;
         foreach (var cert in snapshot.Certificates)
         {
-            var verdict = StatusEvaluator.Evaluate(cert, now, TimeSpan.FromSeconds(options.MaxTtl));
-            var name = SplitName(cert.Sha256);
-            foreach (var (view, suffix) in Views)
+            var verdict = StatusEvaluator.Evaluate(cert, now, maxTtl);
+            foreach (var name in PublishedNames.Of(cert, options.Forms))
             {
-                if (StatusCodes.VisibleIn(verdict.Status, view)) yield return new ZoneEntry(name + suffix, view, verdict.Status, (int)verdict.Ttl.TotalSeconds, verdict.Text);
+                foreach (var entry in InViews(name, verdict)) yield return entry;
             }
+            // A key shared by several certificates has one status from them all (SPEC section 1), as the server answers it.
+            if (keys is not null && keys.Add((BinaryPrimitives.ReadUInt128BigEndian(cert.SpkiSha256), BinaryPrimitives.ReadUInt128BigEndian(cert.SpkiSha256.AsSpan(16))))
+                && snapshot.Evaluate(DigestKind.Sha256, cert.SpkiSha256, isKey: true, now, maxTtl) is { } key)
+            {
+                foreach (var entry in InViews(PublishedNames.Key(cert.SpkiSha256), key)) yield return entry;
+            }
+        }
+    }
+
+    private static IEnumerable<ZoneEntry> InViews(string name, Verdict verdict)
+    {
+        foreach (var (view, suffix) in Views)
+        {
+            if (StatusCodes.VisibleIn(verdict.Status, view)) yield return new ZoneEntry(name + suffix, view, verdict.Status, (int)verdict.Ttl.TotalSeconds, verdict.Text);
         }
     }
 
@@ -98,12 +115,6 @@ public static class ZoneExporter
     }
 
     internal static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
-
-    private static string SplitName(byte[] sha256)
-    {
-        var hex = Hex.Lower(sha256);
-        return $"{hex[..32]}.{hex[32..]}";
-    }
 
     private static string Absolute(string name) => name.TrimEnd('.') + ".";
 

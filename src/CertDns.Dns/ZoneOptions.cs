@@ -1,3 +1,4 @@
+using CertDns.Core;
 using System.Net;
 
 namespace CertDns.Dns;
@@ -49,4 +50,10 @@ public sealed record ZoneOptions
     /// (DNS Flag Day 2020).
     /// </summary>
     public int UdpPayloadSize { get; init; } = 1232;
+
+    /// <summary>
+    /// The names zone files and zone transfers carry for each certificate. Queries are answered in every form
+    /// regardless; this decides what a copy in other DNS software can answer. The split SHA-256 form by default.
+    /// </summary>
+    public NameForms Forms { get; init; } = NameForms.Split;
 }

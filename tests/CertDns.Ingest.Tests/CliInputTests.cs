@@ -53,6 +53,15 @@ public sealed class CliInputTests : IDisposable
         AssertRefused("forged.pem", "signature does not verify", "certs", "add", "forged.pem");
     }
 
+    [Theory]
+    [InlineData("export", "--output", "zone", "--forms", "md5,sha512")]
+    [InlineData("serve", "--forms", "bytes")]
+    public void Forms_UnknownForm_Refused(params string[] args)
+    {
+        AssertRefused("--forms", "is not a name form", args);
+        Assert.False(File.Exists(_dir.File("zone")));
+    }
+
     [Fact]
     public void CertsAdd_NotACertificate_Refused()
     {

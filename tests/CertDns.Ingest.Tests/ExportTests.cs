@@ -32,6 +32,35 @@ public sealed class ExportTests : IDisposable
         Assert.Contains("OK", check.Output);
     }
 
+    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    public void Export_ZoneFileAllForms_EveryFormOfEveryCertificatePassesNamedCheckzone()
+    {
+        var result = CertDnsProcess.Run(_dir.Path, "export", "--output", "status.example.zone", "--forms", "all");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        var zone = File.ReadAllText(_dir.File("status.example.zone"));
+        foreach (var (name, client) in _scenario.Clients)
+        {
+            var cert = client.Parsed;
+            var sha256 = Convert.ToHexStringLower(cert.Sha256);
+            var key = Convert.ToHexStringLower(cert.SpkiSha256);
+            string[] owners =
+            [
+                $"{sha256[..32]}.{sha256[32..]}", sha256[..56], Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
+                StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
+            ];
+            foreach (var owner in owners)
+            {
+                // Each listed certificate's names in the combined view and the one view that shows its code.
+                if (name == "unknown") Assert.DoesNotContain(owner, zone);
+                else Assert.Contains($"\n{owner} ", zone.ReplaceLineEndings("\n"));
+            }
+        }
+
+        var check = Run("/usr/bin/named-checkzone", "status.example", _dir.File("status.example.zone"));
+        Assert.True(check.ExitCode == 0, check.Output);
+        Assert.Contains("OK", check.Output);
+    }
+
     [PeerFact("/usr/sbin/rbldnsd", "rbldnsd", "/usr/bin/dig", "dnsutils")]
     public async Task Export_Rbldnsd_ServedByRbldnsdAnswersLikeCertdns()
     {

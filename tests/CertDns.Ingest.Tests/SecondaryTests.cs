@@ -124,6 +124,59 @@ public sealed class SecondaryTests : IDisposable
     }
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    public async Task Nsd_TransfersAllForms_AnswersEveryFormAsCertdns()
+    {
+        // Sendmail asks one label per byte of MD5 (or SHA-1), legacy Postfix the MD5 or SHA-1 hex, the policy service
+        // the key form: a secondary answers them only if the transfer carried them.
+        var nsdPort = CertDnsProcess.FreePort();
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--forms", "all");
+        using var nsd = StartNsd(nsdPort, certdns.Port);
+        try
+        {
+            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+            await Wait(nsdPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial, "NSD did not transfer the zone");
+
+            int listed = 0;
+            foreach (var (name, client) in _scenario.Clients)
+            {
+                var cert = client.Parsed;
+                var sha256 = Convert.ToHexStringLower(cert.Sha256);
+                var key = Convert.ToHexStringLower(cert.SpkiSha256);
+                string[] forms =
+                [
+                    sha256[..56], Hex.Base32(cert.Sha256), Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
+                    StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
+                ];
+                foreach (var form in forms)
+                {
+                    foreach (var view in new[] { "", "bl.", "wl." })
+                    {
+                        var qname = $"{form}.{view}status.example";
+                        var ours = await Dig.RunAsync(certdns.Port, qname, "A");
+                        var theirs = await Dig.RunAsync(nsdPort, qname, "A");
+                        // Where CertDns lists nothing it may say NODATA (a short form could be the right-hand part of a
+                        // longer split name) and NSD NXDOMAIN: neither lists the certificate.
+                        if (ours.Answer.Count > 0) Assert.True(ours.Status == theirs.Status, $"{name} {qname}: certdns {ours.Status}, nsd {theirs.Status}");
+                        else Assert.Contains(theirs.Status, new[] { "NOERROR", "NXDOMAIN" });
+                        Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
+                        listed += theirs.Answer.Count;
+                    }
+                    if (name == "unknown") continue;
+                    var txt = await Dig.RunAsync(nsdPort, $"{form}.status.example", "TXT");
+                    Assert.Equal((await Dig.RunAsync(certdns.Port, $"{form}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
+                }
+            }
+            // Four registered certificates, seven forms, each in the combined view and one of bl or wl.
+            Assert.Equal(4 * 7 * 2, listed);
+        }
+        finally
+        {
+            if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
+            nsd.WaitForExit(5000);
+        }
+    }
+
+    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
     public async Task Nsd_CertificateExpiresWithNoWrite_SerialAdvancesAndNsdFollows()
     {
         // Only time changes this answer: the store is not written, yet NSD must learn of it.
