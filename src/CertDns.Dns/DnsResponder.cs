@@ -78,8 +78,12 @@ public sealed class DnsResponder
     /// <summary>The zone this responder serves.</summary>
     public ZoneOptions Options => _options;
 
-    /// <summary>An AXFR of the zone as served now, written as the connection takes it, or null when the question is not the apex.</summary>
-    public TransferMessages? Transfer(ReadOnlySpan<byte> query) => ZoneTransfer.Start(query, _snapshots.Current, _options, _time.GetUtcNow());
+    /// <summary>
+    /// A transfer of the zone as served now (AXFR, or IXFR from <paramref name="clientSerial"/>), written as the
+    /// connection takes it, or null when the question is not the apex.
+    /// </summary>
+    public TransferMessages? Transfer(ReadOnlySpan<byte> query, uint? clientSerial = null) =>
+        ZoneTransfer.Start(query, _snapshots.Current, _options, _time.GetUtcNow(), clientSerial);
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.

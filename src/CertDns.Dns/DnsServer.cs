@@ -267,11 +267,11 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private TransferMessages? Transfer(ReadOnlySpan<byte> query)
+    private TransferMessages? Transfer(ReadOnlySpan<byte> query, uint? clientSerial)
     {
         try
         {
-            return _responder.Transfer(query);
+            return _responder.Transfer(query, clientSerial);
         }
         catch (Exception e)
         {
@@ -340,7 +340,7 @@ public sealed class DnsServer : IAsyncDisposable
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        // Zone transfers only to the configured secondaries; any other AXFR gets the responder's REFUSED.
+        // Zone transfers only to the configured secondaries; any other AXFR or IXFR gets the responder's refusal.
         bool transferAllowed = _options.TransferClients.Count > 0 && socket.RemoteEndPoint is IPEndPoint peer
             && _options.TransferClients.Any(a => a.Equals(peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address));
         try
@@ -376,8 +376,8 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    if (transferAllowed && ZoneTransfer.IsAxfr(input.AsSpan(start + 2, length))
-                        && Transfer(input.AsSpan(start + 2, length)) is { } transfer)
+                    if (transferAllowed && ZoneTransfer.IsTransfer(input.AsSpan(start + 2, length), out uint? clientSerial)
+                        && Transfer(input.AsSpan(start + 2, length), clientSerial) is { } transfer)
                     {
                         start += 2 + length;
                         if (pending > 0) await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);

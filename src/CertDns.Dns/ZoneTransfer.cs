@@ -6,15 +6,20 @@ using CertDns.Core;
 namespace CertDns.Dns;
 
 /// <summary>
-/// AXFR (RFC 5936) of the zone generated from the snapshot, so NSD, Knot or BIND secondaries can carry it:
+/// AXFR (RFC 5936) of the zone generated from the snapshot, and IXFR (RFC 1995) answered the same way, so NSD, Knot or BIND secondaries can carry it:
 /// SOA, NS, the name server's address, every published name with its A and TXT, and the SOA again. Messages are
 /// at most about 16 KB, written one at a time (<see cref="TransferMessages"/>); only the first carries the question.
 /// </summary>
 public static class ZoneTransfer
 {
-    /// <summary>Whether a query asks for a zone transfer (QTYPE AXFR), read from its question without a full parse.</summary>
-    public static bool IsAxfr(ReadOnlySpan<byte> query)
+    /// <summary>
+    /// Whether a query asks for a zone transfer, read from the message without a full parse: AXFR, or IXFR (RFC 1995)
+    /// with the client's serial taken from the SOA in its authority section. An IXFR whose SOA cannot be read is not
+    /// taken as one (the responder then answers FORMERR).
+    /// </summary>
+    public static bool IsTransfer(ReadOnlySpan<byte> query, out uint? clientSerial)
     {
+        clientSerial = null;
         if (query.Length < 12 + 5 || BinaryPrimitives.ReadUInt16BigEndian(query[4..]) != 1) return false;
         int at = 12;
         while (at < query.Length && query[at] != 0)
@@ -22,15 +27,55 @@ public static class ZoneTransfer
             if ((query[at] & 0xC0) != 0) return false;
             at += query[at] + 1;
         }
-        return at + 5 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]) == RecordType.Axfr;
+        if (at + 5 > query.Length) return false;
+        ushort type = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
+        if (type == RecordType.Axfr) return true;
+        if (type != RecordType.Ixfr || BinaryPrimitives.ReadUInt16BigEndian(query[6..]) != 0 || BinaryPrimitives.ReadUInt16BigEndian(query[8..]) < 1) return false;
+        // The authority section's first record: the client's SOA (owner, type, class, TTL, RDLENGTH, then MNAME,
+        // RNAME and SERIAL). Names may be compressed.
+        at += 5;
+        if (!SkipName(query, ref at) || at + 10 > query.Length || BinaryPrimitives.ReadUInt16BigEndian(query[at..]) != RecordType.Soa) return false;
+        at += 10;
+        if (!SkipName(query, ref at) || !SkipName(query, ref at) || at + 4 > query.Length) return false;
+        clientSerial = BinaryPrimitives.ReadUInt32BigEndian(query[at..]);
+        return true;
+    }
+
+    private static bool SkipName(ReadOnlySpan<byte> message, ref int at)
+    {
+        while (at < message.Length)
+        {
+            int length = message[at];
+            if (length == 0)
+            {
+                at++;
+                return true;
+            }
+            if ((length & 0xC0) == 0xC0)
+            {
+                at += 2;
+                return at <= message.Length;
+            }
+            if ((length & 0xC0) != 0) return false;
+            at += 1 + length;
+        }
+        return false;
     }
 
     /// <summary>
-    /// Starts an AXFR of <paramref name="options"/>' apex, or returns null when the question is another name. The
+    /// Starts a transfer of <paramref name="options"/>' apex, or returns null when the question is another name. The
     /// messages are written one at a time as the connection takes them, so a transfer of millions of names holds
     /// one message in memory, not the zone.
     /// </summary>
-    public static TransferMessages? Start(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    /// <param name="query">The transfer query, as received.</param>
+    /// <param name="snapshot">The data as served now.</param>
+    /// <param name="options">The zone.</param>
+    /// <param name="now">The moment statuses are evaluated at.</param>
+    /// <param name="clientSerial">
+    /// For IXFR, the serial the client has. There are no incremental differences to send (RFC 1995 section 4): a
+    /// client already at the zone's serial or past it gets one SOA; any other gets the whole zone as AXFR sends it.
+    /// </param>
+    public static TransferMessages? Start(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now, uint? clientSerial = null)
     {
         int end = 12;
         var labels = new List<string>();
@@ -40,8 +85,14 @@ public static class ZoneTransfer
             end += query[end] + 1;
         }
         if (!string.Equals(string.Join('.', labels), options.Apex.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)) return null;
-        return new TransferMessages(BinaryPrimitives.ReadUInt16BigEndian(query), query[12..(end + 5)].ToArray(), Records(snapshot, options, now));
+        var records = clientSerial is { } serial && NotOlder(serial, snapshot.Serial)
+            ? [new TransferRecord(options.Apex.TrimEnd('.'), RecordType.Soa, options.ApexTtl, Soa(options, snapshot.Serial))]
+            : Records(snapshot, options, now);
+        return new TransferMessages(BinaryPrimitives.ReadUInt16BigEndian(query), query[12..(end + 5)].ToArray(), records);
     }
+
+    /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
+    private static bool NotOlder(uint serial, uint current) => (int)(serial - current) >= 0;
 
     /// <summary>Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again.</summary>
     private static IEnumerable<TransferRecord> Records(StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)

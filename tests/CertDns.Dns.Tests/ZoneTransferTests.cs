@@ -108,6 +108,29 @@ public sealed partial class ZoneTransferTests
         Assert.True(bytes < whole * 0.8, $"{bytes} bytes on the wire, {whole} without compression");
     }
 
+    [DigTheory]
+    [InlineData(2026011400u, true)]
+    [InlineData(2026011501u, false)]
+    [InlineData(2026011600u, false)]
+    // Serial arithmetic (RFC 1982): 4,000,000,000 is less than 2^31 past the zone's serial, so it is later; 4,200,000,000
+    // is more than 2^31 past it, so it is earlier.
+    [InlineData(4000000000u, false)]
+    [InlineData(4200000000u, true)]
+    public async Task Dig_Ixfr_OlderSerialGetsWholeZone_CurrentGetsOneSoa(uint clientSerial, bool whole)
+    {
+        // RFC 1995 section 4: without differences to send, the whole zone as AXFR sends it, or one SOA when up to date.
+        var snapshot = Snapshot(200);
+        await using var server = await StartAsync(snapshot);
+
+        var output = await Dig.RunRawAsync(server.LocalEndPoint.Port, TestZone.Apex, $"IXFR={clientSerial}", "+tcp", "+time=10");
+
+        var records = output.Split('\n').Where(l => l.Length > 0 && !l.StartsWith(';')).Select(l => Whitespace().Split(l.Trim(), 5)).ToList();
+        Assert.Equal("SOA", records[0][3]);
+        Assert.Contains(" 2026011501 ", records[0][4]);
+        Assert.Equal(whole ? Expected(snapshot).Count + 4 : 1, records.Count);
+        if (whole) Assert.Equal("SOA", records[^1][3]);
+    }
+
     [Fact]
     public async Task Axfr_SlowSecondaryLongerThanIdleTimeout_TransferCompletes()
     {

@@ -7,12 +7,13 @@ using CertDns.Dns.Tests;
 namespace CertDns.Ingest.Tests;
 
 /// <summary>
-/// NSD as a secondary of CertDns: it transfers the zone (AXFR, allowed to 127.0.0.1 only) and answers the same
+/// NSD (and Knot) as a secondary of CertDns: it transfers the zone (AXFR, allowed to 127.0.0.1 only) and answers the same
 /// codes; after an ingest CertDns sends NOTIFY, NSD refreshes, and its SOA serial and answers follow.
 /// </summary>
 public sealed class SecondaryTests : IDisposable
 {
     private const string Nsd = "/usr/sbin/nsd";
+    private const string Knotd = "/usr/sbin/knotd";
     private readonly TempDir _dir = new();
     private readonly StatusScenario _scenario;
 
@@ -120,6 +121,67 @@ public sealed class SecondaryTests : IDisposable
         {
             if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
             nsd.WaitForExit(5000);
+        }
+    }
+
+    [PeerFact(Knotd, "knot", "/usr/bin/dig", "dnsutils")]
+    public async Task Knot_RefreshesByIxfr_GetsTheWholeZoneWithoutError()
+    {
+        // Knot (like BIND) asks IXFR once it holds the zone. CertDns keeps no differences and answers with the whole
+        // zone (RFC 1995 section 4); before, the IXFR drew FORMERR and Knot logged a fallback to AXFR on every change.
+        var knotPort = CertDnsProcess.FreePort();
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{knotPort}", "--poll", "0.3");
+        var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;
+        var log = Path.Combine(knotDir, "knot.log");
+        File.WriteAllText(_dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
+            server:
+                listen: 127.0.0.1@{knotPort}
+                rundir: "{knotDir}"
+            log:
+              - target: "{log}"
+                any: info
+            database:
+                storage: "{knotDir}"
+            remote:
+              - id: primary
+                address: 127.0.0.1@{certdns.Port}
+            acl:
+              - id: notify_from_primary
+                address: 127.0.0.1
+                action: notify
+            template:
+              - id: default
+                storage: "{knotDir}"
+            zone:
+              - domain: status.example
+                master: primary
+                acl: notify_from_primary
+            """));
+        var info = new ProcessStartInfo(Knotd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
+        using var knot = Process.Start(info)!;
+        try
+        {
+            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+            await Wait(knotPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial,
+                "Knot did not transfer the zone " + (File.Exists(log) ? File.ReadAllText(log) : ""));
+
+            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+            certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
+            var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+            await Wait(knotPort, "status.example", r => r.Answer.Count == 1 && Serial(r) == newSerial, "Knot did not follow the NOTIFY " + File.ReadAllText(log));
+            var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+            Assert.Equal("127.0.0.3", (await Dig.RunAsync(knotPort, $"{valid[..32]}.{valid[32..]}.status.example", "A")).SingleAnswer("A")[4]);
+
+            var text = File.ReadAllText(log);
+            Assert.Contains("IXFR, incoming", text);
+            Assert.DoesNotContain("FORMERR", text);
+            Assert.DoesNotContain("fallback to AXFR", text);
+        }
+        finally
+        {
+            if (!knot.HasExited) knot.Kill(entireProcessTree: true);
+            knot.WaitForExit(5000);
         }
     }
 
