@@ -97,7 +97,14 @@ internal ref struct DnsQuery
         QuestionEnd = pos;
         LabelCount = labels;
 
-        if (anCount != 0 || nsCount != 0) return false;
+        // Only IXFR carries a record before the additional section: the client's SOA, in the authority section (RFC 1995).
+        if (anCount != 0 || (nsCount != 0 && QType != RecordType.Ixfr)) return false;
+        for (int i = 0; i < nsCount; i++)
+        {
+            if (!SkipName(m, ref pos) || pos + 10 > m.Length) return false;
+            pos += 10 + BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 8)..]);
+            if (pos > m.Length) return false;
+        }
 
         bool sawOpt = false;
         for (int i = 0; i < arCount; i++)
@@ -127,7 +134,7 @@ internal ref struct DnsQuery
         return pos == m.Length;
     }
 
-    /// <summary>Skips a name in the additional section, where compression pointers are allowed.</summary>
+    /// <summary>Skips a name in the authority or additional section, where compression pointers are allowed.</summary>
     private static bool SkipName(ReadOnlySpan<byte> m, ref int pos)
     {
         int nameLength = 1;

@@ -204,3 +204,14 @@ public sealed class KdigFactAttribute : FactAttribute
         if (!File.Exists(Path)) Skip = "kdig is not installed (apt-get install knot-dnsutils; .ci/run does)";
     }
 }
+
+/// <summary>A theory that needs Knot's kdig; skipped, saying why, when it is not installed.</summary>
+public sealed class KdigTheoryAttribute : TheoryAttribute
+{
+    public const string Path = KdigFactAttribute.Path;
+
+    public KdigTheoryAttribute()
+    {
+        if (!File.Exists(Path)) Skip = "kdig is not installed (apt-get install knot-dnsutils; .ci/run does)";
+    }
+}

@@ -272,6 +272,24 @@ public sealed class SecondaryTests : IDisposable
         }
     }
 
+    [KdigTheory]
+    [InlineData("AXFR", "+tcp")]
+    [InlineData("IXFR=1", "+tcp")]
+    [InlineData("IXFR=1", "+notcp")]
+    public async Task Transfer_FromAddressNotAllowed_RefusedNotFormErr(string type, string transport)
+    {
+        // An IXFR carries the client's SOA in its authority section: that is no reason for FORMERR.
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");
+        var info = new ProcessStartInfo(KdigTheoryAttribute.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "@127.0.0.1", "-p", certdns.Port.ToString(CultureInfo.InvariantCulture), "status.example", type, transport, "+time=5" })
+            info.ArgumentList.Add(a);
+        using var kdig = Process.Start(info)!;
+        var output = await kdig.StandardOutput.ReadToEndAsync() + await kdig.StandardError.ReadToEndAsync();
+        await kdig.WaitForExitAsync();
+
+        Assert.Contains("server replied with error 'REFUSED'", output);
+    }
+
     [DigFact]
     public async Task Axfr_FromAddressNotAllowed_Refused()
     {
