@@ -72,6 +72,21 @@ public sealed class SecondaryTests : IDisposable
         throw new TimeoutException($"{what}: {last?.Output}");
     }
 
+    /// <summary>Waits until the server at <paramref name="port"/> serves the zone at <paramref name="serial"/>.</summary>
+    private static Task<string> WaitForSerial(int port, uint serial, string what) =>
+        Wait(port, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == serial, what);
+
+    /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
+    private sealed class Daemon(Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+            process.Dispose();
+        }
+    }
+
     private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
@@ -79,49 +94,40 @@ public sealed class SecondaryTests : IDisposable
     {
         var nsdPort = CertDnsProcess.FreePort();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}", "--poll", "0.3");
-        using var nsd = StartNsd(nsdPort, certdns.Port);
-        try
-        {
-            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            await Wait(nsdPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial,
-                "NSD did not transfer the zone " + (File.Exists(_dir.File("nsd.log")) ? File.ReadAllText(_dir.File("nsd.log")) : ""));
+        using var nsd = new Daemon(StartNsd(nsdPort, certdns.Port));
+        var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone " + (File.Exists(_dir.File("nsd.log")) ? File.ReadAllText(_dir.File("nsd.log")) : ""));
 
-            foreach (var (name, client) in _scenario.Clients)
+        foreach (var (name, client) in _scenario.Clients)
+        {
+            var hex = Hex.Lower(client.Parsed.Sha256);
+            foreach (var view in new[] { "", "bl.", "wl." })
             {
-                var hex = Hex.Lower(client.Parsed.Sha256);
-                foreach (var view in new[] { "", "bl.", "wl." })
-                {
-                    var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
-                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
-                    var theirs = await Dig.RunAsync(nsdPort, qname, "A");
-                    Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, nsd {theirs.Status}");
-                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
-                }
+                var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
+                var ours = await Dig.RunAsync(certdns.Port, qname, "A");
+                var theirs = await Dig.RunAsync(nsdPort, qname, "A");
+                Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, nsd {theirs.Status}");
+                Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
             }
-            // A prefix of a split name exists in NSD's copy too (as an empty non-terminal): NODATA, not NXDOMAIN.
-            var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
-            Assert.Equal("NOERROR", (await Dig.RunAsync(nsdPort, $"{valid[32..]}.status.example", "A")).Status);
+        }
+        // A prefix of a split name exists in NSD's copy too (as an empty non-terminal): NODATA, not NXDOMAIN.
+        var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+        Assert.Equal("NOERROR", (await Dig.RunAsync(nsdPort, $"{valid[32..]}.status.example", "A")).Status);
 
-            // An ingest revokes the valid certificate: CertDns reloads, bumps the serial and sends NOTIFY.
-            var now = DateTimeOffset.UtcNow;
-            File.WriteAllBytes(_dir.File("crl2.der"), _scenario.Ca.CreateCrl(2, now.AddMinutes(-1), now.AddDays(7),
-            [
-                (_scenario.Clients["revoked"].Parsed.Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
-                (_scenario.Clients["valid"].Parsed.Serial, now.AddMinutes(-2), RevocationReason.KeyCompromise),
-            ]));
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "crl", "ingest", "crl2.der").ExitCode);
-            certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
-            var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            Assert.True(newSerial > primarySerial);
-            await Wait(nsdPort, "status.example", r => r.Answer.Count == 1 && Serial(r) == newSerial, "NSD did not follow the NOTIFY");
-            var after = await Dig.RunAsync(nsdPort, $"{valid[..32]}.{valid[32..]}.status.example", "A");
-            Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
-        }
-        finally
-        {
-            if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
-            nsd.WaitForExit(5000);
-        }
+        // An ingest revokes the valid certificate: CertDns reloads, bumps the serial and sends NOTIFY.
+        var now = DateTimeOffset.UtcNow;
+        File.WriteAllBytes(_dir.File("crl2.der"), _scenario.Ca.CreateCrl(2, now.AddMinutes(-1), now.AddDays(7),
+        [
+            (_scenario.Clients["revoked"].Parsed.Serial, now.AddHours(-1), RevocationReason.KeyCompromise),
+            (_scenario.Clients["valid"].Parsed.Serial, now.AddMinutes(-2), RevocationReason.KeyCompromise),
+        ]));
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "crl", "ingest", "crl2.der").ExitCode);
+        certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        Assert.True(newSerial > primarySerial);
+        await WaitForSerial(nsdPort, newSerial, "NSD did not follow the NOTIFY");
+        var after = await Dig.RunAsync(nsdPort, $"{valid[..32]}.{valid[32..]}.status.example", "A");
+        Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
     }
 
     [PeerFact(Knotd, "knot", "/usr/bin/dig", "dnsutils")]
@@ -159,30 +165,21 @@ public sealed class SecondaryTests : IDisposable
             """));
         var info = new ProcessStartInfo(Knotd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
-        using var knot = Process.Start(info)!;
-        try
-        {
-            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            await Wait(knotPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial,
-                "Knot did not transfer the zone " + (File.Exists(log) ? File.ReadAllText(log) : ""));
+        using var knot = new Daemon(Process.Start(info)!);
+        var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(knotPort, primarySerial, "Knot did not transfer the zone " + (File.Exists(log) ? File.ReadAllText(log) : ""));
 
-            Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
-            certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
-            var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            await Wait(knotPort, "status.example", r => r.Answer.Count == 1 && Serial(r) == newSerial, "Knot did not follow the NOTIFY " + File.ReadAllText(log));
-            var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
-            Assert.Equal("127.0.0.3", (await Dig.RunAsync(knotPort, $"{valid[..32]}.{valid[32..]}.status.example", "A")).SingleAnswer("A")[4]);
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+        certdns.WaitFor("notified 127.0.0.1", TimeSpan.FromSeconds(20));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(knotPort, newSerial, "Knot did not follow the NOTIFY " + File.ReadAllText(log));
+        var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+        Assert.Equal("127.0.0.3", (await Dig.RunAsync(knotPort, $"{valid[..32]}.{valid[32..]}.status.example", "A")).SingleAnswer("A")[4]);
 
-            var text = File.ReadAllText(log);
-            Assert.Contains("IXFR, incoming", text);
-            Assert.DoesNotContain("FORMERR", text);
-            Assert.DoesNotContain("fallback to AXFR", text);
-        }
-        finally
-        {
-            if (!knot.HasExited) knot.Kill(entireProcessTree: true);
-            knot.WaitForExit(5000);
-        }
+        var text = File.ReadAllText(log);
+        Assert.Contains("IXFR, incoming", text);
+        Assert.DoesNotContain("FORMERR", text);
+        Assert.DoesNotContain("fallback to AXFR", text);
     }
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
@@ -192,50 +189,42 @@ public sealed class SecondaryTests : IDisposable
         // the key form: a secondary answers them only if the transfer carried them.
         var nsdPort = CertDnsProcess.FreePort();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--forms", "all");
-        using var nsd = StartNsd(nsdPort, certdns.Port);
-        try
-        {
-            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            await Wait(nsdPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial, "NSD did not transfer the zone");
+        using var nsd = new Daemon(StartNsd(nsdPort, certdns.Port));
+        var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone");
 
-            int listed = 0;
-            foreach (var (name, client) in _scenario.Clients)
-            {
-                var cert = client.Parsed;
-                var sha256 = Convert.ToHexStringLower(cert.Sha256);
-                var key = Convert.ToHexStringLower(cert.SpkiSha256);
-                string[] forms =
-                [
-                    sha256[..56], Hex.Base32(cert.Sha256), Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
-                    StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
-                ];
-                foreach (var form in forms)
-                {
-                    foreach (var view in new[] { "", "bl.", "wl." })
-                    {
-                        var qname = $"{form}.{view}status.example";
-                        var ours = await Dig.RunAsync(certdns.Port, qname, "A");
-                        var theirs = await Dig.RunAsync(nsdPort, qname, "A");
-                        // Where CertDns lists nothing it may say NODATA (a short form could be the right-hand part of a
-                        // longer split name) and NSD NXDOMAIN: neither lists the certificate.
-                        if (ours.Answer.Count > 0) Assert.True(ours.Status == theirs.Status, $"{name} {qname}: certdns {ours.Status}, nsd {theirs.Status}");
-                        else Assert.Contains(theirs.Status, new[] { "NOERROR", "NXDOMAIN" });
-                        Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
-                        listed += theirs.Answer.Count;
-                    }
-                    if (name == "unknown") continue;
-                    var txt = await Dig.RunAsync(nsdPort, $"{form}.status.example", "TXT");
-                    Assert.Equal((await Dig.RunAsync(certdns.Port, $"{form}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
-                }
-            }
-            // Four registered certificates, seven forms, each in the combined view and one of bl or wl.
-            Assert.Equal(4 * 7 * 2, listed);
-        }
-        finally
+        int listed = 0;
+        foreach (var (name, client) in _scenario.Clients)
         {
-            if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
-            nsd.WaitForExit(5000);
+            var cert = client.Parsed;
+            var sha256 = Convert.ToHexStringLower(cert.Sha256);
+            var key = Convert.ToHexStringLower(cert.SpkiSha256);
+            string[] forms =
+            [
+                sha256[..56], Hex.Base32(cert.Sha256), Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
+                StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
+            ];
+            foreach (var form in forms)
+            {
+                foreach (var view in new[] { "", "bl.", "wl." })
+                {
+                    var qname = $"{form}.{view}status.example";
+                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
+                    var theirs = await Dig.RunAsync(nsdPort, qname, "A");
+                    // Where CertDns lists nothing it may say NODATA (a short form could be the right-hand part of a
+                    // longer split name) and NSD NXDOMAIN: neither lists the certificate.
+                    if (ours.Answer.Count > 0) Assert.True(ours.Status == theirs.Status, $"{name} {qname}: certdns {ours.Status}, nsd {theirs.Status}");
+                    else Assert.Contains(theirs.Status, new[] { "NOERROR", "NXDOMAIN" });
+                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
+                    listed += theirs.Answer.Count;
+                }
+                if (name == "unknown") continue;
+                var txt = await Dig.RunAsync(nsdPort, $"{form}.status.example", "TXT");
+                Assert.Equal((await Dig.RunAsync(certdns.Port, $"{form}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
+            }
         }
+        // Four registered certificates, seven forms, each in the combined view and one of bl or wl.
+        Assert.Equal(4 * 7 * 2, listed);
     }
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
@@ -250,26 +239,18 @@ public sealed class SecondaryTests : IDisposable
 
         var nsdPort = CertDnsProcess.FreePort();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}", "--poll", "0.3", "--time-changes", "1");
-        using var nsd = StartNsd(nsdPort, certdns.Port);
-        try
-        {
-            var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            await Wait(nsdPort, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == primarySerial, "NSD did not transfer the zone");
-            Assert.Equal("127.0.1.2", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
+        using var nsd = new Daemon(StartNsd(nsdPort, certdns.Port));
+        var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone");
+        Assert.Equal("127.0.1.2", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
 
-            certdns.WaitFor("answers changed with time", TimeSpan.FromSeconds(30));
-            var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-            Assert.True(newSerial > primarySerial);
-            await Wait(nsdPort, "status.example", r => r.Answer.Count == 1 && Serial(r) == newSerial, "NSD did not follow the time-driven serial");
-            Assert.Equal("127.0.2.4", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
-            // Nothing was written: the store's serial is the one the server moved to, and the next write goes past it.
-            using (var store = CertDns.Store.CertStore.Open(_dir.File("certdns.db"), readOnly: true)) Assert.Equal(newSerial, store.Serial);
-        }
-        finally
-        {
-            if (!nsd.HasExited) nsd.Kill(entireProcessTree: true);
-            nsd.WaitForExit(5000);
-        }
+        certdns.WaitFor("answers changed with time", TimeSpan.FromSeconds(30));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        Assert.True(newSerial > primarySerial);
+        await WaitForSerial(nsdPort, newSerial, "NSD did not follow the time-driven serial");
+        Assert.Equal("127.0.2.4", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
+        // Nothing was written: the store's serial is the one the server moved to, and the next write goes past it.
+        using (var store = CertDns.Store.CertStore.Open(_dir.File("certdns.db"), readOnly: true)) Assert.Equal(newSerial, store.Serial);
     }
 
     [KdigTheory]
