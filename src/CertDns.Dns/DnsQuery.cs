@@ -134,8 +134,8 @@ internal ref struct DnsQuery
         return pos == m.Length;
     }
 
-    /// <summary>Skips a name in the authority or additional section, where compression pointers are allowed.</summary>
-    private static bool SkipName(ReadOnlySpan<byte> m, ref int pos)
+    /// <summary>Skips a name past the question (authority, additional, RDATA), where compression pointers are allowed.</summary>
+    internal static bool SkipName(ReadOnlySpan<byte> m, ref int pos)
     {
         int nameLength = 1;
         while (true)

@@ -280,23 +280,6 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    private bool NextTransferMessage(TransferMessages transfer, out ReadOnlyMemory<byte> frame, out bool failed)
-    {
-        failed = false;
-        try
-        {
-            return transfer.Next(out frame);
-        }
-        catch (Exception e)
-        {
-            // The store became unreadable part way (the directory), or a bug: reported, and the transfer ends.
-            _options.OnError?.Invoke(e);
-            frame = default;
-            failed = true;
-            return false;
-        }
-    }
-
     private async Task AcceptLoopAsync()
     {
         var token = _stop.Token;
@@ -386,11 +369,18 @@ public sealed class DnsServer : IAsyncDisposable
                         {
                             while (true)
                             {
-                                if (!NextTransferMessage(transfer, out var frame, out bool failed))
+                                ReadOnlyMemory<byte> frame;
+                                try
                                 {
-                                    // A transfer cut short must not look complete: the secondary sees the connection end without the closing SOA and retries.
-                                    if (failed) return;
-                                    break;
+                                    if (!transfer.Next(out frame)) break;
+                                }
+                                catch (Exception e)
+                                {
+                                    // The store became unreadable part way (the directory), or a bug: reported, and the
+                                    // connection ends without the closing SOA, so the secondary cannot take the zone as
+                                    // complete and retries.
+                                    _options.OnError?.Invoke(e);
+                                    return;
                                 }
                                 // Bounded per message, not per transfer: a large zone takes longer than any idle timeout.
                                 deadline.CancelAfter(_options.TransferWriteTimeout);

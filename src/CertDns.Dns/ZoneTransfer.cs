@@ -34,32 +34,11 @@ public static class ZoneTransfer
         // The authority section's first record: the client's SOA (owner, type, class, TTL, RDLENGTH, then MNAME,
         // RNAME and SERIAL). Names may be compressed.
         at += 5;
-        if (!SkipName(query, ref at) || at + 10 > query.Length || BinaryPrimitives.ReadUInt16BigEndian(query[at..]) != RecordType.Soa) return false;
+        if (!DnsQuery.SkipName(query, ref at) || at + 10 > query.Length || BinaryPrimitives.ReadUInt16BigEndian(query[at..]) != RecordType.Soa) return false;
         at += 10;
-        if (!SkipName(query, ref at) || !SkipName(query, ref at) || at + 4 > query.Length) return false;
+        if (!DnsQuery.SkipName(query, ref at) || !DnsQuery.SkipName(query, ref at) || at + 4 > query.Length) return false;
         clientSerial = BinaryPrimitives.ReadUInt32BigEndian(query[at..]);
         return true;
-    }
-
-    private static bool SkipName(ReadOnlySpan<byte> message, ref int at)
-    {
-        while (at < message.Length)
-        {
-            int length = message[at];
-            if (length == 0)
-            {
-                at++;
-                return true;
-            }
-            if ((length & 0xC0) == 0xC0)
-            {
-                at += 2;
-                return at <= message.Length;
-            }
-            if ((length & 0xC0) != 0) return false;
-            at += 1 + length;
-        }
-        return false;
     }
 
     /// <summary>
@@ -220,9 +199,6 @@ public sealed class TransferMessages : IDisposable
         _lookup = _names.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
-    /// <summary>Messages written so far.</summary>
-    public int Messages { get; private set; }
-
     /// <summary>
     /// Writes the next message, with its two-octet TCP length in front; false when the transfer is complete. The
     /// frame is valid until the next call.
@@ -266,7 +242,6 @@ public sealed class TransferMessages : IDisposable
         BinaryPrimitives.WriteUInt16BigEndian(header[6..], (ushort)count);
         BinaryPrimitives.WriteUInt16BigEndian(_buffer, (ushort)(at - 2));
         _first = false;
-        Messages++;
         frame = _buffer.AsMemory(0, at);
         return true;
     }
