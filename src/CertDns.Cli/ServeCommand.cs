@@ -114,9 +114,6 @@ internal sealed class ServeCommand
         var dig = $"dig @{endpoint.Address} -p {endpoint.Port}";
         Console.WriteLine($"demo certificates (try: {dig} test.{apex} A, or TXT for the reason):");
         foreach (var cert in certs)
-        {
-            var hex = Hex.Lower(cert.Sha256);
-            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {hex[..32]}.{hex[32..]}.{apex} TXT");
-        }
+            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {PublishedNames.Split(cert.Sha256)}.{apex} TXT");
     }
 }

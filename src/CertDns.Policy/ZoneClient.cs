@@ -40,12 +40,11 @@ public sealed class ZoneClient(IPAddress server, int port, string apex, TimeSpan
     /// </summary>
     public static string QueryNameFor(byte[] digest, bool isKey, string apex)
     {
-        var hex = Hex.Lower(digest);
         var fingerprint = digest.Length switch
         {
-            32 => $"{hex[..32]}.{hex[32..]}",
-            20 or 16 => hex,
-            _ => throw new BadInputException(hex, "a fingerprint is SHA-256, SHA-1 or MD5 (32, 20 or 16 octets)"),
+            32 => PublishedNames.Split(digest),
+            20 or 16 => Hex.Lower(digest),
+            _ => throw new BadInputException(Hex.Lower(digest), "a fingerprint is SHA-256, SHA-1 or MD5 (32, 20 or 16 octets)"),
         };
         return $"{fingerprint}{(isKey ? ".key" : "")}.{apex}";
     }

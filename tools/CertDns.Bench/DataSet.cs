@@ -41,11 +41,7 @@ internal sealed class DataSet
     /// <summary>Certificate i, standing in for a DER certificate: every digest and the serial derive from it.</summary>
     public static byte[] Der(long i) => BitConverter.GetBytes(i);
 
-    public static string Name(long i)
-    {
-        var hex = Convert.ToHexStringLower(SHA256.HashData(Der(i)));
-        return $"{hex[..32]}.{hex[32..]}.{Apex}";
-    }
+    public static string Name(long i) => $"{PublishedNames.Split(SHA256.HashData(Der(i)))}.{Apex}";
 
     public static string Sha1Name(long i) => $"{Convert.ToHexStringLower(SHA1.HashData(Der(i)))}.{Apex}";
 
