@@ -5,7 +5,7 @@ using CertDns.Store;
 namespace CertDns.Cli;
 
 /// <summary>
-/// Reads what an operator types for a certificate: a certificate file, a digest in any SPEC form (hex with or
+/// Reads what an operator types for a certificate: a certificate file, a digest in any form of docs/spec.md section 1 (hex with or
 /// without colons, 64/56/40/32 hex, 52 base32) or a query name, decoded by the same codec DNS uses.
 /// </summary>
 internal static class FingerprintArgument

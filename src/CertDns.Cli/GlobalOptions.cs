@@ -29,7 +29,7 @@ internal static class GlobalOptions
     };
 }
 
-/// <summary>Exit codes of SPEC section 4.</summary>
+/// <summary>Exit codes of docs/spec.md section 4.1.</summary>
 internal static class ExitCodes
 {
     public const int Ok = 0;

@@ -9,7 +9,7 @@ internal sealed class LookupCommand
 {
     public static Command Create()
     {
-        var input = new Argument<string>("fingerprint") { Description = "A certificate file or a fingerprint in any SPEC form" };
+        var input = new Argument<string>("fingerprint") { Description = "A certificate file or a fingerprint in any query-name form (see docs/spec.md)" };
         var key = new Option<bool>("--key") { Description = "The fingerprint is of the SubjectPublicKeyInfo (Postfix ccert_pubkey_fingerprint)" };
         var command = new Command("lookup", "Show the status the zone publishes for a certificate") { input, key };
         command.SetAction(r => Run.Guarded(() =>
