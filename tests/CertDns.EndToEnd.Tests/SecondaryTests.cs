@@ -2,9 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
 using CertDns.Pki;
-using CertDns.Dns.Tests;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// NSD (and Knot) as a secondary of CertDns: it transfers the zone (AXFR, allowed to 127.0.0.1 only) and answers the same

@@ -1,9 +1,8 @@
 using CertDns.Core;
-using CertDns.Dns.Tests;
 using CertDns.Pki;
 using MimeKit;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>The penalty side as an operator drives it: the certdns program, a running server and dig.</summary>
 public sealed class ComplaintEndToEndTests : IDisposable
@@ -23,7 +22,7 @@ public sealed class ComplaintEndToEndTests : IDisposable
         File.WriteAllText(_dir.File("ca.pem"), _ca.CertificatePem);
         File.WriteAllText(_dir.File("cert.pem"), TestAuthority.ToPem("CERTIFICATE", der));
         File.WriteAllBytes(_dir.File("crl.der"), _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7), []));
-        for (int i = 1; i <= 12; i++) File.WriteAllBytes(_dir.File($"spam{i}.eml"), ComplaintTests.Spam(i));
+        for (int i = 1; i <= 12; i++) File.WriteAllBytes(_dir.File($"spam{i}.eml"), Evidence.Spam(i));
         Ok("ca", "add", "ca.pem", "--abuse-contact", "abuse@penalty-ca.example");
         Ok("certs", "add", "cert.pem");
         Ok("crl", "ingest", "crl.der");

@@ -1,7 +1,7 @@
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>A fact that needs Sendmail (tools/peers/install-sendmail.sh) and network namespaces.</summary>
 public sealed class SendmailFactAttribute : FactAttribute

@@ -2,7 +2,7 @@ using System.Globalization;
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>A fact that needs Postfix (tools/peers/install-postfix.sh) and swaks.</summary>
 public sealed class PostfixFactAttribute : FactAttribute

@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>A fact that needs Unbound; skipped, saying why, when it is not installed.</summary>
 public sealed class UnboundFactAttribute : FactAttribute

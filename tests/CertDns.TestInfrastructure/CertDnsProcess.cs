@@ -3,10 +3,10 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>The real <c>certdns</c> program, run as a user would run it.</summary>
-internal static class CertDnsProcess
+public static class CertDnsProcess
 {
     private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
 

@@ -1,6 +1,6 @@
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>Bad input gets one clear line naming the input and the reason, exit code 1, and changes nothing stored.</summary>
 public sealed class CliInputTests : IDisposable

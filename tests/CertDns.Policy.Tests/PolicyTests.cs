@@ -5,7 +5,7 @@ using CertDns.Core;
 using CertDns.Pki;
 using CertDns.Policy;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.Policy.Tests;
 
 /// <summary>
 /// The Postfix policy service and socketmap, speaking Postfix's wire protocols over loopback and asking a

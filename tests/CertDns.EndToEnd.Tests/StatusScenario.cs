@@ -1,7 +1,7 @@
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The data every real-peer test needs: a test CA and client certificates (with their keys) that the store,

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>`certdns export`: the zone file passes named-checkzone; the rbldnsd data, served by rbldnsd, answers as CertDns does.</summary>
 public sealed class ExportTests : IDisposable

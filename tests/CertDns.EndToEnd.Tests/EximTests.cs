@@ -4,7 +4,7 @@ using System.Text;
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>A fact that needs Exim (tools/peers/install-exim.sh), swaks and network namespaces.</summary>
 public sealed class EximFactAttribute : FactAttribute

@@ -3,10 +3,9 @@ using System.Text.RegularExpressions;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The whole path as an operator runs it: a CA made here with BouncyCastle, `certdns ca add`, `certs add`,

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace CertDns.Dns.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>A fact that needs BIND's <c>dig</c>; skipped, saying why, when it is not installed.</summary>
 public sealed class DigFactAttribute : FactAttribute

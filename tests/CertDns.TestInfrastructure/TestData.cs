@@ -1,7 +1,9 @@
-namespace CertDns.Pki.Tests;
+using CertDns.Pki;
+
+namespace CertDns.TestInfrastructure;
 
 /// <summary>Locates ../shared/testdata beside the repository (the folder holding CertDns.sln).</summary>
-internal static class TestData
+public static class TestData
 {
     private static readonly Lazy<string> RootPath = new(Find);
 

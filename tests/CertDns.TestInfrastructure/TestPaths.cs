@@ -1,7 +1,7 @@
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>Where things are: the repository, ../shared/testdata beside it, and scratch folders.</summary>
-internal static class TestPaths
+public static class TestPaths
 {
     public static string Repository { get; } = FindRepository();
 
@@ -21,7 +21,7 @@ internal static class TestPaths
 }
 
 /// <summary>A scratch folder removed at the end of a test.</summary>
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public TempDir()
     {

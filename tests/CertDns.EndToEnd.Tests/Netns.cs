@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// A network namespace of the test's own: its own loopback and nothing else, and a resolv.conf (bind-mounted by
