@@ -60,7 +60,7 @@ public sealed class ComplaintEndToEndTests : IDisposable
         }
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task EveryStep_DnsAnswerFollows()
     {
         using var server = CertDnsProcess.Serve(_dir.Path, "--poll", "0.3");

@@ -14,7 +14,7 @@ public sealed class ExportTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    [PeerFact(Peer.NamedCheckzone)]
     public void Export_ZoneFile_PassesNamedCheckzone()
     {
         const string checker = "/usr/bin/named-checkzone";
@@ -31,7 +31,7 @@ public sealed class ExportTests : IDisposable
         Assert.Contains("OK", check.Output);
     }
 
-    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    [PeerFact(Peer.NamedCheckzone)]
     public void Export_ZoneFileAllForms_EveryFormOfEveryCertificatePassesNamedCheckzone()
     {
         var result = CertDnsProcess.Run(_dir.Path, "export", "--output", "status.example.zone", "--forms", "all");
@@ -60,7 +60,7 @@ public sealed class ExportTests : IDisposable
         Assert.Contains("OK", check.Output);
     }
 
-    [PeerFact("/usr/sbin/rbldnsd", "rbldnsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Rbldnsd, Peer.Dig)]
     public async Task Export_Rbldnsd_ServedByRbldnsdAnswersLikeCertdns()
     {
         const string rbldnsd = "/usr/sbin/rbldnsd";
@@ -110,19 +110,3 @@ public sealed class ExportTests : IDisposable
     }
 }
 
-/// <summary>A fact that needs programs from Debian packages; skipped, naming the package, when one is missing.</summary>
-public sealed class PeerFactAttribute : FactAttribute
-{
-    /// <param name="pathsAndPackages">Pairs: a program's path, then the package that has it.</param>
-    public PeerFactAttribute(params string[] pathsAndPackages)
-    {
-        for (int i = 0; i + 1 < pathsAndPackages.Length; i += 2)
-        {
-            if (!File.Exists(pathsAndPackages[i]))
-            {
-                Skip = $"{pathsAndPackages[i]} is not installed (apt-get install {pathsAndPackages[i + 1]}; .ci/run does)";
-                return;
-            }
-        }
-    }
-}

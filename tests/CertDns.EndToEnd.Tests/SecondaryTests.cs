@@ -11,8 +11,8 @@ namespace CertDns.EndToEnd.Tests;
 /// </summary>
 public sealed class SecondaryTests : IDisposable
 {
-    private const string Nsd = "/usr/sbin/nsd";
-    private const string Knotd = "/usr/sbin/knotd";
+    private static readonly string Nsd = Peer.Path(Peer.Nsd);
+    private static readonly string Knotd = Peer.Path(Peer.Knot);
     private readonly TempDir _dir = new();
     private readonly StatusScenario _scenario;
 
@@ -88,7 +88,7 @@ public sealed class SecondaryTests : IDisposable
 
     private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_TransfersZone_AnswersSame_AndFollowsNotify()
     {
         var nsdPort = CertDnsProcess.FreePort();
@@ -129,7 +129,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
     }
 
-    [PeerFact(Knotd, "knot", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Knot, Peer.Dig)]
     public async Task Knot_RefreshesByIxfr_GetsTheWholeZoneWithoutError()
     {
         // Knot (like BIND) asks IXFR once it holds the zone. CertDns keeps no differences and answers with the whole
@@ -181,7 +181,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.DoesNotContain("fallback to AXFR", text);
     }
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_TransfersAllForms_AnswersEveryFormAsCertdns()
     {
         // Sendmail asks one label per byte of MD5 (or SHA-1), legacy Postfix the MD5 or SHA-1 hex, the policy service
@@ -226,7 +226,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.Equal(4 * 7 * 2, listed);
     }
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_CertificateExpiresWithNoWrite_SerialAdvancesAndNsdFollows()
     {
         // Only time changes this answer: the store is not written, yet NSD must learn of it.
@@ -252,7 +252,7 @@ public sealed class SecondaryTests : IDisposable
         using (var store = CertDns.Store.CertStore.Open(_dir.File("certdns.db"), readOnly: true)) Assert.Equal(newSerial, store.Serial);
     }
 
-    [KdigTheory]
+    [PeerTheory(Peer.Kdig)]
     [InlineData("AXFR", "+tcp")]
     [InlineData("IXFR=1", "+tcp")]
     [InlineData("IXFR=1", "+notcp")]
@@ -260,7 +260,7 @@ public sealed class SecondaryTests : IDisposable
     {
         // An IXFR carries the client's SOA in its authority section: that is no reason for FORMERR.
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");
-        var info = new ProcessStartInfo(KdigTheoryAttribute.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(Peer.Path(Peer.Kdig)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "@127.0.0.1", "-p", certdns.Port.ToString(CultureInfo.InvariantCulture), "status.example", type, transport, "+time=5" })
             info.ArgumentList.Add(a);
         using var kdig = Process.Start(info)!;
@@ -270,7 +270,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.Contains("server replied with error 'REFUSED'", output);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Axfr_FromAddressNotAllowed_Refused()
     {
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");

@@ -1,14 +1,12 @@
 namespace CertDns.TestInfrastructure;
 
-/// <summary>Where things are: the repository, ../shared/testdata beside it, and scratch folders.</summary>
+/// <summary>Where things are: the repository and the team's ../shared/testdata beside it (see <see cref="TestData"/>).</summary>
 public static class TestPaths
 {
     public static string Repository { get; } = FindRepository();
 
-    /// <summary>Test data from others (read only; never edited to make a test pass).</summary>
-    public static string TestData { get; } = Path.GetFullPath(Path.Combine(Repository, "..", "shared", "testdata"));
-
-    public static string Data(params string[] parts) => Path.Combine([TestData, .. parts]);
+    /// <summary>The team's copy of test data from others (read only; never edited to make a test pass); may be absent.</summary>
+    public static string SharedTestData { get; } = Path.GetFullPath(Path.Combine(Repository, "..", "shared", "testdata"));
 
     private static string FindRepository()
     {
