@@ -169,7 +169,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         var longCa = new CaFacts(9, "CN=" + new string('x', 240), true, Crl: new CrlFacts("1", TestZone.Now.AddDays(-1), TestZone.Now.AddDays(1)));
         var cert = TestZone.Revoked with { Ca = longCa };
         var apex = string.Join('.', Enumerable.Repeat(new string('z', 52), 3)) + ".example";
-        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FixedTimeProvider(TestZone.Now));
+        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FakeTimeProvider(TestZone.Now));
         await using var server = await DnsServer.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), responder);
         var name = TestZone.Split(cert.Sha256) + "." + apex;
 

@@ -23,9 +23,6 @@ internal sealed class StatusScenario
 
     public TestAuthority Ca { get; }
 
-    /// <summary>One label per byte, as Sendmail's fingerprint with its colons turned into dots.</summary>
-    public static string PerByte(byte[] digest) => string.Join('.', Convert.ToHexStringLower(digest).Chunk(2).Select(c => new string(c)));
-
     public IReadOnlyDictionary<string, Client> Clients { get; }
 
     /// <summary>Issues the certificates into <paramref name="dir"/> and registers all but "unknown" with certdns there.</summary>
