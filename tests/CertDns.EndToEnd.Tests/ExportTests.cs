@@ -63,7 +63,7 @@ public sealed class ExportTests : IDisposable
     [PeerFact(Peer.Rbldnsd, Peer.Dig)]
     public async Task Export_Rbldnsd_ServedByRbldnsdAnswersLikeCertdns()
     {
-        const string rbldnsd = "/usr/sbin/rbldnsd";
+        var rbldnsd = Peer.Path(Peer.Rbldnsd);
         Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "export", "--format", "rbldnsd", "--output", "rbl").ExitCode);
         using var certdns = CertDnsProcess.Serve(_dir.Path);
         var port = CertDnsProcess.FreePort();
