@@ -26,8 +26,8 @@ internal sealed class PolicyCommand
             var client = new ZoneClient(address, r.GetValue(port), zone, TimeSpan.FromSeconds(t));
             var decision = new PolicyDecision(client, r.GetValue(fail) == "closed" ? FailureMode.Closed : FailureMode.Open, m => Console.WriteLine(m));
             var idle = TimeSpan.FromMinutes(5);
-            await using var policy = new PolicyServer(EndpointArgument.Parse(r.GetValue(listen)!), decision, idle);
-            await using var map = r.GetValue(socketmap) is { } s ? new SocketmapServer(EndpointArgument.Parse(s), decision, idle) : null;
+            await using var policy = new PolicyServer(EndpointArgument.ParseListen(r.GetValue(listen)!), decision, idle);
+            await using var map = r.GetValue(socketmap) is { } s ? new SocketmapServer(EndpointArgument.ParseListen(s), decision, idle) : null;
             Console.WriteLine($"policy service on {policy.LocalEndPoint}{(map is null ? "" : $", socketmap on {map.LocalEndPoint}")}, asking {zone} at {address}:{r.GetValue(port)}, failing {r.GetValue(fail)}");
             try
             {

@@ -34,7 +34,7 @@ internal sealed class ServeCommand
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            var endpoint = EndpointArgument.Parse(r.GetValue(listen)!);
+            var endpoint = EndpointArgument.ParseListen(r.GetValue(listen)!);
             var apex = r.GetValue(GlobalOptions.Zone)!.Trim().TrimEnd('.').ToLowerInvariant();
             if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
                 throw new BadInputException(apex, "not a valid zone name");

@@ -27,7 +27,7 @@ public sealed class AllocationTests
             TestZone.Name(sha[..56]),
             TestZone.Name(Hex.Lower(valid.Sha1)),
             TestZone.Name(Hex.Lower(valid.Md5)),
-            TestZone.Name(TestZone.PerByte(valid.Sha1)),
+            TestZone.Name(QueryNames.PerByte(valid.Sha1)),
             TestZone.Name(Hex.Base32(valid.Sha256)),
             TestZone.Name(TestZone.Split(valid.SpkiSha256) + ".key"),
             TestZone.Name(TestZone.Split(TestZone.Unknown.Sha256)),

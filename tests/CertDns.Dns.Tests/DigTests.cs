@@ -7,7 +7,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
 {
     private static string Listed(string status, string? view = null) => TestZone.Name(TestZone.Split(TestZone.ByName(status).Sha256), view);
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("valid", null, "127.0.1.2")]
     [InlineData("revoked", null, "127.0.0.2")]
     [InlineData("blocked", null, "127.0.0.3")]
@@ -29,7 +29,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal("300", a[1]);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("valid", "bl")]
     [InlineData("stale", "bl")]
     [InlineData("revoked", "wl")]
@@ -45,7 +45,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.StartsWith($"ns.status.example. hostmaster.status.example. {zone.Holder.Current.Serial} ", soa[4]);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_Txt_EvaluatorText()
     {
         var result = await Dig.RunAsync(zone.Port, Listed("blocked"), "TXT");
@@ -53,7 +53,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal("\"blocked: 3 abuse complaints since 2026-01-14\"", result.SingleAnswer("TXT")[4]);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_MixedCaseName_AnsweredInTheQueryCase()
     {
         var name = TestZone.Split(TestZone.Revoked.Sha256).ToUpperInvariant() + ".Status.EXAMPLE";
@@ -63,7 +63,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal(name + ".", result.SingleAnswer("A")[0]);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("right half of a split name")]
     [InlineData("bl")]
     public async Task Dig_EmptyNonTerminal_NoDataWithSoa(string which)
@@ -77,13 +77,13 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal("SOA", Assert.Single(result.Authority)[3]);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_Invalid_NxDomain()
     {
         Assert.Equal("NXDOMAIN", (await Dig.RunAsync(zone.Port, "invalid.status.example", "A")).Status);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("test", "127.0.0.2")]
     [InlineData("test.bl", "127.0.0.2")]
     [InlineData("test-valid.wl", "127.0.1.2")]
@@ -92,7 +92,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal(address, (await Dig.RunAsync(zone.Port, TestZone.Name(entry), "A")).SingleAnswer("A")[4]);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("SOA", "ns.status.example. hostmaster.status.example.")]
     [InlineData("NS", "ns.status.example.")]
     public async Task Dig_Apex_SoaAndNs(string type, string rdataStart)
@@ -102,19 +102,19 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.StartsWith(rdataStart, result.SingleAnswer(type)[4]);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_OutsideZone_Refused()
     {
         Assert.Equal("REFUSED", (await Dig.RunAsync(zone.Port, "example.org", "A")).Status);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_Tcp_SameAnswer()
     {
         Assert.Equal("127.0.0.4", (await Dig.RunAsync(zone.Port, Listed("hold"), "A", "+tcp")).SingleAnswer("A")[4]);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("+rec", true)]
     [InlineData("+norec", false)]
     public async Task Dig_RecursionDesired_CopiedNeverAvailable(string option, bool rd)
@@ -126,7 +126,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Contains("aa", result.Flags);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("+noedns", null)]
     [InlineData("+bufsize=512", "udp: 1232")]
     [InlineData("+bufsize=4096", "udp: 1232")]
@@ -139,7 +139,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         else Assert.EndsWith(expected, result.Edns);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_EdnsVersion1_BadVers()
     {
         var result = await Dig.RunAsync(zone.Port, Listed("revoked"), "A", "+edns=1", "+noednsneg");
@@ -148,7 +148,7 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Contains("version: 0", result.Edns);
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData("status")]
     [InlineData("notify")]
     public async Task Dig_UnknownOpcode_NotImp(string opcode)
@@ -156,20 +156,20 @@ public sealed class DigTests(ZoneServerFixture zone) : IClassFixture<ZoneServerF
         Assert.Equal("NOTIMP", (await Dig.RunAsync(zone.Port, Listed("revoked"), "A", "+opcode=" + opcode)).Status);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_Axfr_TransferRefused()
     {
         Assert.Contains("; Transfer failed.", await Dig.RunRawAsync(zone.Port, TestZone.Apex, "AXFR"));
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_AnswerOver512_TruncatedOverUdpThenRetriedOverTcp()
     {
         // A long apex and a TXT at the 255-octet cap make an answer over 512 octets.
         var longCa = new CaFacts(9, "CN=" + new string('x', 240), true, Crl: new CrlFacts("1", TestZone.Now.AddDays(-1), TestZone.Now.AddDays(1)));
         var cert = TestZone.Revoked with { Ca = longCa };
         var apex = string.Join('.', Enumerable.Repeat(new string('z', 52), 3)) + ".example";
-        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FixedTimeProvider(TestZone.Now));
+        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FakeTimeProvider(TestZone.Now));
         await using var server = await DnsServer.StartAsync(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0), responder);
         var name = TestZone.Split(cert.Sha256) + "." + apex;
 

@@ -268,7 +268,7 @@ public sealed class DnsResponderTests
         var longCa = new CaFacts(9, "CN=" + new string('x', 240), true, Crl: new CrlFacts("1", TestZone.Now.AddDays(-1), TestZone.Now.AddDays(1)));
         var cert = TestZone.Revoked with { Ca = longCa };
         var apex = string.Join('.', Enumerable.Repeat(new string('z', 52), 3)) + ".example";
-        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FixedTimeProvider(TestZone.Now));
+        var responder = new DnsResponder(new ZoneOptions { Apex = apex }, new SnapshotHolder(new StatusSnapshot(1, [cert])), new FakeTimeProvider(TestZone.Now));
         var query = WireQuery.Build(TestZone.Split(cert.Sha256) + "." + apex, WireQuery.Txt, ednsSize: ednsSize);
         var response = new byte[DnsResponder.MaxMessageSize];
 

@@ -33,7 +33,7 @@ public sealed class FuzzTests
     [
         WireQuery.Build(TestZone.Name(TestZone.Split(TestZone.Valid.Sha256)), WireQuery.A),
         WireQuery.Build(TestZone.Name(TestZone.Split(TestZone.Revoked.Sha256), "bl"), WireQuery.Txt, ednsSize: 1232),
-        WireQuery.Build(TestZone.Name(TestZone.PerByte(TestZone.Valid.Sha1)), WireQuery.Any, ednsSize: 4096),
+        WireQuery.Build(TestZone.Name(QueryNames.PerByte(TestZone.Valid.Sha1)), WireQuery.Any, ednsSize: 4096),
         WireQuery.Build(TestZone.Name(Hex.Base32(TestZone.Valid.Sha256)), WireQuery.A),
         WireQuery.Build(TestZone.Apex, WireQuery.Soa, ednsSize: 512),
         WireQuery.Build("test." + TestZone.Apex, WireQuery.A),

@@ -4,14 +4,6 @@ using CertDns.Core;
 
 namespace CertDns.Dns.Tests;
 
-/// <summary>A clock that stands still, so TTLs and staleness are exact.</summary>
-public sealed class FixedTimeProvider(DateTimeOffset now) : TimeProvider
-{
-    public DateTimeOffset Now { get; set; } = now;
-
-    public override DateTimeOffset GetUtcNow() => Now;
-}
-
 /// <summary>One certificate per status, built in memory at a fixed time, and the names that query them.</summary>
 public static class TestZone
 {
@@ -53,7 +45,7 @@ public static class TestZone
     public static StatusSnapshot Snapshot(uint serial = 2026011501) => new(serial, All);
 
     public static DnsResponder Responder(SnapshotHolder holder, ZoneOptions? options = null) =>
-        new(options ?? new ZoneOptions(), holder, new FixedTimeProvider(Now));
+        new(options ?? new ZoneOptions(), holder, new FakeTimeProvider(Now));
 
     private static CertFacts Cert(string name, CaFacts ca)
     {
@@ -69,9 +61,6 @@ public static class TestZone
         var hex = Hex.Lower(sha256);
         return $"{hex[..32]}.{hex[32..]}";
     }
-
-    /// <summary>One label per byte, as Sendmail's colon-stripped fingerprint.</summary>
-    public static string PerByte(byte[] digest) => string.Join('.', Convert.ToHexStringLower(digest).Chunk(2).Select(c => new string(c)));
 
     public static string Name(string relative, string? view = null) => view is null ? $"{relative}.{Apex}" : $"{relative}.{view}.{Apex}";
 }

@@ -75,7 +75,7 @@ public sealed partial class ZoneTransferTests
         return size;
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Dig_Axfr_LargeZone_EveryNameInManyCompressedMessages()
     {
         var snapshot = Snapshot(3000);
@@ -108,7 +108,7 @@ public sealed partial class ZoneTransferTests
         Assert.True(bytes < whole * 0.8, $"{bytes} bytes on the wire, {whole} without compression");
     }
 
-    [DigTheory]
+    [PeerTheory(Peer.Dig)]
     [InlineData(2026011400u, true)]
     [InlineData(2026011501u, false)]
     [InlineData(2026011600u, false)]

@@ -29,22 +29,10 @@ public sealed class ComplaintTests : IDisposable
 
     public void Dispose() => _file.Dispose();
 
-    internal static byte[] Spam(int n) => Encoding.UTF8.GetBytes(
-        $"""
-        Received: from mx.spammer.example (mx.spammer.example [192.0.2.7]) by mail.victim.example; Fri, 20 Nov 2026 08:00:0{n % 10} +0000
-        From: "Cheap Pills" <offers{n}@spammer.example>
-        To: someone@victim.example
-        Subject: Offer number {n}
-        Date: Fri, 20 Nov 2026 08:00:00 +0000
-        Message-ID: <{n}.{Guid.NewGuid():N}@spammer.example>
-
-        Buy now.
-        """.Replace("\n", "\r\n", StringComparison.Ordinal));
-
     private ReportResult Report(string reporter, byte[]? evidence = null)
     {
         using var store = _file.Open();
-        return new ComplaintRegistry(store, _clock).Report(_cert.Sha256, "spam.eml", evidence ?? Spam(++_messages), reporter);
+        return new ComplaintRegistry(store, _clock).Report(_cert.Sha256, "spam.eml", evidence ?? Evidence.Spam(++_messages), reporter);
     }
 
     private Verdict Status()
@@ -86,7 +74,7 @@ public sealed class ComplaintTests : IDisposable
     [Fact]
     public void Report_SameEvidenceTwice_RefusedAndStoreUnchanged()
     {
-        var evidence = Spam(99);
+        var evidence = Evidence.Spam(99);
         Report("alice", evidence);
         var before = _file.Bytes();
 
@@ -227,7 +215,7 @@ public sealed class ComplaintTests : IDisposable
         }
         ReportResult result;
         using (var store = _file.Open())
-            result = new ComplaintRegistry(store, _clock).Report(CertificateFile.Read(der, "x")[0].Sha256, "spam.eml", Spam(7), "alice");
+            result = new ComplaintRegistry(store, _clock).Report(CertificateFile.Read(der, "x")[0].Sha256, "spam.eml", Evidence.Spam(7), "alice");
 
         Assert.Contains("no abuse contact", Assert.Throws<BadInputException>(() => ArfReport.Build(result, "a@b.example", _clock.GetUtcNow())).Reason);
     }

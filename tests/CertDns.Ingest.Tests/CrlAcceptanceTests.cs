@@ -18,13 +18,13 @@ public sealed class CrlAcceptanceTests : IDisposable
     private void AddCa(params string[] path)
     {
         using var store = _store.Open();
-        new CaRegistry(store).Add(path[^1], File.ReadAllBytes(TestPaths.Data(path)), [], null);
+        new CaRegistry(store).Add(path[^1], File.ReadAllBytes(TestData.Path(path)), [], null);
     }
 
     private CrlIngestResult Ingest(params string[] path)
     {
         using var store = _store.Open();
-        return new CrlIngestor(store).Ingest(path[^1], File.ReadAllBytes(TestPaths.Data(path)));
+        return new CrlIngestor(store).Ingest(path[^1], File.ReadAllBytes(TestData.Path(path)));
     }
 
     private string Refused(params string[] path)
@@ -36,7 +36,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         return e.Reason;
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Ingest_PycaValidSignature_Accepted()
     {
         AddCa("pyca-custom", "valid_signature_cert.pem");
@@ -46,7 +46,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.NotNull(result.Change);
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Ingest_PycaInvalidSignature_RefusedAndStoreUnchanged()
     {
         AddCa("pyca-custom", "invalid_signature_cert.pem");
@@ -62,7 +62,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         { "UnknownCRLEntryExtensionCACert.crt", "UnknownCRLEntryExtensionCACRL.crl", "unknown critical entry extension" },
     };
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [MemberData(nameof(PkitsRefusals))]
     public void Ingest_PkitsBadCrl_RefusedWithReasonAndStoreUnchanged(string caCert, string crl, string reason)
     {
@@ -71,7 +71,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Contains(reason, Refused("pkits", "crls", crl), StringComparison.OrdinalIgnoreCase);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Ingest_PkitsGoodCaCrl_AcceptedWithItsTwoKeyCompromiseEntries()
     {
         AddCa("pkits", "certs", "GoodCACert.crt");
@@ -82,7 +82,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Equal(2, result.Change!.Added);
         using var store = _store.Open();
         var ca = Assert.Single(store.ListCas());
-        var crl = CrlFile.Parse(File.ReadAllBytes(TestPaths.Data("pkits", "crls", "GoodCACRL.crl")), "GoodCACRL.crl");
+        var crl = CrlFile.Parse(File.ReadAllBytes(TestData.Path("pkits", "crls", "GoodCACRL.crl")), "GoodCACRL.crl");
         foreach (var entry in crl.Entries())
             Assert.Equal(RevocationReason.KeyCompromise, store.FindRevocation(ca.Id, entry.Serial.ToArray())!.Value.Reason);
         Assert.Equal(2, store.RevocationCount(ca.Id));
@@ -98,7 +98,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         { "root_issued_CRL.crl", "root_CRL_issuer.pem", "DER" },               // Penneo, RSA-PSS
     };
 
-    [Theory]
+    [PeerTheory(TestData.RealCrls, Peer.Openssl)]
     [MemberData(nameof(RealCrls))]
     public void Ingest_RealCrlWithIssuer_AcceptedWithOpensslEntryCount(string crl, string issuer, string form)
     {
@@ -106,12 +106,12 @@ public sealed class CrlAcceptanceTests : IDisposable
 
         var result = Ingest("real-crls", crl);
 
-        Assert.Equal(OpensslEntryCount(TestPaths.Data("real-crls", crl), form), result.Entries);
+        Assert.Equal(OpensslEntryCount(TestData.Path("real-crls", crl), form), result.Entries);
         using var store = _store.Open();
         Assert.Equal(result.Entries, store.RevocationCount(result.Ca.Id));
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Ingest_Realts2019_RefusedAsItDoesNotVerify()
     {
         AddCa("real-crls", "issuers", "realts2019.crt");
@@ -119,7 +119,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Contains("signature", Refused("real-crls", "realts2019.crl"));
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Ingest_CitizenCaCrlWithWrongIssuerCertificate_RefusedAsNotRegistered()
     {
         // citizen_ca.cer is "Citizen CA" serialNumber 201011; the CRL is from 201631 (openssl agrees: no issuer).
@@ -128,7 +128,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Contains("not a registered CA", Refused("real-crls", "eidc201631.crl"));
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Ingest_SameCrlTwice_SecondIsNoOpAndStoreUnchanged()
     {
         AddCa("pkits", "certs", "GoodCACert.crt");
@@ -160,7 +160,7 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Equal(before, _store.Bytes());
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Ingest_UnknownIssuer_RefusedAndStoreUnchanged()
     {
         using (_store.Open()) { }

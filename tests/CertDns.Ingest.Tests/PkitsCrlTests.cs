@@ -4,7 +4,7 @@ using CertDns.Store;
 namespace CertDns.Ingest.Tests;
 
 /// <summary>
-/// Every CRL-related PKITS case (../shared/testdata/pkits/pkits_crl_tests.tsv) whose verdict rests on revocation
+/// Every CRL-related PKITS case (<see cref="PkitsCases"/>) whose verdict rests on revocation
 /// data: register the path's CAs, ingest the trust anchor's CRL and the case's CRLs (refusals are part of the
 /// case), register the end-entity certificate and ask the snapshot. The expected status comes from the PKITS
 /// description: a path that should validate is <c>valid</c>; one that fails with CERT_REVOKED is revoked or on
@@ -39,37 +39,34 @@ public sealed class PkitsCrlTests
     {
     };
 
-    private static IEnumerable<string[]> Rows() => File.ReadLines(TestPaths.Data("pkits", "pkits_crl_tests.tsv"))
-        .Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split('\t'));
-
     public static TheoryData<string, string> Cases()
     {
         var data = new TheoryData<string, string>();
-        foreach (var row in Rows().Where(r => !PathValidationOnly.ContainsKey(r[0]))) data.Add(row[0], row[1]);
+        foreach (var c in PkitsCases.All.Where(c => !PathValidationOnly.ContainsKey(c.Id))) data.Add(c.Id, c.Name);
         return data;
     }
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [MemberData(nameof(Cases))]
     public void Evaluate_PkitsCase_StatusAsPkitsDescriptionImplies(string id, string name)
     {
-        var row = Rows().Single(r => r[0] == id);
-        bool shouldValidate = row[2] == "true";
-        var path = row[4].Split(',');
-        var crls = row.Length > 5 && row[5] != "-" ? row[5].Split(',') : [];
+        var pkits = PkitsCases.All.Single(c => c.Id == id);
+        bool shouldValidate = pkits.Expected == PkitsOutcome.Valid;
+        var path = pkits.Path;
+        var crls = pkits.Crls;
         using var file = new StoreFile();
         using var store = file.Open();
         var cas = new CaRegistry(store);
         foreach (var ca in path[..^1].Prepend("TrustAnchorRootCertificate.crt"))
-            cas.Add(ca, File.ReadAllBytes(TestPaths.Data("pkits", "certs", ca)), [], null);
+            cas.Add(ca, File.ReadAllBytes(TestData.Path("pkits", "certs", ca)), [], null);
         var ingestor = new CrlIngestor(store);
         foreach (var crl in crls.Prepend("TrustAnchorRootCRL.crl"))
         {
-            try { ingestor.Ingest(crl, File.ReadAllBytes(TestPaths.Data("pkits", "crls", crl))); }
+            try { ingestor.Ingest(crl, File.ReadAllBytes(TestData.Path("pkits", "crls", crl))); }
             catch (BadInputException) { } // a refused CRL is part of what the case tests
         }
         var ee = path[^1];
-        var added = new CertificateRegistry(store).Add([(ee, File.ReadAllBytes(TestPaths.Data("pkits", "certs", ee)))]);
+        var added = new CertificateRegistry(store).Add([(ee, File.ReadAllBytes(TestData.Path("pkits", "certs", ee)))]);
         Assert.True(added.Stored, $"{ee} was not accepted");
 
         var cert = Assert.Single(store.LoadSnapshot().Certificates, c => c.Sha256.SequenceEqual(added.Outcomes[^1].Sha256));
@@ -81,14 +78,14 @@ public sealed class PkitsCrlTests
             else Assert.True(verdict.Status != CertStatus.Valid, $"{id} {name}: {verdict.Text}");
         }
         else if (shouldValidate) Assert.True(verdict.Status == CertStatus.Valid, $"{id} {name}: {verdict.Text}");
-        else if (row[3] == "23") Assert.True(verdict.Status is CertStatus.Revoked or CertStatus.Hold, $"{id} {name}: {verdict.Text}");
+        else if (pkits.Expected == PkitsOutcome.Revoked) Assert.True(verdict.Status is CertStatus.Revoked or CertStatus.Hold, $"{id} {name}: {verdict.Text}");
         else Assert.True(verdict.Status == CertStatus.Stale, $"{id} {name}: {verdict.Text}");
     }
 
     [Fact]
     public void PathValidationOnly_EveryExcludedCase_IsAPkitsCrlCaseThatCannotValidateByRevocationAlone()
     {
-        var ids = Rows().Select(r => r[0]).ToHashSet();
+        var ids = PkitsCases.All.Select(c => c.Id).ToHashSet();
         Assert.All(PathValidationOnly.Keys, id => Assert.Contains(id, ids));
     }
 }

@@ -6,7 +6,7 @@ namespace CertDns.Pki.Tests;
 
 public class CertificateFileTests
 {
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_PkitsGoodCa_FieldsFromOriginalDer()
     {
         var der = TestData.Bytes("pkits", "certs", "GoodCACert.crt");
@@ -26,7 +26,7 @@ public class CertificateFileTests
         Assert.NotNull(cert.AuthorityKeyId);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_Certificate_SpkiFingerprintMatchesDotnet()
     {
         var der = TestData.Bytes("pkits", "certs", "GoodCACert.crt");
@@ -38,7 +38,7 @@ public class CertificateFileTests
         Assert.Equal(x509.IssuerName.RawData, cert.IssuerDer);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_PemBundleWithTextAndOtherBlocks_EveryCertificate()
     {
         var a = TestData.Bytes("pkits", "certs", "GoodCACert.crt");
@@ -52,7 +52,7 @@ public class CertificateFileTests
         Assert.Equal(b, certs[1].Der);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_Base64WithoutArmour_Decoded()
     {
         var der = TestData.Bytes("pkits", "certs", "GoodCACert.crt");
@@ -60,7 +60,7 @@ public class CertificateFileTests
         Assert.Equal(der, cert.Der);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Read_PemIssuerCertificate_Parsed()
     {
         var cert = TestData.Certificate("real-crls", "issuers", "EE-GovCA2018.pem.crt");
@@ -68,7 +68,7 @@ public class CertificateFileTests
         Assert.True(cert.IsCa);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Read_CertificateWithDistributionPoints_UrisListed()
     {
         var cert = TestData.Certificate("real-crls", "issuers", "D-TRUST_Root_CA_1_2017.crt");
@@ -92,7 +92,7 @@ public class CertificateFileTests
         Assert.Equal("in.pem", e.Input);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_TruncatedDer_Refused()
     {
         var der = TestData.Bytes("pkits", "certs", "GoodCACert.crt");
@@ -100,7 +100,7 @@ public class CertificateFileTests
         Assert.StartsWith("truncated DER", e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Read_CrlGivenAsCertificate_NotACertificate()
     {
         var e = Assert.Throws<BadInputException>(() => CertificateFile.Read(TestData.Bytes("pkits", "crls", "GoodCACRL.crl"), "crl"));
@@ -115,7 +115,7 @@ public class CertificateFileTests
         Assert.StartsWith("not a certificate", e.Reason);
     }
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [InlineData("GoodCACert.crt", "TrustAnchorRootCertificate.crt", true)]
     [InlineData("GoodsubCACert.crt", "GoodCACert.crt", true)]
     [InlineData("DSACACert.crt", "TrustAnchorRootCertificate.crt", true)]
@@ -130,14 +130,14 @@ public class CertificateFileTests
         Assert.Equal(expected, s.IsIssuedBy(i));
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void IsIssuedBy_RealPssRoot_SelfSigned()
     {
         var root = TestData.Certificate("real-crls", "issuers", "D-TRUST_Root_CA_1_2017.crt");
         Assert.True(root.IsIssuedBy(root));
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits, TestData.PycaCustom)]
     public void CanSignCrl_NoKeyUsageExtension_Null()
     {
         // pyca's valid_signature_cert.pem has no keyUsage: any use is allowed, and it does sign its CRL.

@@ -5,7 +5,7 @@ namespace CertDns.Pki.Tests;
 
 public class CrlFileTests
 {
-    [Theory]
+    [PeerTheory(TestData.PycaCustom)]
     [InlineData("crl_bad_version.pem", "bad version: INTEGER 2")]
     [InlineData("crl_invalid_time.der", "invalid time encoding in thisUpdate")]
     [InlineData("crl_dup_entry_ext.pem", "duplicate entry extension 2.5.29.21 (entry 1)")]
@@ -19,7 +19,7 @@ public class CrlFileTests
         Assert.StartsWith(reason, e.Reason);
     }
 
-    [Theory]
+    [PeerTheory(TestData.PycaCustom)]
     [InlineData("crl_empty.pem", 0)]
     [InlineData("crl_empty_no_sequence.der", 0)]
     [InlineData("crl_no_next_update.pem", 0)]
@@ -35,7 +35,7 @@ public class CrlFileTests
         Assert.Equal(entries, crl.Entries().Count());
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Parse_NoNextUpdate_NextUpdateNull()
     {
         var crl = TestData.Crl("pyca-custom", "crl_no_next_update.pem");
@@ -44,7 +44,7 @@ public class CrlFileTests
         Assert.Equal(new DateTimeOffset(2015, 12, 20, 23, 44, 47, TimeSpan.Zero), crl.ThisUpdate);
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Parse_EmptyAuthorityKeyIdentifier_AuthorityKeyIdNull()
     {
         // crl_empty.pem's AKI is an empty SEQUENCE: no keyIdentifier.
@@ -52,7 +52,7 @@ public class CrlFileTests
         Assert.Equal(Convert.FromHexString("7975BB843ACB2CDE7A09BE311B43BC1C2A4D5358"), TestData.Crl("pyca-custom", "crl_ian_aia_aki.pem").AuthorityKeyId);
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Parse_DeltaCrlIndicator_DeltaBaseNumberSet()
     {
         var crl = TestData.Crl("pyca-custom", "crl_delta_crl_indicator.pem");
@@ -60,13 +60,13 @@ public class CrlFileTests
         Assert.Equal(BigInteger.Parse("12345678901234567891"), crl.Number);
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Parse_FullCrl_DeltaBaseNumberNull()
     {
         Assert.Null(TestData.Crl("pyca-custom", "crl_empty.pem").DeltaBaseNumber);
     }
 
-    [Theory]
+    [PeerTheory(TestData.PycaCustom)]
     [InlineData("crl_idp_fullname_only.pem", "http://myhost.com/myca.crl", false, false, false, false, false, "")]
     [InlineData("crl_idp_fullname_only_user.pem", "http://myhost.com/myca.crl", false, true, false, false, false, "")]
     [InlineData("crl_idp_fullname_only_aa.pem", "http://myhost.com/myca.crl", false, false, false, true, false, "")]
@@ -99,7 +99,7 @@ public class CrlFileTests
         }
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void Entries_AllReasons_EveryReasonInOrder()
     {
         var entries = TestData.Crl("pyca-custom", "crl_all_reasons.pem").Entries().ToList();
@@ -116,7 +116,7 @@ public class CrlFileTests
         Assert.All(entries, e => Assert.Equal(new DateTimeOffset(2015, 1, 1, 0, 0, 0, TimeSpan.Zero), e.RevokedAt));
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Parse_PemAndDerOfSameCrl_SameContentDifferentFileHash()
     {
         var der = TestData.Crl("real-crls", "belgium2.crl");
@@ -127,7 +127,7 @@ public class CrlFileTests
         Assert.Equal(1, der.Version);
     }
 
-    [Theory]
+    [PeerTheory(TestData.RealCrls)]
     [InlineData("crl-expiredCertsOnCRL-UTCTime.crl", 11219)]
     [InlineData("crl_with_expiredCertsOnCRL_extension.crl", 367)]
     [InlineData("eidc201631.crl", 9257)]
@@ -150,14 +150,14 @@ public class CrlFileTests
         Assert.Equal(entries, crl.Entries().Count());
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Parse_ExpiredCertsOnCrlAsUtcTime_Accepted()
     {
         var crl = TestData.Crl("real-crls", "crl-expiredCertsOnCRL-UTCTime.crl");
         Assert.NotNull(crl.ExpiredCertsOnCrl);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Entries_BelgianCitizenCa_822OnHold()
     {
         var crl = TestData.Crl("real-crls", "eidc201631.crl");
@@ -165,7 +165,7 @@ public class CrlFileTests
         Assert.Equal("SERIALNUMBER=201631,CN=Citizen CA,C=BE", crl.Issuer);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public async Task Parse_Base64WithTrailingBytes_RefusedWithinTimeout()
     {
         // infinite-loop.crl is base64 without armour; it encodes the CRL followed by CR LF. OpenSSL's d2i ignores
@@ -176,7 +176,7 @@ public class CrlFileTests
         Assert.Equal("trailing garbage: 2 bytes after the CRL", (await task).Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void Parse_Base64WithoutArmour_Accepted()
     {
         var der = TestData.Bytes("real-crls", "belgium2.crl");
@@ -184,7 +184,7 @@ public class CrlFileTests
         Assert.Equal(der, CrlFile.Parse(text, "b64").Der.ToArray());
     }
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [InlineData("UnknownCRLExtensionCACRL.crl", "unknown critical CRL extension 2.16.840.1.101.2.1.12.2")]
     [InlineData("UnknownCRLEntryExtensionCACRL.crl", "unknown critical entry extension 2.16.840.1.101.2.1.12.2 (entry 1)")]
     public void Parse_PkitsUnknownCriticalExtension_Refused(string file, string reason)
@@ -193,7 +193,7 @@ public class CrlFileTests
         Assert.Equal(reason, e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Parse_EveryOtherPkitsCrl_Accepted()
     {
         string[] refused = ["UnknownCRLExtensionCACRL.crl", "UnknownCRLEntryExtensionCACRL.crl"];
@@ -206,7 +206,7 @@ public class CrlFileTests
         }
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Entries_PkitsNegativeAndLongSerials_LongKeptNegativeKeyedApartFromPositive()
     {
         var longSerial = TestData.Crl("pkits", "crls", "LongSerialNumberCACRL.crl").Entries().Select(e => e.Serial.ToArray()).ToList();
@@ -216,7 +216,7 @@ public class CrlFileTests
         Assert.Contains(negative, s => s.Length >= 2 && s[0] == 0 && s[1] >= 0x80);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Entries_IndirectCrl_CertificateIssuerCarriedForward()
     {
         // PKITS indirectCRLCA5CRL: certificateIssuer on entries 02 (CA6), 05 (CA7), 08 (CA6), 0A (CA5); it applies
@@ -244,7 +244,7 @@ public class CrlFileTests
         Assert.StartsWith("not a CRL", e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void Parse_CertificateAsCrl_Refused()
     {
         var e = Assert.Throws<BadInputException>(() => CrlFile.Parse(TestData.Bytes("pkits", "certs", "GoodCACert.crt"), "cert"));

@@ -4,14 +4,14 @@ namespace CertDns.Pki.Tests;
 
 public class CrlSignatureTests
 {
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void VerifySignedBy_PycaValidSignature_Succeeds()
     {
         var crl = TestData.Crl("pyca-custom", "valid_signature_crl.pem");
         crl.VerifySignedBy(TestData.Certificate("pyca-custom", "valid_signature_cert.pem"));
     }
 
-    [Fact]
+    [PeerFact(TestData.PycaCustom)]
     public void VerifySignedBy_PycaInvalidSignature_Refused()
     {
         var crl = TestData.Crl("pyca-custom", "invalid_signature_crl.pem");
@@ -19,7 +19,7 @@ public class CrlSignatureTests
         Assert.StartsWith("signature does not verify with the key of", e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void VerifySignedBy_PkitsGoodCa_TwoKeyCompromiseEntries()
     {
         var crl = TestData.Crl("pkits", "crls", "GoodCACRL.crl");
@@ -36,7 +36,7 @@ public class CrlSignatureTests
         Assert.Equal("CN=Good CA,O=Test Certificates 2011,C=US", crl.Issuer);
     }
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [InlineData("BadCRLSignatureCACRL.crl", "BadCRLSignatureCACert.crt", "signature does not verify with the key of")]
     [InlineData("BadCRLIssuerNameCACRL.crl", "BadCRLIssuerNameCACert.crt", "issuer \"")]
     [InlineData("keyUsageCriticalcRLSignFalseCACRL.crl", "keyUsageCriticalcRLSignFalseCACert.crt", "CA \"")]
@@ -49,7 +49,7 @@ public class CrlSignatureTests
         Assert.Equal(crlFile, e.Input);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void VerifySignedBy_PkitsCaWithoutCrlSign_ReasonNamesKeyUsage()
     {
         var crl = TestData.Crl("pkits", "crls", "keyUsageCriticalcRLSignFalseCACRL.crl");
@@ -57,7 +57,7 @@ public class CrlSignatureTests
         Assert.EndsWith("may not sign CRLs (keyUsage lacks cRLSign)", e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.Pkits)]
     public void VerifySignedBy_PkitsIssuerName_ReasonQuotesBothNames()
     {
         var crl = TestData.Crl("pkits", "crls", "BadCRLIssuerNameCACRL.crl");
@@ -66,7 +66,7 @@ public class CrlSignatureTests
         Assert.Equal($"issuer \"{crl.Issuer}\" does not match CA \"{ca.Subject}\"", e.Reason);
     }
 
-    [Theory]
+    [PeerTheory(TestData.Pkits)]
     [InlineData("DSACACRL.crl", "DSACACert.crt")] // DSA with SHA-1
     [InlineData("GoodsubCACRL.crl", "GoodsubCACert.crt")]
     [InlineData("TrustAnchorRootCRL.crl", "TrustAnchorRootCertificate.crt")]
@@ -78,7 +78,7 @@ public class CrlSignatureTests
         TestData.Crl("pkits", "crls", crlFile).VerifySignedBy(TestData.Certificate("pkits", "certs", caFile));
     }
 
-    [Theory]
+    [PeerTheory(TestData.RealCrls)]
     [InlineData("d-trust_root_ca_1_2017.crl", "D-TRUST_Root_CA_1_2017.crt", 0, "1.2.840.113549.1.1.10")] // RSASSA-PSS
     [InlineData("EE-GovCA2018.crl", "EE-GovCA2018.pem.crt", 1, "1.2.840.10045.4.3.4")] // ECDSA with SHA-512
     [InlineData("belgium2.crl", "belgiumrs2.crt", 0, "1.2.840.113549.1.1.5")]
@@ -92,7 +92,7 @@ public class CrlSignatureTests
         Assert.Equal(algorithm, crl.SignatureAlgorithm);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void VerifySignedBy_Realts2019_Refused()
     {
         // Same name, different key: the fixture is a wrong-issuer case (openssl: verify failure).
@@ -101,7 +101,7 @@ public class CrlSignatureTests
         Assert.StartsWith("signature does not verify", e.Reason);
     }
 
-    [Fact]
+    [PeerFact(TestData.RealCrls)]
     public void VerifySignedBy_CitizenCa201631WithCa201011_IssuerMismatch()
     {
         // citizen_ca.cer is "Citizen CA" serialNumber 201011; the CRL is from 201631.

@@ -1,9 +1,9 @@
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>A real SQLite store file in a scratch folder, with byte-level snapshots of it.</summary>
-internal sealed class StoreFile : IDisposable
+public sealed class StoreFile : IDisposable
 {
     private readonly TempDir _dir = new();
 

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using CertDns.Core;
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.Store.Tests;
 
 /// <summary>CertStore.LoadSnapshot against a real SQLite file: revocations scoped by issuer, listings, every column.</summary>
 public sealed class SnapshotLoadTests : IDisposable

@@ -1,6 +1,6 @@
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>Bad input gets one clear line naming the input and the reason, exit code 1, and changes nothing stored.</summary>
 public sealed class CliInputTests : IDisposable
@@ -116,6 +116,36 @@ public sealed class CliInputTests : IDisposable
     public void Serve_BadListenAddress_Refused()
     {
         AssertRefused("nonsense", "expected address:port", "serve", "--listen", "nonsense");
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    [InlineData("::1:0")]
+    public void Serve_ListenWithoutPort_Refused(string listen)
+    {
+        AssertRefused(listen, "expected address:port", "serve", "--listen", listen);
+    }
+
+    [Fact]
+    public void Serve_NotifyPortZero_Refused()
+    {
+        AssertRefused("127.0.0.1:0", "expected address:port", "serve", "--listen", "127.0.0.1:0", "--notify", "127.0.0.1:0");
+    }
+
+    [Fact]
+    public async Task Serve_ListenPortZero_ServesOnThePortItPrints()
+    {
+        using var server = CertDnsProcess.Serve(_dir.Path);
+
+        Assert.NotEqual(0, server.Port);
+        using var udp = new System.Net.Sockets.UdpClient();
+        udp.Connect(System.Net.IPAddress.Loopback, server.Port);
+        await udp.SendAsync(WireQuery.Build("test.status.example", WireQuery.A, id: 0x0707));
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var reply = await udp.ReceiveAsync(patience.Token);
+        Assert.Equal(0x0707, WireQuery.Id(reply.Buffer));
+        Assert.Equal(1, WireQuery.Count(reply.Buffer, 1));
     }
 
     [Fact]

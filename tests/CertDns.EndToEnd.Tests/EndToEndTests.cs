@@ -3,10 +3,9 @@ using System.Text.RegularExpressions;
 using ARSoft.Tools.Net;
 using ARSoft.Tools.Net.Dns;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The whole path as an operator runs it: a CA made here with BouncyCastle, `certdns ca add`, `certs add`,
@@ -60,7 +59,7 @@ public sealed class EndToEndTests : IDisposable
         return $"{hex[..32]}.{hex[32..]}.{suffix}";
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Serve_AfterIngest_DigSeesEveryStatusAndNegativeAnswers()
     {
         Register();
@@ -102,7 +101,7 @@ public sealed class EndToEndTests : IDisposable
         Assert.Equal(["127.0.0.2"], await A(server, "test.status.example"));
     }
 
-    [KdigFact]
+    [PeerFact(Peer.Kdig)]
     public void Serve_AfterIngest_KdigOverUdpAndTcpAgrees()
     {
         Register();
@@ -110,7 +109,7 @@ public sealed class EndToEndTests : IDisposable
 
         foreach (var transport in new[] { "+notcp", "+tcp" })
         {
-            var info = new System.Diagnostics.ProcessStartInfo(KdigFactAttribute.Path) { RedirectStandardOutput = true, UseShellExecute = false };
+            var info = new System.Diagnostics.ProcessStartInfo(Peer.Path(Peer.Kdig)) { RedirectStandardOutput = true, UseShellExecute = false };
             foreach (var a in new[] { "@127.0.0.1", "-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), Name(_certs["hold"]), "A", "+short", transport })
                 info.ArgumentList.Add(a);
             using var p = System.Diagnostics.Process.Start(info)!;
@@ -120,7 +119,7 @@ public sealed class EndToEndTests : IDisposable
         }
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Serve_IngestInAnotherProcess_AnswerAndSerialChangeWithoutRestart()
     {
         Register();
@@ -136,13 +135,12 @@ public sealed class EndToEndTests : IDisposable
         Assert.Contains("(+1 -1)", Cli("crl", "ingest", "crl2.der").Stdout);
 
         var until = DateTime.UtcNow.AddSeconds(10);
-        IReadOnlyList<string> answer;
-        do
+        var answer = await A(server, Name(_certs["later"]));
+        while (answer.SequenceEqual(["127.0.1.2"]) && DateTime.UtcNow < until)
         {
-            Thread.Sleep(200);
+            await Task.Delay(100);
             answer = await A(server, Name(_certs["later"]));
         }
-        while (answer.SequenceEqual(["127.0.1.2"]) && DateTime.UtcNow < until);
 
         Assert.Equal(["127.0.0.2"], answer);
         Assert.Equal(["127.0.1.2"], await A(server, Name(_certs["hold"])));  // the hold was lifted by CRL 2
@@ -172,7 +170,7 @@ public sealed class EndToEndTests : IDisposable
         }
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task ServeDemo_NoConfiguration_AnswersTestEntryAndPrintedNames()
     {
         using var server = CertDnsProcess.Serve(_dir.Path, "--demo");
@@ -194,24 +192,3 @@ public sealed class EndToEndTests : IDisposable
     }
 }
 
-/// <summary>A fact that needs Knot's kdig; skipped, saying why, when it is not installed.</summary>
-public sealed class KdigFactAttribute : FactAttribute
-{
-    public const string Path = "/usr/bin/kdig";
-
-    public KdigFactAttribute()
-    {
-        if (!File.Exists(Path)) Skip = "kdig is not installed (apt-get install knot-dnsutils; .ci/run does)";
-    }
-}
-
-/// <summary>A theory that needs Knot's kdig; skipped, saying why, when it is not installed.</summary>
-public sealed class KdigTheoryAttribute : TheoryAttribute
-{
-    public const string Path = KdigFactAttribute.Path;
-
-    public KdigTheoryAttribute()
-    {
-        if (!File.Exists(Path)) Skip = "kdig is not installed (apt-get install knot-dnsutils; .ci/run does)";
-    }
-}

@@ -5,7 +5,7 @@ using CertDns.Core;
 using CertDns.Pki;
 using CertDns.Policy;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.Policy.Tests;
 
 /// <summary>
 /// The Postfix policy service and socketmap, speaking Postfix's wire protocols over loopback and asking a
@@ -168,14 +168,17 @@ public sealed class PolicyTests : IDisposable
     [Fact]
     public async Task PolicyVerb_RunsAndAnswers()
     {
-        var port = CertDnsProcess.FreePort();
         var info = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _dir.Path };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "policy", "--listen", $"127.0.0.1:{port}", "--port", _certdns.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "policy", "--listen", "127.0.0.1:0", "--port", _certdns.Port.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             info.ArgumentList.Add(a);
         using var process = System.Diagnostics.Process.Start(info)!;
         try
         {
-            Assert.StartsWith("policy service on 127.0.0.1:" + port, process.StandardOutput.ReadLine());
+            // Port 0: the service reports the port it was given.
+            var banner = System.Text.RegularExpressions.Regex.Match(process.StandardOutput.ReadLine() ?? "", @"^policy service on 127\.0\.0\.1:(\d+)");
+            Assert.True(banner.Success, "no 'policy service on 127.0.0.1:PORT' line");
+            var port = int.Parse(banner.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.NotEqual(0, port);
             var reply = await AskPolicy(new IPEndPoint(IPAddress.Loopback, port), "ccert_fingerprint=" + Colons(_certs["revoked"].Sha256));
             Assert.StartsWith("action=REJECT", reply);
         }

@@ -1,14 +1,12 @@
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
-/// <summary>Where things are: the repository, ../shared/testdata beside it, and scratch folders.</summary>
-internal static class TestPaths
+/// <summary>Where things are: the repository and the team's ../shared/testdata beside it (see <see cref="TestData"/>).</summary>
+public static class TestPaths
 {
     public static string Repository { get; } = FindRepository();
 
-    /// <summary>Test data from others (read only; never edited to make a test pass).</summary>
-    public static string TestData { get; } = Path.GetFullPath(Path.Combine(Repository, "..", "shared", "testdata"));
-
-    public static string Data(params string[] parts) => Path.Combine([TestData, .. parts]);
+    /// <summary>The team's copy of test data from others (read only; never edited to make a test pass); may be absent.</summary>
+    public static string SharedTestData { get; } = Path.GetFullPath(Path.Combine(Repository, "..", "shared", "testdata"));
 
     private static string FindRepository()
     {
@@ -21,7 +19,7 @@ internal static class TestPaths
 }
 
 /// <summary>A scratch folder removed at the end of a test.</summary>
-internal sealed class TempDir : IDisposable
+public sealed class TempDir : IDisposable
 {
     public TempDir()
     {

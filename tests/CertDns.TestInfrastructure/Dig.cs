@@ -1,25 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace CertDns.Dns.Tests;
-
-/// <summary>A fact that needs BIND's <c>dig</c>; skipped, saying why, when it is not installed.</summary>
-public sealed class DigFactAttribute : FactAttribute
-{
-    public DigFactAttribute()
-    {
-        if (Dig.Path is null) Skip = Dig.Missing;
-    }
-}
-
-/// <summary>A theory that needs BIND's <c>dig</c>; skipped, saying why, when it is not installed.</summary>
-public sealed class DigTheoryAttribute : TheoryAttribute
-{
-    public DigTheoryAttribute()
-    {
-        if (Dig.Path is null) Skip = Dig.Missing;
-    }
-}
+namespace CertDns.TestInfrastructure;
 
 /// <summary>What dig printed, read back into the parts tests check.</summary>
 public sealed record DigResult(string Status, IReadOnlySet<string> Flags, IReadOnlyList<string[]> Answer, IReadOnlyList<string[]> Authority, string? Edns, string Output)
@@ -30,7 +12,7 @@ public sealed record DigResult(string Status, IReadOnlySet<string> Flags, IReadO
 /// <summary>Runs the real <c>dig</c> against a local port.</summary>
 public static partial class Dig
 {
-    public const string Missing = "dig is not installed (Debian: apt-get install bind9-dnsutils); the real-client checks need it";
+    public const string Missing = "dig is not installed (Debian: apt-get install bind9-dnsutils); the real-client checks need it; .ci/install-peers installs it";
 
     public static string? Path { get; } = Find();
 

@@ -1,9 +1,10 @@
 using System.Collections.Concurrent;
 using System.Net;
 using CertDns.Pki;
+using CertDns.Ingest;
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>A real HTTP server on loopback (HttpListener) that serves CRLs the way CA web servers do.</summary>
 internal sealed class CrlWebServer : IDisposable

@@ -1,13 +1,13 @@
 using System.Diagnostics;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>
 /// A network namespace of the test's own: its own loopback and nothing else, and a resolv.conf (bind-mounted by
 /// <c>ip netns exec</c>) naming that loopback. MTAs ask only the system resolver; inside here that is CertDns
 /// on 127.0.0.1:53, and no query can leave the machine.
 /// </summary>
-internal sealed class Netns : IDisposable
+public sealed class Netns : IDisposable
 {
     private readonly List<Process> _processes = [];
 

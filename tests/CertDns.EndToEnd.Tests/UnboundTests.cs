@@ -1,19 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
-
-/// <summary>A fact that needs Unbound; skipped, saying why, when it is not installed.</summary>
-public sealed class UnboundFactAttribute : FactAttribute
-{
-    public UnboundFactAttribute()
-    {
-        if (!File.Exists(UnboundTests.Binary) || Dig.Path is null) Skip = "unbound or dig is not installed (apt-get install unbound dnsutils; .ci/run does)";
-    }
-}
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// Unbound as an MTA host's resolver, with a stub zone to CertDns and strict QNAME minimisation (RFC 9156):
@@ -22,7 +12,7 @@ public sealed class UnboundFactAttribute : FactAttribute
 /// </summary>
 public sealed class UnboundTests : IDisposable
 {
-    public const string Binary = "/usr/sbin/unbound";
+    public static readonly string Binary = Peer.Path(Peer.Unbound);
 
     private readonly TempDir _dir = new();
     private readonly StatusScenario _scenario;
@@ -31,7 +21,7 @@ public sealed class UnboundTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [UnboundFact]
+    [PeerFact(Peer.Unbound, Peer.Dig)]
     public async Task Unbound_QnameMinimisationStrict_EveryStatusResolves()
     {
         using var certdns = CertDnsProcess.Serve(_dir.Path);

@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>kill -9 in the middle of storing a large CRL leaves the store as it was before that CRL.</summary>
 public sealed class CrlKillTests : IDisposable

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace CertDns.Dns.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>Builds raw DNS queries, including malformed ones, and reads the parts of a response tests check.</summary>
 public static class WireQuery

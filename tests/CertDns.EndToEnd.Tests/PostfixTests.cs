@@ -2,18 +2,7 @@ using System.Globalization;
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
-
-/// <summary>A fact that needs Postfix (tools/peers/install-postfix.sh) and swaks.</summary>
-public sealed class PostfixFactAttribute : FactAttribute
-{
-    public PostfixFactAttribute()
-    {
-        if (!File.Exists(PostfixTests.Postfix)) Skip = $"Postfix is not installed at {PostfixTests.Postfix} (tools/peers/install-postfix.sh; .ci/run does)";
-        else if (!File.Exists("/usr/bin/swaks")) Skip = "swaks is not installed (apt-get install swaks)";
-        else if (Netns.Unavailable is { } why) Skip = why;
-    }
-}
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// A real Postfix 3.7 asks certdns policy (policy delegation, and the socketmap access table) about each
@@ -22,7 +11,7 @@ public sealed class PostfixFactAttribute : FactAttribute
 /// </summary>
 public sealed class PostfixTests : IAsyncLifetime
 {
-    public static readonly string Root = Path.Combine(TestPaths.Repository, ".peers", "postfix");
+    public static readonly string Root = Peer.PostfixRoot;
     public static readonly string Postfix = Path.Combine(Root, "usr", "sbin", "postfix");
 
     private readonly TempDir _dir = new();
@@ -81,7 +70,7 @@ public sealed class PostfixTests : IAsyncLifetime
 
     private string Swaks(int port, string? client) => EximTests.SwaksIn(_netns!, port, client is null ? null : (_clients[client].Cert, _clients[client].Key));
 
-    [PostfixFact]
+    [PeerFact(Peer.Postfix, Peer.Swaks, Peer.Netns)]
     public void Postfix_CheckPolicyService_RejectsListedCertificatesWithTxtReason()
     {
         var port = StartPostfix($"check_policy_service inet:127.0.0.1:{PolicyPort}");
@@ -89,7 +78,7 @@ public sealed class PostfixTests : IAsyncLifetime
         AssertOutcomes(port, "Recipient address rejected: TLS client certificate");
     }
 
-    [PostfixFact]
+    [PeerFact(Peer.Postfix, Peer.Swaks, Peer.Netns)]
     public void Postfix_CheckCcertAccessSocketmap_RejectsListedCertificatesWithTxtReason()
     {
         var port = StartPostfix($"check_ccert_access socketmap:inet:127.0.0.1:{SocketmapPort}:cert");

@@ -1,17 +1,7 @@
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
-
-/// <summary>A fact that needs Sendmail (tools/peers/install-sendmail.sh) and network namespaces.</summary>
-public sealed class SendmailFactAttribute : FactAttribute
-{
-    public SendmailFactAttribute()
-    {
-        if (!File.Exists(SendmailTests.Sendmail)) Skip = $"Sendmail is not installed at {SendmailTests.Sendmail} (tools/peers/install-sendmail.sh; .ci/run does)";
-        else if (Netns.Unavailable is { } why) Skip = why;
-    }
-}
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The Sendmail recipe (docs/sendmail/certdns.cf: a dns map and a Local_check_mail ruleset over ${cert_fp})
@@ -19,7 +9,7 @@ public sealed class SendmailFactAttribute : FactAttribute
 /// </summary>
 public sealed class SendmailTests : IDisposable
 {
-    public static readonly string Sendmail = Path.Combine(TestPaths.Repository, ".peers", "sendmail", "usr", "libexec", "sendmail", "sendmail");
+    public static readonly string Sendmail = Peer.SendmailBinary;
 
     private readonly TempDir _dir = new();
     private readonly Netns? _netns;
@@ -52,7 +42,7 @@ public sealed class SendmailTests : IDisposable
         return line!;
     }
 
-    [SendmailFact]
+    [PeerFact(Peer.Sendmail, Peer.Netns)]
     public void SendmailBt_CertFpAsLabels_ListedCertificatesGetError()
     {
         // MD5 is Sendmail's default ${cert_fp}; SHA-1 with confCERT_FINGERPRINT_ALGORITHM.

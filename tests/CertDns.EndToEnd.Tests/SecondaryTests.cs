@@ -2,9 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
 using CertDns.Pki;
-using CertDns.Dns.Tests;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// NSD (and Knot) as a secondary of CertDns: it transfers the zone (AXFR, allowed to 127.0.0.1 only) and answers the same
@@ -12,8 +11,8 @@ namespace CertDns.Ingest.Tests;
 /// </summary>
 public sealed class SecondaryTests : IDisposable
 {
-    private const string Nsd = "/usr/sbin/nsd";
-    private const string Knotd = "/usr/sbin/knotd";
+    private static readonly string Nsd = Peer.Path(Peer.Nsd);
+    private static readonly string Knotd = Peer.Path(Peer.Knot);
     private readonly TempDir _dir = new();
     private readonly StatusScenario _scenario;
 
@@ -89,7 +88,7 @@ public sealed class SecondaryTests : IDisposable
 
     private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_TransfersZone_AnswersSame_AndFollowsNotify()
     {
         var nsdPort = CertDnsProcess.FreePort();
@@ -98,17 +97,11 @@ public sealed class SecondaryTests : IDisposable
         var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
         await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone " + (File.Exists(_dir.File("nsd.log")) ? File.ReadAllText(_dir.File("nsd.log")) : ""));
 
+        var peer = new PeerAnswers(certdns.Port, "nsd", nsdPort);
         foreach (var (name, client) in _scenario.Clients)
         {
             var hex = Hex.Lower(client.Parsed.Sha256);
-            foreach (var view in new[] { "", "bl.", "wl." })
-            {
-                var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
-                var ours = await Dig.RunAsync(certdns.Port, qname, "A");
-                var theirs = await Dig.RunAsync(nsdPort, qname, "A");
-                Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, nsd {theirs.Status}");
-                Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
-            }
+            foreach (var view in PeerAnswers.Views) await peer.SameA($"{hex[..32]}.{hex[32..]}.{view}status.example", name);
         }
         // A prefix of a split name exists in NSD's copy too (as an empty non-terminal): NODATA, not NXDOMAIN.
         var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
@@ -130,7 +123,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
     }
 
-    [PeerFact(Knotd, "knot", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Knot, Peer.Dig)]
     public async Task Knot_RefreshesByIxfr_GetsTheWholeZoneWithoutError()
     {
         // Knot (like BIND) asks IXFR once it holds the zone. CertDns keeps no differences and answers with the whole
@@ -182,7 +175,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.DoesNotContain("fallback to AXFR", text);
     }
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_TransfersAllForms_AnswersEveryFormAsCertdns()
     {
         // Sendmail asks one label per byte of MD5 (or SHA-1), legacy Postfix the MD5 or SHA-1 hex, the policy service
@@ -193,6 +186,7 @@ public sealed class SecondaryTests : IDisposable
         var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
         await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone");
 
+        var peer = new PeerAnswers(certdns.Port, "nsd", nsdPort);
         int listed = 0;
         foreach (var (name, client) in _scenario.Clients)
         {
@@ -202,32 +196,19 @@ public sealed class SecondaryTests : IDisposable
             string[] forms =
             [
                 sha256[..56], Hex.Base32(cert.Sha256), Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
-                StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
+                QueryNames.PerByte(cert.Sha1), QueryNames.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
             ];
             foreach (var form in forms)
             {
-                foreach (var view in new[] { "", "bl.", "wl." })
-                {
-                    var qname = $"{form}.{view}status.example";
-                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
-                    var theirs = await Dig.RunAsync(nsdPort, qname, "A");
-                    // Where CertDns lists nothing it may say NODATA (a short form could be the right-hand part of a
-                    // longer split name) and NSD NXDOMAIN: neither lists the certificate.
-                    if (ours.Answer.Count > 0) Assert.True(ours.Status == theirs.Status, $"{name} {qname}: certdns {ours.Status}, nsd {theirs.Status}");
-                    else Assert.Contains(theirs.Status, new[] { "NOERROR", "NXDOMAIN" });
-                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
-                    listed += theirs.Answer.Count;
-                }
-                if (name == "unknown") continue;
-                var txt = await Dig.RunAsync(nsdPort, $"{form}.status.example", "TXT");
-                Assert.Equal((await Dig.RunAsync(certdns.Port, $"{form}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
+                foreach (var view in PeerAnswers.Views) listed += await peer.SameA($"{form}.{view}status.example", name, nodataMayBeNxdomain: true);
+                if (name != "unknown") await peer.SameTxt($"{form}.status.example");
             }
         }
         // Four registered certificates, seven forms, each in the combined view and one of bl or wl.
         Assert.Equal(4 * 7 * 2, listed);
     }
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_CertificateExpiresWithNoWrite_SerialAdvancesAndNsdFollows()
     {
         // Only time changes this answer: the store is not written, yet NSD must learn of it.
@@ -253,7 +234,7 @@ public sealed class SecondaryTests : IDisposable
         using (var store = CertDns.Store.CertStore.Open(_dir.File("certdns.db"), readOnly: true)) Assert.Equal(newSerial, store.Serial);
     }
 
-    [KdigTheory]
+    [PeerTheory(Peer.Kdig)]
     [InlineData("AXFR", "+tcp")]
     [InlineData("IXFR=1", "+tcp")]
     [InlineData("IXFR=1", "+notcp")]
@@ -261,7 +242,7 @@ public sealed class SecondaryTests : IDisposable
     {
         // An IXFR carries the client's SOA in its authority section: that is no reason for FORMERR.
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");
-        var info = new ProcessStartInfo(KdigTheoryAttribute.Path) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo(Peer.Path(Peer.Kdig)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "@127.0.0.1", "-p", certdns.Port.ToString(CultureInfo.InvariantCulture), "status.example", type, transport, "+time=5" })
             info.ArgumentList.Add(a);
         using var kdig = Process.Start(info)!;
@@ -271,7 +252,7 @@ public sealed class SecondaryTests : IDisposable
         Assert.Contains("server replied with error 'REFUSED'", output);
     }
 
-    [DigFact]
+    [PeerFact(Peer.Dig)]
     public async Task Axfr_FromAddressNotAllowed_Refused()
     {
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.9");

@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.TestInfrastructure;
 
 /// <summary>The real <c>certdns</c> program, run as a user would run it.</summary>
-internal static class CertDnsProcess
+public static partial class CertDnsProcess
 {
     private static readonly string Dll = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
 
@@ -32,15 +33,31 @@ internal static class CertDnsProcess
         return new Result(process.ExitCode, stdout.Result, stderr.Result);
     }
 
-    /// <summary>Starts <c>certdns serve</c> and waits until it says it is serving.</summary>
+    /// <summary>
+    /// Starts <c>certdns serve</c> on a port the system picks (127.0.0.1:0) and waits until it says it is serving;
+    /// the port is read back from that line ("serving ... on 127.0.0.1:PORT (udp, tcp)").
+    /// </summary>
     public static Server Serve(string workDir, params string[] args)
     {
-        var port = FreePort();
-        var process = Process.Start(Info(workDir, ["serve", "--listen", $"127.0.0.1:{port}", .. args], false))!;
-        var server = new Server(process, port);
-        server.WaitFor("serving ", TimeSpan.FromSeconds(60));
-        return server;
+        var process = Process.Start(Info(workDir, ["serve", "--listen", "127.0.0.1:0", .. args], false))!;
+        var server = new Server(process);
+        try
+        {
+            server.WaitFor("serving ", TimeSpan.FromSeconds(60));
+            var bound = ServingOn().Match(server.Output);
+            if (!bound.Success) throw new InvalidOperationException("certdns serve did not say where it listens: " + server.Output);
+            server.Port = int.Parse(bound.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            return server;
+        }
+        catch
+        {
+            server.Dispose();
+            throw;
+        }
     }
+
+    [GeneratedRegex(@"^serving .* on 127\.0\.0\.1:(\d+) \(udp, tcp\)", RegexOptions.Multiline)]
+    private static partial Regex ServingOn();
 
     /// <summary>Starts certdns without waiting, output redirected, for tests that kill it midway.</summary>
     public static Process Start(string workDir, params string[] args) => Process.Start(Info(workDir, args, false))!;
@@ -61,7 +78,10 @@ internal static class CertDnsProcess
         return info;
     }
 
-    /// <summary>A port free for both UDP and TCP on 127.0.0.1 right now.</summary>
+    /// <summary>
+    /// A port free for both UDP and TCP on 127.0.0.1 right now, for peers that must be told a port and cannot report
+    /// one they picked (NSD, Knot, Unbound, rbldnsd, HttpListener) and for a port where nothing answers.
+    /// </summary>
     public static int FreePort()
     {
         for (int attempt = 0; attempt < 50; attempt++)
@@ -89,17 +109,17 @@ internal static class CertDnsProcess
         private readonly StringBuilder _output = new();
         private readonly object _lock = new();
 
-        public Server(Process process, int port)
+        public Server(Process process)
         {
             _process = process;
-            Port = port;
             process.OutputDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
             process.ErrorDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
         }
 
-        public int Port { get; }
+        /// <summary>The port it serves on, UDP and TCP, as it reported.</summary>
+        public int Port { get; internal set; }
 
         public string Output { get { lock (_lock) return _output.ToString(); } }
 

@@ -1,7 +1,7 @@
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The data every real-peer test needs: a test CA and client certificates (with their keys) that the store,
@@ -22,9 +22,6 @@ internal sealed class StatusScenario
     public sealed record Client(string Cert, string Key, ParsedCertificate Parsed);
 
     public TestAuthority Ca { get; }
-
-    /// <summary>One label per byte, as Sendmail's fingerprint with its colons turned into dots.</summary>
-    public static string PerByte(byte[] digest) => string.Join('.', Convert.ToHexStringLower(digest).Chunk(2).Select(c => new string(c)));
 
     public IReadOnlyDictionary<string, Client> Clients { get; }
 

@@ -1,7 +1,8 @@
 using CertDns.Core;
+using CertDns.Ingest;
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.Store.Tests;
 
 public sealed class StoreTests : IDisposable
 {

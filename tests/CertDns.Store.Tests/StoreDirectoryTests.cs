@@ -1,10 +1,9 @@
 using System.Security.Cryptography;
 using CertDns.Core;
 using CertDns.Dns;
-using CertDns.Dns.Tests;
 using CertDns.Store;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.Store.Tests;
 
 /// <summary>
 /// A served snapshot keeps only SHA-256 in memory; SHA-1, MD5, key digests and TXT details come from the store's

@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using CertDns.Core;
-using CertDns.Dns.Tests;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>`certdns export`: the zone file passes named-checkzone; the rbldnsd data, served by rbldnsd, answers as CertDns does.</summary>
 public sealed class ExportTests : IDisposable
@@ -15,7 +14,7 @@ public sealed class ExportTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    [PeerFact(Peer.NamedCheckzone)]
     public void Export_ZoneFile_PassesNamedCheckzone()
     {
         const string checker = "/usr/bin/named-checkzone";
@@ -32,7 +31,7 @@ public sealed class ExportTests : IDisposable
         Assert.Contains("OK", check.Output);
     }
 
-    [PeerFact("/usr/bin/named-checkzone", "bind9-utils")]
+    [PeerFact(Peer.NamedCheckzone)]
     public void Export_ZoneFileAllForms_EveryFormOfEveryCertificatePassesNamedCheckzone()
     {
         var result = CertDnsProcess.Run(_dir.Path, "export", "--output", "status.example.zone", "--forms", "all");
@@ -46,7 +45,7 @@ public sealed class ExportTests : IDisposable
             string[] owners =
             [
                 $"{sha256[..32]}.{sha256[32..]}", sha256[..56], Convert.ToHexStringLower(cert.Sha1), Convert.ToHexStringLower(cert.Md5),
-                StatusScenario.PerByte(cert.Sha1), StatusScenario.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
+                QueryNames.PerByte(cert.Sha1), QueryNames.PerByte(cert.Md5), $"{key[..32]}.{key[32..]}.key",
             ];
             foreach (var owner in owners)
             {
@@ -61,10 +60,10 @@ public sealed class ExportTests : IDisposable
         Assert.Contains("OK", check.Output);
     }
 
-    [PeerFact("/usr/sbin/rbldnsd", "rbldnsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Rbldnsd, Peer.Dig)]
     public async Task Export_Rbldnsd_ServedByRbldnsdAnswersLikeCertdns()
     {
-        const string rbldnsd = "/usr/sbin/rbldnsd";
+        var rbldnsd = Peer.Path(Peer.Rbldnsd);
         Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "export", "--format", "rbldnsd", "--output", "rbl").ExitCode);
         using var certdns = CertDnsProcess.Serve(_dir.Path);
         var port = CertDnsProcess.FreePort();
@@ -78,19 +77,12 @@ public sealed class ExportTests : IDisposable
             var until = DateTime.UtcNow.AddSeconds(20);
             while ((await Dig.RunAsync(port, "test.status.example", "A")).Answer.Count == 0 && DateTime.UtcNow < until) await Task.Delay(200);
 
+            var peer = new PeerAnswers(certdns.Port, "rbldnsd", port);
             foreach (var (name, client) in _scenario.Clients)
             {
                 var hex = Hex.Lower(client.Parsed.Sha256);
-                foreach (var view in new[] { "", "bl.", "wl." })
-                {
-                    var qname = $"{hex[..32]}.{hex[32..]}.{view}status.example";
-                    var ours = await Dig.RunAsync(certdns.Port, qname, "A");
-                    var theirs = await Dig.RunAsync(port, qname, "A");
-                    Assert.True(ours.Status == theirs.Status, $"{name} {view}: certdns {ours.Status}, rbldnsd {theirs.Status}");
-                    Assert.Equal(ours.Answer.Select(a => a[4]), theirs.Answer.Select(a => a[4]));
-                }
-                var txt = await Dig.RunAsync(port, $"{hex[..32]}.{hex[32..]}.status.example", "TXT");
-                if (name != "unknown") Assert.Equal((await Dig.RunAsync(certdns.Port, $"{hex[..32]}.{hex[32..]}.status.example", "TXT")).SingleAnswer("TXT")[4], txt.SingleAnswer("TXT")[4]);
+                foreach (var view in PeerAnswers.Views) await peer.SameA($"{hex[..32]}.{hex[32..]}.{view}status.example", name);
+                if (name != "unknown") await peer.SameTxt($"{hex[..32]}.{hex[32..]}.status.example");
             }
         }
         finally
@@ -111,19 +103,3 @@ public sealed class ExportTests : IDisposable
     }
 }
 
-/// <summary>A fact that needs programs from Debian packages; skipped, naming the package, when one is missing.</summary>
-public sealed class PeerFactAttribute : FactAttribute
-{
-    /// <param name="pathsAndPackages">Pairs: a program's path, then the package that has it.</param>
-    public PeerFactAttribute(params string[] pathsAndPackages)
-    {
-        for (int i = 0; i + 1 < pathsAndPackages.Length; i += 2)
-        {
-            if (!File.Exists(pathsAndPackages[i]))
-            {
-                Skip = $"{pathsAndPackages[i]} is not installed (apt-get install {pathsAndPackages[i + 1]}; .ci/run does)";
-                return;
-            }
-        }
-    }
-}

@@ -4,18 +4,7 @@ using System.Text;
 using CertDns.Core;
 using CertDns.Pki;
 
-namespace CertDns.Ingest.Tests;
-
-/// <summary>A fact that needs Exim (tools/peers/install-exim.sh), swaks and network namespaces.</summary>
-public sealed class EximFactAttribute : FactAttribute
-{
-    public EximFactAttribute()
-    {
-        if (!File.Exists(EximTests.Exim)) Skip = $"Exim is not installed at {EximTests.Exim} (tools/peers/install-exim.sh; .ci/run does)";
-        else if (!File.Exists("/usr/bin/swaks")) Skip = "swaks is not installed (apt-get install swaks)";
-        else if (Netns.Unavailable is { } why) Skip = why;
-    }
-}
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// The point of CertDns: an unmodified Exim refuses mail from clients whose TLS certificate the zone lists.
@@ -24,7 +13,7 @@ public sealed class EximFactAttribute : FactAttribute
 /// </summary>
 public sealed class EximTests : IDisposable
 {
-    public static readonly string Exim = Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
+    public static readonly string Exim = Peer.EximBinary;
 
     private readonly TempDir _dir = new();
     private Netns? _netns;
@@ -35,7 +24,7 @@ public sealed class EximTests : IDisposable
         _dir.Dispose();
     }
 
-    [EximFact]
+    [PeerFact(Peer.Exim, Peer.Swaks, Peer.Netns)]
     public void Exim_DnslistsOnSplitSha256_RejectsListedCertificatesWithTxtReason()
     {
         var (smtp, clients) = Setup("exim4.conf.template");
@@ -91,7 +80,7 @@ public sealed class EximTests : IDisposable
         return (smtp, clients);
     }
 
-    [EximFact]
+    [PeerFact(Peer.Exim, Peer.Swaks, Peer.Netns)]
     public void Exim_TlsCertEvent_RefusesListedCertificatesAtHandshake()
     {
         var (smtp, clients) = Setup("exim4-event.conf.template");
