@@ -45,7 +45,7 @@ public sealed class CertificateRegistry(CertStore store)
                 if (refusal is null && seen.Add(Hex.Lower(cert.Sha256)))
                 {
                     records.Add(new CertRecord(cert.Sha256, cert.Sha1, cert.Md5, cert.SpkiSha256, caId, cert.Serial, cert.Subject,
-                        cert.NotBefore, cert.NotAfter, cert.Der, cert.IsCa, cert.CrlDistributionPointNames));
+                        cert.NotBefore, cert.NotAfter, cert.Der, cert.IsCa, cert.CrlPoints));
                 }
             }
         }

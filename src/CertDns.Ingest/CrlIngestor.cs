@@ -76,7 +76,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         bool indirect = idp?.IndirectCrl == true;
         if (crl.HasCertificateIssuer && !indirect)
             throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
-        var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNameDer, idp.OnlyUserCerts, idp.OnlyCaCerts,
+        var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNames, idp.OnlyUserCerts, idp.OnlyCaCerts,
             idp.OnlyAttributeCerts, idp.OnlySomeReasons?.Aggregate(0, (mask, r) => mask | (1 << (int)r)), indirect);
 
         string? number = crl.Number?.ToString(CultureInfo.InvariantCulture);

@@ -45,6 +45,6 @@ public sealed partial class CertStore
         """
         SELECT der FROM cas
         UNION ALL
-        SELECT der FROM certificates WHERE der IS NOT NULL AND id IN (SELECT MIN(id) FROM certificates WHERE crl_points IS NOT NULL GROUP BY crl_points);
+        SELECT der FROM certificates WHERE der IS NOT NULL AND id IN (SELECT MIN(id) FROM certificates WHERE crl_point_set IS NOT NULL GROUP BY crl_point_set);
         """).AsList();
 }

@@ -1,5 +1,4 @@
 using System.Data;
-using System.Formats.Asn1;
 using System.Globalization;
 using CertDns.Core;
 using Dapper;
@@ -81,6 +80,13 @@ public sealed partial class CertStore : IDisposable
         return new CertStore(db, full);
     }
 
+    /// <summary>
+    /// Reads the DER that stores of schema 4 and earlier kept, for their migration; the store reads no ASN.1 itself. A
+    /// process that may open such a store sets it once at start (the certdns command sets CertDns.Pki's); without it such
+    /// a store is refused, unchanged.
+    /// </summary>
+    public static IStoredDerDecoder? StoredDerDecoder { get; set; }
+
     private static void Migrate(SqliteConnection db, string path)
     {
         var version = db.ExecuteScalar<long>("PRAGMA user_version;");
@@ -92,6 +98,7 @@ public sealed partial class CertStore : IDisposable
         {
             using var tx = db.BeginTransaction();
             db.Execute(Schema.Migrations[step], transaction: tx);
+            if (Schema.Conversions.TryGetValue(step + 1, out var convert)) convert(db, tx, StoredDerDecoder, path);
             db.Execute($"PRAGMA user_version = {step + 1};", transaction: tx);
             tx.Commit();
         }
@@ -217,7 +224,7 @@ public sealed partial class CertStore : IDisposable
         cmd.Transaction = (SqliteTransaction)tx;
         cmd.CommandText =
             """
-            INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at, is_ca, crl_points)
+            INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at, is_ca, crl_point_set)
             VALUES ($sha256, $sha1, $md5, $spki, $ca, $serial, $subject, $nb, $na, $der, $now, $isca, $points);
             """;
         var p = new[] { "$sha256", "$sha1", "$md5", "$spki", "$ca", "$serial", "$subject", "$nb", "$na", "$der", "$now", "$isca", "$points" }
@@ -232,7 +239,7 @@ public sealed partial class CertStore : IDisposable
             p[7].Value = c.NotBefore.ToUnixTimeSeconds(); p[8].Value = c.NotAfter.ToUnixTimeSeconds();
             p[9].Value = (object?)c.Der ?? DBNull.Value; p[10].Value = now;
             p[11].Value = c.IsCa;
-            p[12].Value = c.CrlPointNames is { Count: > 0 } names ? names.SelectMany(n => n).ToArray() : DBNull.Value;
+            p[12].Value = (object?)CrlPointCodec.Encode(c.CrlPoints) ?? DBNull.Value;
             added += cmd.ExecuteNonQuery();
         }
         return added;
@@ -288,9 +295,9 @@ public sealed partial class CertStore : IDisposable
         var scopeId = _db.ExecuteScalar<long?>("SELECT id FROM crl_scopes WHERE ca_id = @CaId AND idp = @Idp;", new { crl.CaId, scope.Idp }, tx)
             ?? _db.ExecuteScalar<long>(
                 """
-                INSERT INTO crl_scopes (ca_id, idp, point_name, only_user, only_ca, only_attribute, reasons, indirect)
-                VALUES (@CaId, @Idp, @PointName, @OnlyUser, @OnlyCa, @OnlyAttribute, @Reasons, @Indirect) RETURNING id;
-                """, new { crl.CaId, scope.Idp, scope.PointName, scope.OnlyUser, scope.OnlyCa, scope.OnlyAttribute, scope.Reasons, scope.Indirect }, tx);
+                INSERT INTO crl_scopes (ca_id, idp, point_names, only_user, only_ca, only_attribute, reasons, indirect)
+                VALUES (@CaId, @Idp, @PointNames, @OnlyUser, @OnlyCa, @OnlyAttribute, @Reasons, @Indirect) RETURNING id;
+                """, new { crl.CaId, scope.Idp, PointNames = CrlPointCodec.EncodeNames(scope.PointNames), scope.OnlyUser, scope.OnlyCa, scope.OnlyAttribute, scope.Reasons, scope.Indirect }, tx);
         var crlId = _db.ExecuteScalar<long>(
             """
             INSERT INTO crls (ca_id, number, this_update, next_update, sha256, source, delta_base, entry_count, ingested_at, scope_id, is_delta)
@@ -458,33 +465,18 @@ public sealed partial class CertStore : IDisposable
         var builder = new StatusSnapshotBuilder((int)count);
         var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
         var cas = caRows.Values.ToDictionary(c => c.Id, c => new CaFacts(c.Id, c.Subject, c.Trusted, Time(c.DistrustedAt), c.DistrustReason));
-        // CAs that share a subject (key rollover, a separate CRL-signing key) issue and revoke as one name (RFC 5280 5.1.2.3).
-        var groups = caRows.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).ToList();
-        var sameName = groups.SelectMany(g => g.Select(c => (c.Id, Ids: g.Select(x => x.Id).ToArray()))).ToDictionary(x => x.Id, x => x.Ids);
-        var groupOf = groups.SelectMany(g => g.Select(c => (c.Id, Group: g.Min(x => x.Id)))).ToDictionary(x => x.Id, x => x.Group);
-        var series = LoadSeries(tx);
-        var seriesIndex = series.Select((s, i) => (s.Id, i)).ToDictionary(x => x.Id, x => x.i);
+        var coverage = LoadCoverage(tx, caRows.Values);
 
-        // Revocations first, into a map by issuer name and serial: matching them during the certificate scan costs
-        // a hash per certificate instead of an index descent and a row fetch per revocation. A serial listed by
-        // several series (a partition, a delta, an indirect CRL) chains to its other entries.
+        // Revocations first, into the coverage's map by issuer name and serial: matching them during the certificate
+        // scan costs a hash per certificate instead of an index descent and a row fetch per revocation.
         var handle = _db.Handle!;
-        var first = new Dictionary<SerialKey, int>();
-        var entries = new List<(int Series, bool Delta, RevocationReason Reason, long At, int Next)>();
         Check(handle, raw.sqlite3_prepare_v2(handle, "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", out var statement));
         using (statement)
         {
             int rc;
             var row = SqliteColumns.Of(statement);
             while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
-            {
-                if (!seriesIndex.TryGetValue(row.Int64(0), out var s)) continue;
-                if (!groupOf.TryGetValue(row.Int64(2), out var group)) continue;
-                var key = SerialKey.Of(group, row.Blob(3));
-                entries.Add((s, row.Int64(1) != 0, (RevocationReason)row.Int64(4),
-                    row.Int64(5), first.TryGetValue(key, out var next) ? next : -1));
-                first[key] = entries.Count - 1;
-            }
+                coverage.AddEntry(row.Int64(0), row.Int64(1) != 0, row.Int64(2), row.Blob(3), (RevocationReason)row.Int64(4), row.Int64(5));
             Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
 
@@ -503,18 +495,14 @@ public sealed partial class CertStore : IDisposable
             lastVariant = (caId, crl, gap, index);
             return index;
         }
-        var gaps = new Dictionary<(long, string), string>();
-        var matchers = series.Select(s => new PointMatcher(s.PointName, caRows[s.CaId].SubjectDer, s.Indirect)).ToArray();
-        long lastCa = -1, lastGroup = 0;
-        long[] issuers = [];
-        // Columns only a scoped CRL (issuingDistributionPoint) looks at are read only when one is stored.
-        bool readKind = series.Any(s => s.OnlyUser || s.OnlyCa), readPoints = series.Any(s => s.PointName is not null || s.Indirect);
+        // Columns only a scoped CRL (issuingDistributionPoint) or a revocation looks at are read only when one is stored.
+        bool readKind = coverage.NeedsKind, readPoints = coverage.NeedsPoints, readSerial = coverage.NeedsSerials;
 
         // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
         // SQLite's own API inside the open transaction. Reading rows and working each out are about equal halves, so
         // this thread steps SQLite and copies the columns into batches while another core works them out in order.
         Check(handle, raw.sqlite3_prepare_v2(handle,
-            "SELECT sha256, serial, not_before, not_after, ca_id, is_ca, crl_points FROM certificates;", out statement));
+            "SELECT sha256, serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates;", out statement));
         using (statement)
         {
             using var full = new System.Collections.Concurrent.BlockingCollection<RowBatch>(boundedCapacity: 4);
@@ -527,7 +515,11 @@ public sealed partial class CertStore : IDisposable
                 {
                     foreach (var batch in full.GetConsumingEnumerable(stop.Token))
                     {
-                        for (int i = 0; i < batch.Count; i++) AddRow(batch, i);
+                        for (int i = 0; i < batch.Count; i++)
+                        {
+                            var judged = coverage.Judge(batch.CaId[i], batch.IsCa[i], batch.SerialOf(i), batch.Points[i]);
+                            builder.Add(batch.Sha256.AsSpan(i * 32, 32), batch.NotBefore[i], batch.NotAfter[i], Variant(batch.CaId[i], judged.Crl, judged.Gap), judged.Revocation, null);
+                        }
                         empty.Add(batch);
                     }
                 }
@@ -544,7 +536,7 @@ public sealed partial class CertStore : IDisposable
                 var batch = empty.Take(stop.Token).Reset();
                 while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
                 {
-                    batch.Read(row, readKind, readPoints, readSerial: first.Count > 0);
+                    batch.Read(row, readKind, readPoints, readSerial);
                     if (batch.Count < RowBatch.Size) continue;
                     full.Add(batch, stop.Token);
                     batch = empty.Take(stop.Token).Reset();
@@ -566,196 +558,24 @@ public sealed partial class CertStore : IDisposable
             builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
         tx.Commit();
         return builder.Build(serial, directory ?? (_directory ??= new StoreCertificateDirectory(Path)));
-
-        // Works out one certificate row: which current CRLs cover it, what they list for it, and adds it to the snapshot.
-        void AddRow(RowBatch b, int i)
-        {
-            long caId = b.CaId[i];
-            if (caId != lastCa) (lastCa, issuers, lastGroup) = (caId, sameName[caId], groupOf[caId]);
-            bool isCa = b.IsCa[i];
-            var points = b.Points[i];
-            int chain = first.Count == 0 ? -1 : first.GetValueOrDefault(SerialKey.Of(lastGroup, b.SerialOf(i)), -1);
-
-            RevocationFacts? revocation = null;
-            int reasons = 0;
-            CrlFacts? covering = null;
-            string? gap = null;
-            for (int k = 0; k < series.Count; k++)
-            {
-                var s = series[k];
-                bool direct = Array.IndexOf(issuers, s.CaId) >= 0;
-                if (!direct && !s.Indirect) continue;
-                string? outOfScope = OutOfScope(s, direct, isCa, points, matchers[k]);
-                // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
-                if ((outOfScope is null || !direct) && chain >= 0 && Listed(k, chain) is { } found
-                    && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
-                    revocation = found;
-                if (outOfScope is not null)
-                {
-                    gap ??= Gap(s.CaId, outOfScope);
-                    continue;
-                }
-                reasons |= s.Reasons ?? CrlScope.AllReasons;
-                // With several covering CRLs (reason partitions, a delta) the earliest nextUpdate decides freshness.
-                if (covering is null || (s.Facts.NextUpdate is { } n && (covering.NextUpdate is not { } m || n < m))) covering = s.Facts;
-            }
-            if (covering is not null && (reasons & CrlScope.AllReasons) != CrlScope.AllReasons)
-            {
-                gap = "only some revocation reasons (onlySomeReasons)";
-                covering = null;
-            }
-            builder.Add(b.Sha256.AsSpan(i * 32, 32), b.NotBefore[i], b.NotAfter[i], Variant(caId, covering, covering is null ? gap : null), revocation, null);
-        }
-
-        // One string per (CRL issuer, reason): the same reference each time, which Variant's fast path relies on.
-        string Gap(long caId, string outOfScope)
-        {
-            if (!gaps.TryGetValue((caId, outOfScope), out var text)) gaps[(caId, outOfScope)] = text = $"the CRL of \"{caRows[caId].Subject}\" covers {outOfScope}";
-            return text;
-        }
-
-        // What series i lists for the certificate whose serial chain starts at `at`.
-        RevocationFacts? Listed(int i, int at)
-        {
-            var s = series[i];
-            (RevocationReason Reason, long At)? baseEntry = null, deltaEntry = null;
-            for (int e = at; e >= 0; e = entries[e].Next)
-            {
-                if (entries[e].Series != i) continue;
-                if (entries[e].Delta) deltaEntry = (entries[e].Reason, entries[e].At);
-                else baseEntry = (entries[e].Reason, entries[e].At);
-            }
-            // A delta entry overrides its base; removeFromCRL in the delta lifts the base's hold (RFC 5280 5.3.1).
-            if (s.DeltaNumber is not null && deltaEntry is { } d)
-                return d.Reason == RevocationReason.RemoveFromCrl ? null : new(d.Reason, DateTimeOffset.FromUnixTimeSeconds(d.At), s.DeltaNumber);
-            return baseEntry is { } b ? new(b.Reason, DateTimeOffset.FromUnixTimeSeconds(b.At), s.Facts.Number) : null;
-        }
     }
 
-    private static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;
-
-    /// <summary>
-    /// Why a series does not cover a certificate, or null when it does (RFC 5280 6.3.3 (b)): a series of the
-    /// certificate's issuer (<paramref name="direct"/>) or another issuer's indirect CRL.
-    /// </summary>
-    private static string? OutOfScope(Series s, bool direct, bool isCa, byte[]? points, PointMatcher matcher)
+    /// <summary>The coverage rules over every CA and current CRL series, without their entries: for listings that judge freshness.</summary>
+    public CrlCoverage LoadCoverage()
     {
-        // Another issuer's indirect CRL covers the certificate only through a point naming it as cRLIssuer.
-        if (!direct && !matcher.CoversOther(points)) return "an indirect CRL of another issuer";
-        if (s.OnlyAttribute) return "only attribute certificates";
-        if (s.OnlyUser && isCa) return "only end-entity certificates";
-        if (s.OnlyCa && !isCa) return "only CA certificates";
-        // A CRL naming a distribution point is a partition: a certificate naming none needs a complete CRL (PKITS 4.14.9).
-        if (direct && !matcher.CoversOwn(points))
-            return points is null ? "one distribution point, and the certificate names none" : "another distribution point";
-        return null;
+        using var tx = _db.BeginTransaction(deferred: true);
+        var coverage = LoadCoverage(tx, _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx));
+        tx.Commit();
+        return coverage;
     }
 
-    /// <summary>
-    /// RFC 5280 6.3.3 (b): which certificates a CRL's distribution point covers. A point of the certificate without
-    /// cRLIssuer is served by its issuer's CRLs; one with a cRLIssuer only by that issuer's indirect CRLs. When the
-    /// CRL names a point (issuingDistributionPoint), one of its names must match one of the point's. Both sides are
-    /// stored with relative names already made whole (CertDns.Pki's Names.WholePointName); names compare as DER.
-    /// Consecutive certificates mostly carry the same points, so the last answers are kept.
-    /// </summary>
-    private sealed class PointMatcher(byte[]? crlPoint, byte[] crlIssuer, bool indirect)
-    {
-        private static readonly Asn1Tag Context0 = new(TagClass.ContextSpecific, 0, isConstructed: true);
-        private static readonly Asn1Tag Reasons = new(TagClass.ContextSpecific, 1);
-        private static readonly Asn1Tag Context2 = new(TagClass.ContextSpecific, 2, isConstructed: true);
-        private static readonly Asn1Tag Context4 = new(TagClass.ContextSpecific, 4, isConstructed: true);
-        private readonly List<byte[]>? _crlNames = crlPoint is null ? null : PointNames(crlPoint);
-        private (byte[]? Points, bool Covers) _lastOwn, _lastOther;
-
-        /// <summary>Whether this CRL covers a certificate of its own issuer.</summary>
-        /// <param name="points">The certificate's points (DER values back to back), or null for none.</param>
-        public bool CoversOwn(byte[]? points)
-        {
-            // A complete CRL of the issuer covers all its certificates: at the least as RFC 5280's fallback to "any
-            // CRL issued by the certificate issuer" with the issuer's name as the point.
-            if (_crlNames is null) return true;
-            return Remembered(ref _lastOwn, points, own: true);
-        }
-
-        /// <summary>Whether this (indirect) CRL covers a certificate of another issuer: one of its points names this CRL's issuer as cRLIssuer.</summary>
-        public bool CoversOther(byte[]? points) => indirect && Remembered(ref _lastOther, points, own: false);
-
-        private bool Remembered(ref (byte[]? Points, bool Covers) last, byte[]? points, bool own)
-        {
-            if (points is null) return false;
-            if (last.Points is not null && points.AsSpan().SequenceEqual(last.Points)) return last.Covers;
-            bool covers = false;
-            int offset = 0;
-            while (offset < points.Length && !covers)
-            {
-                AsnDecoder.ReadEncodedValue(points.AsSpan(offset), AsnEncodingRules.DER, out _, out _, out int consumed);
-                var point = points[offset..(offset + consumed)];
-                // A whole DistributionPoint (a SEQUENCE) carries a cRLIssuer; a bare DistributionPointName does not.
-                bool withIssuer = point[0] == 0x30;
-                covers = withIssuer ? indirect && ServedHere(point) : own && NamesMatch(point);
-                offset += consumed;
-            }
-            last = (points, covers);
-            return covers;
-        }
-
-        /// <summary>A DistributionPointName of the certificate against the CRL's point.</summary>
-        private bool NamesMatch(byte[] point) =>
-            _crlNames is null || point.AsSpan().SequenceEqual(crlPoint) || PointNames(point).Any(n => _crlNames.Any(c => c.AsSpan().SequenceEqual(n)));
-
-        /// <summary>A whole DistributionPoint whose cRLIssuer names this CRL's issuer, and whose name (if any) matches the CRL's point.</summary>
-        private bool ServedHere(byte[] distributionPoint)
-        {
-            try
-            {
-                var point = new AsnReader(distributionPoint, AsnEncodingRules.DER).ReadSequence();
-                byte[]? name = null;
-                bool issuerMatches = false;
-                if (point.HasData && point.PeekTag().HasSameClassAndValue(Context0)) name = point.ReadSequence(Context0).ReadEncodedValue().ToArray();
-                if (point.HasData && point.PeekTag().HasSameClassAndValue(Reasons)) point.ReadEncodedValue();
-                if (point.HasData && point.PeekTag().HasSameClassAndValue(Context2))
-                {
-                    var issuers = point.ReadSequence(Context2);
-                    while (issuers.HasData && !issuerMatches)
-                    {
-                        if (issuers.PeekTag().HasSameClassAndValue(Context4)) issuerMatches = issuers.ReadSequence(Context4).ReadEncodedValue().Span.SequenceEqual(crlIssuer);
-                        else issuers.ReadEncodedValue();
-                    }
-                }
-                // A point naming no point of its own is served by the cRLIssuer's CRL that names none either.
-                return issuerMatches && (_crlNames is null || (name is not null && NamesMatch(name)));
-            }
-            catch (AsnContentException)
-            {
-                return false;
-            }
-        }
-
-        /// <summary>The GeneralNames of a full DistributionPointName, each as DER; none for a relative or unreadable one.</summary>
-        private static List<byte[]> PointNames(byte[] pointName)
-        {
-            var names = new List<byte[]>();
-            try
-            {
-                var reader = new AsnReader(pointName, AsnEncodingRules.DER);
-                if (!reader.PeekTag().HasSameClassAndValue(Context0)) return names;
-                var general = reader.ReadSequence(Context0);
-                while (general.HasData) names.Add(general.ReadEncodedValue().ToArray());
-            }
-            catch (AsnContentException)
-            {
-                // An unreadable name matches nothing: the certificate then answers stale, never valid.
-            }
-            return names;
-        }
-    }
-
-    private sealed record Series(long Id, long CaId, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect, CrlFacts Facts, string? DeltaNumber);
+    private CrlCoverage LoadCoverage(IDbTransaction tx, IEnumerable<CaRow> cas) =>
+        new(cas.Select(c => new CoverageCa(c.Id, c.Subject, c.SubjectDer)), LoadSeries(tx));
 
     /// <summary>Every CRL series with its current full CRL, and its delta when one applies to that base (RFC 5280 5.2.4).</summary>
-    private List<Series> LoadSeries(IDbTransaction tx)
+    private List<CrlSeries> LoadSeries(IDbTransaction tx)
     {
-        var result = new List<Series>();
+        var result = new List<CrlSeries>();
         foreach (var s in _db.Query<ScopeRow>("SELECT * FROM crl_scopes;", transaction: tx))
         {
             var full = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 0 ORDER BY id DESC LIMIT 1;", new { s.Id }, tx);
@@ -765,8 +585,8 @@ public sealed partial class CertStore : IDisposable
             if (delta is not null && delta.NextUpdate is { } dn && (next is null || dn < next.Value.ToUnixTimeSeconds())) next = Time(dn);
             var number = delta is null ? full.Number : $"{full.Number} delta {delta.Number}";
             var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(delta?.ThisUpdate ?? full.ThisUpdate);
-            result.Add(new Series(s.Id, s.CaId, s.PointName, s.OnlyUser, s.OnlyCa, s.OnlyAttribute, (int?)s.Reasons, s.Indirect,
-                new CrlFacts(number, thisUpdate, next), delta?.Number));
+            var scope = new CrlScope(s.Idp, s.PointNames is { } names ? CrlPointCodec.DecodeNames(names) : null, s.OnlyUser, s.OnlyCa, s.OnlyAttribute, (int?)s.Reasons, s.Indirect);
+            result.Add(new CrlSeries(s.Id, s.CaId, scope, new CrlFacts(number, thisUpdate, next), delta?.Number));
         }
         return result;
     }
@@ -775,7 +595,8 @@ public sealed partial class CertStore : IDisposable
     {
         public long Id { get; init; }
         public long CaId { get; init; }
-        public byte[]? PointName { get; init; }
+        public byte[] Idp { get; init; } = [];
+        public byte[]? PointNames { get; init; }
         public bool OnlyUser { get; init; }
         public bool OnlyCa { get; init; }
         public bool OnlyAttribute { get; init; }
@@ -823,22 +644,6 @@ public sealed partial class CertStore : IDisposable
             if (start + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, start + serial.Length));
             serial.CopyTo(_serials.AsSpan(start));
             _serialEnd[i] = start + serial.Length;
-        }
-    }
-
-    /// <summary>
-    /// An issuer and serial as a value key. RFC 5280 serials are at most 20 octets and are kept exactly; a longer
-    /// (non-conforming) one is keyed by its SHA-256, which no CA can make collide with another of its serials.
-    /// </summary>
-    private readonly record struct SerialKey(long Ca, int Length, ulong A, ulong B, ulong C)
-    {
-        public static SerialKey Of(long ca, ReadOnlySpan<byte> serial)
-        {
-            Span<byte> packed = stackalloc byte[32];
-            packed.Clear();
-            if (serial.Length <= 24) serial.CopyTo(packed);
-            else System.Security.Cryptography.SHA256.HashData(serial, packed);
-            return new SerialKey(ca, serial.Length, BitConverter.ToUInt64(packed), BitConverter.ToUInt64(packed[8..]), BitConverter.ToUInt64(packed[16..]));
         }
     }
 
