@@ -137,11 +137,21 @@ public sealed class CrlCoverage
     }
 
     /// <summary>
-    /// The CRL that decides the freshness of a CA's certificates that name no distribution point: the CA's own complete
-    /// series covering all reasons, the earliest nextUpdate deciding (as <see cref="Judge"/> decides it); null when the CA
-    /// has no such series. For listings (`status`, `ca list`): the same judgement the snapshot makes.
+    /// The current CRL of a CA that goes stale first: among the CA's own series (its name's, deltas folded in), the
+    /// earliest nextUpdate, as each series is judged for the certificates it covers; null when the CA has none. For
+    /// listings (`status`, `ca list`): the same per-series facts the snapshot judges, never a second reading of the store.
     /// </summary>
-    public CrlFacts? Freshness(long caId) => _sameName.ContainsKey(caId) ? Judge(caId, isCa: false, default, null).Crl : null;
+    public CrlFacts? Freshness(long caId)
+    {
+        if (!_sameName.TryGetValue(caId, out var issuers)) return null;
+        CrlFacts? first = null;
+        foreach (var s in _series)
+        {
+            if (Array.IndexOf(issuers, s.CaId) < 0) continue;
+            if (first is null || (s.Facts.NextUpdate is { } n && (first.NextUpdate is not { } m || n < m))) first = s.Facts;
+        }
+        return first;
+    }
 
     /// <summary>Of two entries for one certificate, which decides: a hold yields to any other reason.</summary>
     public static int Precedence(RevocationReason reason) => reason == RevocationReason.CertificateHold ? 1 : 2;

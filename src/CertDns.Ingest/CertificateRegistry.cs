@@ -51,14 +51,14 @@ public sealed class CertificateRegistry(CertStore store)
         }
         if (outcomes.Any(o => o.Refusal is not null) || records.Count == 0)
             return new CertificateAddResult(outcomes, 0, Stored: false);
-        var added = store.AddCertificates(records);
+        var added = store.Certificates.Add(records);
         return new CertificateAddResult(outcomes, added, Stored: true);
     }
 
     private string? Verify(ParsedCertificate cert, out long caId)
     {
         caId = 0;
-        var candidates = store.FindCasBySubject(cert.IssuerDer);
+        var candidates = store.Cas.FindBySubject(cert.IssuerDer);
         if (candidates.Count == 0)
             return $"issuer \"{cert.Issuer}\" is not a registered CA (certdns ca add)";
         foreach (var ca in candidates)
