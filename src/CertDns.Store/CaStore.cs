@@ -2,6 +2,7 @@ using System.Data;
 using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
+
 namespace CertDns.Store;
 
 /// <summary>The registered CAs: their certificates, trust and configured CRL URLs (<see cref="CertStore.Cas"/>).</summary>

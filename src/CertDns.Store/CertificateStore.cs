@@ -2,6 +2,7 @@ using System.Data;
 using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
+
 namespace CertDns.Store;
 
 /// <summary>The registered certificates, found by any digest a query name carries (<see cref="CertStore.Certificates"/>).</summary>

@@ -3,6 +3,7 @@ using System.Globalization;
 using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
+
 namespace CertDns.Store;
 
 /// <summary>

@@ -3,6 +3,7 @@ using CertDns.Core;
 using Dapper;
 using Microsoft.Data.Sqlite;
 using SQLitePCL;
+
 namespace CertDns.Store;
 
 /// <summary>
