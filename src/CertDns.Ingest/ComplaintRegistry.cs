@@ -30,26 +30,24 @@ public sealed class ComplaintRegistry(CertStore store, TimeProvider? clock = nul
     public static ComplaintPolicy DefaultPolicy { get; } = new(3, null);
 
     /// <summary>The complaint policy in force: the zone's settings, defaults where unset.</summary>
-    public ComplaintPolicy Policy() => PolicyOf(store.Listings.GetSetting(ThresholdSetting), store.Listings.GetSetting(WindowSetting));
+    public ComplaintPolicy Policy() => Reader(store.Listings.GetSetting);
+
+    /// <summary>The rule: the threshold and window settings, defaults where unset; the store applies it inside its writes.</summary>
+    private static readonly ComplaintPolicyReader Reader = setting => PolicyOf(setting(ThresholdSetting), setting(WindowSetting));
 
     /// <summary>Changes a policy setting, audited; listings are recomputed under the new policy in the same transaction.</summary>
     public void Set(string key, string value)
     {
-        var policy = key switch
-        {
-            ThresholdSetting => PolicyOf(value, store.Listings.GetSetting(WindowSetting)),
-            WindowSetting => PolicyOf(store.Listings.GetSetting(ThresholdSetting), value),
-            _ => throw new BadInputException(key, $"unknown setting; known: {ThresholdSetting}, {WindowSetting}"),
-        };
-        store.Listings.SetSetting(key, value, policy, _clock.GetUtcNow());
+        if (key is not (ThresholdSetting or WindowSetting)) throw new BadInputException(key, $"unknown setting; known: {ThresholdSetting}, {WindowSetting}");
+        store.Listings.SetSetting(key, value, Reader, _clock.GetUtcNow());
     }
 
     /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
     public ComplaintStanding Withdraw(long id, string reason, string subject) =>
-        store.Listings.WithdrawComplaint(id, reason, subject, Policy(), _clock.GetUtcNow());
+        store.Listings.WithdrawComplaint(id, reason, subject, Reader, _clock.GetUtcNow());
 
     /// <summary>Applies the complaint window now; returns how many listings changed.</summary>
-    public int Expire() => store.Listings.ExpireComplaints(Policy(), _clock.GetUtcNow());
+    public int Expire() => store.Listings.ExpireComplaints(Reader, _clock.GetUtcNow());
 
     /// <summary>Complaints, newest first; only those still counting (inside the window, not withdrawn) unless <paramref name="all"/>.</summary>
     public IReadOnlyList<ComplaintRow> Complaints(bool all) => store.Listings.Complaints(all, Policy(), _clock.GetUtcNow());
@@ -77,7 +75,7 @@ public sealed class ComplaintRegistry(CertStore store, TimeProvider? clock = nul
         var summary = $"From: {message.From}; Date: {message.Headers[HeaderId.Date] ?? "-"}; Subject: {message.Subject ?? "-"}";
         var record = new ComplaintRecord(cert.Sha256, reporter.Trim(), SHA256.HashData(evidence),
             evidence.Length <= StoredEvidenceBytes ? evidence : evidence[..StoredEvidenceBytes], evidence.Length, summary);
-        var (id, standing) = store.Listings.AddComplaint(record, cert.Subject ?? Hex.Lower(cert.Sha256), Policy(), _clock.GetUtcNow());
+        var (id, standing) = store.Listings.AddComplaint(record, cert.Subject ?? Hex.Lower(cert.Sha256), Reader, _clock.GetUtcNow());
         return new ReportResult(id, cert, ca, standing, message);
     }
 

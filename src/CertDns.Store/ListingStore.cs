@@ -34,6 +34,13 @@ public sealed record ComplaintRecord(byte[] Sha256, string Reporter, byte[] Evid
 /// <param name="Window">How long a complaint counts; null when complaints never expire.</param>
 public sealed record ComplaintPolicy(int Threshold, TimeSpan? Window);
 
+/// <summary>
+/// How the complaint policy is read from the zone's settings (ComplaintRegistry's rule). Writes call it inside their
+/// own transaction, so a concurrent settings change cannot slip between reading the policy and applying it.
+/// </summary>
+/// <param name="setting">A setting's value by key, or null when unset.</param>
+public delegate ComplaintPolicy ComplaintPolicyReader(Func<string, string?> setting);
+
 /// <summary>Where a certificate stands after a change to its complaints.</summary>
 public sealed record ComplaintStanding(int DistinctReporters, int Threshold, bool Listed, DateTimeOffset? Since);
 
@@ -89,13 +96,16 @@ public sealed class ListingStore
     /// <summary>A setting, or null when unset.</summary>
     public string? GetSetting(string key) => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key });
 
+    private ComplaintPolicy PolicyIn(IDbTransaction tx, ComplaintPolicyReader policy) =>
+        policy(key => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx));
+
     /// <summary>Changes a setting, audited; listings are recomputed under the new policy in the same transaction.</summary>
-    public void SetSetting(string key, string value, ComplaintPolicy policy, DateTimeOffset now) => _store.Write(tx =>
+    public void SetSetting(string key, string value, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var old = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx);
         _db.Execute("INSERT INTO settings (key, value) VALUES (@key, @value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;", new { key, value }, tx);
         _store.Audit(tx, "settings set", key, $"{old ?? "(default)"} -> {value}");
-        RecomputeAllListings(tx, policy, now);
+        RecomputeAllListings(tx, PolicyIn(tx, policy), now);
         return 0;
     });
 
@@ -104,7 +114,7 @@ public sealed class ListingStore
     /// transaction: parallel reporters are serialised by SQLite's write lock and none is lost.
     /// </summary>
     /// <exception cref="BadInputException">The same evidence was reported before.</exception>
-    public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, ComplaintPolicy policy, DateTimeOffset now) => _store.Write(tx =>
+    public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var earlier = _db.ExecuteScalar<long?>("SELECT id FROM complaints WHERE evidence_sha256 = @EvidenceSha256;", new { complaint.EvidenceSha256 }, tx);
         if (earlier is not null)
@@ -116,11 +126,11 @@ public sealed class ListingStore
             """,
             new { complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary, now = now.ToUnixTimeSeconds() }, tx);
         _store.Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
-        return (id, Recompute(tx, complaint.Sha256, subject, policy, now));
+        return (id, Recompute(tx, complaint.Sha256, subject, PolicyIn(tx, policy), now));
     });
 
     /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
-    public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, ComplaintPolicy policy, DateTimeOffset now) => _store.Write(tx =>
+    public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var row = _db.QuerySingleOrDefault<ComplaintRow>("SELECT * FROM complaints WHERE id = @id;", new { id }, tx)
             ?? throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "no complaint with that id");
@@ -128,17 +138,17 @@ public sealed class ListingStore
             throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "complaint was already withdrawn");
         _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE id = @id;", new { now = now.ToUnixTimeSeconds(), reason, id }, tx);
         _store.Audit(tx, "complaint withdraw", subject, $"#{id}: {reason}");
-        return Recompute(tx, row.Sha256, subject, policy, now);
+        return Recompute(tx, row.Sha256, subject, PolicyIn(tx, policy), now);
     });
 
     /// <summary>
     /// Applies the complaint window: lifts listings whose complaints have expired (and lists any that now
     /// qualify). Returns how many listings changed; the serial advances only when one did.
     /// </summary>
-    public int ExpireComplaints(ComplaintPolicy policy, DateTimeOffset now)
+    public int ExpireComplaints(ComplaintPolicyReader policy, DateTimeOffset now)
     {
         using var tx = _db.BeginTransaction();
-        var changed = RecomputeAllListings(tx, policy, now);
+        var changed = RecomputeAllListings(tx, PolicyIn(tx, policy), now);
         if (changed == 0) return 0;
         _db.Execute(CertStore.AdvanceSerialSql, transaction: tx);
         tx.Commit();
