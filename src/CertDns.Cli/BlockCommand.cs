@@ -20,7 +20,7 @@ internal sealed class BlockCommand
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var cert = FingerprintArgument.Registered(store, text, r.GetValue(GlobalOptions.Zone)!);
             var subject = cert.Subject ?? Hex.Lower(cert.Sha256);
-            var changed = block ? store.Block(cert.Sha256, why, "operator", subject) : store.Unblock(cert.Sha256, why, subject);
+            var changed = block ? store.Listings.Block(cert.Sha256, why, "operator", subject) : store.Listings.Unblock(cert.Sha256, why, subject);
             Console.WriteLine(changed
                 ? $"{(block ? "blocked" : "unblocked")}: {subject} ({Hex.Lower(cert.Sha256)}); zone serial {store.Serial}"
                 : $"{subject} was {(block ? "already blocked" : "not blocked")}");

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using CertDns.Core;
 using CertDns.Ingest;
 using CertDns.Store;
 
@@ -32,7 +33,8 @@ internal sealed class CaCommand
         list.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var rows = store.ListCas().Select(ca => Describe(store, ca)).ToList();
+            var coverage = store.Snapshots.LoadCoverage();
+            var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
             Output.Table(["id", "trust", "subject", "crl", "next update", "revoked", "crl urls"], rows);
             return ExitCodes.Ok;
         }));
@@ -44,17 +46,18 @@ internal sealed class CaCommand
         return command;
     }
 
-    private static string[] Describe(CertStore store, CaRow ca)
+    private static string[] Describe(CertStore store, CrlCoverage coverage, CaRow ca)
     {
-        var crl = store.LatestCrl(ca.Id);
-        var next = crl?.NextUpdate is { } n ? Output.Time(DateTimeOffset.FromUnixTimeSeconds(n)) : crl is null ? "-" : "none";
-        if (crl?.NextUpdate is { } nu && DateTimeOffset.FromUnixTimeSeconds(nu) < DateTimeOffset.UtcNow) next += " (stale)";
+        // The CA's series as the snapshot judges them: the one that goes stale first speaks for the CA.
+        var crl = coverage.Freshness(ca.Id);
+        var next = crl?.NextUpdate is { } n ? Output.Time(n) : crl is null ? "-" : "none";
+        if (crl is not null && crl.StaleAt(DateTimeOffset.UtcNow)) next += " (stale)";
         var trust = ca.Trusted ? "trusted" : $"distrusted {Output.Time(DateTimeOffset.FromUnixTimeSeconds(ca.DistrustedAt ?? 0))}: {ca.DistrustReason}";
         return
         [
             ca.Id.ToString(CultureInfo.InvariantCulture), trust, ca.Subject,
             crl is null ? "none" : crl.Number ?? "(no number)", next,
-            store.RevocationCount(ca.Id).ToString(CultureInfo.InvariantCulture), string.Join(' ', store.CrlUrls(ca.Id)),
+            store.Crls.RevocationCount(ca.Id).ToString(CultureInfo.InvariantCulture), string.Join(' ', store.Cas.CrlUrls(ca.Id)),
         ];
     }
 
@@ -67,7 +70,7 @@ internal sealed class CaCommand
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var ca = new CaRegistry(store).Get(r.GetValue(id)!);
-            var changed = store.SetTrust(ca.Id, trusted, r.GetValue(reason));
+            var changed = store.Cas.SetTrust(ca.Id, trusted, r.GetValue(reason));
             Console.WriteLine(changed
                 ? $"CA {ca.Id} \"{ca.Subject}\" is now {(trusted ? "trusted" : "distrusted")}; zone serial {store.Serial}"
                 : $"CA {ca.Id} \"{ca.Subject}\" was already {(trusted ? "trusted" : "distrusted")}");

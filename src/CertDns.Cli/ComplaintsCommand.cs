@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using CertDns.Core;
+using CertDns.Ingest;
 using CertDns.Store;
 
 namespace CertDns.Cli;
@@ -24,8 +25,8 @@ internal sealed class ComplaintsCommand
         show.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-            var (row, evidence) = store.Complaint(ParseId(r.GetValue(id)!)) ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
-            foreach (var cell in Row(store, row, store.Policy(), DateTimeOffset.UtcNow).Zip(new[] { "id", "received", "reporter", "certificate", "state", "evidence" }))
+            var (row, evidence) = store.Listings.Complaint(ParseId(r.GetValue(id)!)) ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
+            foreach (var cell in Row(store, new ComplaintRegistry(store), row).Zip(new[] { "id", "received", "reporter", "certificate", "state", "evidence" }))
                 Console.WriteLine($"{cell.Second + ":",-13}{cell.First}");
             Console.WriteLine($"{"sha256:",-13}{Hex.Lower(row.Sha256)}");
             Console.WriteLine($"{"evidence:",-13}sha256 {Hex.Lower(row.EvidenceSha256)}, {row.EvidenceSize} bytes{(evidence.Length < row.EvidenceSize ? $" ({evidence.Length} kept)" : "")}");
@@ -43,9 +44,9 @@ internal sealed class ComplaintsCommand
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var complaintId = ParseId(r.GetValue(id)!);
-            var row = store.Complaint(complaintId)?.Row ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
-            var subject = store.FindCertificate(row.Sha256)?.Subject ?? Hex.Lower(row.Sha256);
-            var standing = store.WithdrawComplaint(complaintId, r.GetValue(reason)!, subject, DateTimeOffset.UtcNow);
+            var row = store.Listings.Complaint(complaintId)?.Row ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
+            var subject = store.Certificates.Find(row.Sha256)?.Subject ?? Hex.Lower(row.Sha256);
+            var standing = new ComplaintRegistry(store).Withdraw(complaintId, r.GetValue(reason)!, subject);
             Console.WriteLine($"complaint {complaintId} withdrawn; {subject}: {standing.DistinctReporters} of {standing.Threshold} distinct reporters, {(standing.Listed ? "still blocked" : "not blocked")}");
             return ExitCodes.Ok;
         }));
@@ -54,7 +55,7 @@ internal sealed class ComplaintsCommand
         expire.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var changed = store.ExpireComplaints(DateTimeOffset.UtcNow);
+            var changed = new ComplaintRegistry(store).Expire();
             Console.WriteLine($"{changed} listings changed; zone serial {store.Serial}");
             return ExitCodes.Ok;
         }));
@@ -69,25 +70,23 @@ internal sealed class ComplaintsCommand
     private static int List(ParseResult r, bool all) => Run.Guarded(() =>
     {
         using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-        var policy = store.Policy();
-        var now = DateTimeOffset.UtcNow;
+        var registry = new ComplaintRegistry(store);
         Output.Table(["id", "received", "reporter", "certificate", "state", "evidence"],
-            store.Complaints(all, now).Select(c => Row(store, c, policy, now)));
+            registry.Complaints(all).Select(c => Row(store, registry, c)));
         return ExitCodes.Ok;
     });
 
     private static long ParseId(string text) =>
         long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? id : throw new BadInputException(text, "not a complaint id");
 
-    private static string[] Row(CertStore store, ComplaintRow c, ComplaintPolicy policy, DateTimeOffset now)
+    private static string[] Row(CertStore store, ComplaintRegistry registry, ComplaintRow c)
     {
-        var received = DateTimeOffset.FromUnixTimeSeconds(c.ReceivedAt);
         var state = c.WithdrawnAt is { } w ? $"withdrawn {TimeText.Utc(DateTimeOffset.FromUnixTimeSeconds(w))}: {c.WithdrawnReason}"
-            : policy.Window is { } window && received < now - window ? "expired" : "counting";
+            : registry.Counting(c) ? "counting" : "expired";
         return
         [
             c.Id.ToString(CultureInfo.InvariantCulture), TimeText.Utc(DateTimeOffset.FromUnixTimeSeconds(c.ReceivedAt)), c.Reporter,
-            store.FindCertificate(c.Sha256)?.Subject ?? Hex.Lower(c.Sha256), state, c.Summary ?? "",
+            store.Certificates.Find(c.Sha256)?.Subject ?? Hex.Lower(c.Sha256), state, c.Summary ?? "",
         ];
     }
 }

@@ -36,7 +36,7 @@ internal static class FingerprintArgument
     public static CertRow Registered(CertStore store, string input, string apex)
     {
         var name = Parse(input, apex, isKey: false);
-        return store.FindCertificate(name.Digest, name.Value!)
+        return store.Certificates.Find(name.Digest, name.Value!)
             ?? throw new BadInputException(input, "no registered certificate with that fingerprint");
     }
 }

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using CertDns.Pki;
+using CertDns.Store;
 
 namespace CertDns.Cli;
 
@@ -6,6 +8,8 @@ internal static class Program
 {
     private static int Main(string[] args)
     {
+        // Stores of schema 4 kept distribution points as DER: the store reads no ASN.1, so it migrates them through Pki.
+        CertStore.StoredDerDecoder = DistributionPoints.Legacy;
         var root = new RootCommand("CertDns: certificate revocation status as a DNSBL/DNSWL zone.")
         {
             GlobalOptions.Database,

@@ -32,7 +32,7 @@ internal sealed class ReportCommand
             ComplaintRegistry.ParseEvidence(evidencePath, message);
             if (arfPath is not null)
             {
-                var ca = store.GetCa(cert.CaId)!;
+                var ca = store.Cas.Get(cert.CaId)!;
                 if (string.IsNullOrEmpty(ca.AbuseContact))
                     throw new BadInputException(ca.Subject, "CA has no abuse contact for --arf (certdns ca add <ca> --abuse-contact ADDRESS)");
                 if (!MimeKit.MailboxAddress.TryParse(sender, out _)) throw new BadInputException(sender, "not an e-mail address");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CertDns.Core;
+using CertDns.Ingest;
 using CertDns.Store;
 
 namespace CertDns.Cli;
@@ -10,8 +11,8 @@ internal sealed class SettingsCommand
 {
     private static readonly Dictionary<string, (string Description, int Min, int Max)> Known = new()
     {
-        [CertStore.ThresholdSetting] = ("distinct reporters that list a certificate as blocked (default 3)", 1, 1000),
-        [CertStore.WindowSetting] = ("days a complaint counts; 0 = never expires (default 0)", 0, 3650),
+        [ComplaintRegistry.ThresholdSetting] = ("distinct reporters that list a certificate as blocked (default 3)", 1, 1000),
+        [ComplaintRegistry.WindowSetting] = ("days a complaint counts; 0 = never expires (default 0)", 0, 3650),
     };
 
     public static Command Create()
@@ -20,9 +21,9 @@ internal sealed class SettingsCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-            var policy = store.Policy();
-            Console.WriteLine($"{CertStore.ThresholdSetting} = {policy.Threshold}");
-            Console.WriteLine($"{CertStore.WindowSetting} = {(policy.Window is { } w ? (int)w.TotalDays : 0)}");
+            var policy = new ComplaintRegistry(store).Policy();
+            Console.WriteLine($"{ComplaintRegistry.ThresholdSetting} = {policy.Threshold}");
+            Console.WriteLine($"{ComplaintRegistry.WindowSetting} = {(policy.Window is { } w ? (int)w.TotalDays : 0)}");
             return ExitCodes.Ok;
         }));
 
@@ -37,7 +38,7 @@ internal sealed class SettingsCommand
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < spec.Min || n > spec.Max)
                 throw new BadInputException(text, $"{name} takes a whole number from {spec.Min} to {spec.Max}");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            store.SetSetting(name, n.ToString(CultureInfo.InvariantCulture), DateTimeOffset.UtcNow);
+            new ComplaintRegistry(store).Set(name, n.ToString(CultureInfo.InvariantCulture));
             Console.WriteLine($"{name} = {n}; zone serial {store.Serial}");
             return ExitCodes.Ok;
         }));

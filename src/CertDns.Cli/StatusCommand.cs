@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using CertDns.Core;
+using CertDns.Ingest;
 using CertDns.Store;
 
 namespace CertDns.Cli;
@@ -19,15 +20,16 @@ internal sealed class StatusCommand
             Console.WriteLine($"zone {r.GetValue(GlobalOptions.Zone)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
             Console.WriteLine();
 
-            Output.Table(["ca", "trust", "subject", "crl", "next update", "freshness"], store.ListCas().Select(ca =>
+            var coverage = store.Snapshots.LoadCoverage();
+            Output.Table(["ca", "trust", "subject", "crl", "next update", "freshness"], store.Cas.List().Select(ca =>
             {
-                var crl = store.LatestCrl(ca.Id);
-                DateTimeOffset? next = crl?.NextUpdate is { } n ? DateTimeOffset.FromUnixTimeSeconds(n) : null;
-                var freshness = crl is null ? "stale: no CRL ingested" : next is { } t && t < now ? $"stale since {TimeText.Utc(t)}" : "current";
+                // The CA's series as the snapshot judges them: the one that goes stale first speaks for the CA.
+                var crl = coverage.Freshness(ca.Id);
+                var freshness = crl is null ? "stale: no CRL ingested" : crl.StaleAt(now) ? $"stale since {TimeText.Utc(crl.NextUpdate!.Value)}" : "current";
                 return new[]
                 {
                     ca.Id.ToString(CultureInfo.InvariantCulture), ca.Trusted ? "trusted" : "distrusted", ca.Subject,
-                    crl is null ? "-" : crl.Number ?? "(no number)", next is { } x ? TimeText.Utc(x) : "-", freshness,
+                    crl is null ? "-" : crl.Number ?? "(no number)", crl?.NextUpdate is { } x ? TimeText.Utc(x) : "-", freshness,
                 };
             }));
             Console.WriteLine();
@@ -37,10 +39,11 @@ internal sealed class StatusCommand
                 .Select(s => new[] { StatusCodes.Name(s), string.Join('.', StatusCodes.Address(s).ToArray()), counts.GetValueOrDefault(s).ToString(CultureInfo.InvariantCulture) }));
             Console.WriteLine();
 
-            var pending = store.Complaints(all: false, now);
-            var policy = store.Policy();
+            var complaints = new ComplaintRegistry(store);
+            var pending = complaints.Complaints(all: false);
+            var policy = complaints.Policy();
             Console.WriteLine($"complaints: {pending.Count} counting against {pending.Select(c => Hex.Lower(c.Sha256)).Distinct().Count()} certificates " +
-                $"(threshold {policy.Threshold}, window {(policy.Window is { } w ? $"{(int)w.TotalDays} days" : "none")}); {store.Listings().Count} listings");
+                $"(threshold {policy.Threshold}, window {(policy.Window is { } w ? $"{(int)w.TotalDays} days" : "none")}); {store.Listings.List().Count} listings");
             return ExitCodes.Ok;
         }));
         return command;

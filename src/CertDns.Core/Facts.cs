@@ -15,7 +15,11 @@ public sealed record CaFacts(long Id, string Name, bool Trusted, DateTimeOffset?
 /// <param name="Number">CRL number as decimal text, or null when the CRL has none.</param>
 /// <param name="ThisUpdate">thisUpdate.</param>
 /// <param name="NextUpdate">nextUpdate, or null when the CRL gives none (RFC 5280 requires it; without it the CRL is never stale).</param>
-public sealed record CrlFacts(string? Number, DateTimeOffset ThisUpdate, DateTimeOffset? NextUpdate);
+public sealed record CrlFacts(string? Number, DateTimeOffset ThisUpdate, DateTimeOffset? NextUpdate)
+{
+    /// <summary>Whether the CRL is past its nextUpdate at <paramref name="now"/> (without one it never is).</summary>
+    public bool StaleAt(DateTimeOffset now) => NextUpdate is { } next && now > next;
+}
 
 /// <summary>An entry on a CA's current CRL.</summary>
 public sealed record RevocationFacts(RevocationReason Reason, DateTimeOffset RevokedAt, string? CrlNumber);

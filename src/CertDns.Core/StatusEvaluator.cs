@@ -51,7 +51,7 @@ public static class StatusEvaluator
         if (!ca.Trusted) return CertStatus.Untrusted;
         // Not yet valid is outside the validity period too: not `valid`, and closest to expired.
         if (now > notAfter || now < notBefore) return CertStatus.Expired;
-        if (ca.Crl is null || (ca.Crl.NextUpdate is { } next && now > next)) return CertStatus.Stale;
+        if (ca.Crl is null || ca.Crl.StaleAt(now)) return CertStatus.Stale;
         return CertStatus.Valid;
     }
 

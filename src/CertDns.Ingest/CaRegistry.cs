@@ -25,15 +25,15 @@ public sealed class CaRegistry(CertStore store)
         var result = new List<(CaRow, bool)>();
         foreach (var record in records)
         {
-            var (id, added) = store.AddCa(record, crlUrls);
-            result.Add((store.GetCa(id)!, added));
+            var (id, added) = store.Cas.Add(record, crlUrls);
+            result.Add((store.Cas.Get(id)!, added));
         }
         return result;
     }
 
     /// <summary>Finds a CA by id (as typed by the operator) or throws a one-line error.</summary>
     public CaRow Get(string id) =>
-        long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && store.GetCa(n) is { } ca
+        long.TryParse(id, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && store.Cas.Get(n) is { } ca
             ? ca
             : throw new BadInputException(id, "no CA with that id (see `certdns ca list`)");
 }

@@ -45,20 +45,20 @@ public sealed class CertificateRegistry(CertStore store)
                 if (refusal is null && seen.Add(Hex.Lower(cert.Sha256)))
                 {
                     records.Add(new CertRecord(cert.Sha256, cert.Sha1, cert.Md5, cert.SpkiSha256, caId, cert.Serial, cert.Subject,
-                        cert.NotBefore, cert.NotAfter, cert.Der, cert.IsCa, cert.CrlDistributionPointNames));
+                        cert.NotBefore, cert.NotAfter, cert.Der, cert.IsCa, cert.CrlPoints));
                 }
             }
         }
         if (outcomes.Any(o => o.Refusal is not null) || records.Count == 0)
             return new CertificateAddResult(outcomes, 0, Stored: false);
-        var added = store.AddCertificates(records);
+        var added = store.Certificates.Add(records);
         return new CertificateAddResult(outcomes, added, Stored: true);
     }
 
     private string? Verify(ParsedCertificate cert, out long caId)
     {
         caId = 0;
-        var candidates = store.FindCasBySubject(cert.IssuerDer);
+        var candidates = store.Cas.FindBySubject(cert.IssuerDer);
         if (candidates.Count == 0)
             return $"issuer \"{cert.Issuer}\" is not a registered CA (certdns ca add)";
         foreach (var ca in candidates)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using CertDns.Core;
 using CertDns.Store;
@@ -22,19 +23,59 @@ public sealed class ComplaintRegistry(CertStore store, TimeProvider? clock = nul
 
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
 
+    /// <summary>Settings keys of the complaint policy.</summary>
+    public const string ThresholdSetting = "complaint-threshold", WindowSetting = "complaint-window-days";
+
+    /// <summary>The policy where nothing is set: three distinct reporters (SPEC), complaints never expire.</summary>
+    public static ComplaintPolicy DefaultPolicy { get; } = new(3, null);
+
+    /// <summary>The complaint policy in force: the zone's settings, defaults where unset.</summary>
+    public ComplaintPolicy Policy() => Reader(store.Listings.GetSetting);
+
+    /// <summary>The rule: the threshold and window settings, defaults where unset; the store applies it inside its writes.</summary>
+    private static readonly ComplaintPolicyReader Reader = setting => PolicyOf(setting(ThresholdSetting), setting(WindowSetting));
+
+    /// <summary>Changes a policy setting, audited; listings are recomputed under the new policy in the same transaction.</summary>
+    public void Set(string key, string value)
+    {
+        if (key is not (ThresholdSetting or WindowSetting)) throw new BadInputException(key, $"unknown setting; known: {ThresholdSetting}, {WindowSetting}");
+        store.Listings.SetSetting(key, value, Reader, _clock.GetUtcNow());
+    }
+
+    /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
+    public ComplaintStanding Withdraw(long id, string reason, string subject) =>
+        store.Listings.WithdrawComplaint(id, reason, subject, Reader, _clock.GetUtcNow());
+
+    /// <summary>Applies the complaint window now; returns how many listings changed.</summary>
+    public int Expire() => store.Listings.ExpireComplaints(Reader, _clock.GetUtcNow());
+
+    /// <summary>Complaints, newest first; only those still counting (inside the window, not withdrawn) unless <paramref name="all"/>.</summary>
+    public IReadOnlyList<ComplaintRow> Complaints(bool all) => store.Listings.Complaints(all, Policy(), _clock.GetUtcNow());
+
+    /// <summary>Whether a complaint that was not withdrawn still counts now, inside the policy's window.</summary>
+    public bool Counting(ComplaintRow complaint) =>
+        complaint.WithdrawnAt is null && (Policy().Window is not { } window || DateTimeOffset.FromUnixTimeSeconds(complaint.ReceivedAt) >= _clock.GetUtcNow() - window);
+
+    private static ComplaintPolicy PolicyOf(string? threshold, string? window)
+    {
+        var days = window is null ? 0 : int.Parse(window, CultureInfo.InvariantCulture);
+        return new ComplaintPolicy(threshold is null ? DefaultPolicy.Threshold : int.Parse(threshold, CultureInfo.InvariantCulture),
+            days > 0 ? TimeSpan.FromDays(days) : null);
+    }
+
     /// <summary>Checks the evidence, then records the complaint.</summary>
     /// <exception cref="BadInputException">Unknown certificate, malformed message, or evidence reported before.</exception>
     public ReportResult Report(byte[] sha256, string evidenceSource, byte[] evidence, string reporter)
     {
-        var cert = store.FindCertificate(sha256) ?? throw new BadInputException(Hex.Lower(sha256), "no registered certificate with that fingerprint");
-        var ca = store.GetCa(cert.CaId)!;
+        var cert = store.Certificates.Find(sha256) ?? throw new BadInputException(Hex.Lower(sha256), "no registered certificate with that fingerprint");
+        var ca = store.Cas.Get(cert.CaId)!;
         if (string.IsNullOrWhiteSpace(reporter) || reporter.Length > 200)
             throw new BadInputException(reporter, "a reporter id is 1 to 200 characters");
         var message = ParseEvidence(evidenceSource, evidence);
         var summary = $"From: {message.From}; Date: {message.Headers[HeaderId.Date] ?? "-"}; Subject: {message.Subject ?? "-"}";
         var record = new ComplaintRecord(cert.Sha256, reporter.Trim(), SHA256.HashData(evidence),
             evidence.Length <= StoredEvidenceBytes ? evidence : evidence[..StoredEvidenceBytes], evidence.Length, summary);
-        var (id, standing) = store.AddComplaint(record, cert.Subject ?? Hex.Lower(cert.Sha256), _clock.GetUtcNow());
+        var (id, standing) = store.Listings.AddComplaint(record, cert.Subject ?? Hex.Lower(cert.Sha256), Reader, _clock.GetUtcNow());
         return new ReportResult(id, cert, ca, standing, message);
     }
 

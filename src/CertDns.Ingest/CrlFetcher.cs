@@ -88,7 +88,7 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
             else
             {
                 using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-                var previous = store.CrlSource(url);
+                var previous = store.Sources.Get(url);
                 if (previous?.Etag is { } e && EntityTagHeaderValue.TryParse(e, out var tag)) request.Headers.IfNoneMatch.Add(tag);
                 if (previous?.LastModified is { } lm && DateTimeOffset.TryParse(lm, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since))
                     request.Headers.IfModifiedSince = since;
@@ -96,8 +96,8 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
                 if (response.StatusCode == HttpStatusCode.NotModified)
                 {
-                    store.RecordCrlSource(url, previous?.Etag, previous?.LastModified, "not modified", _clock.GetUtcNow());
-                    var stored = store.LatestCrlFrom(url);
+                    store.Sources.Record(url, previous?.Etag, previous?.LastModified, "not modified", _clock.GetUtcNow());
+                    var stored = store.Crls.LatestFrom(url);
                     return new FetchResult(url, FetchOutcome.NotModified, "not modified since the last fetch (304)" + Staleness(stored?.NextUpdate), IsCurrent(stored?.NextUpdate, stored is not null));
                 }
                 if ((int)response.StatusCode is >= 300 and < 400)
@@ -123,14 +123,14 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
         try
         {
             var result = ingestor.Ingest(url, data);
-            store.RecordCrlSource(url, etag, lastModified, result.Change is null ? "unchanged" : "ingested", _clock.GetUtcNow());
+            store.Sources.Record(url, etag, lastModified, result.Change is null ? "unchanged" : "ingested", _clock.GetUtcNow());
             return new FetchResult(url, result.Change is null ? FetchOutcome.Unchanged : FetchOutcome.Ingested,
                 result.ToString()[(url.Length + 2)..] + Staleness(result.NextUpdate?.ToUnixTimeSeconds()), IsCurrent(result.NextUpdate?.ToUnixTimeSeconds(), true));
         }
         catch (BadInputException e)
         {
             // No validators: a refused CRL must be downloaded whole next time, not waved through by a 304.
-            store.RecordCrlSource(url, null, null, "refused: " + e.Reason, _clock.GetUtcNow());
+            store.Sources.Record(url, null, null, "refused: " + e.Reason, _clock.GetUtcNow());
             return new FetchResult(url, FetchOutcome.Refused, "refused: " + e.Reason, false);
         }
     }
@@ -138,8 +138,8 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
     private FetchResult Failed(string url, string why)
     {
         // A failed download keeps the validators of the last good one.
-        var previous = store.CrlSource(url);
-        store.RecordCrlSource(url, previous?.Etag, previous?.LastModified, "failed: " + why, _clock.GetUtcNow());
+        var previous = store.Sources.Get(url);
+        store.Sources.Record(url, previous?.Etag, previous?.LastModified, "failed: " + why, _clock.GetUtcNow());
         return new FetchResult(url, FetchOutcome.Failed, "failed: " + why, false);
     }
 
@@ -170,10 +170,10 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
     public static IReadOnlyList<string> Sources(CertStore store, bool distributionPoints)
     {
         var urls = new List<string>();
-        foreach (var ca in store.ListCas().Where(c => c.Trusted)) urls.AddRange(store.CrlUrls(ca.Id));
+        foreach (var ca in store.Cas.List().Where(c => c.Trusted)) urls.AddRange(store.Cas.CrlUrls(ca.Id));
         if (distributionPoints)
         {
-            foreach (var der in store.DistributionPointCarriers())
+            foreach (var der in store.Certificates.DistributionPointCarriers())
             {
                 try
                 {

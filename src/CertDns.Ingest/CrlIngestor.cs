@@ -58,7 +58,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         ArgumentNullException.ThrowIfNull(data);
         var watch = Stopwatch.StartNew();
         // Same bytes as an accepted CRL: a no-op decided before parsing, so cron re-runs cost one hash.
-        if (store.FindCrlBySha256(SHA256.HashData(data)) is { } same && store.GetCa(same.CaId) is { } sameCa)
+        if (store.Crls.FindBySha256(SHA256.HashData(data)) is { } same && store.Cas.Get(same.CaId) is { } sameCa)
         {
             return new CrlIngestResult(source, sameCa, same.Number, DateTimeOffset.FromUnixTimeSeconds(same.ThisUpdate),
                 same.NextUpdate is { } sn ? DateTimeOffset.FromUnixTimeSeconds(sn) : null, (int)same.EntryCount, null, watch.Elapsed, same.DeltaBase);
@@ -76,7 +76,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         bool indirect = idp?.IndirectCrl == true;
         if (crl.HasCertificateIssuer && !indirect)
             throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
-        var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNameDer, idp.OnlyUserCerts, idp.OnlyCaCerts,
+        var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNames, idp.OnlyUserCerts, idp.OnlyCaCerts,
             idp.OnlyAttributeCerts, idp.OnlySomeReasons?.Aggregate(0, (mask, r) => mask | (1 << (int)r)), indirect);
 
         string? number = crl.Number?.ToString(CultureInfo.InvariantCulture);
@@ -94,14 +94,14 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         var issuers = indirect ? ResolveIssuers(crl) : null;
         int skipped = 0;
         var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, deltaBase, scope);
-        var change = store.ApplyCrl(record, Revocations(crl, issuers, () => skipped++));
+        var change = store.Crls.Apply(record, Revocations(crl, issuers, () => skipped++));
         return current with { Change = change, Duration = watch.Elapsed, Skipped = skipped };
     }
 
     /// <summary>Roll-back and no-op checks for a full CRL of a series; true when it is already current.</summary>
     private bool CheckFull(ParsedCrl crl, CaRow ca, CrlScope scope, string source)
     {
-        var latest = store.LatestCrl(ca.Id, scope.Idp, delta: false);
+        var latest = store.Crls.Latest(ca.Id, scope.Idp, delta: false);
         if (latest is null) return false;
         var stored = Number(latest);
         if (crl.Number is { } n && stored is { } s)
@@ -120,12 +120,12 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
     {
         if (crl.Number is not { } n)
             throw new BadInputException(source, "delta CRL without cRLNumber (RFC 5280 5.2.4 requires one)");
-        var full = store.LatestCrl(ca.Id, scope.Idp, delta: false);
+        var full = store.Crls.Latest(ca.Id, scope.Idp, delta: false);
         if (full is null || Number(full) is not { } fullNumber || fullNumber < baseNumber)
             throw new BadInputException(source, $"delta CRL needs its base: CRL number {baseNumber} or newer of the same scope is not stored{(full is null ? "" : $" (stored: {full.Number ?? "without number"})")}");
         if (n <= fullNumber)
             throw new BadInputException(source, $"roll-back refused: delta CRL number {n} is not newer than the stored base {fullNumber}");
-        var lastDelta = store.LatestCrl(ca.Id, scope.Idp, delta: true);
+        var lastDelta = store.Crls.Latest(ca.Id, scope.Idp, delta: true);
         if (lastDelta is not null && lastDelta.Id > full.Id && Number(lastDelta) is { } d)
         {
             if (n == d) return true;
@@ -146,7 +146,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
             if (entry.CertificateIssuerDer is not { } der || ReferenceEquals(der, last)) continue;
             last = der;
             var key = Convert.ToHexString(der);
-            if (!result.ContainsKey(key)) result[key] = store.FindCasBySubject(der) is { Count: > 0 } cas ? cas[0].Id : -1;
+            if (!result.ContainsKey(key)) result[key] = store.Cas.FindBySubject(der) is { Count: > 0 } cas ? cas[0].Id : -1;
         }
         return result;
     }
@@ -184,7 +184,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
 
     private CaRow FindIssuer(ParsedCrl crl, string source)
     {
-        var candidates = store.FindCasBySubject(crl.IssuerDer);
+        var candidates = store.Cas.FindBySubject(crl.IssuerDer);
         if (candidates.Count == 0)
             throw new BadInputException(source, $"issuer \"{crl.Issuer}\" is not a registered CA (certdns ca add)");
         // After a key rollover several CAs share a name: prefer the one the authority key identifier names.

@@ -56,20 +56,20 @@ public sealed class DemoSeeder(CertStore store)
         ingestor.Ingest("demo:crl-distrusted", distrusted.CreateCrl(1, now.AddHours(-1), now.AddDays(7), []));
 
         var blocked = parsed.Single(p => p.Status == CertStatus.Blocked).Cert;
-        store.Block(blocked.Sha256, "demo: operator block", "operator", blocked.Subject);
-        var distrustedId = store.FindCasBySubject(distrusted.Certificate.SubjectDer).Single().Id;
-        store.SetTrust(distrustedId, trusted: false, "demo: CA ignores abuse reports");
+        store.Listings.Block(blocked.Sha256, "demo: operator block", "operator", blocked.Subject);
+        var distrustedId = store.Cas.FindBySubject(distrusted.Certificate.SubjectDer).Single().Id;
+        store.Cas.SetTrust(distrustedId, trusted: false, "demo: CA ignores abuse reports");
         return Existing();
     }
 
     private IReadOnlyList<DemoCertificate> Existing()
     {
-        var demoCas = store.ListCas().Where(c => c.Subject.Contains(CaPrefix, StringComparison.Ordinal)).Select(c => c.Id).ToHashSet();
+        var demoCas = store.Cas.List().Where(c => c.Subject.Contains(CaPrefix, StringComparison.Ordinal)).Select(c => c.Id).ToHashSet();
         if (demoCas.Count == 0) return [];
         var now = DateTimeOffset.UtcNow;
         return store.LoadSnapshot().Certificates
             .Where(c => demoCas.Contains(c.Ca.Id))
-            .Select(c => new DemoCertificate(StatusEvaluator.Evaluate(c, now).Status, store.FindCertificate(c.Sha256)?.Subject ?? "", c.Sha256))
+            .Select(c => new DemoCertificate(StatusEvaluator.Evaluate(c, now).Status, store.Certificates.Find(c.Sha256)?.Subject ?? "", c.Sha256))
             .OrderBy(c => StatusCodes.Precedence(c.Status))
             .ToList();
     }

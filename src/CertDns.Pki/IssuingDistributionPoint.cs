@@ -13,10 +13,11 @@ namespace CertDns.Pki;
 /// <param name="IndirectCrl">indirectCRL: entries may name another issuer with certificateIssuer.</param>
 /// <param name="OnlySomeReasons">onlySomeReasons as revocation reasons; null when the CRL covers every reason.</param>
 /// <param name="Der">The extension's value (DER IssuingDistributionPoint): CRLs with equal values form one series.</param>
-/// <param name="PointNameDer">DER DistributionPointName of distributionPoint, a relative name given as the full name it stands for; null when absent.</param>
+/// <param name="PointNames">The distributionPoint's names, each one GeneralName as DER, a relative name given as the full name it
+/// stands for (see <see cref="DistributionPoints.PointNames"/>); null when absent.</param>
 public sealed record IssuingDistributionPoint(
     byte[] Der,
-    byte[]? PointNameDer,
+    IReadOnlyList<byte[]>? PointNames,
     IReadOnlyList<string> Names,
     bool HasRelativeName,
     bool OnlyUserCerts,

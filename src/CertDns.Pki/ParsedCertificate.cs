@@ -53,7 +53,7 @@ public sealed class ParsedCertificate
         // KeyUsage bit 6 is cRLSign (RFC 5280 4.2.1.3).
         CanSignCrl = keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6];
         CrlDistributionPoints = ReadDistributionPoints(bc);
-        CrlDistributionPointNames = ReadDistributionPointNames(bc);
+        CrlPoints = ReadCrlPoints(bc);
     }
 
     /// <summary>The certificate exactly as it appeared in the input (decoded from PEM/base64 when needed).</summary>
@@ -136,33 +136,33 @@ public sealed class ParsedCertificate
     }
 
     /// <summary>
-    /// The certificate's cRLDistributionPoints, to match a CRL's scope (RFC 5280 6.3.3 (b)), each as DER: a point
-    /// without cRLIssuer as its DistributionPointName (served by the certificate issuer's CRLs), a point with one as
-    /// the whole DistributionPoint SEQUENCE (served only by that issuer's indirect CRLs). A relative name is given as
-    /// the full name it stands for.
+    /// The certificate's cRLDistributionPoints as plain values, to match a CRL's scope (RFC 5280 6.3.3 (b)): a point
+    /// without cRLIssuer is served by the certificate issuer's CRLs, one with a cRLIssuer only by that issuer's indirect
+    /// CRLs. A relative name is given as the full name it stands for (relative to the cRLIssuer, else to the issuer).
     /// </summary>
-    public IReadOnlyList<byte[]> CrlDistributionPointNames { get; }
+    public IReadOnlyList<CrlDistributionPoint> CrlPoints { get; }
 
-    private static List<byte[]> ReadDistributionPointNames(BcCertificate bc)
+    private static List<CrlDistributionPoint> ReadCrlPoints(BcCertificate bc)
     {
         var value = bc.GetExtensionValue(X509Extensions.CrlDistributionPoints);
         if (value is null) return [];
-        var result = new List<byte[]>();
+        var result = new List<CrlDistributionPoint>();
         var issuer = bc.CertificateStructure.TbsCertificate.Issuer.GetEncoded(Asn1Encodable.Der);
         foreach (var point in CrlDistPoint.GetInstance(Asn1Object.FromByteArray(value.GetOctets())).GetDistributionPoints())
         {
             if (point.CrlIssuer is { } crlIssuer)
             {
-                // A relative name is relative to the cRLIssuer (RFC 5280 4.2.1.13); reasons do not matter here.
+                // A relative name is relative to the cRLIssuer (RFC 5280 4.2.1.13).
                 var directory = crlIssuer.GetNames().FirstOrDefault(n => n.TagNo == GeneralName.DirectoryName);
                 var name = point.DistributionPointName is { } n && directory is not null
                     ? DistributionPointName.GetInstance(Asn1Object.FromByteArray(Names.WholePointName(n.GetEncoded(Asn1Encodable.Der), directory.Name.GetEncoded(Asn1Encodable.Der))))
                     : point.DistributionPointName;
-                result.Add(new DistributionPoint(name, null, crlIssuer).GetEncoded(Asn1Encodable.Der));
+                result.Add(DistributionPoints.FromDer(new DistributionPoint(name, point.Reasons, crlIssuer).GetEncoded(Asn1Encodable.Der)));
             }
             else if (point.DistributionPointName is { } name)
             {
-                result.Add(Names.WholePointName(name.GetEncoded(Asn1Encodable.Der), issuer));
+                int? reasons = point.Reasons is { } r ? DistributionPoints.ReasonMask(r.GetBytes()) : null;
+                result.Add(new CrlDistributionPoint(DistributionPoints.PointNames(Names.WholePointName(name.GetEncoded(Asn1Encodable.Der), issuer)), null, reasons));
             }
         }
         return result;

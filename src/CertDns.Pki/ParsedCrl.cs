@@ -500,7 +500,7 @@ public sealed class ParsedCrl
         bool onlyAttribute = Flag(ref idp, 5);
         idp.EnsureEnd("issuingDistributionPoint");
         // Stored whole, as certificates store theirs: a relative name is appended to this CRL's issuer (RFC 5280 5.2.5).
-        return new IssuingDistributionPoint(der, pointName is null ? null : Names.WholePointName(pointName, issuer), names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
+        return new IssuingDistributionPoint(der, pointName is null ? null : DistributionPoints.PointNames(Names.WholePointName(pointName, issuer)), names, relative, onlyUser, onlyCa, onlyAttribute, indirect, reasons);
     }
 
     private static ReadOnlySpan<byte> AuthorityInfoAccess => [0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];

@@ -34,7 +34,10 @@ public sealed class CaRow
     public long AddedAt { get; init; }
 }
 
-/// <summary>An end-entity certificate to register; <see cref="CaId"/> is the CA whose key verified it.</summary>
+/// <summary>
+/// A certificate to register; <see cref="CaId"/> is the CA whose key verified it, <see cref="CrlPoints"/> its
+/// cRLDistributionPoints as decoded by CertDns.Pki.
+/// </summary>
 public sealed record CertRecord(
     byte[] Sha256,
     byte[] Sha1,
@@ -47,7 +50,7 @@ public sealed record CertRecord(
     DateTimeOffset NotAfter,
     byte[]? Der,
     bool IsCa = false,
-    IReadOnlyList<byte[]>? CrlPointNames = null);
+    IReadOnlyList<CrlDistributionPoint>? CrlPoints = null);
 
 /// <summary>A registered certificate as stored (without its DER).</summary>
 public sealed class CertRow
@@ -82,26 +85,6 @@ public sealed record CrlRecord(
 {
     /// <summary>Whether this is a delta CRL.</summary>
     public bool IsDelta => DeltaBase is not null;
-}
-
-/// <summary>
-/// Which certificates and reasons a CRL series covers (RFC 5280 5.2.5). Each CRL issuer has one series per
-/// distinct issuingDistributionPoint, so partitions are replaced independently.
-/// </summary>
-/// <param name="Idp">DER of the issuingDistributionPoint value; empty when the CRL has none.</param>
-/// <param name="PointName">DER DistributionPointName of the IDP, compared with a certificate's cRLDistributionPoints.</param>
-/// <param name="OnlyUser">onlyContainsUserCerts.</param>
-/// <param name="OnlyCa">onlyContainsCACerts.</param>
-/// <param name="OnlyAttribute">onlyContainsAttributeCerts.</param>
-/// <param name="Reasons">Bit n set covers CRLReason n; null covers every reason.</param>
-/// <param name="Indirect">indirectCRL.</param>
-public sealed record CrlScope(byte[] Idp, byte[]? PointName, bool OnlyUser, bool OnlyCa, bool OnlyAttribute, int? Reasons, bool Indirect)
-{
-    /// <summary>A CRL without issuingDistributionPoint: every certificate of its issuer, every reason.</summary>
-    public static CrlScope Complete { get; } = new([], null, false, false, false, null, false);
-
-    /// <summary>ReasonFlags bits a complete set of partitions must cover (RFC 5280 6.3.3: all-reasons).</summary>
-    public const int AllReasons = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10);
 }
 
 /// <summary>A CRL as stored.</summary>

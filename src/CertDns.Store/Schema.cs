@@ -1,3 +1,8 @@
+using System.Data;
+using CertDns.Core;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
 namespace CertDns.Store;
 
 /// <summary>
@@ -169,5 +174,40 @@ internal static class Schema
             fetched_at INTEGER NOT NULL,
             outcome TEXT NOT NULL) WITHOUT ROWID;
         """,
+
+        // 5: distribution points as plain values (CertDns.Core's CrlPointCodec form) instead of DER, so that coverage
+        // and the store read no ASN.1. The rows a schema-4 store holds are converted by ConvertPointsToPlain.
+        """
+        ALTER TABLE certificates ADD COLUMN crl_point_set BLOB;
+        ALTER TABLE crl_scopes ADD COLUMN point_names BLOB;
+        """,
     ];
+
+    /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>
+    public static readonly IReadOnlyDictionary<int, Action<SqliteConnection, IDbTransaction, IStoredDerDecoder?, string>> Conversions =
+        new Dictionary<int, Action<SqliteConnection, IDbTransaction, IStoredDerDecoder?, string>> { [5] = ConvertPointsToPlain };
+
+    /// <summary>
+    /// Step 5: re-derives each stored DER distribution point through CertDns.Pki's decoder, then drops the DER columns.
+    /// A store with such rows and no decoder is refused (nothing changes): the store itself never reads ASN.1.
+    /// </summary>
+    private static void ConvertPointsToPlain(SqliteConnection db, IDbTransaction tx, IStoredDerDecoder? decoder, string path)
+    {
+        bool any = db.ExecuteScalar<long?>("SELECT 1 FROM certificates WHERE crl_points IS NOT NULL UNION ALL SELECT 1 FROM crl_scopes WHERE point_name IS NOT NULL LIMIT 1;", transaction: tx) is not null;
+        if (any && decoder is null)
+            throw new BadInputException(path, "this store keeps distribution points as DER (schema 4); open it with the certdns command to migrate it");
+        if (any)
+        {
+            var converted = new Dictionary<string, byte[]?>();
+            foreach (var (id, der) in db.Query<(long, byte[])>("SELECT id, crl_points FROM certificates WHERE crl_points IS NOT NULL;", transaction: tx).AsList())
+            {
+                var key = Convert.ToHexString(der);
+                if (!converted.TryGetValue(key, out var plain)) converted[key] = plain = CrlPointCodec.Encode(decoder!.CertificatePoints(der));
+                db.Execute("UPDATE certificates SET crl_point_set = @plain WHERE id = @id;", new { plain, id }, tx);
+            }
+            foreach (var (id, der) in db.Query<(long, byte[])>("SELECT id, point_name FROM crl_scopes WHERE point_name IS NOT NULL;", transaction: tx).AsList())
+                db.Execute("UPDATE crl_scopes SET point_names = @plain WHERE id = @id;", new { plain = CrlPointCodec.EncodeNames(decoder!.PointNames(der)), id }, tx);
+        }
+        db.Execute("ALTER TABLE certificates DROP COLUMN crl_points; ALTER TABLE crl_scopes DROP COLUMN point_name;", transaction: tx);
+    }
 }

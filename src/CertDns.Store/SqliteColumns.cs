@@ -17,6 +17,13 @@ internal static unsafe partial class SqliteColumns
     /// <summary>Whether the direct calls reach the library SQLitePCL uses.</summary>
     private static readonly bool Direct = Probe();
 
+    /// <summary>Throws SQLite's error for a result code that is not OK, ROW or DONE.</summary>
+    public static void Check(sqlite3 db, int rc)
+    {
+        if (rc is not (raw.SQLITE_OK or raw.SQLITE_ROW or raw.SQLITE_DONE))
+            throw new Microsoft.Data.Sqlite.SqliteException(raw.sqlite3_errmsg(db).utf8_to_string(), rc);
+    }
+
     /// <summary>The current row of <paramref name="statement"/>, which must stay open while the row is read.</summary>
     public static Row Of(sqlite3_stmt statement) => new(statement, statement.DangerousGetHandle());
 

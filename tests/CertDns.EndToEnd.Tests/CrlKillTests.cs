@@ -58,8 +58,8 @@ public sealed class CrlKillTests : IDisposable
         process.WaitForExit();
 
         using var store = _store.Open();
-        var ca = Assert.Single(store.ListCas());
-        Assert.Equal(3, store.RevocationCount(ca.Id));
-        Assert.Equal("1", store.LatestCrl(ca.Id)!.Number);
+        var ca = Assert.Single(store.Cas.List());
+        Assert.Equal(3, store.Crls.RevocationCount(ca.Id));
+        Assert.Equal("1", store.Crls.Latest(ca.Id)!.Number);
     }
 }

@@ -177,7 +177,7 @@ public sealed class FetchTests : IDisposable
         Assert.Contains("HTTP 404", missing.Message);
         Assert.Equal(FetchOutcome.Skipped, ldap.Outcome);
         Assert.All(new[] { big, slow, loop, missing, ldap }, r => Assert.False(r.Current));
-        Assert.Null(store.LatestCrl(1));
+        Assert.Null(store.Crls.Latest(1));
     }
 
     [Fact]
@@ -207,7 +207,7 @@ public sealed class FetchTests : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("has passed (stale)", result.Stdout);
         using var store = CertStore.Open(Db);
-        Assert.NotNull(store.LatestCrl(1));
+        Assert.NotNull(store.Crls.Latest(1));
     }
 
     [Fact]

@@ -87,20 +87,20 @@ public sealed class ComplaintTests : IDisposable
     [Fact]
     public void Threshold_ConfiguredPerZone_Applies()
     {
-        using (var store = _file.Open()) store.SetSetting(CertStore.ThresholdSetting, "2", _clock.GetUtcNow());
+        using (var store = _file.Open()) new ComplaintRegistry(store, _clock).Set(ComplaintRegistry.ThresholdSetting, "2");
 
         Report("alice");
         Assert.True(Report("bob").Standing.Listed);
 
         // Raising it again lifts the listing at once.
-        using (var store = _file.Open()) store.SetSetting(CertStore.ThresholdSetting, "3", _clock.GetUtcNow());
+        using (var store = _file.Open()) new ComplaintRegistry(store, _clock).Set(ComplaintRegistry.ThresholdSetting, "3");
         Assert.Equal(CertStatus.Valid, Status().Status);
     }
 
     [Fact]
     public void Expire_ComplaintsOlderThanWindow_ListingLifted()
     {
-        using (var store = _file.Open()) store.SetSetting(CertStore.WindowSetting, "30", _clock.GetUtcNow());
+        using (var store = _file.Open()) new ComplaintRegistry(store, _clock).Set(ComplaintRegistry.WindowSetting, "30");
         Report("alice");
         Report("bob");
         _clock.Advance(TimeSpan.FromDays(10));
@@ -111,10 +111,10 @@ public sealed class ComplaintTests : IDisposable
         using (var store = _file.Open())
         {
             var serial = store.Serial;
-            Assert.Equal(1, store.ExpireComplaints(_clock.GetUtcNow()));
+            Assert.Equal(1, new ComplaintRegistry(store, _clock).Expire());
             Assert.True(store.Serial > serial);
-            Assert.Equal(0, store.ExpireComplaints(_clock.GetUtcNow()));
-            Assert.Single(store.Complaints(all: false, _clock.GetUtcNow()));
+            Assert.Equal(0, new ComplaintRegistry(store, _clock).Expire());
+            Assert.Single(new ComplaintRegistry(store, _clock).Complaints(all: false));
         }
         Assert.Equal(CertStatus.Valid, Status().Status);
     }
@@ -127,12 +127,12 @@ public sealed class ComplaintTests : IDisposable
         Report("carol");
 
         using var store = _file.Open();
-        var standing = store.WithdrawComplaint(bob.ComplaintId, "reporter retracted", "spammer", _clock.GetUtcNow());
+        var standing = new ComplaintRegistry(store, _clock).Withdraw(bob.ComplaintId, "reporter retracted", "spammer");
 
         Assert.False(standing.Listed);
         Assert.Equal(2, standing.DistinctReporters);
-        Assert.Throws<BadInputException>(() => store.WithdrawComplaint(bob.ComplaintId, "again", "spammer", _clock.GetUtcNow()));
-        Assert.Empty(store.Listings());
+        Assert.Throws<BadInputException>(() => new ComplaintRegistry(store, _clock).Withdraw(bob.ComplaintId, "again", "spammer"));
+        Assert.Empty(store.Listings.List());
     }
 
     [Fact]
@@ -142,7 +142,7 @@ public sealed class ComplaintTests : IDisposable
         Report("bob");
         Report("carol");
 
-        using (var store = _file.Open()) Assert.True(store.Unblock(_cert.Sha256, "owner fixed the relay", "spammer"));
+        using (var store = _file.Open()) Assert.True(store.Listings.Unblock(_cert.Sha256, "owner fixed the relay", "spammer"));
 
         Assert.Equal(CertStatus.Valid, Status().Status);
         var fourth = Report("dave");
@@ -161,9 +161,9 @@ public sealed class ComplaintTests : IDisposable
         Report("carol");
         using var store = _file.Open();
 
-        Assert.True(store.Block(_cert.Sha256, "confirmed spam source", "operator", "spammer"));
-        Assert.False(store.Block(_cert.Sha256, "again", "operator", "spammer"));
-        Assert.Equal("operator", Assert.Single(store.Listings()).Source);
+        Assert.True(store.Listings.Block(_cert.Sha256, "confirmed spam source", "operator", "spammer"));
+        Assert.False(store.Listings.Block(_cert.Sha256, "again", "operator", "spammer"));
+        Assert.Equal("operator", Assert.Single(store.Listings.List()).Source);
     }
 
     [Fact]

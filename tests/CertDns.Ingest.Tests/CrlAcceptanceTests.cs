@@ -81,11 +81,11 @@ public sealed class CrlAcceptanceTests : IDisposable
         Assert.Equal(2, result.Entries);
         Assert.Equal(2, result.Change!.Added);
         using var store = _store.Open();
-        var ca = Assert.Single(store.ListCas());
+        var ca = Assert.Single(store.Cas.List());
         var crl = CrlFile.Parse(File.ReadAllBytes(TestData.Path("pkits", "crls", "GoodCACRL.crl")), "GoodCACRL.crl");
         foreach (var entry in crl.Entries())
-            Assert.Equal(RevocationReason.KeyCompromise, store.FindRevocation(ca.Id, entry.Serial.ToArray())!.Value.Reason);
-        Assert.Equal(2, store.RevocationCount(ca.Id));
+            Assert.Equal(RevocationReason.KeyCompromise, store.Crls.FindRevocation(ca.Id, entry.Serial.ToArray())!.Value.Reason);
+        Assert.Equal(2, store.Crls.RevocationCount(ca.Id));
     }
 
     public static TheoryData<string, string, string> RealCrls => new()
@@ -108,7 +108,7 @@ public sealed class CrlAcceptanceTests : IDisposable
 
         Assert.Equal(OpensslEntryCount(TestData.Path("real-crls", crl), form), result.Entries);
         using var store = _store.Open();
-        Assert.Equal(result.Entries, store.RevocationCount(result.Ca.Id));
+        Assert.Equal(result.Entries, store.Crls.RevocationCount(result.Ca.Id));
     }
 
     [PeerFact(TestData.RealCrls)]

@@ -29,23 +29,23 @@ public sealed class SnapshotLoadTests : IDisposable
     public void LoadSnapshot_RevocationsAndListings_MatchByIssuerAndSerialOnly()
     {
         using var store = _file.Open();
-        var (first, _) = store.AddCa(Ca("First"), []);
-        var (second, _) = store.AddCa(Ca("Second"), []);
+        var (first, _) = store.Cas.Add(Ca("First"), []);
+        var (second, _) = store.Cas.Add(Ca("Second"), []);
         byte[] shared = [0x01, 0x02], longSerial = [.. Enumerable.Range(1, 30).Select(i => (byte)i)];
         var revokedHere = Cert(first, 1, shared);
         var sameSerialOtherCa = Cert(second, 2, shared);
         var longRevoked = Cert(first, 3, longSerial);
         var untouched = Cert(first, 4, [0x7F]);
         var blocked = Cert(second, 5, [0x05]);
-        store.AddCertificates([revokedHere, sameSerialOtherCa, longRevoked, untouched, blocked]);
+        store.Certificates.Add([revokedHere, sameSerialOtherCa, longRevoked, untouched, blocked]);
         var now = DateTimeOffset.UtcNow;
-        store.ApplyCrl(new CrlRecord(first, "42", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null),
+        store.Crls.Apply(new CrlRecord(first, "42", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null),
         [
             new RevocationRecord(shared, now.AddDays(-2), RevocationReason.KeyCompromise),
             new RevocationRecord(longSerial, now.AddDays(-3), RevocationReason.CertificateHold),
             new RevocationRecord(new byte[] { 0x01, 0x02, 0x00 }, now.AddDays(-3), RevocationReason.Superseded),
         ]);
-        store.Block(blocked.Sha256, "3 abuse complaints", "test", "blocked");
+        store.Listings.Block(blocked.Sha256, "3 abuse complaints", "test", "blocked");
 
         var snapshot = store.LoadSnapshot();
         CertStatus Status(CertRecord c) => snapshot.Answer(DigestKind.Sha256, c.Sha256, false, now, TimeSpan.FromMinutes(5), out _);
@@ -73,16 +73,16 @@ public sealed class SnapshotLoadTests : IDisposable
         // Rows reach the worker in batches of 4,096: serials of every length (past 24 octets they are keyed by hash)
         // must stay with their own row across batches, as must each row's issuer.
         using var store = _file.Open();
-        var (first, _) = store.AddCa(Ca("First"), []);
-        var (second, _) = store.AddCa(Ca("Second"), []);
+        var (first, _) = store.Cas.Add(Ca("First"), []);
+        var (second, _) = store.Cas.Add(Ca("Second"), []);
         byte[] SerialOf(int n) => [(byte)(0x10 + n % 7), .. BitConverter.GetBytes(n).AsSpan(0, 4), .. Enumerable.Repeat((byte)n, n % 27)];
         var certs = Enumerable.Range(0, 10_000).Select(n => Cert(n % 3 == 0 ? second : first, n, SerialOf(n))).ToList();
-        store.AddCertificates(certs);
+        store.Certificates.Add(certs);
         var now = DateTimeOffset.UtcNow;
         bool Revoked(int n) => n % 5 == 0;
-        store.ApplyCrl(new CrlRecord(first, "9", now.AddMinutes(-1), now.AddDays(1), new byte[32], "first.crl", null),
+        store.Crls.Apply(new CrlRecord(first, "9", now.AddMinutes(-1), now.AddDays(1), new byte[32], "first.crl", null),
             [.. Enumerable.Range(0, 10_000).Where(n => Revoked(n) && n % 3 != 0).Select(n => new RevocationRecord(SerialOf(n), now.AddDays(-1), RevocationReason.KeyCompromise))]);
-        store.ApplyCrl(new CrlRecord(second, "4", now.AddMinutes(-1), now.AddDays(1), new byte[32], "second.crl", null),
+        store.Crls.Apply(new CrlRecord(second, "4", now.AddMinutes(-1), now.AddDays(1), new byte[32], "second.crl", null),
             [.. Enumerable.Range(0, 10_000).Where(n => Revoked(n) && n % 3 == 0).Select(n => new RevocationRecord(SerialOf(n), now.AddDays(-1), RevocationReason.CertificateHold))]);
 
         var snapshot = store.LoadSnapshot();

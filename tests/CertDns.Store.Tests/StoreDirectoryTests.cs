@@ -30,13 +30,13 @@ public sealed class StoreDirectoryTests : IDisposable
     private (CertRecord Valid, CertRecord Compromised, CertRecord Renewed) Seed(CertStore store)
     {
         var der = SHA256.HashData("Directory CA"u8);
-        var (ca, _) = store.AddCa(new CaRecord(SHA256.HashData(der), "CN=Directory CA", der, null, SHA256.HashData([.. der, 1]),
+        var (ca, _) = store.Cas.Add(new CaRecord(SHA256.HashData(der), "CN=Directory CA", der, null, SHA256.HashData([.. der, 1]),
             Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
         var valid = Cert(ca, 1);
         var compromised = Cert(ca, 2, SharedKey);
         var renewed = Cert(ca, 3, SharedKey);
-        store.AddCertificates([valid, compromised, renewed]);
-        store.ApplyCrl(new CrlRecord(ca, "7", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "test.crl", null),
+        store.Certificates.Add([valid, compromised, renewed]);
+        store.Crls.Apply(new CrlRecord(ca, "7", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "test.crl", null),
             [new RevocationRecord(compromised.Serial, Now.AddDays(-2), RevocationReason.KeyCompromise)]);
         return (valid, compromised, renewed);
     }
@@ -82,7 +82,7 @@ public sealed class StoreDirectoryTests : IDisposable
         using var directory = new StoreCertificateDirectory(_file.Path);
         var snapshot = store.LoadSnapshot(directory);
         var late = Cert(valid.CaId, 4);
-        store.AddCertificates([late]);
+        store.Certificates.Add([late]);
 
         // The store already names it, but this snapshot's answers are those of its serial.
         Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, late.Sha1));
@@ -95,11 +95,11 @@ public sealed class StoreDirectoryTests : IDisposable
         using var store = _file.Open();
         var (valid, compromised, renewed) = Seed(store);
         var many = Enumerable.Range(10, 500).Select(n => Cert(valid.CaId, n)).ToList();
-        store.AddCertificates(many);
+        store.Certificates.Add(many);
         using var directory = new StoreCertificateDirectory(_file.Path);
         var snapshot = store.LoadSnapshot(directory);
         // Added after the snapshot: the pass meets it last, and the snapshot must not list it.
-        store.AddCertificates([Cert(valid.CaId, 9_999)]);
+        store.Certificates.Add([Cert(valid.CaId, 9_999)]);
 
         var listed = snapshot.Certificates.ToList();
 
@@ -128,7 +128,7 @@ public sealed class StoreDirectoryTests : IDisposable
         using (var store = other.Open())
         {
             Seed(store);
-            store.AddCertificates([Cert(1, 77)]);
+            store.Certificates.Add([Cert(1, 77)]);
         }
         foreach (var f in new[] { "-wal", "-shm" }) File.Delete(_file.Path + f);
         File.Move(other.Path, _file.Path, overwrite: true);

@@ -16,7 +16,7 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
 
         Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
-        Assert.Equal(4, store.SchemaVersion);
+        Assert.Equal(5, store.SchemaVersion);
         Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
         using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
         raw.Open();
@@ -42,10 +42,10 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
 
         Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
-        var kept = Assert.Single(store.Complaints(all: true, DateTimeOffset.UtcNow));
+        var kept = Assert.Single(new ComplaintRegistry(store).Complaints(all: true));
         Assert.Equal("alice", kept.Reporter);
         Assert.Equal(0, kept.EvidenceSize);
-        Assert.Equal(ComplaintPolicy.Default, store.Policy());
+        Assert.Equal(ComplaintRegistry.DefaultPolicy, new ComplaintRegistry(store).Policy());
     }
 
     [Fact]
@@ -57,7 +57,7 @@ public sealed class StoreTests : IDisposable
         var ca = new CertDns.Pki.TestAuthority("Serial CA");
         new CaRegistry(store).Add("ca", ca.CertificateDer, [], null);
         var second = store.Serial;
-        store.SetTrust(1, false, "test");
+        store.Cas.SetTrust(1, false, "test");
 
         Assert.True(second > first);
         Assert.True(store.Serial > second);
@@ -111,7 +111,7 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
         new CaRegistry(store).Add("ca", ca.CertificateDer, [], null);
         var now = DateTimeOffset.UtcNow;
-        store.ApplyCrl(new CrlRecord(1, "1", now, now.AddDays(1), [1], "one", null),
+        store.Crls.Apply(new CrlRecord(1, "1", now, now.AddDays(1), [1], "one", null),
             [new RevocationRecord(new byte[] { 1 }, now, RevocationReason.KeyCompromise)]);
         var serial = store.Serial;
 
@@ -120,11 +120,11 @@ public sealed class StoreTests : IDisposable
             yield return new RevocationRecord(new byte[] { 2 }, now, RevocationReason.Superseded);
             throw new IOException("disk went away");
         }
-        Assert.Throws<IOException>(() => store.ApplyCrl(new CrlRecord(1, "2", now, now.AddDays(1), [2], "two", null), Failing()));
+        Assert.Throws<IOException>(() => store.Crls.Apply(new CrlRecord(1, "2", now, now.AddDays(1), [2], "two", null), Failing()));
 
-        Assert.Equal(1, store.RevocationCount(1));
-        Assert.NotNull(store.FindRevocation(1, [1]));
-        Assert.Equal("1", store.LatestCrl(1)!.Number);
+        Assert.Equal(1, store.Crls.RevocationCount(1));
+        Assert.NotNull(store.Crls.FindRevocation(1, [1]));
+        Assert.Equal("1", store.Crls.Latest(1)!.Number);
         Assert.Equal(serial, store.Serial);
     }
 }

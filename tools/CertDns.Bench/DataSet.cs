@@ -69,7 +69,7 @@ internal sealed class DataSet
         {
             var caId = new CaRegistry(store).Add("bench-ca", ca.CertificateDer, [], null)[0].Ca.Id;
             // One transaction, one prepared statement: the project's bulk API.
-            store.AddCertificates(Enumerable.Range(0, checked((int)count)).Select(i =>
+            store.Certificates.Add(Enumerable.Range(0, checked((int)count)).Select(i =>
             {
                 var der = Der(i);
                 return new CertRecord(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), SHA256.HashData([.. der, 0xFF]),

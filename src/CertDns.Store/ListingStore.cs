@@ -2,6 +2,7 @@ using System.Data;
 using System.Globalization;
 using CertDns.Core;
 using Dapper;
+using Microsoft.Data.Sqlite;
 
 namespace CertDns.Store;
 
@@ -28,51 +29,92 @@ public sealed class ComplaintRow
 /// <param name="Summary">From, Date and Subject of the evidence, for listings.</param>
 public sealed record ComplaintRecord(byte[] Sha256, string Reporter, byte[] EvidenceSha256, byte[] Evidence, long EvidenceSize, string Summary);
 
-/// <summary>The complaint policy of the zone this store serves.</summary>
-/// <param name="Threshold">Distinct reporters that list a certificate as blocked (SPEC: 3).</param>
+/// <summary>The thresholds a recompute of complaint listings applies; ComplaintRegistry (CertDns.Ingest) decides them.</summary>
+/// <param name="Threshold">Distinct reporters that list a certificate as blocked.</param>
 /// <param name="Window">How long a complaint counts; null when complaints never expire.</param>
-public sealed record ComplaintPolicy(int Threshold, TimeSpan? Window)
-{
-    public static ComplaintPolicy Default { get; } = new(3, null);
-}
+public sealed record ComplaintPolicy(int Threshold, TimeSpan? Window);
+
+/// <summary>
+/// How the complaint policy is read from the zone's settings (ComplaintRegistry's rule). Writes call it inside their
+/// own transaction, so a concurrent settings change cannot slip between reading the policy and applying it.
+/// </summary>
+/// <param name="setting">A setting's value by key, or null when unset.</param>
+public delegate ComplaintPolicy ComplaintPolicyReader(Func<string, string?> setting);
 
 /// <summary>Where a certificate stands after a change to its complaints.</summary>
 public sealed record ComplaintStanding(int DistinctReporters, int Threshold, bool Listed, DateTimeOffset? Since);
 
-public sealed partial class CertStore
+/// <summary>
+/// Local listings (operator blocks and complaint thresholds) and the complaints that lead to them
+/// (<see cref="CertStore.Listings"/>). What counts (threshold, window) is the caller's policy: ComplaintRegistry's.
+/// </summary>
+public sealed class ListingStore
 {
-    /// <summary>Settings keys of the complaint policy.</summary>
-    public const string ThresholdSetting = "complaint-threshold", WindowSetting = "complaint-window-days";
+    private readonly CertStore _store;
+    private readonly SqliteConnection _db;
+
+    internal ListingStore(CertStore store)
+    {
+        _store = store;
+        _db = store.Db;
+    }
+
+    /// <summary>
+    /// Lists a certificate by local policy (operator block); a listing by complaints becomes the operator's.
+    /// False when the operator had already blocked it.
+    /// </summary>
+    public bool Block(byte[] sha256, string reason, string source, string subject) => _store.Write(tx =>
+    {
+        var changed = _db.Execute(
+            """
+            INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @now, @source)
+            ON CONFLICT (sha256) DO UPDATE SET reason = excluded.reason, source = excluded.source WHERE listings.source <> excluded.source;
+            """,
+            new { sha256, reason, now = CertStore.Now(), source }, tx) > 0;
+        if (changed) _store.Audit(tx, "block", subject, reason);
+        return changed;
+    });
+
+    /// <summary>
+    /// Lifts a local listing, whatever listed it; the complaints that counted toward it are withdrawn with the
+    /// operator's reason, so they do not re-list the certificate (new complaints still can). False when not listed.
+    /// </summary>
+    public bool Unblock(byte[] sha256, string reason, string subject) => _store.Write(tx =>
+    {
+        var removed = _db.Execute("DELETE FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx) > 0;
+        if (removed)
+        {
+            WithdrawAll(tx, sha256, "unblocked: " + reason, DateTimeOffset.UtcNow);
+            _store.Audit(tx, "unblock", subject, reason);
+        }
+        return removed;
+    });
+
+    /// <summary>Every local listing.</summary>
+    public IReadOnlyList<ListingRow> List() => _db.Query<ListingRow>("SELECT * FROM listings ORDER BY since;").AsList();
 
     /// <summary>A setting, or null when unset.</summary>
     public string? GetSetting(string key) => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key });
 
+    private ComplaintPolicy PolicyIn(IDbTransaction tx, ComplaintPolicyReader policy) =>
+        policy(key => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx));
+
     /// <summary>Changes a setting, audited; listings are recomputed under the new policy in the same transaction.</summary>
-    public void SetSetting(string key, string value, DateTimeOffset now) => Write(tx =>
+    public void SetSetting(string key, string value, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var old = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx);
         _db.Execute("INSERT INTO settings (key, value) VALUES (@key, @value) ON CONFLICT (key) DO UPDATE SET value = excluded.value;", new { key, value }, tx);
-        Audit(tx, "settings set", key, $"{old ?? "(default)"} -> {value}");
-        RecomputeAllListings(tx, now);
+        _store.Audit(tx, "settings set", key, $"{old ?? "(default)"} -> {value}");
+        RecomputeAllListings(tx, PolicyIn(tx, policy), now);
         return 0;
     });
-
-    /// <summary>The complaint policy in force (defaults where unset).</summary>
-    public ComplaintPolicy Policy(IDbTransaction? tx = null)
-    {
-        var threshold = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @k;", new { k = ThresholdSetting }, tx);
-        var window = _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @k;", new { k = WindowSetting }, tx);
-        var days = window is null ? 0 : int.Parse(window, CultureInfo.InvariantCulture);
-        return new ComplaintPolicy(threshold is null ? ComplaintPolicy.Default.Threshold : int.Parse(threshold, CultureInfo.InvariantCulture),
-            days > 0 ? TimeSpan.FromDays(days) : null);
-    }
 
     /// <summary>
     /// Records a complaint and lists the certificate when its distinct reporters reach the threshold, in one
     /// transaction: parallel reporters are serialised by SQLite's write lock and none is lost.
     /// </summary>
     /// <exception cref="BadInputException">The same evidence was reported before.</exception>
-    public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, DateTimeOffset now) => Write(tx =>
+    public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var earlier = _db.ExecuteScalar<long?>("SELECT id FROM complaints WHERE evidence_sha256 = @EvidenceSha256;", new { complaint.EvidenceSha256 }, tx);
         if (earlier is not null)
@@ -83,40 +125,40 @@ public sealed partial class CertStore
             VALUES (@Sha256, @Reporter, @EvidenceSha256, @Evidence, @EvidenceSize, @Summary, @now) RETURNING id;
             """,
             new { complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary, now = now.ToUnixTimeSeconds() }, tx);
-        Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
-        return (id, Recompute(tx, complaint.Sha256, subject, now));
+        _store.Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
+        return (id, Recompute(tx, complaint.Sha256, subject, PolicyIn(tx, policy), now));
     });
 
     /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
-    public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, DateTimeOffset now) => Write(tx =>
+    public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var row = _db.QuerySingleOrDefault<ComplaintRow>("SELECT * FROM complaints WHERE id = @id;", new { id }, tx)
             ?? throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "no complaint with that id");
         if (row.WithdrawnAt is not null)
             throw new BadInputException(id.ToString(CultureInfo.InvariantCulture), "complaint was already withdrawn");
         _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE id = @id;", new { now = now.ToUnixTimeSeconds(), reason, id }, tx);
-        Audit(tx, "complaint withdraw", subject, $"#{id}: {reason}");
-        return Recompute(tx, row.Sha256, subject, now);
+        _store.Audit(tx, "complaint withdraw", subject, $"#{id}: {reason}");
+        return Recompute(tx, row.Sha256, subject, PolicyIn(tx, policy), now);
     });
 
     /// <summary>
     /// Applies the complaint window: lifts listings whose complaints have expired (and lists any that now
     /// qualify). Returns how many listings changed; the serial advances only when one did.
     /// </summary>
-    public int ExpireComplaints(DateTimeOffset now)
+    public int ExpireComplaints(ComplaintPolicyReader policy, DateTimeOffset now)
     {
         using var tx = _db.BeginTransaction();
-        var changed = RecomputeAllListings(tx, now);
+        var changed = RecomputeAllListings(tx, PolicyIn(tx, policy), now);
         if (changed == 0) return 0;
-        _db.Execute(AdvanceSerialSql, transaction: tx);
+        _db.Execute(CertStore.AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return changed;
     }
 
     /// <summary>Complaints, newest first; only those still counting unless <paramref name="all"/>.</summary>
-    public IReadOnlyList<ComplaintRow> Complaints(bool all, DateTimeOffset now)
+    public IReadOnlyList<ComplaintRow> Complaints(bool all, ComplaintPolicy policy, DateTimeOffset now)
     {
-        var since = WindowStart(null, now);
+        var since = WindowStart(policy, now);
         return _db.Query<ComplaintRow>(
             all ? "SELECT * FROM complaints ORDER BY id DESC;"
                 : "SELECT * FROM complaints WHERE withdrawn_at IS NULL AND received_at >= @since ORDER BY id DESC;",
@@ -136,26 +178,25 @@ public sealed partial class CertStore
         _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE sha256 = @sha256 AND withdrawn_at IS NULL;",
             new { now = now.ToUnixTimeSeconds(), reason, sha256 }, tx);
 
-    private long WindowStart(IDbTransaction? tx, DateTimeOffset now) =>
-        Policy(tx).Window is { } window ? (now - window).ToUnixTimeSeconds() : long.MinValue;
+    private static long WindowStart(ComplaintPolicy policy, DateTimeOffset now) =>
+        policy.Window is { } window ? (now - window).ToUnixTimeSeconds() : long.MinValue;
 
-    private int RecomputeAllListings(IDbTransaction tx, DateTimeOffset now)
+    private int RecomputeAllListings(IDbTransaction tx, ComplaintPolicy policy, DateTimeOffset now)
     {
         var before = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
             .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
         var certs = _db.Query<byte[]>("SELECT DISTINCT sha256 FROM complaints WHERE withdrawn_at IS NULL;", transaction: tx).ToList();
         foreach (var sha in before.Keys.Select(Convert.FromHexString).Concat(certs).DistinctBy(s => Hex.Lower(s)))
-            Recompute(tx, sha, Hex.Lower(sha), now);
+            Recompute(tx, sha, Hex.Lower(sha), policy, now);
         var after = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
             .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
         return before.Keys.Union(after.Keys).Count(k => before.GetValueOrDefault(k) != after.GetValueOrDefault(k));
     }
 
     /// <summary>Lists or lifts a certificate's complaint listing from its counting complaints; operator listings stay.</summary>
-    private ComplaintStanding Recompute(IDbTransaction tx, byte[] sha256, string subject, DateTimeOffset now)
+    private ComplaintStanding Recompute(IDbTransaction tx, byte[] sha256, string subject, ComplaintPolicy policy, DateTimeOffset now)
     {
-        var policy = Policy(tx);
-        var since = WindowStart(tx, now);
+        var since = WindowStart(policy, now);
         // Each reporter counts once, from its first complaint still inside the window.
         var firsts = _db.Query<long>(
             "SELECT MIN(received_at) FROM complaints WHERE sha256 = @sha256 AND withdrawn_at IS NULL AND received_at >= @since GROUP BY reporter ORDER BY 1;",
@@ -172,7 +213,7 @@ public sealed partial class CertStore
             if (listing is null)
             {
                 _db.Execute("INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @listedSince, 'complaints');", new { sha256, reason, listedSince }, tx);
-                Audit(tx, "block", subject, $"complaint threshold reached: {reason} (threshold {policy.Threshold})", "certdns");
+                _store.Audit(tx, "block", subject, $"complaint threshold reached: {reason} (threshold {policy.Threshold})", "certdns");
             }
             else if (listing.Reason != reason)
             {
@@ -183,7 +224,7 @@ public sealed partial class CertStore
         if (listing is not null)
         {
             _db.Execute("DELETE FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
-            Audit(tx, "unblock", subject, $"below the complaint threshold: {firsts.Count} of {policy.Threshold}", "certdns");
+            _store.Audit(tx, "unblock", subject, $"below the complaint threshold: {firsts.Count} of {policy.Threshold}", "certdns");
         }
         return new ComplaintStanding(firsts.Count, policy.Threshold, false, null);
     }

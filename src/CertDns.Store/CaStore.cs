@@ -1,0 +1,64 @@
+using System.Data;
+using CertDns.Core;
+using Dapper;
+using Microsoft.Data.Sqlite;
+
+namespace CertDns.Store;
+
+/// <summary>The registered CAs: their certificates, trust and configured CRL URLs (<see cref="CertStore.Cas"/>).</summary>
+public sealed class CaStore
+{
+    private readonly CertStore _store;
+    private readonly SqliteConnection _db;
+
+    internal CaStore(CertStore store)
+    {
+        _store = store;
+        _db = store.Db;
+    }
+
+    /// <summary>Registers a CA; returns its id and whether it was new.</summary>
+    public (long Id, bool Added) Add(CaRecord ca, IEnumerable<string> crlUrls) => _store.Write(tx =>
+    {
+        var existing = _db.ExecuteScalar<long?>("SELECT id FROM cas WHERE sha256 = @Sha256;", new { ca.Sha256 }, tx);
+        var id = existing ?? _db.ExecuteScalar<long>(
+            """
+            INSERT INTO cas (sha256, subject, subject_der, key_id, spki_sha256, not_before, not_after, can_sign_crl, der, abuse_contact, added_at)
+            VALUES (@Sha256, @Subject, @SubjectDer, @KeyId, @SpkiSha256, @nb, @na, @CanSignCrl, @Der, @AbuseContact, @now)
+            RETURNING id;
+            """,
+            new { ca.Sha256, ca.Subject, ca.SubjectDer, ca.KeyId, ca.SpkiSha256, nb = ca.NotBefore.ToUnixTimeSeconds(), na = ca.NotAfter.ToUnixTimeSeconds(), ca.CanSignCrl, ca.Der, ca.AbuseContact, now = CertStore.Now() }, tx);
+        if (existing is not null && ca.AbuseContact is not null)
+            _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
+        foreach (var url in crlUrls)
+            _db.Execute("INSERT OR IGNORE INTO ca_crl_urls (ca_id, url) VALUES (@id, @url);", new { id, url }, tx);
+        if (existing is null) _store.Audit(tx, "ca add", ca.Subject, null);
+        return (id, existing is null);
+    });
+
+    /// <summary>Every registered CA.</summary>
+    public IReadOnlyList<CaRow> List() => _db.Query<CaRow>("SELECT * FROM cas ORDER BY id;").AsList();
+
+    /// <summary>One CA by id, or null.</summary>
+    public CaRow? Get(long id) => _db.QuerySingleOrDefault<CaRow>("SELECT * FROM cas WHERE id = @id;", new { id });
+
+    /// <summary>CAs whose subject is exactly this DER name (several after a key rollover).</summary>
+    public IReadOnlyList<CaRow> FindBySubject(byte[] subjectDer) =>
+        _db.Query<CaRow>("SELECT * FROM cas WHERE subject_der = @subjectDer ORDER BY id;", new { subjectDer }).AsList();
+
+    /// <summary>The configured CRL URLs of a CA.</summary>
+    public IReadOnlyList<string> CrlUrls(long caId) =>
+        _db.Query<string>("SELECT url FROM ca_crl_urls WHERE ca_id = @caId ORDER BY url;", new { caId }).AsList();
+
+    /// <summary>Marks a CA trusted or distrusted, with the reason, in the audit log too. False when nothing changed.</summary>
+    public bool SetTrust(long caId, bool trusted, string? reason) => _store.Write(tx =>
+    {
+        var ca = _db.QuerySingleOrDefault<CaRow>("SELECT * FROM cas WHERE id = @caId;", new { caId }, tx)
+            ?? throw new BadInputException(caId.ToString(System.Globalization.CultureInfo.InvariantCulture), "no CA with that id");
+        if (ca.Trusted == trusted) return false;
+        _db.Execute("UPDATE cas SET trusted = @trusted, distrusted_at = @at, distrust_reason = @reason WHERE id = @caId;",
+            new { trusted, at = trusted ? (long?)null : CertStore.Now(), reason = trusted ? null : reason, caId }, tx);
+        _store.Audit(tx, trusted ? "ca trust" : "ca distrust", ca.Subject, reason);
+        return true;
+    });
+}

@@ -1,0 +1,222 @@
+using System.Data;
+using CertDns.Core;
+using Dapper;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
+
+namespace CertDns.Store;
+
+/// <summary>
+/// Reads everything the zone publishes into an immutable snapshot (<see cref="CertStore.Snapshots"/>): the store's rows
+/// streamed through <see cref="CrlCoverage"/>, the coverage rules, and into a <see cref="StatusSnapshotBuilder"/>.
+/// </summary>
+public sealed class SnapshotLoader
+{
+    private readonly CertStore _store;
+    private readonly SqliteConnection _db;
+
+    internal SnapshotLoader(CertStore store)
+    {
+        _store = store;
+        _db = store.Db;
+    }
+
+    /// <summary>
+    /// Reads everything the zone publishes into an immutable snapshot, inside one read transaction so that it
+    /// is consistent with the serial it carries. Per certificate it works out which current CRLs cover it
+    /// (RFC 5280 6.3.3: issuer, distribution point, certificate kind, reasons) and what they list for it.
+    /// One scan of each table through SQLite's own API: no query per certificate, no object per row.
+    /// </summary>
+    /// <param name="directory">Where the snapshot finds the certificates' SHA-1, MD5 and key digests; by default this
+    /// store's indexes through connections of its own that close with this store (a server that keeps snapshots longer
+    /// passes a <see cref="StoreCertificateDirectory"/> it owns).</param>
+    public StatusSnapshot Load(ICertificateDirectory? directory = null)
+    {
+        using var tx = _db.BeginTransaction(deferred: true);
+        var serial = _store.ReadSerial(tx);
+        var count = _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
+        var builder = new StatusSnapshotBuilder((int)count);
+        var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
+        var cas = caRows.Values.ToDictionary(c => c.Id, c => new CaFacts(c.Id, c.Subject, c.Trusted, CertStore.Time(c.DistrustedAt), c.DistrustReason));
+        var coverage = LoadCoverage(tx, caRows.Values);
+
+        // Revocations first, into the coverage's map by issuer name and serial: matching them during the certificate
+        // scan costs a hash per certificate instead of an index descent and a row fetch per revocation.
+        var handle = _db.Handle!;
+        SqliteColumns.Check(handle, raw.sqlite3_prepare_v2(handle, "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", out var statement));
+        using (statement)
+        {
+            int rc;
+            var row = SqliteColumns.Of(statement);
+            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                coverage.AddEntry(row.Int64(0), row.Int64(1) != 0, row.Int64(2), row.Blob(3), (RevocationReason)row.Int64(4), row.Int64(5));
+            SqliteColumns.Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+        }
+
+        // One CA record per distinct answer basis (issuer, covering CRL, why none covers), not one per certificate.
+        // Consecutive rows almost always share it: the last one is kept and compared by reference before any hashing.
+        var variants = new Dictionary<(long Ca, CrlFacts? Crl, string? Gap), int>();
+        (long Ca, CrlFacts? Crl, string? Gap, int Index) lastVariant = (-1, null, null, -1);
+        int Variant(long caId, CrlFacts? crl, string? gap)
+        {
+            if (lastVariant.Ca == caId && ReferenceEquals(lastVariant.Crl, crl) && ReferenceEquals(lastVariant.Gap, gap)) return lastVariant.Index;
+            if (!variants.TryGetValue((caId, crl, gap), out var index))
+            {
+                var facts = crl is null && gap is null ? cas[caId] : cas[caId] with { Crl = crl, NoCrlReason = crl is null ? $"no current CRL covers it: {gap}" : null };
+                variants[(caId, crl, gap)] = index = builder.AddCa(facts);
+            }
+            lastVariant = (caId, crl, gap, index);
+            return index;
+        }
+        // Columns only a scoped CRL (issuingDistributionPoint) or a revocation looks at are read only when one is stored.
+        bool readKind = coverage.NeedsKind, readPoints = coverage.NeedsPoints, readSerial = coverage.NeedsSerials;
+
+        // A plain scan in table order reads the file front to back; the snapshot sorts in memory. The statement runs on
+        // SQLite's own API inside the open transaction. Reading rows and working each out are about equal halves, so
+        // this thread steps SQLite and copies the columns into batches while another core works them out in order.
+        SqliteColumns.Check(handle, raw.sqlite3_prepare_v2(handle,
+            "SELECT sha256, serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates;", out statement));
+        using (statement)
+        {
+            using var full = new System.Collections.Concurrent.BlockingCollection<RowBatch>(boundedCapacity: 4);
+            using var empty = new System.Collections.Concurrent.BlockingCollection<RowBatch>();
+            for (int i = 0; i < 6; i++) empty.Add(new RowBatch());
+            using var stop = new CancellationTokenSource();
+            var worker = Task.Factory.StartNew(() =>
+            {
+                try
+                {
+                    foreach (var batch in full.GetConsumingEnumerable(stop.Token))
+                    {
+                        for (int i = 0; i < batch.Count; i++)
+                        {
+                            var judged = coverage.Judge(batch.CaId[i], batch.IsCa[i], batch.SerialOf(i), batch.Points[i]);
+                            builder.Add(batch.Sha256.AsSpan(i * 32, 32), batch.NotBefore[i], batch.NotAfter[i], Variant(batch.CaId[i], judged.Crl, judged.Gap), judged.Revocation, null);
+                        }
+                        empty.Add(batch);
+                    }
+                }
+                catch
+                {
+                    stop.Cancel();
+                    throw;
+                }
+            }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            try
+            {
+                int rc;
+                var row = SqliteColumns.Of(statement);
+                var batch = empty.Take(stop.Token).Reset();
+                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                {
+                    batch.Read(row, readKind, readPoints, readSerial);
+                    if (batch.Count < RowBatch.Size) continue;
+                    full.Add(batch, stop.Token);
+                    batch = empty.Take(stop.Token).Reset();
+                }
+                SqliteColumns.Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+                if (batch.Count > 0) full.Add(batch, stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // The worker failed: its exception is the one to report.
+            }
+            finally
+            {
+                full.CompleteAdding();
+            }
+            worker.GetAwaiter().GetResult();
+        }
+        foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
+            builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
+        tx.Commit();
+        return builder.Build(serial, directory ?? _store.Directory);
+    }
+
+    /// <summary>The coverage rules over every CA and current CRL series, without their entries: for listings that judge freshness.</summary>
+    public CrlCoverage LoadCoverage()
+    {
+        using var tx = _db.BeginTransaction(deferred: true);
+        var coverage = LoadCoverage(tx, _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx));
+        tx.Commit();
+        return coverage;
+    }
+
+    private CrlCoverage LoadCoverage(IDbTransaction tx, IEnumerable<CaRow> cas) =>
+        new(cas.Select(c => new CoverageCa(c.Id, c.Subject, c.SubjectDer)), LoadSeries(tx));
+
+    /// <summary>Every CRL series with its current full CRL, and its delta when one applies to that base (RFC 5280 5.2.4).</summary>
+    private List<CrlSeries> LoadSeries(IDbTransaction tx)
+    {
+        var result = new List<CrlSeries>();
+        foreach (var s in _db.Query<ScopeRow>("SELECT * FROM crl_scopes;", transaction: tx))
+        {
+            var full = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 0 ORDER BY id DESC LIMIT 1;", new { s.Id }, tx);
+            if (full is null) continue;
+            var delta = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 1 AND id > @full ORDER BY id DESC LIMIT 1;", new { s.Id, full = full.Id }, tx);
+            var next = CertStore.Time(full.NextUpdate);
+            if (delta is not null && delta.NextUpdate is { } dn && (next is null || dn < next.Value.ToUnixTimeSeconds())) next = CertStore.Time(dn);
+            var number = delta is null ? full.Number : $"{full.Number} delta {delta.Number}";
+            var thisUpdate = DateTimeOffset.FromUnixTimeSeconds(delta?.ThisUpdate ?? full.ThisUpdate);
+            var scope = new CrlScope(s.Idp, s.PointNames is { } names ? CrlPointCodec.DecodeNames(names) : null, s.OnlyUser, s.OnlyCa, s.OnlyAttribute, (int?)s.Reasons, s.Indirect);
+            result.Add(new CrlSeries(s.Id, s.CaId, scope, new CrlFacts(number, thisUpdate, next), delta?.Number));
+        }
+        return result;
+    }
+
+    private sealed class ScopeRow
+    {
+        public long Id { get; init; }
+        public long CaId { get; init; }
+        public byte[] Idp { get; init; } = [];
+        public byte[]? PointNames { get; init; }
+        public bool OnlyUser { get; init; }
+        public bool OnlyCa { get; init; }
+        public bool OnlyAttribute { get; init; }
+        public long? Reasons { get; init; }
+        public bool Indirect { get; init; }
+    }
+
+    /// <summary>Certificate rows copied out of SQLite, the columns side by side, on their way to the worker.</summary>
+    private sealed class RowBatch
+    {
+        public const int Size = 4096;
+        public readonly byte[] Sha256 = new byte[Size * 32];
+        public readonly long[] NotBefore = new long[Size];
+        public readonly long[] NotAfter = new long[Size];
+        public readonly long[] CaId = new long[Size];
+        public readonly bool[] IsCa = new bool[Size];
+        public readonly byte[]?[] Points = new byte[]?[Size];
+        private readonly int[] _serialEnd = new int[Size];
+        private byte[] _serials = new byte[Size * 20];
+
+        public int Count { get; private set; }
+
+        public RowBatch Reset()
+        {
+            Count = 0;
+            return this;
+        }
+
+        public ReadOnlySpan<byte> SerialOf(int i) => _serials.AsSpan(i == 0 ? 0 : _serialEnd[i - 1], _serialEnd[i] - (i == 0 ? 0 : _serialEnd[i - 1]));
+
+        /// <summary>Appends the current row (the columns only scoped CRLs or revocations need are read when asked for).</summary>
+        public void Read(SqliteColumns.Row row, bool kind, bool points, bool readSerial)
+        {
+            int i = Count++;
+            var sha256 = row.Blob(0);
+            if (sha256.Length != 32) throw new InvalidDataException("A certificate row's sha256 is not 32 octets.");
+            sha256.CopyTo(Sha256.AsSpan(i * 32));
+            NotBefore[i] = row.Int64(2);
+            NotAfter[i] = row.Int64(3);
+            CaId[i] = row.Int64(4);
+            IsCa[i] = kind && row.Int64(5) != 0;
+            Points[i] = points && row.Blob(6) is { IsEmpty: false } p ? p.ToArray() : null;
+            int start = i == 0 ? 0 : _serialEnd[i - 1];
+            var serial = readSerial ? row.Blob(1) : default;
+            if (start + serial.Length > _serials.Length) Array.Resize(ref _serials, Math.Max(_serials.Length * 2, start + serial.Length));
+            serial.CopyTo(_serials.AsSpan(start));
+            _serialEnd[i] = start + serial.Length;
+        }
+    }
+}
