@@ -116,7 +116,8 @@ public sealed class DnsResponder
         // RFC 6891 section 6.1.3: we speak EDNS version 0 only.
         if (q.HasOpt && q.EdnsVersion > 0) return Error(ref q, buffer, ResponseCode.BadVers);
         if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(ref q, buffer, ResponseCode.Refused);
-        // RFC 5936 section 4.2: AXFR is TCP-only; transfers are not offered yet.
+        // RFC 5936 section 4.2: AXFR is TCP-only. Allowed transfers never reach here (the server hands them to
+        // ZoneTransfer first): any AXFR or IXFR left is from a client without transfer access.
         if (q.QType == RecordType.Axfr && !tcp) return Error(ref q, buffer, ResponseCode.FormErr);
         if (q.QType is RecordType.Axfr or RecordType.Ixfr) return Error(ref q, buffer, ResponseCode.Refused);
 

@@ -8,15 +8,6 @@ namespace CertDns.Dns;
 /// <summary>One published name below the apex: its owner (relative, view label included), status, TTL and TXT.</summary>
 public readonly record struct ZoneEntry(string Owner, ZoneView View, CertStatus Status, int Ttl, string Text);
 
-/// <summary>The formats <see cref="ZoneExporter"/> writes.</summary>
-public enum ExportFormat
-{
-    /// <summary>An RFC 1035 master file, for NSD, Knot or BIND.</summary>
-    Zone,
-    /// <summary>rbldnsd <c>dnset</c> data, one file per view.</summary>
-    Rbldnsd,
-}
-
 /// <summary>
 /// Writes the zone as standard DNS software loads it, evaluated at one moment: SOA, NS, the RFC 5782 test entries,
 /// and for every certificate its names in <see cref="ZoneOptions.Forms"/> (the Exim split SHA-256 name unless more
