@@ -187,11 +187,23 @@ public sealed class DnsResponder
             digest = digest[..name.DigestLength];
             var now = _time.GetUtcNow();
             CertStatus status = CertStatus.Unknown;
+            Verdict? verdict = null;
             uint ttl = 0;
             switch (name.Kind)
             {
                 case NameKind.Fingerprint:
-                    var found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out var cacheFor);
+                    CertStatus found;
+                    TimeSpan cacheFor;
+                    if (qtype == RecordType.Txt)
+                    {
+                        // One lookup that also describes what it found: the text is built only when asked for.
+                        verdict = snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl);
+                        (found, cacheFor) = verdict is { } v ? (v.Status, v.Ttl) : (CertStatus.Unknown, TimeSpan.Zero);
+                    }
+                    else
+                    {
+                        found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out cacheFor);
+                    }
                     // A status the view does not publish is, to that view's clients, not listed at all.
                     if (found != CertStatus.Unknown && StatusCodes.VisibleIn(found, name.View))
                     {
@@ -234,10 +246,7 @@ public sealed class DnsResponder
                 }
                 else if (qtype == RecordType.Txt)
                 {
-                    // The text is built only when asked for, from the same snapshot and clock as the status.
-                    var text = name.Kind == NameKind.TestEntry
-                        ? TestTexts[(int)status]
-                        : snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl)!.Text;
+                    var text = name.Kind == NameKind.TestEntry ? TestTexts[(int)status] : verdict!.Text;
                     WriteTxt(ref w, text, ttl);
                     answers = 1;
                 }
