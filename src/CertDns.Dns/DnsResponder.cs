@@ -79,13 +79,6 @@ public sealed class DnsResponder
     public ZoneOptions Options => _options;
 
     /// <summary>
-    /// A transfer of the zone as served now (AXFR, or IXFR from <paramref name="clientSerial"/>), written as the
-    /// connection takes it, or null when the question is not the apex.
-    /// </summary>
-    public TransferMessages? Transfer(ReadOnlySpan<byte> query, uint? clientSerial = null) =>
-        ZoneTransfer.Start(query, _snapshots.Current, _options, _time.GetUtcNow(), clientSerial);
-
-    /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.
     /// </summary>
     /// <param name="query">One DNS message, exactly as received (for TCP, without the length prefix).</param>
@@ -96,8 +89,23 @@ public sealed class DnsResponder
     /// </param>
     /// <param name="tcp">Whether the query came over TCP (no truncation limit of its own; zone transfer rules).</param>
     /// <returns>The response length, or 0 when the message must not be answered.</returns>
-    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp)
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp) =>
+        Respond(query, response, maxResponseSize, tcp, transferAllowed: false, out _);
+
+    /// <summary>
+    /// Answers <paramref name="query"/> as <see cref="Respond(ReadOnlySpan{byte}, Span{byte}, int, bool)"/> does, or,
+    /// for an AXFR or IXFR of the apex over TCP from a client the transfer ACL lets in, starts the transfer instead:
+    /// the one parse of the question decides (RFC 5936 section 4.2, RFC 1995), as NSD's answer_axfr_ixfr does.
+    /// </summary>
+    /// <param name="query">One DNS message, exactly as received (for TCP, without the length prefix).</param>
+    /// <param name="response">Where to write the answer; 65535 bytes hold any answer.</param>
+    /// <param name="maxResponseSize">A further cap on the response, as for the ordinary answer.</param>
+    /// <param name="tcp">Whether the query came over TCP; transfers are TCP-only.</param>
+    /// <param name="transferAllowed">Whether the client's address is on the transfer ACL.</param>
+    /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer)
     {
+        transfer = null;
         // RFC 1035 section 4.1.1: without a whole header there is no ID to answer; responses are never answered.
         if (query.Length < DnsQuery.HeaderLength || (query[2] & 0x80) != 0) return 0;
 
@@ -116,10 +124,20 @@ public sealed class DnsResponder
         // RFC 6891 section 6.1.3: we speak EDNS version 0 only.
         if (q.HasOpt && q.EdnsVersion > 0) return Error(ref q, buffer, ResponseCode.BadVers);
         if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(ref q, buffer, ResponseCode.Refused);
-        // RFC 5936 section 4.2: AXFR is TCP-only. Allowed transfers never reach here (the server hands them to
-        // ZoneTransfer first): any AXFR or IXFR left is from a client without transfer access.
+        // RFC 5936 section 4.2: AXFR is TCP-only; other transfers only to the ACL's clients, only of the apex.
         if (q.QType == RecordType.Axfr && !tcp) return Error(ref q, buffer, ResponseCode.FormErr);
-        if (q.QType is RecordType.Axfr or RecordType.Ixfr) return Error(ref q, buffer, ResponseCode.Refused);
+        if (q.QType is RecordType.Axfr or RecordType.Ixfr)
+        {
+            // An IXFR whose SOA could not be read is no transfer request we can serve: refused like any other.
+            if (transferAllowed && tcp && (q.QType == RecordType.Axfr || q.IxfrSerial is not null)
+                && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
+            {
+                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _options, _time.GetUtcNow(),
+                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
+                return 0;
+            }
+            return Error(ref q, buffer, ResponseCode.Refused);
+        }
 
         int below = q.LabelCount - _apexLabels.Length;
         if (below < 0 || !EndsWithApex(ref q, below)) return Error(ref q, buffer, ResponseCode.Refused);

@@ -13,40 +13,11 @@ namespace CertDns.Dns;
 public static class ZoneTransfer
 {
     /// <summary>
-    /// Whether a query asks for a zone transfer, read from the message without a full parse: AXFR, or IXFR (RFC 1995)
-    /// with the client's serial taken from the SOA in its authority section. An IXFR whose SOA cannot be read is not
-    /// taken as one (the responder then answers FORMERR).
+    /// Starts a transfer of <paramref name="options"/>' apex. The messages are written one at a time as the
+    /// connection takes them, so a transfer of millions of names holds one message in memory, not the zone.
     /// </summary>
-    public static bool IsTransfer(ReadOnlySpan<byte> query, out uint? clientSerial)
-    {
-        clientSerial = null;
-        if (query.Length < 12 + 5 || BinaryPrimitives.ReadUInt16BigEndian(query[4..]) != 1) return false;
-        int at = 12;
-        while (at < query.Length && query[at] != 0)
-        {
-            if ((query[at] & 0xC0) != 0) return false;
-            at += query[at] + 1;
-        }
-        if (at + 5 > query.Length) return false;
-        ushort type = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
-        if (type == RecordType.Axfr) return true;
-        if (type != RecordType.Ixfr || BinaryPrimitives.ReadUInt16BigEndian(query[6..]) != 0 || BinaryPrimitives.ReadUInt16BigEndian(query[8..]) < 1) return false;
-        // The authority section's first record: the client's SOA (owner, type, class, TTL, RDLENGTH, then MNAME,
-        // RNAME and SERIAL). Names may be compressed.
-        at += 5;
-        if (!DnsQuery.SkipName(query, ref at) || at + 10 > query.Length || BinaryPrimitives.ReadUInt16BigEndian(query[at..]) != RecordType.Soa) return false;
-        at += 10;
-        if (!DnsQuery.SkipName(query, ref at) || !DnsQuery.SkipName(query, ref at) || at + 4 > query.Length) return false;
-        clientSerial = BinaryPrimitives.ReadUInt32BigEndian(query[at..]);
-        return true;
-    }
-
-    /// <summary>
-    /// Starts a transfer of <paramref name="options"/>' apex, or returns null when the question is another name. The
-    /// messages are written one at a time as the connection takes them, so a transfer of millions of names holds
-    /// one message in memory, not the zone.
-    /// </summary>
-    /// <param name="query">The transfer query, as received.</param>
+    /// <param name="id">The query's ID.</param>
+    /// <param name="question">The question section as received (the apex, AXFR or IXFR, the class).</param>
     /// <param name="snapshot">The data as served now.</param>
     /// <param name="options">The zone.</param>
     /// <param name="now">The moment statuses are evaluated at.</param>
@@ -54,20 +25,12 @@ public static class ZoneTransfer
     /// For IXFR, the serial the client has. There are no incremental differences to send (RFC 1995 section 4): a
     /// client already at the zone's serial or past it gets one SOA; any other gets the whole zone as AXFR sends it.
     /// </param>
-    public static TransferMessages? Start(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now, uint? clientSerial = null)
+    internal static TransferMessages Start(ushort id, ReadOnlySpan<byte> question, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now, uint? clientSerial)
     {
-        int end = 12;
-        var labels = new List<string>();
-        while (query[end] != 0)
-        {
-            labels.Add(Encoding.ASCII.GetString(query.Slice(end + 1, query[end])));
-            end += query[end] + 1;
-        }
-        if (!string.Equals(string.Join('.', labels), options.Apex.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)) return null;
         var records = clientSerial is { } serial && NotOlder(serial, snapshot.Serial)
             ? [new TransferRecord(options.Apex.TrimEnd('.'), RecordType.Soa, options.ApexTtl, Soa(options, snapshot.Serial))]
             : Records(snapshot, options, now);
-        return new TransferMessages(BinaryPrimitives.ReadUInt16BigEndian(query), query[12..(end + 5)].ToArray(), records);
+        return new TransferMessages(id, question.ToArray(), records);
     }
 
     /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
