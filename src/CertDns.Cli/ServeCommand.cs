@@ -68,7 +68,7 @@ internal sealed class ServeCommand
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
             var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            var notifier = new SecondaryNotifier(secondaries, options, m => Console.WriteLine(m));
+            var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
             var clock = TimeProvider.System;
             using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), clock, m => Console.WriteLine(m),
                 notifier.Any ? notifier.Notify : null, advanceEvery);

@@ -28,16 +28,13 @@ public sealed class DnsResponder
     internal static string TestEntryText(CertStatus status) => "test entry: " + StatusCodes.Name(status);
 
     private readonly ZoneOptions _options;
+    private readonly Zone _zone;
     private readonly SnapshotHolder _snapshots;
     private readonly TimeProvider _time;
     private readonly byte[][] _apexLabels;
-    private readonly EncodedName _nsName;
-    private readonly EncodedName _hostmaster;
-    private readonly byte[][]? _nsLabelsBelowApex;
-    private readonly byte[] _nsAddress;
-    private readonly ushort _nsAddressType;
+    private readonly NameServer _ns;
+    private readonly ZoneRecord? _nsAddress;
     private readonly TimeSpan _maxTtl;
-    private readonly uint _negativeTtl;
     private readonly int _udpPayloadSize;
 
     /// <summary>Prepares the zone's fixed names and records.</summary>
@@ -48,32 +45,19 @@ public sealed class DnsResponder
         ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(time);
         _options = options;
+        _zone = new Zone(options);
         _snapshots = snapshots;
         _time = time;
-
-        _apexLabels = Labels(options.Apex, nameof(options.Apex));
-        if (_apexLabels.Length == 0) throw new ArgumentException("The apex must not be the root.", nameof(options));
-        var nsLabels = Labels(options.NsName, nameof(options.NsName));
-        _nsName = Encode(nsLabels);
-        _hostmaster = Encode(Labels(options.Hostmaster, nameof(options.Hostmaster)));
-        if (IsBelowApex(nsLabels)) _nsLabelsBelowApex = nsLabels[..^_apexLabels.Length];
-
-        _nsAddress = options.NsAddress?.GetAddressBytes() ?? [];
-        _nsAddressType = options.NsAddress?.AddressFamily == AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A;
-
-        foreach (var (value, name) in new[]
-        {
-            (options.Refresh, nameof(options.Refresh)), (options.Retry, nameof(options.Retry)), (options.Expire, nameof(options.Expire)),
-            (options.Minimum, nameof(options.Minimum)), (options.ApexTtl, nameof(options.ApexTtl)), (options.MaxTtl, nameof(options.MaxTtl)),
-        })
-        {
-            if (value < 0) throw new ArgumentException($"{name} must not be negative.", nameof(options));
-        }
+        _apexLabels = _zone.ApexLabels;
+        _ns = _zone.NameServers[0];
+        // The address answered at the name server's name: its glue, when the name is in the zone.
+        _nsAddress = _zone.Glue.Count > 0 ? _zone.Glue[0] : null;
         _maxTtl = TimeSpan.FromSeconds(options.MaxTtl);
-        // RFC 2308 section 3: the negative TTL is the lesser of the SOA's TTL and its MINIMUM.
-        _negativeTtl = (uint)Math.Min(options.ApexTtl, options.Minimum);
         _udpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
     }
+
+    /// <summary>The zone model every record of the apex comes from.</summary>
+    public Zone Zone => _zone;
 
     /// <summary>The zone this responder serves.</summary>
     public ZoneOptions Options => _options;
@@ -132,7 +116,7 @@ public sealed class DnsResponder
             if (transferAllowed && tcp && (q.QType == RecordType.Axfr || q.IxfrSerial is not null)
                 && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
             {
-                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _options, _time.GetUtcNow(),
+                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _zone, _time.GetUtcNow(),
                     q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
                 return 0;
             }
@@ -172,7 +156,7 @@ public sealed class DnsResponder
             if (qtype is RecordType.Soa or RecordType.Any)
             {
                 // RFC 8482 section 4.2: ANY gets one RRset, and the SOA is the one a resolver needs.
-                WriteSoa(ref w, apexPointer, (uint)_options.ApexTtl, snapshot.Serial);
+                WriteSoa(ref w, apexPointer, _zone.ApexTtl, snapshot.Serial);
                 answers = 1;
             }
             else if (qtype == RecordType.Ns)
@@ -180,7 +164,7 @@ public sealed class DnsResponder
                 int nsRdataAt = WriteNs(ref w, apexPointer);
                 answers = 1;
                 // In-zone name server: its address goes along, as glue would (RFC 1034 section 4.3.2).
-                if (_nsLabelsBelowApex is not null && _nsAddress.Length > 0)
+                if (_nsAddress is not null)
                 {
                     WriteNsAddress(ref w, nsRdataAt, apexPointer);
                     additional = 1;
@@ -189,11 +173,11 @@ public sealed class DnsResponder
         }
         else if (IsNsName(ref q, below))
         {
-            if (_nsAddress.Length > 0 && (qtype == _nsAddressType || qtype == RecordType.Any))
+            if (_nsAddress is { } glue && (qtype == glue.Type || qtype == RecordType.Any))
             {
-                WriteRecordStart(ref w, PointerToQuestion, _nsAddressType, (uint)_options.ApexTtl);
-                w.U16(_nsAddress.Length);
-                w.Bytes(_nsAddress);
+                WriteRecordStart(ref w, PointerToQuestion, glue.Type, (uint)glue.Ttl);
+                w.U16(glue.Rdata.Length);
+                w.Bytes(glue.Rdata.Span);
                 answers = 1;
             }
         }
@@ -275,7 +259,7 @@ public sealed class DnsResponder
         if (answers == 0)
         {
             // RFC 2308 section 3: NXDOMAIN and NODATA carry the SOA so the denial can be cached.
-            WriteSoa(ref w, apexPointer, _negativeTtl, snapshot.Serial);
+            WriteSoa(ref w, apexPointer, _zone.NegativeTtl, snapshot.Serial);
             authority = 1;
         }
         if (q.HasOpt)
@@ -367,24 +351,18 @@ public sealed class DnsResponder
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        WriteName(ref w, _nsName, apexPointer);
-        WriteName(ref w, _hostmaster, apexPointer);
-        w.U32(serial);
-        w.U32((uint)_options.Refresh);
-        w.U32((uint)_options.Retry);
-        w.U32((uint)_options.Expire);
-        w.U32((uint)_options.Minimum);
+        _zone.WriteSoaRdata(ref w, serial, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
     }
 
     /// <returns>Where the NS RDATA (the name server's name) starts.</returns>
     private int WriteNs(ref WireWriter w, ushort apexPointer)
     {
-        WriteRecordStart(ref w, apexPointer, RecordType.Ns, (uint)_options.ApexTtl);
+        WriteRecordStart(ref w, apexPointer, RecordType.Ns, _zone.ApexTtl);
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        WriteName(ref w, _nsName, apexPointer);
+        _ns.Name_.Write(ref w, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
         return start;
     }
@@ -392,13 +370,14 @@ public sealed class DnsResponder
     /// <summary>The name server's address as additional data, its owner pointing at the NS RDATA just written.</summary>
     private void WriteNsAddress(ref WireWriter w, int nsRdataAt, ushort apexPointer)
     {
+        var glue = _nsAddress!.Value;
         if (nsRdataAt < 0x4000) w.U16(0xC000 | nsRdataAt);
-        else WriteName(ref w, _nsName, apexPointer);
-        w.U16(_nsAddressType);
+        else _ns.Name_.Write(ref w, apexPointer);
+        w.U16(glue.Type);
         w.U16(ClassIn);
-        w.U32((uint)_options.ApexTtl);
-        w.U16(_nsAddress.Length);
-        w.Bytes(_nsAddress);
+        w.U32((uint)glue.Ttl);
+        w.U16(glue.Rdata.Length);
+        w.Bytes(glue.Rdata.Span);
     }
 
     private static void WriteTxt(ref WireWriter w, string text, uint ttl)
@@ -412,12 +391,6 @@ public sealed class DnsResponder
         if (target.Length == octets) Encoding.UTF8.GetBytes(text.AsSpan(), target);
     }
 
-    private static void WriteName(ref WireWriter w, EncodedName name, ushort apexPointer)
-    {
-        w.Bytes(name.Wire);
-        if (name.EndsAtApex) w.U16(apexPointer);
-    }
-
     private bool EndsWithApex(ref DnsQuery q, int below)
     {
         for (int i = 0; i < _apexLabels.Length; i++)
@@ -429,10 +402,10 @@ public sealed class DnsResponder
 
     private bool IsNsName(ref DnsQuery q, int below)
     {
-        if (_nsLabelsBelowApex is null || _nsLabelsBelowApex.Length != below) return false;
+        if (_ns.LabelsBelowApex is not { } labels || labels.Length != below) return false;
         for (int i = 0; i < below; i++)
         {
-            if (!AsciiEquals(q.Label(i), _nsLabelsBelowApex[i])) return false;
+            if (!AsciiEquals(q.Label(i), labels[i])) return false;
         }
         return true;
     }
@@ -449,42 +422,4 @@ public sealed class DnsResponder
         }
         return true;
     }
-
-    private bool IsBelowApex(byte[][] labels)
-    {
-        if (labels.Length < _apexLabels.Length) return false;
-        int offset = labels.Length - _apexLabels.Length;
-        for (int i = 0; i < _apexLabels.Length; i++)
-        {
-            if (!labels[offset + i].AsSpan().SequenceEqual(_apexLabels[i])) return false;
-        }
-        return true;
-    }
-
-    /// <summary>A zone name pre-encoded: labels, then either a pointer to the apex or the root octet.</summary>
-    private EncodedName Encode(byte[][] labels)
-    {
-        bool inZone = IsBelowApex(labels);
-        int count = inZone ? labels.Length - _apexLabels.Length : labels.Length;
-        var wire = new List<byte>();
-        for (int i = 0; i < count; i++)
-        {
-            wire.Add((byte)labels[i].Length);
-            wire.AddRange(labels[i]);
-        }
-        if (!inZone) wire.Add(0);
-        return new EncodedName(wire.ToArray(), inZone);
-    }
-
-    private static byte[][] Labels(string name, string what)
-    {
-        var trimmed = name.TrimEnd('.');
-        if (trimmed.Length == 0) return [];
-        var labels = trimmed.Split('.').Select(l => Encoding.ASCII.GetBytes(l.ToLowerInvariant())).ToArray();
-        if (labels.Any(l => l.Length is 0 or > QueryName.MaxLabelLength) || labels.Sum(l => l.Length + 1) + 1 > 255 || !Ascii.IsValid(trimmed))
-            throw new ArgumentException($"{what} \"{name}\" is not a valid DNS name.", nameof(name));
-        return labels;
-    }
-
-    private readonly record struct EncodedName(byte[] Wire, bool EndsAtApex);
 }

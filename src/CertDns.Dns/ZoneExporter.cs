@@ -18,16 +18,14 @@ public static class ZoneExporter
     /// <summary>Writes an RFC 1035 master file for the whole zone (all three views).</summary>
     public static int WriteZoneFile(TextWriter output, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
     {
-        var apex = options.Apex.TrimEnd('.') + ".";
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$ORIGIN {apex}"));
+        var zone = new Zone(options);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$ORIGIN {zone.Apex}."));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"@ {options.ApexTtl} IN SOA {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"@ {options.ApexTtl} IN NS {Absolute(options.NsName)}"));
-        if (options.NsAddress is { } address && Absolute(options.NsName).EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
+        foreach (var record in zone.ApexRecords(snapshot.Serial))
         {
-            var type = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "AAAA" : "A";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Absolute(options.NsName)} {options.ApexTtl} IN {type} {address}"));
+            // The apex's own records are written as "@"; glue with its absolute owner.
+            var owner = string.Equals(record.Owner, zone.Apex, StringComparison.Ordinal) ? "@" : record.Owner + ".";
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {record.Ttl} IN {record.TypeName} {record.Text}"));
         }
         int records = 0;
         foreach (var entry in Entries(snapshot, options, now))
@@ -87,12 +85,14 @@ public static class ZoneExporter
     {
         int records = 0;
         var writers = Views.ToDictionary(v => v.View, v => outputFor(v.View));
+        var zone = new Zone(options);
+        var soa = zone.Soa(snapshot.Serial);
         foreach (var (view, writer) in writers)
         {
             // rbldnsd's own SOA and NS lines; its negative TTL is the SOA minimum as in CertDns.
-            writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"$SOA {options.ApexTtl} {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
-            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {options.ApexTtl} {Absolute(options.NsName)}"));
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$SOA {soa.Ttl} {soa.Text}"));
+            foreach (var ns in zone.ApexRecords(snapshot.Serial).Where(r => r.Type == RecordType.Ns))
+                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {ns.Ttl} {ns.Text}"));
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
         }
         foreach (var entry in Entries(snapshot, options, now))
@@ -106,8 +106,6 @@ public static class ZoneExporter
     }
 
     internal static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
-
-    private static string Absolute(string name) => name.TrimEnd('.') + ".";
 
     internal static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
 

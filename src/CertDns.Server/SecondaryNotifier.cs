@@ -11,7 +11,7 @@ namespace CertDns.Server;
 /// <param name="secondaries">Where to send NOTIFY (address and port).</param>
 /// <param name="zone">The zone named in the NOTIFY and its SOA.</param>
 /// <param name="log">One line per NOTIFY, acknowledged or not.</param>
-public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, ZoneOptions zone, Action<string>? log = null)
+public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zone zone, Action<string>? log = null)
 {
     /// <summary>Whether there is anyone to notify.</summary>
     public bool Any => secondaries.Count > 0;
