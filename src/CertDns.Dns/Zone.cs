@@ -83,16 +83,29 @@ public sealed class Zone
     public IEnumerable<ZoneRecord> ApexRecords(uint serial)
     {
         yield return Soa(serial);
-        foreach (var ns in NameServers) yield return new ZoneRecord(Apex, RecordType.Ns, (int)ApexTtl, ns.Wire, ns.Name + ".");
+        foreach (var ns in NameServers) yield return new ZoneRecord(Apex, RecordType.Ns, (int)ApexTtl, ns.Wire);
         foreach (var glue in Glue) yield return glue;
     }
 
     /// <summary>The SOA record at <paramref name="serial"/>.</summary>
-    public ZoneRecord Soa(uint serial)
+    public ZoneRecord Soa(uint serial) => new(Apex, RecordType.Soa, Options.ApexTtl, SoaRdata(serial));
+
+    /// <summary>
+    /// Every published name's A and TXT records, in <see cref="ZoneExporter.Entries"/> order. The TXT RDATA shares one
+    /// buffer: each record is valid until the next is asked for (transfers and exports write it at once).
+    /// </summary>
+    public IEnumerable<ZoneRecord> EntryRecords(StatusSnapshot snapshot, DateTimeOffset now)
     {
-        var o = Options;
-        return new ZoneRecord(Apex, RecordType.Soa, o.ApexTtl, SoaRdata(serial),
-            string.Create(CultureInfo.InvariantCulture, $"{NameServers[0].Name}. {Hostmaster}. {serial} {o.Refresh} {o.Retry} {o.Expire} {o.Minimum}"));
+        var text = new byte[1 + StatusEvaluator.MaxTextOctets];
+        foreach (var entry in ZoneExporter.Entries(snapshot, Options, now))
+        {
+            var owner = entry.Owner + "." + Apex;
+            yield return new ZoneRecord(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
+            // One character-string (RFC 1035 section 3.3.14): the evaluator keeps a TXT within 255 octets.
+            int length = Encoding.UTF8.GetBytes(entry.Text, text.AsSpan(1));
+            text[0] = (byte)length;
+            yield return new ZoneRecord(owner, RecordType.Txt, entry.Ttl, text.AsMemory(0, 1 + length));
+        }
     }
 
     /// <summary>SOA RDATA with MNAME and RNAME in full (transfers, NOTIFY).</summary>
@@ -203,15 +216,14 @@ internal readonly record struct EncodedName(byte[] Wire, bool EndsAtApex)
 }
 
 /// <summary>
-/// One resource record of the zone, its owner an absolute name without the final dot: the same record rendered as
-/// wire RDATA (answers, transfers) or master-file text (exports).
+/// One resource record of the zone, its owner an absolute name without the final dot, its RDATA in wire form (names
+/// uncompressed): written as is into transfers and NOTIFY, and rendered by <see cref="RdataText"/> for master files.
 /// </summary>
 /// <param name="Owner">The owner name.</param>
 /// <param name="Type">The RR type.</param>
 /// <param name="Ttl">The TTL in seconds.</param>
-/// <param name="Rdata">RDATA in wire form, names uncompressed.</param>
-/// <param name="Text">RDATA in master-file form (RFC 1035 section 5.1); null for records only ever sent on the wire.</param>
-public readonly record struct ZoneRecord(string Owner, ushort Type, int Ttl, ReadOnlyMemory<byte> Rdata, string? Text)
+/// <param name="Rdata">The RDATA.</param>
+public readonly record struct ZoneRecord(string Owner, ushort Type, int Ttl, ReadOnlyMemory<byte> Rdata)
 {
     /// <summary>The record's type as a master file names it.</summary>
     public string TypeName => Type switch
@@ -228,11 +240,68 @@ public readonly record struct ZoneRecord(string Owner, ushort Type, int Ttl, Rea
     public static ZoneRecord Address(string owner, int ttl, IPAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
-        return new ZoneRecord(owner, address.AddressFamily == AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, ttl,
-            address.GetAddressBytes(), address.ToString());
+        return new ZoneRecord(owner, address.AddressFamily == AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, ttl, address.GetAddressBytes());
     }
 
-    /// <summary>Writes the whole record into a transfer message buffer at <paramref name="at"/>, after its owner.</summary>
+    /// <summary>The RDATA in master-file form (RFC 1035 section 5.1), read from the wire form.</summary>
+    public string RdataText()
+    {
+        var rdata = Rdata.Span;
+        switch (Type)
+        {
+            case RecordType.A or RecordType.Aaaa:
+                return new IPAddress(rdata).ToString();
+            case RecordType.Ns:
+                int at = 0;
+                return NameText(rdata, ref at);
+            case RecordType.Soa:
+                int pos = 0;
+                var mname = NameText(rdata, ref pos);
+                var rname = NameText(rdata, ref pos);
+                var n = rdata[pos..];
+                return string.Create(CultureInfo.InvariantCulture,
+                    $"{mname} {rname} {BinaryPrimitives.ReadUInt32BigEndian(n)} {BinaryPrimitives.ReadInt32BigEndian(n[4..])} {BinaryPrimitives.ReadInt32BigEndian(n[8..])} {BinaryPrimitives.ReadInt32BigEndian(n[12..])} {BinaryPrimitives.ReadInt32BigEndian(n[16..])}");
+            case RecordType.Txt:
+                var sb = new StringBuilder();
+                for (int i = 0; i < rdata.Length; i += 1 + rdata[i])
+                {
+                    if (sb.Length > 0) sb.Append(' ');
+                    Quoted(sb, rdata.Slice(i + 1, rdata[i]));
+                }
+                return sb.ToString();
+            default:
+                // RFC 3597 section 5: the generic form.
+                return string.Create(CultureInfo.InvariantCulture, $"\\# {rdata.Length} {Convert.ToHexString(rdata)}");
+        }
+    }
+
+    /// <summary>An uncompressed wire name as absolute text.</summary>
+    private static string NameText(ReadOnlySpan<byte> wire, ref int at)
+    {
+        var sb = new StringBuilder();
+        while (wire[at] != 0)
+        {
+            sb.Append(Encoding.ASCII.GetString(wire.Slice(at + 1, wire[at]))).Append('.');
+            at += 1 + wire[at];
+        }
+        at++;
+        return sb.Length == 0 ? "." : sb.ToString();
+    }
+
+    /// <summary>RFC 1035 section 5.1 character-string: quotes and backslashes escaped, other octets outside printable ASCII as \DDD.</summary>
+    private static void Quoted(StringBuilder sb, ReadOnlySpan<byte> octets)
+    {
+        sb.Append('"');
+        foreach (var b in octets)
+        {
+            if (b is (byte)'"' or (byte)'\\') sb.Append('\\').Append((char)b);
+            else if (b is < 0x20 or >= 0x7F) sb.Append('\\').Append(b.ToString("D3", CultureInfo.InvariantCulture));
+            else sb.Append((char)b);
+        }
+        sb.Append('"');
+    }
+
+    /// <summary>Writes the record after its owner into a message buffer at <paramref name="at"/>; returns the end.</summary>
     internal int WriteAfterOwner(Span<byte> buffer, int at)
     {
         BinaryPrimitives.WriteUInt16BigEndian(buffer[at..], Type);

@@ -25,16 +25,21 @@ public static class ZoneExporter
         {
             // The apex's own records are written as "@"; glue with its absolute owner.
             var owner = string.Equals(record.Owner, zone.Apex, StringComparison.Ordinal) ? "@" : record.Owner + ".";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {record.Ttl} IN {record.TypeName} {record.Text}"));
+            Write(output, owner, record);
         }
         int records = 0;
-        foreach (var entry in Entries(snapshot, options, now))
+        int suffix = zone.Apex.Length + 1;
+        foreach (var record in zone.EntryRecords(snapshot, now))
         {
-            Record(output, entry.Owner, entry.Ttl, entry.Status, entry.Text);
-            records++;
+            // Owners relative to $ORIGIN; a name's A and TXT count as one published name.
+            Write(output, record.Owner[..^suffix], record);
+            if (record.Type == RecordType.A) records++;
         }
         return records;
     }
+
+    private static void Write(TextWriter output, string owner, ZoneRecord record) =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {record.Ttl} IN {record.TypeName} {record.RdataText()}"));
 
     /// <summary>
     /// Every name the zone publishes below the apex, as of <paramref name="now"/>: the RFC 5782 test entries and,
@@ -90,9 +95,9 @@ public static class ZoneExporter
         foreach (var (view, writer) in writers)
         {
             // rbldnsd's own SOA and NS lines; its negative TTL is the SOA minimum as in CertDns.
-            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$SOA {soa.Ttl} {soa.Text}"));
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$SOA {soa.Ttl} {soa.RdataText()}"));
             foreach (var ns in zone.ApexRecords(snapshot.Serial).Where(r => r.Type == RecordType.Ns))
-                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {ns.Ttl} {ns.Text}"));
+                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {ns.Ttl} {ns.RdataText()}"));
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
         }
         foreach (var entry in Entries(snapshot, options, now))
@@ -108,25 +113,6 @@ public static class ZoneExporter
     internal static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
 
     internal static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
-
-    private static void Record(TextWriter output, string owner, int ttl, CertStatus status, string text)
-    {
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN A {Address(status)}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN TXT {Quoted(text)}"));
-    }
-
-    /// <summary>RFC 1035 section 5.1 character-string: quotes and backslashes escaped, other octets outside printable ASCII as \DDD.</summary>
-    private static string Quoted(string text)
-    {
-        var sb = new StringBuilder("\"");
-        foreach (var b in Encoding.UTF8.GetBytes(text))
-        {
-            if (b is (byte)'"' or (byte)'\\') sb.Append('\\').Append((char)b);
-            else if (b is < 0x20 or >= 0x7F) sb.Append('\\').Append(b.ToString("D3", CultureInfo.InvariantCulture));
-            else sb.Append((char)b);
-        }
-        return sb.Append('"').ToString();
-    }
 
     /// <summary>rbldnsd takes the rest of the line as TXT and expands '$' to the queried name: escape none, drop '$'.</summary>
     private static string RbldnsdText(string text) => text.Replace("$", "", StringComparison.Ordinal).Replace('\n', ' ');

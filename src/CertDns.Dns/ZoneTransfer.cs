@@ -39,18 +39,8 @@ public static class ZoneTransfer
     /// <summary>Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again.</summary>
     private static IEnumerable<ZoneRecord> Records(StatusSnapshot snapshot, Zone zone, DateTimeOffset now)
     {
-        var apex = zone.Apex;
         foreach (var record in zone.ApexRecords(snapshot.Serial)) yield return record;
-        var text = new byte[256];
-        foreach (var entry in ZoneExporter.Entries(snapshot, zone.Options, now))
-        {
-            var owner = entry.Owner + "." + apex;
-            yield return new ZoneRecord(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray(), null);
-            // The evaluator keeps a TXT within one character-string (255 octets).
-            int length = Encoding.UTF8.GetBytes(entry.Text, text.AsSpan(1));
-            text[0] = (byte)length;
-            yield return new ZoneRecord(owner, RecordType.Txt, entry.Ttl, text.AsMemory(0, 1 + length), null);
-        }
+        foreach (var record in zone.EntryRecords(snapshot, now)) yield return record;
         yield return zone.Soa(snapshot.Serial);
     }
 
