@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Net.Sockets;
-using System.Text;
 using CertDns.Core;
 
 namespace CertDns.Dns;
@@ -383,12 +381,11 @@ public sealed class DnsResponder
     private static void WriteTxt(ref WireWriter w, string text, uint ttl)
     {
         WriteRecordStart(ref w, PointerToQuestion, RecordType.Txt, ttl);
-        // One character-string of at most 255 octets (RFC 1035 section 3.3.14); the evaluator keeps texts that short.
-        int octets = Math.Min(Encoding.UTF8.GetByteCount(text), StatusEvaluator.MaxTextOctets);
-        w.U16(octets + 1);
-        w.U8((byte)octets);
-        var target = w.Take(octets);
-        if (target.Length == octets) Encoding.UTF8.GetBytes(text.AsSpan(), target);
+        int lengthAt = w.Position;
+        w.U16(0);
+        int start = w.Position;
+        ZoneRecord.WriteTxtRdata(ref w, text);
+        w.PatchU16(lengthAt, w.Position - start);
     }
 
     private bool EndsWithApex(ref DnsQuery q, int below)

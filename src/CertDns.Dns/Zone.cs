@@ -101,10 +101,7 @@ public sealed class Zone
         {
             var owner = entry.Owner + "." + Apex;
             yield return new ZoneRecord(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
-            // One character-string (RFC 1035 section 3.3.14): the evaluator keeps a TXT within 255 octets.
-            int length = Encoding.UTF8.GetBytes(entry.Text, text.AsSpan(1));
-            text[0] = (byte)length;
-            yield return new ZoneRecord(owner, RecordType.Txt, entry.Ttl, text.AsMemory(0, 1 + length));
+            yield return ZoneRecord.Txt(owner, entry.Ttl, entry.Text, text);
         }
     }
 
@@ -241,6 +238,29 @@ public readonly record struct ZoneRecord(string Owner, ushort Type, int Ttl, Rea
     {
         ArgumentNullException.ThrowIfNull(address);
         return new ZoneRecord(owner, address.AddressFamily == AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, ttl, address.GetAddressBytes());
+    }
+
+    /// <summary>
+    /// TXT RDATA: one character-string of at most 255 octets (RFC 1035 section 3.3.14), the evaluator keeps texts that
+    /// short. The one encoding of a status text, for answers and transfers alike.
+    /// </summary>
+    internal static void WriteTxtRdata(ref WireWriter w, string text)
+    {
+        int octets = Math.Min(Encoding.UTF8.GetByteCount(text), StatusEvaluator.MaxTextOctets);
+        w.U8((byte)octets);
+        var target = w.Take(octets);
+        if (target.Length == octets) Encoding.UTF8.GetBytes(text.AsSpan(), target);
+    }
+
+    /// <summary>A TXT record of <paramref name="text"/> (at most 255 UTF-8 octets are kept).</summary>
+    public static ZoneRecord Txt(string owner, int ttl, string text) => Txt(owner, ttl, text, new byte[1 + StatusEvaluator.MaxTextOctets]);
+
+    /// <summary>A TXT record of <paramref name="text"/>, its RDATA written into <paramref name="buffer"/> (256 octets).</summary>
+    internal static ZoneRecord Txt(string owner, int ttl, string text, byte[] buffer)
+    {
+        var w = new WireWriter(buffer);
+        WriteTxtRdata(ref w, text);
+        return new ZoneRecord(owner, RecordType.Txt, ttl, buffer.AsMemory(0, w.Position));
     }
 
     /// <summary>The RDATA in master-file form (RFC 1035 section 5.1), read from the wire form.</summary>
