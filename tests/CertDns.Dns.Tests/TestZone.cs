@@ -64,11 +64,7 @@ public static class TestZone
     }
 
     /// <summary>SHA-256 split 32.32, as Exim's recipe makes it.</summary>
-    public static string Split(byte[] sha256)
-    {
-        var hex = Hex.Lower(sha256);
-        return $"{hex[..32]}.{hex[32..]}";
-    }
+    public static string Split(byte[] sha256) => PublishedNames.Split(sha256);
 
     /// <summary>One label per byte, as Sendmail's colon-stripped fingerprint.</summary>
     public static string PerByte(byte[] digest) => string.Join('.', Convert.ToHexStringLower(digest).Chunk(2).Select(c => new string(c)));
