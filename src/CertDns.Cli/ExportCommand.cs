@@ -23,7 +23,7 @@ internal sealed class ExportCommand
             if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && !Directory.Exists(dir))
                 throw new BadInputException(path, "folder does not exist");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-            var snapshot = store.LoadSnapshot();
+            var snapshot = store.Snapshots.Load();
             var options = new ZoneOptions { Apex = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.').ToLowerInvariant(), Forms = published };
             var now = DateTimeOffset.UtcNow;
             int records;

@@ -16,7 +16,7 @@ internal sealed class LookupCommand
         {
             var name = FingerprintArgument.Parse(r.GetValue(input)!, r.GetValue(GlobalOptions.Zone)!, r.GetValue(key));
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-            var snapshot = store.LoadSnapshot();
+            var snapshot = store.Snapshots.Load();
             var verdict = snapshot.Evaluate(name, DateTimeOffset.UtcNow);
             if (verdict is null)
             {

@@ -24,8 +24,8 @@ internal sealed class QueryCommand
             if (!text.EndsWith(zone, StringComparison.OrdinalIgnoreCase))
             {
                 var relative = FingerprintArgument.Parse(text, zone, isKey: false);
-                var hex = Hex.Lower(relative.Value!);
-                text = (hex.Length == 64 ? $"{hex[..32]}.{hex[32..]}" : hex) + "." + zone;
+                var digest = relative.Value!;
+                text = (digest.Length == 32 ? PublishedNames.Split(digest) : Hex.Lower(digest)) + "." + zone;
             }
             if (!Enum.TryParse<RecordType>(r.GetValue(type), ignoreCase: true, out var recordType))
                 throw new BadInputException(r.GetValue(type)!, "unknown record type");

@@ -3,6 +3,7 @@ using System.Net;
 using CertDns.Core;
 using CertDns.Dns;
 using CertDns.Ingest;
+using CertDns.Server;
 using CertDns.Store;
 
 namespace CertDns.Cli;
@@ -57,21 +58,6 @@ internal sealed class ServeCommand
                 if (r.GetValue(demo)) demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
             }
 
-            var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            ZoneOptions? zone = null;
-            // RFC 1996: tell the secondaries the serial moved; they check our SOA and transfer.
-            void Notify(StatusSnapshot snapshot)
-            {
-                foreach (var secondary in secondaries)
-                {
-                    _ = Task.Run(async () => Console.WriteLine(await ZoneTransfer.NotifyAsync(secondary, zone!, snapshot.Serial).ConfigureAwait(false)
-                        ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged"));
-                }
-            }
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), m => Console.WriteLine(m), Notify, advanceEvery);
-            long loading = System.Diagnostics.Stopwatch.GetTimestamp();
-            var first = watcher.Start();
-            var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
             var options = new ZoneOptions
             {
                 Apex = apex,
@@ -81,8 +67,15 @@ internal sealed class ServeCommand
                 Forms = published,
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
-            zone = options;
-            var responder = new DnsResponder(options, holder, TimeProvider.System);
+            var holder = new SnapshotHolder(StatusSnapshot.Empty);
+            var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
+            var clock = TimeProvider.System;
+            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), clock, m => Console.WriteLine(m),
+                notifier.Any ? notifier.Notify : null, advanceEvery);
+            long loading = System.Diagnostics.Stopwatch.GetTimestamp();
+            var first = watcher.Start();
+            var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
+            var responder = new DnsResponder(options, holder, clock);
             DnsServer server;
             try
             {

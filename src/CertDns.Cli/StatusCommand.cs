@@ -15,7 +15,7 @@ internal sealed class StatusCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
-            var snapshot = store.LoadSnapshot();
+            var snapshot = store.Snapshots.Load();
             var now = DateTimeOffset.UtcNow;
             Console.WriteLine($"zone {r.GetValue(GlobalOptions.Zone)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
             Console.WriteLine();

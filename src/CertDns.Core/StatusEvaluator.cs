@@ -41,19 +41,43 @@ public static class StatusEvaluator
     /// The status alone, from the facts a compact snapshot keeps per certificate: what DNS answers A queries with,
     /// without building any text. <see cref="Evaluate"/> rests on it, so both agree by construction.
     /// </summary>
-    public static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter, DateTimeOffset now)
+    public static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter, DateTimeOffset now) =>
+        Status(blocked, revocation, ca, notBefore, notAfter, now, out _);
+
+    /// <summary>
+    /// The status, and <paramref name="until"/>: the first instant after <paramref name="now"/> at which time alone
+    /// gives another status, or null when only a write can change it (revoked, held, blocked, untrusted, expired). Comparisons are "now &gt; notAfter" and "now &gt; nextUpdate", so those change the second after.
+    /// </summary>
+    public static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter,
+        DateTimeOffset now, out DateTimeOffset? until)
     {
         ArgumentNullException.ThrowIfNull(ca);
+        until = null;
         if (blocked) return CertStatus.Blocked;
         // removeFromCRL is only meaningful in delta CRLs: an entry carrying it revokes nothing.
         if (revocation is { } reason and not RevocationReason.CertificateHold and not RevocationReason.RemoveFromCrl) return CertStatus.Revoked;
         if (revocation is RevocationReason.CertificateHold) return CertStatus.Hold;
         if (!ca.Trusted) return CertStatus.Untrusted;
+        if (now > notAfter) return CertStatus.Expired;
         // Not yet valid is outside the validity period too: not `valid`, and closest to expired.
-        if (now > notAfter || now < notBefore) return CertStatus.Expired;
-        if (ca.Crl is null || ca.Crl.StaleAt(now)) return CertStatus.Stale;
+        if (now < notBefore)
+        {
+            until = notBefore;
+            return CertStatus.Expired;
+        }
+        until = SecondAfter(notAfter);
+        if (ca.Crl is null || ca.Crl.StaleAt(now))
+        {
+            // Stale until a new CRL is written; expiry still turns it into `expired`.
+            return CertStatus.Stale;
+        }
+        if (SecondAfter(ca.Crl.NextUpdate) is { } updated && (until is null || updated < until)) until = updated;
         return CertStatus.Valid;
     }
+
+    /// <summary>The second after <paramref name="t"/>; null for none, or for the end of the calendar (nothing to wait for).</summary>
+    private static DateTimeOffset? SecondAfter(DateTimeOffset? t) =>
+        t is { } at && at < DateTimeOffset.MaxValue.AddSeconds(-1) ? at.AddSeconds(1) : null;
 
     /// <summary>
     /// A key (SubjectPublicKeyInfo) is blocked or revoked when any certificate carrying it was blocked or revoked

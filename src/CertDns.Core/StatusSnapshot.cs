@@ -10,9 +10,6 @@ namespace CertDns.Core;
 /// </summary>
 public sealed class StatusSnapshot
 {
-    private const byte BlockedFlag = 0x80;
-    private const byte ReasonMask = 0x7F;
-
     private readonly DigestTable<Digest32> _sha256;
     // notBefore and notAfter in Unix seconds, clamped to 1970-2106 (see StatusSnapshotBuilder.Add).
     private readonly uint[] _validity;
@@ -78,27 +75,19 @@ public sealed class StatusSnapshot
     /// <summary>
     /// The first instant after <paramref name="now"/> at which time alone changes an answer: a certificate becoming
     /// valid or expiring, a CRL passing its nextUpdate (whole seconds, as the data is kept). Null when none is ahead.
-    /// Revoked, held, blocked and untrusted answers never change with time and are passed over. One pass over the records.
+    /// Each record's instant is the one <see cref="StatusEvaluator.Status(bool, RevocationReason?, CaFacts, DateTimeOffset, DateTimeOffset, DateTimeOffset, out DateTimeOffset?)"/>
+    /// gives with its status, so the rules live in one place. One pass over the records.
     /// </summary>
     public DateTimeOffset? NextChange(DateTimeOffset now)
     {
-        long t = now.ToUnixTimeSeconds(), next = long.MaxValue;
-        // Status compares "now > nextUpdate" and "now > notAfter": the answer changes the second after.
-        foreach (var ca in _cas)
-        {
-            if (ca.Trusted && ca.Crl?.NextUpdate?.ToUnixTimeSeconds() is { } update && update + 1 > t) next = Math.Min(next, update + 1);
-        }
+        DateTimeOffset? next = null;
         for (int r = 0; r < Count; r++)
         {
-            int flags = _flags[r];
-            int reason = flags & ReasonMask;
-            if ((flags & BlockedFlag) != 0 || (reason != 0 && reason != 1 + (int)RevocationReason.RemoveFromCrl) || !_cas[_caOf[r]].Trusted) continue;
-            uint notBefore = _validity[2 * r], notAfter = _validity[2 * r + 1];
-            if (notBefore > t) next = Math.Min(next, notBefore);
-            // uint.MaxValue is a date past 2106, clamped: nothing to wait for.
-            if (notAfter != uint.MaxValue && notAfter + 1L > t) next = Math.Min(next, notAfter + 1L);
+            StatusOf(r, now, out var until);
+            // A date past 2106 was clamped to uint.MaxValue (see StatusSnapshotBuilder.Add): nothing to wait for.
+            if (until is { } at && at.ToUnixTimeSeconds() <= uint.MaxValue && (next is null || at < next)) next = at;
         }
-        return next == long.MaxValue ? null : DateTimeOffset.FromUnixTimeSeconds(next);
+        return next;
     }
 
     /// <summary>The SOA serial of this data.</summary>
@@ -142,32 +131,9 @@ public sealed class StatusSnapshot
     public CertStatus Answer(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now, TimeSpan maxTtl, out TimeSpan ttl)
     {
         ttl = TimeSpan.Zero;
-        int record;
-        if (!ICertificateDirectory.Serves(kind, digest.Length, isKey))
-        {
-            record = FindSha256(kind, digest, isKey);
-        }
-        else
-        {
-            int[] records = System.Buffers.ArrayPool<int>.Shared.Rent(Batch);
-            try
-            {
-                int count = FromDirectory(kind, digest, isKey, ref records);
-                var pick = new KeyPick();
-                for (int i = 0; i < count; i++)
-                {
-                    int r = records[i];
-                    pick.Add(StatusOf(r, now), (_flags[r] & ReasonMask) == 1 + (int)RevocationReason.KeyCompromise, r);
-                }
-                record = pick.Chosen;
-            }
-            finally
-            {
-                System.Buffers.ArrayPool<int>.Shared.Return(records);
-            }
-        }
+        int record = FindRecord(kind, digest, isKey, now);
         if (record < 0) return CertStatus.Unknown;
-        var status = StatusOf(record, now);
+        var status = StatusOf(record, now, out _);
         ttl = StatusEvaluator.Ttl(_cas[_caOf[record]], status, NotAfter(record), now, maxTtl);
         return status;
     }
@@ -197,20 +163,45 @@ public sealed class StatusSnapshot
         return Evaluate(name.Digest, name.Value, name.IsKey, now, maxTtl);
     }
 
-    /// <summary>The verdict (status, TXT, TTL) for a fingerprint, or null when it is not registered.</summary>
+    /// <summary>
+    /// The verdict (status, TXT, TTL) for a fingerprint, or null when it is not registered. One lookup: the record
+    /// is chosen as <see cref="Answer"/> chooses it (for a key, <see cref="KeyPick"/> over the snapshot's own
+    /// statuses, which are <see cref="StatusEvaluator.Evaluate"/>'s by construction), and only that record is
+    /// described.
+    /// </summary>
     public Verdict? Evaluate(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now, TimeSpan? maxTtl = null)
     {
-        var certs = Find(kind, digest, isKey);
-        if (certs.Count == 0) return null;
-        return isKey ? StatusEvaluator.EvaluateKey(certs, now, maxTtl) : StatusEvaluator.Evaluate(certs[0], now, maxTtl);
+        int record = FindRecord(kind, digest, isKey, now);
+        return record < 0 ? null : StatusEvaluator.Evaluate(Facts(record), now, maxTtl);
     }
 
-    private CertStatus StatusOf(int r, DateTimeOffset now)
+    /// <summary>The record a fingerprint answers with (for a key, the one its certificates' statuses pick), or -1.</summary>
+    private int FindRecord(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now)
     {
-        int flags = _flags[r];
-        RevocationReason? reason = (flags & ReasonMask) == 0 ? null : (RevocationReason)((flags & ReasonMask) - 1);
-        return StatusEvaluator.Status((flags & BlockedFlag) != 0, reason, _cas[_caOf[r]],
-            DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r]), NotAfter(r), now);
+        if (!ICertificateDirectory.Serves(kind, digest.Length, isKey)) return FindSha256(kind, digest, isKey);
+        int[] records = System.Buffers.ArrayPool<int>.Shared.Rent(Batch);
+        try
+        {
+            int count = FromDirectory(kind, digest, isKey, ref records);
+            var pick = new KeyPick();
+            for (int i = 0; i < count; i++)
+            {
+                int r = records[i];
+                pick.Add(StatusOf(r, now, out _), StatusFlags.Reason(_flags[r]) == RevocationReason.KeyCompromise, r);
+            }
+            return pick.Chosen;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(records);
+        }
+    }
+
+    private CertStatus StatusOf(int r, DateTimeOffset now, out DateTimeOffset? until)
+    {
+        byte flags = _flags[r];
+        return StatusEvaluator.Status(StatusFlags.IsBlocked(flags), StatusFlags.Reason(flags), _cas[_caOf[r]],
+            DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r]), NotAfter(r), now, out until);
     }
 
     private DateTimeOffset NotAfter(int r) => DateTimeOffset.FromUnixTimeSeconds(_validity[2 * r + 1]);
@@ -286,7 +277,7 @@ public sealed class StatusSnapshot
         int blocked = Array.BinarySearch(_blockedRecords, r);
         return new CertFacts(sha256, details.Sha1, details.Md5, details.SpkiSha256, details.Serial,
             details.NotBefore, details.NotAfter, _cas[_caOf[r]],
-            revoked < 0 ? null : new RevocationFacts((RevocationReason)((_flags[r] & ReasonMask) - 1), DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
+            revoked < 0 ? null : new RevocationFacts(StatusFlags.Reason(_flags[r])!.Value, DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
                 _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),
             blocked >= 0 ? _blocks[blocked] : null);
     }

@@ -68,8 +68,8 @@ public sealed class StatusSnapshotBuilder
         Validity[2 * r] = (uint)Math.Clamp(notBefore, 0, uint.MaxValue);
         Validity[2 * r + 1] = (uint)Math.Clamp(notAfter, 0, uint.MaxValue);
         CaOf[r] = (ushort)ca;
-        // The reason (plus one, zero for none) and the block mark fit one octet: status needs nothing else.
-        Flags[r] = (byte)((revocation is null ? 0 : 1 + (int)revocation.Reason) | (block is null ? 0 : 0x80));
+        // The reason and the block mark fit one octet: status needs nothing else.
+        Flags[r] = StatusFlags.Encode(revocation?.Reason, block is not null);
         if (revocation is not null) _revocations.Add((r, revocation));
         if (block is not null) _blocks.Add((r, block));
     }
@@ -117,7 +117,7 @@ public sealed class StatusSnapshotBuilder
             for (int r = 0; r < Count; r++)
             {
                 if (!blocks.TryGetValue(Sha256[r], out var facts)) continue;
-                Flags[r] |= 0x80;
+                Flags[r] = StatusFlags.WithBlock(Flags[r]);
                 _blocks.Add((r, facts));
             }
             _lateBlocks.Clear();

@@ -41,6 +41,12 @@ internal ref struct DnsQuery
 
     public byte EdnsVersion { get; private set; }
 
+    /// <summary>For IXFR, the serial of the SOA the client sent in its authority section; null when none could be read.</summary>
+    public uint? IxfrSerial { get; private set; }
+
+    /// <summary>The message ID.</summary>
+    public readonly ushort Id => BinaryPrimitives.ReadUInt16BigEndian(_message);
+
     public readonly ReadOnlySpan<byte> Message => _message;
 
     /// <summary>The question section exactly as received (case preserved).</summary>
@@ -102,8 +108,15 @@ internal ref struct DnsQuery
         for (int i = 0; i < nsCount; i++)
         {
             if (!SkipName(m, ref pos) || pos + 10 > m.Length) return false;
-            pos += 10 + BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 8)..]);
-            if (pos > m.Length) return false;
+            int rdataEnd = pos + 10 + BinaryPrimitives.ReadUInt16BigEndian(m[(pos + 8)..]);
+            if (rdataEnd > m.Length) return false;
+            // RFC 1995 section 3: the client's SOA comes first; its SERIAL follows MNAME and RNAME (names may be compressed).
+            if (i == 0 && BinaryPrimitives.ReadUInt16BigEndian(m[pos..]) == RecordType.Soa)
+            {
+                int at = pos + 10;
+                if (SkipName(m, ref at) && SkipName(m, ref at) && at + 4 <= rdataEnd) IxfrSerial = BinaryPrimitives.ReadUInt32BigEndian(m[at..]);
+            }
+            pos = rdataEnd;
         }
 
         bool sawOpt = false;

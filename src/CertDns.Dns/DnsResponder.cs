@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Net.Sockets;
-using System.Text;
 using CertDns.Core;
 
 namespace CertDns.Dns;
@@ -28,16 +26,13 @@ public sealed class DnsResponder
     internal static string TestEntryText(CertStatus status) => "test entry: " + StatusCodes.Name(status);
 
     private readonly ZoneOptions _options;
+    private readonly Zone _zone;
     private readonly SnapshotHolder _snapshots;
     private readonly TimeProvider _time;
     private readonly byte[][] _apexLabels;
-    private readonly EncodedName _nsName;
-    private readonly EncodedName _hostmaster;
-    private readonly byte[][]? _nsLabelsBelowApex;
-    private readonly byte[] _nsAddress;
-    private readonly ushort _nsAddressType;
+    private readonly NameServer _ns;
+    private readonly ZoneRecord? _nsAddress;
     private readonly TimeSpan _maxTtl;
-    private readonly uint _negativeTtl;
     private readonly int _udpPayloadSize;
 
     /// <summary>Prepares the zone's fixed names and records.</summary>
@@ -48,42 +43,22 @@ public sealed class DnsResponder
         ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(time);
         _options = options;
+        _zone = new Zone(options);
         _snapshots = snapshots;
         _time = time;
-
-        _apexLabels = Labels(options.Apex, nameof(options.Apex));
-        if (_apexLabels.Length == 0) throw new ArgumentException("The apex must not be the root.", nameof(options));
-        var nsLabels = Labels(options.NsName, nameof(options.NsName));
-        _nsName = Encode(nsLabels);
-        _hostmaster = Encode(Labels(options.Hostmaster, nameof(options.Hostmaster)));
-        if (IsBelowApex(nsLabels)) _nsLabelsBelowApex = nsLabels[..^_apexLabels.Length];
-
-        _nsAddress = options.NsAddress?.GetAddressBytes() ?? [];
-        _nsAddressType = options.NsAddress?.AddressFamily == AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A;
-
-        foreach (var (value, name) in new[]
-        {
-            (options.Refresh, nameof(options.Refresh)), (options.Retry, nameof(options.Retry)), (options.Expire, nameof(options.Expire)),
-            (options.Minimum, nameof(options.Minimum)), (options.ApexTtl, nameof(options.ApexTtl)), (options.MaxTtl, nameof(options.MaxTtl)),
-        })
-        {
-            if (value < 0) throw new ArgumentException($"{name} must not be negative.", nameof(options));
-        }
+        _apexLabels = _zone.ApexLabels;
+        _ns = _zone.NameServers[0];
+        // The address answered at the name server's name: its glue, when the name is in the zone.
+        _nsAddress = _zone.Glue.Count > 0 ? _zone.Glue[0] : null;
         _maxTtl = TimeSpan.FromSeconds(options.MaxTtl);
-        // RFC 2308 section 3: the negative TTL is the lesser of the SOA's TTL and its MINIMUM.
-        _negativeTtl = (uint)Math.Min(options.ApexTtl, options.Minimum);
         _udpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
     }
 
+    /// <summary>The zone model every record of the apex comes from.</summary>
+    public Zone Zone => _zone;
+
     /// <summary>The zone this responder serves.</summary>
     public ZoneOptions Options => _options;
-
-    /// <summary>
-    /// A transfer of the zone as served now (AXFR, or IXFR from <paramref name="clientSerial"/>), written as the
-    /// connection takes it, or null when the question is not the apex.
-    /// </summary>
-    public TransferMessages? Transfer(ReadOnlySpan<byte> query, uint? clientSerial = null) =>
-        ZoneTransfer.Start(query, _snapshots.Current, _options, _time.GetUtcNow(), clientSerial);
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.
@@ -96,8 +71,23 @@ public sealed class DnsResponder
     /// </param>
     /// <param name="tcp">Whether the query came over TCP (no truncation limit of its own; zone transfer rules).</param>
     /// <returns>The response length, or 0 when the message must not be answered.</returns>
-    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp)
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp) =>
+        Respond(query, response, maxResponseSize, tcp, transferAllowed: false, out _);
+
+    /// <summary>
+    /// Answers <paramref name="query"/> as <see cref="Respond(ReadOnlySpan{byte}, Span{byte}, int, bool)"/> does, or,
+    /// for an AXFR or IXFR of the apex over TCP from a client the transfer ACL lets in, starts the transfer instead:
+    /// the one parse of the question decides (RFC 5936 section 4.2, RFC 1995), as NSD's answer_axfr_ixfr does.
+    /// </summary>
+    /// <param name="query">One DNS message, exactly as received (for TCP, without the length prefix).</param>
+    /// <param name="response">Where to write the answer; 65535 bytes hold any answer.</param>
+    /// <param name="maxResponseSize">A further cap on the response, as for the ordinary answer.</param>
+    /// <param name="tcp">Whether the query came over TCP; transfers are TCP-only.</param>
+    /// <param name="transferAllowed">Whether the client's address is on the transfer ACL.</param>
+    /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer)
     {
+        transfer = null;
         // RFC 1035 section 4.1.1: without a whole header there is no ID to answer; responses are never answered.
         if (query.Length < DnsQuery.HeaderLength || (query[2] & 0x80) != 0) return 0;
 
@@ -116,9 +106,20 @@ public sealed class DnsResponder
         // RFC 6891 section 6.1.3: we speak EDNS version 0 only.
         if (q.HasOpt && q.EdnsVersion > 0) return Error(ref q, buffer, ResponseCode.BadVers);
         if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(ref q, buffer, ResponseCode.Refused);
-        // RFC 5936 section 4.2: AXFR is TCP-only; transfers are not offered yet.
+        // RFC 5936 section 4.2: AXFR is TCP-only; other transfers only to the ACL's clients, only of the apex.
         if (q.QType == RecordType.Axfr && !tcp) return Error(ref q, buffer, ResponseCode.FormErr);
-        if (q.QType is RecordType.Axfr or RecordType.Ixfr) return Error(ref q, buffer, ResponseCode.Refused);
+        if (q.QType is RecordType.Axfr or RecordType.Ixfr)
+        {
+            // An IXFR whose SOA could not be read is no transfer request we can serve: refused like any other.
+            if (transferAllowed && tcp && (q.QType == RecordType.Axfr || q.IxfrSerial is not null)
+                && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
+            {
+                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _zone, _time.GetUtcNow(),
+                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
+                return 0;
+            }
+            return Error(ref q, buffer, ResponseCode.Refused);
+        }
 
         int below = q.LabelCount - _apexLabels.Length;
         if (below < 0 || !EndsWithApex(ref q, below)) return Error(ref q, buffer, ResponseCode.Refused);
@@ -153,7 +154,7 @@ public sealed class DnsResponder
             if (qtype is RecordType.Soa or RecordType.Any)
             {
                 // RFC 8482 section 4.2: ANY gets one RRset, and the SOA is the one a resolver needs.
-                WriteSoa(ref w, apexPointer, (uint)_options.ApexTtl, snapshot.Serial);
+                WriteSoa(ref w, apexPointer, _zone.ApexTtl, snapshot.Serial);
                 answers = 1;
             }
             else if (qtype == RecordType.Ns)
@@ -161,7 +162,7 @@ public sealed class DnsResponder
                 int nsRdataAt = WriteNs(ref w, apexPointer);
                 answers = 1;
                 // In-zone name server: its address goes along, as glue would (RFC 1034 section 4.3.2).
-                if (_nsLabelsBelowApex is not null && _nsAddress.Length > 0)
+                if (_nsAddress is not null)
                 {
                     WriteNsAddress(ref w, nsRdataAt, apexPointer);
                     additional = 1;
@@ -170,11 +171,11 @@ public sealed class DnsResponder
         }
         else if (IsNsName(ref q, below))
         {
-            if (_nsAddress.Length > 0 && (qtype == _nsAddressType || qtype == RecordType.Any))
+            if (_nsAddress is { } glue && (qtype == glue.Type || qtype == RecordType.Any))
             {
-                WriteRecordStart(ref w, PointerToQuestion, _nsAddressType, (uint)_options.ApexTtl);
-                w.U16(_nsAddress.Length);
-                w.Bytes(_nsAddress);
+                WriteRecordStart(ref w, PointerToQuestion, glue.Type, (uint)glue.Ttl);
+                w.U16(glue.Rdata.Length);
+                w.Bytes(glue.Rdata.Span);
                 answers = 1;
             }
         }
@@ -186,11 +187,23 @@ public sealed class DnsResponder
             digest = digest[..name.DigestLength];
             var now = _time.GetUtcNow();
             CertStatus status = CertStatus.Unknown;
+            Verdict? verdict = null;
             uint ttl = 0;
             switch (name.Kind)
             {
                 case NameKind.Fingerprint:
-                    var found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out var cacheFor);
+                    CertStatus found;
+                    TimeSpan cacheFor;
+                    if (qtype == RecordType.Txt)
+                    {
+                        // One lookup that also describes what it found: the text is built only when asked for.
+                        verdict = snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl);
+                        (found, cacheFor) = verdict is { } v ? (v.Status, v.Ttl) : (CertStatus.Unknown, TimeSpan.Zero);
+                    }
+                    else
+                    {
+                        found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out cacheFor);
+                    }
                     // A status the view does not publish is, to that view's clients, not listed at all.
                     if (found != CertStatus.Unknown && StatusCodes.VisibleIn(found, name.View))
                     {
@@ -233,10 +246,7 @@ public sealed class DnsResponder
                 }
                 else if (qtype == RecordType.Txt)
                 {
-                    // The text is built only when asked for, from the same snapshot and clock as the status.
-                    var text = name.Kind == NameKind.TestEntry
-                        ? TestTexts[(int)status]
-                        : snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl)!.Text;
+                    var text = name.Kind == NameKind.TestEntry ? TestTexts[(int)status] : verdict!.Text;
                     WriteTxt(ref w, text, ttl);
                     answers = 1;
                 }
@@ -247,7 +257,7 @@ public sealed class DnsResponder
         if (answers == 0)
         {
             // RFC 2308 section 3: NXDOMAIN and NODATA carry the SOA so the denial can be cached.
-            WriteSoa(ref w, apexPointer, _negativeTtl, snapshot.Serial);
+            WriteSoa(ref w, apexPointer, _zone.NegativeTtl, snapshot.Serial);
             authority = 1;
         }
         if (q.HasOpt)
@@ -339,24 +349,18 @@ public sealed class DnsResponder
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        WriteName(ref w, _nsName, apexPointer);
-        WriteName(ref w, _hostmaster, apexPointer);
-        w.U32(serial);
-        w.U32((uint)_options.Refresh);
-        w.U32((uint)_options.Retry);
-        w.U32((uint)_options.Expire);
-        w.U32((uint)_options.Minimum);
+        _zone.WriteSoaRdata(ref w, serial, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
     }
 
     /// <returns>Where the NS RDATA (the name server's name) starts.</returns>
     private int WriteNs(ref WireWriter w, ushort apexPointer)
     {
-        WriteRecordStart(ref w, apexPointer, RecordType.Ns, (uint)_options.ApexTtl);
+        WriteRecordStart(ref w, apexPointer, RecordType.Ns, _zone.ApexTtl);
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        WriteName(ref w, _nsName, apexPointer);
+        _ns.Name_.Write(ref w, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
         return start;
     }
@@ -364,30 +368,24 @@ public sealed class DnsResponder
     /// <summary>The name server's address as additional data, its owner pointing at the NS RDATA just written.</summary>
     private void WriteNsAddress(ref WireWriter w, int nsRdataAt, ushort apexPointer)
     {
+        var glue = _nsAddress!.Value;
         if (nsRdataAt < 0x4000) w.U16(0xC000 | nsRdataAt);
-        else WriteName(ref w, _nsName, apexPointer);
-        w.U16(_nsAddressType);
+        else _ns.Name_.Write(ref w, apexPointer);
+        w.U16(glue.Type);
         w.U16(ClassIn);
-        w.U32((uint)_options.ApexTtl);
-        w.U16(_nsAddress.Length);
-        w.Bytes(_nsAddress);
+        w.U32((uint)glue.Ttl);
+        w.U16(glue.Rdata.Length);
+        w.Bytes(glue.Rdata.Span);
     }
 
     private static void WriteTxt(ref WireWriter w, string text, uint ttl)
     {
         WriteRecordStart(ref w, PointerToQuestion, RecordType.Txt, ttl);
-        // One character-string of at most 255 octets (RFC 1035 section 3.3.14); the evaluator keeps texts that short.
-        int octets = Math.Min(Encoding.UTF8.GetByteCount(text), StatusEvaluator.MaxTextOctets);
-        w.U16(octets + 1);
-        w.U8((byte)octets);
-        var target = w.Take(octets);
-        if (target.Length == octets) Encoding.UTF8.GetBytes(text.AsSpan(), target);
-    }
-
-    private static void WriteName(ref WireWriter w, EncodedName name, ushort apexPointer)
-    {
-        w.Bytes(name.Wire);
-        if (name.EndsAtApex) w.U16(apexPointer);
+        int lengthAt = w.Position;
+        w.U16(0);
+        int start = w.Position;
+        ZoneRecord.WriteTxtRdata(ref w, text);
+        w.PatchU16(lengthAt, w.Position - start);
     }
 
     private bool EndsWithApex(ref DnsQuery q, int below)
@@ -401,10 +399,10 @@ public sealed class DnsResponder
 
     private bool IsNsName(ref DnsQuery q, int below)
     {
-        if (_nsLabelsBelowApex is null || _nsLabelsBelowApex.Length != below) return false;
+        if (_ns.LabelsBelowApex is not { } labels || labels.Length != below) return false;
         for (int i = 0; i < below; i++)
         {
-            if (!AsciiEquals(q.Label(i), _nsLabelsBelowApex[i])) return false;
+            if (!AsciiEquals(q.Label(i), labels[i])) return false;
         }
         return true;
     }
@@ -421,42 +419,4 @@ public sealed class DnsResponder
         }
         return true;
     }
-
-    private bool IsBelowApex(byte[][] labels)
-    {
-        if (labels.Length < _apexLabels.Length) return false;
-        int offset = labels.Length - _apexLabels.Length;
-        for (int i = 0; i < _apexLabels.Length; i++)
-        {
-            if (!labels[offset + i].AsSpan().SequenceEqual(_apexLabels[i])) return false;
-        }
-        return true;
-    }
-
-    /// <summary>A zone name pre-encoded: labels, then either a pointer to the apex or the root octet.</summary>
-    private EncodedName Encode(byte[][] labels)
-    {
-        bool inZone = IsBelowApex(labels);
-        int count = inZone ? labels.Length - _apexLabels.Length : labels.Length;
-        var wire = new List<byte>();
-        for (int i = 0; i < count; i++)
-        {
-            wire.Add((byte)labels[i].Length);
-            wire.AddRange(labels[i]);
-        }
-        if (!inZone) wire.Add(0);
-        return new EncodedName(wire.ToArray(), inZone);
-    }
-
-    private static byte[][] Labels(string name, string what)
-    {
-        var trimmed = name.TrimEnd('.');
-        if (trimmed.Length == 0) return [];
-        var labels = trimmed.Split('.').Select(l => Encoding.ASCII.GetBytes(l.ToLowerInvariant())).ToArray();
-        if (labels.Any(l => l.Length is 0 or > QueryName.MaxLabelLength) || labels.Sum(l => l.Length + 1) + 1 > 255 || !Ascii.IsValid(trimmed))
-            throw new ArgumentException($"{what} \"{name}\" is not a valid DNS name.", nameof(name));
-        return labels;
-    }
-
-    private readonly record struct EncodedName(byte[] Wire, bool EndsAtApex);
 }

@@ -253,30 +253,20 @@ public sealed class DnsServer : IAsyncDisposable
     private bool IsStopping(Exception e) => _stop.IsCancellationRequested
         && e is OperationCanceledException or ObjectDisposedException or SocketException;
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp)
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp) => Answer(query, response, tcp, transferAllowed: false, out _);
+
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, out TransferMessages? transfer)
     {
         try
         {
-            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp);
+            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, out transfer);
         }
         catch (Exception e)
         {
             // A fault in one answer (a bug, a bad snapshot) must not take the server down: this query goes unanswered.
             _options.OnError?.Invoke(e);
+            transfer = null;
             return 0;
-        }
-    }
-
-    private TransferMessages? Transfer(ReadOnlySpan<byte> query, uint? clientSerial)
-    {
-        try
-        {
-            return _responder.Transfer(query, clientSerial);
-        }
-        catch (Exception e)
-        {
-            _options.OnError?.Invoke(e);
-            return null;
         }
     }
 
@@ -359,10 +349,10 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    if (transferAllowed && ZoneTransfer.IsTransfer(input.AsSpan(start + 2, length), out uint? clientSerial)
-                        && Transfer(input.AsSpan(start + 2, length), clientSerial) is { } transfer)
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, out var transfer);
+                    start += 2 + length;
+                    if (transfer is not null)
                     {
-                        start += 2 + length;
                         if (pending > 0) await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                         using (transfer)
@@ -389,8 +379,6 @@ public sealed class DnsServer : IAsyncDisposable
                         }
                         continue;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true);
-                    start += 2 + length;
                     if (answered == 0) continue;
                     BinaryPrimitives.WriteUInt16BigEndian(output.AsSpan(pending), (ushort)answered);
                     pending += 2 + answered;

@@ -8,15 +8,6 @@ namespace CertDns.Dns;
 /// <summary>One published name below the apex: its owner (relative, view label included), status, TTL and TXT.</summary>
 public readonly record struct ZoneEntry(string Owner, ZoneView View, CertStatus Status, int Ttl, string Text);
 
-/// <summary>The formats <see cref="ZoneExporter"/> writes.</summary>
-public enum ExportFormat
-{
-    /// <summary>An RFC 1035 master file, for NSD, Knot or BIND.</summary>
-    Zone,
-    /// <summary>rbldnsd <c>dnset</c> data, one file per view.</summary>
-    Rbldnsd,
-}
-
 /// <summary>
 /// Writes the zone as standard DNS software loads it, evaluated at one moment: SOA, NS, the RFC 5782 test entries,
 /// and for every certificate its names in <see cref="ZoneOptions.Forms"/> (the Exim split SHA-256 name unless more
@@ -27,25 +18,28 @@ public static class ZoneExporter
     /// <summary>Writes an RFC 1035 master file for the whole zone (all three views).</summary>
     public static int WriteZoneFile(TextWriter output, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
     {
-        var apex = options.Apex.TrimEnd('.') + ".";
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$ORIGIN {apex}"));
+        var zone = new Zone(options);
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$ORIGIN {zone.Apex}."));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"@ {options.ApexTtl} IN SOA {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"@ {options.ApexTtl} IN NS {Absolute(options.NsName)}"));
-        if (options.NsAddress is { } address && Absolute(options.NsName).EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
+        foreach (var record in zone.ApexRecords(snapshot.Serial))
         {
-            var type = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "AAAA" : "A";
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Absolute(options.NsName)} {options.ApexTtl} IN {type} {address}"));
+            // The apex's own records are written as "@"; glue with its absolute owner.
+            var owner = string.Equals(record.Owner, zone.Apex, StringComparison.Ordinal) ? "@" : record.Owner + ".";
+            Write(output, owner, record);
         }
         int records = 0;
-        foreach (var entry in Entries(snapshot, options, now))
+        int suffix = zone.Apex.Length + 1;
+        foreach (var record in zone.EntryRecords(snapshot, now))
         {
-            Record(output, entry.Owner, entry.Ttl, entry.Status, entry.Text);
-            records++;
+            // Owners relative to $ORIGIN; a name's A and TXT count as one published name.
+            Write(output, record.Owner[..^suffix], record);
+            if (record.Type == RecordType.A) records++;
         }
         return records;
     }
+
+    private static void Write(TextWriter output, string owner, ZoneRecord record) =>
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {record.Ttl} IN {record.TypeName} {record.RdataText()}"));
 
     /// <summary>
     /// Every name the zone publishes below the apex, as of <paramref name="now"/>: the RFC 5782 test entries and,
@@ -96,12 +90,14 @@ public static class ZoneExporter
     {
         int records = 0;
         var writers = Views.ToDictionary(v => v.View, v => outputFor(v.View));
+        var zone = new Zone(options);
+        var soa = zone.Soa(snapshot.Serial);
         foreach (var (view, writer) in writers)
         {
             // rbldnsd's own SOA and NS lines; its negative TTL is the SOA minimum as in CertDns.
-            writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"$SOA {options.ApexTtl} {Absolute(options.NsName)} {Absolute(options.Hostmaster)} {snapshot.Serial} {options.Refresh} {options.Retry} {options.Expire} {options.Minimum}"));
-            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {options.ApexTtl} {Absolute(options.NsName)}"));
+            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$SOA {soa.Ttl} {soa.RdataText()}"));
+            foreach (var ns in zone.ApexRecords(snapshot.Serial).Where(r => r.Type == RecordType.Ns))
+                writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$NS {ns.Ttl} {ns.RdataText()}"));
             writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"$TTL {options.MaxTtl}"));
         }
         foreach (var entry in Entries(snapshot, options, now))
@@ -116,28 +112,7 @@ public static class ZoneExporter
 
     internal static readonly (ZoneView View, string Suffix)[] Views = [(ZoneView.Combined, ""), (ZoneView.Block, ".bl"), (ZoneView.Allow, ".wl")];
 
-    private static string Absolute(string name) => name.TrimEnd('.') + ".";
-
     internal static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
-
-    private static void Record(TextWriter output, string owner, int ttl, CertStatus status, string text)
-    {
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN A {Address(status)}"));
-        output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{owner} {ttl} IN TXT {Quoted(text)}"));
-    }
-
-    /// <summary>RFC 1035 section 5.1 character-string: quotes and backslashes escaped, other octets outside printable ASCII as \DDD.</summary>
-    private static string Quoted(string text)
-    {
-        var sb = new StringBuilder("\"");
-        foreach (var b in Encoding.UTF8.GetBytes(text))
-        {
-            if (b is (byte)'"' or (byte)'\\') sb.Append('\\').Append((char)b);
-            else if (b is < 0x20 or >= 0x7F) sb.Append('\\').Append(b.ToString("D3", CultureInfo.InvariantCulture));
-            else sb.Append((char)b);
-        }
-        return sb.Append('"').ToString();
-    }
 
     /// <summary>rbldnsd takes the rest of the line as TXT and expands '$' to the queried name: escape none, drop '$'.</summary>
     private static string RbldnsdText(string text) => text.Replace("$", "", StringComparison.Ordinal).Replace('\n', ' ');

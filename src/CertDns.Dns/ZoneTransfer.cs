@@ -13,104 +13,56 @@ namespace CertDns.Dns;
 public static class ZoneTransfer
 {
     /// <summary>
-    /// Whether a query asks for a zone transfer, read from the message without a full parse: AXFR, or IXFR (RFC 1995)
-    /// with the client's serial taken from the SOA in its authority section. An IXFR whose SOA cannot be read is not
-    /// taken as one (the responder then answers FORMERR).
+    /// Starts a transfer of <paramref name="zone"/>'s apex. The messages are written one at a time as the
+    /// connection takes them, so a transfer of millions of names holds one message in memory, not the zone.
     /// </summary>
-    public static bool IsTransfer(ReadOnlySpan<byte> query, out uint? clientSerial)
-    {
-        clientSerial = null;
-        if (query.Length < 12 + 5 || BinaryPrimitives.ReadUInt16BigEndian(query[4..]) != 1) return false;
-        int at = 12;
-        while (at < query.Length && query[at] != 0)
-        {
-            if ((query[at] & 0xC0) != 0) return false;
-            at += query[at] + 1;
-        }
-        if (at + 5 > query.Length) return false;
-        ushort type = BinaryPrimitives.ReadUInt16BigEndian(query[(at + 1)..]);
-        if (type == RecordType.Axfr) return true;
-        if (type != RecordType.Ixfr || BinaryPrimitives.ReadUInt16BigEndian(query[6..]) != 0 || BinaryPrimitives.ReadUInt16BigEndian(query[8..]) < 1) return false;
-        // The authority section's first record: the client's SOA (owner, type, class, TTL, RDLENGTH, then MNAME,
-        // RNAME and SERIAL). Names may be compressed.
-        at += 5;
-        if (!DnsQuery.SkipName(query, ref at) || at + 10 > query.Length || BinaryPrimitives.ReadUInt16BigEndian(query[at..]) != RecordType.Soa) return false;
-        at += 10;
-        if (!DnsQuery.SkipName(query, ref at) || !DnsQuery.SkipName(query, ref at) || at + 4 > query.Length) return false;
-        clientSerial = BinaryPrimitives.ReadUInt32BigEndian(query[at..]);
-        return true;
-    }
-
-    /// <summary>
-    /// Starts a transfer of <paramref name="options"/>' apex, or returns null when the question is another name. The
-    /// messages are written one at a time as the connection takes them, so a transfer of millions of names holds
-    /// one message in memory, not the zone.
-    /// </summary>
-    /// <param name="query">The transfer query, as received.</param>
+    /// <param name="id">The query's ID.</param>
+    /// <param name="question">The question section as received (the apex, AXFR or IXFR, the class).</param>
     /// <param name="snapshot">The data as served now.</param>
-    /// <param name="options">The zone.</param>
+    /// <param name="zone">The zone.</param>
     /// <param name="now">The moment statuses are evaluated at.</param>
     /// <param name="clientSerial">
     /// For IXFR, the serial the client has. There are no incremental differences to send (RFC 1995 section 4): a
     /// client already at the zone's serial or past it gets one SOA; any other gets the whole zone as AXFR sends it.
     /// </param>
-    public static TransferMessages? Start(ReadOnlySpan<byte> query, StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now, uint? clientSerial = null)
+    internal static TransferMessages Start(ushort id, ReadOnlySpan<byte> question, StatusSnapshot snapshot, Zone zone, DateTimeOffset now, uint? clientSerial)
     {
-        int end = 12;
-        var labels = new List<string>();
-        while (query[end] != 0)
-        {
-            labels.Add(Encoding.ASCII.GetString(query.Slice(end + 1, query[end])));
-            end += query[end] + 1;
-        }
-        if (!string.Equals(string.Join('.', labels), options.Apex.TrimEnd('.'), StringComparison.OrdinalIgnoreCase)) return null;
         var records = clientSerial is { } serial && NotOlder(serial, snapshot.Serial)
-            ? [new TransferRecord(options.Apex.TrimEnd('.'), RecordType.Soa, options.ApexTtl, Soa(options, snapshot.Serial))]
-            : Records(snapshot, options, now);
-        return new TransferMessages(BinaryPrimitives.ReadUInt16BigEndian(query), query[12..(end + 5)].ToArray(), records);
+            ? [zone.Soa(snapshot.Serial)]
+            : Records(snapshot, zone, now);
+        return new TransferMessages(id, question.ToArray(), records);
     }
 
     /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
     private static bool NotOlder(uint serial, uint current) => (int)(serial - current) >= 0;
 
     /// <summary>Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again.</summary>
-    private static IEnumerable<TransferRecord> Records(StatusSnapshot snapshot, ZoneOptions options, DateTimeOffset now)
+    private static IEnumerable<ZoneRecord> Records(StatusSnapshot snapshot, Zone zone, DateTimeOffset now)
     {
-        var apex = options.Apex.TrimEnd('.');
-        var soa = Soa(options, snapshot.Serial);
-        yield return new TransferRecord(apex, RecordType.Soa, options.ApexTtl, soa);
-        yield return new TransferRecord(apex, RecordType.Ns, options.ApexTtl, Name(options.NsName));
-        if (options.NsAddress is { } address && options.NsName.TrimEnd('.').EndsWith("." + apex, StringComparison.OrdinalIgnoreCase))
-            yield return new TransferRecord(options.NsName.TrimEnd('.'), address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? RecordType.Aaaa : RecordType.A, options.ApexTtl, address.GetAddressBytes());
-        var text = new byte[256];
-        foreach (var entry in ZoneExporter.Entries(snapshot, options, now))
-        {
-            var owner = entry.Owner + "." + apex;
-            yield return new TransferRecord(owner, RecordType.A, entry.Ttl, StatusCodes.Address(entry.Status).ToArray());
-            // The evaluator keeps a TXT within one character-string (255 octets).
-            int length = Encoding.UTF8.GetBytes(entry.Text, text.AsSpan(1));
-            text[0] = (byte)length;
-            yield return new TransferRecord(owner, RecordType.Txt, entry.Ttl, text.AsMemory(0, 1 + length));
-        }
-        yield return new TransferRecord(apex, RecordType.Soa, options.ApexTtl, soa);
+        foreach (var record in zone.ApexRecords(snapshot.Serial)) yield return record;
+        foreach (var record in zone.EntryRecords(snapshot, now)) yield return record;
+        yield return zone.Soa(snapshot.Serial);
     }
 
     /// <summary>
     /// A NOTIFY (RFC 1996) for the zone to a secondary, over UDP, retried until acknowledged: the secondary then
     /// checks our SOA and transfers the zone when the serial moved.
     /// </summary>
-    public static async Task<bool> NotifyAsync(IPEndPoint secondary, ZoneOptions options, uint serial, CancellationToken cancel = default)
+    public static async Task<bool> NotifyAsync(IPEndPoint secondary, Zone zone, uint serial, CancellationToken cancel = default)
     {
+        ArgumentNullException.ThrowIfNull(secondary);
+        ArgumentNullException.ThrowIfNull(zone);
         var message = new List<byte>();
         var id = (ushort)Random.Shared.Next(ushort.MaxValue);
         message.AddRange([(byte)(id >> 8), (byte)id, 0x24, 0x00, 0, 1, 0, 1, 0, 0, 0, 0]); // opcode NOTIFY, AA; QD 1, AN 1
-        WriteName(message, options.Apex.TrimEnd('.'));
+        message.AddRange(zone.ApexWire);
         message.AddRange([0, 6, 0, 1]);
         // The answer section may carry the new SOA (RFC 1996 section 3.7): a hint, the secondary still asks.
-        WriteName(message, options.Apex.TrimEnd('.'));
-        var soa = Soa(options, serial);
-        message.AddRange([0, 6, 0, 1, (byte)(options.ApexTtl >> 24), (byte)(options.ApexTtl >> 16), (byte)(options.ApexTtl >> 8), (byte)options.ApexTtl, (byte)(soa.Length >> 8), (byte)soa.Length]);
-        message.AddRange(soa);
+        message.AddRange(zone.ApexWire);
+        var soa = zone.Soa(serial);
+        var record = new byte[10 + soa.Rdata.Length];
+        soa.WriteAfterOwner(record, 0);
+        message.AddRange(record);
         using var udp = new System.Net.Sockets.UdpClient(secondary.AddressFamily);
         var payload = message.ToArray();
         for (int attempt = 0; attempt < 3; attempt++)
@@ -133,42 +85,7 @@ public static class ZoneTransfer
         }
         return false;
     }
-
-    private static byte[] Soa(ZoneOptions options, uint serial)
-    {
-        var rdata = new List<byte>();
-        WriteName(rdata, options.NsName.TrimEnd('.'));
-        WriteName(rdata, options.Hostmaster.TrimEnd('.'));
-        Span<byte> numbers = stackalloc byte[20];
-        BinaryPrimitives.WriteUInt32BigEndian(numbers, serial);
-        BinaryPrimitives.WriteInt32BigEndian(numbers[4..], options.Refresh);
-        BinaryPrimitives.WriteInt32BigEndian(numbers[8..], options.Retry);
-        BinaryPrimitives.WriteInt32BigEndian(numbers[12..], options.Expire);
-        BinaryPrimitives.WriteInt32BigEndian(numbers[16..], options.Minimum);
-        rdata.AddRange(numbers.ToArray());
-        return [.. rdata];
-    }
-
-    private static byte[] Name(string name)
-    {
-        var bytes = new List<byte>();
-        WriteName(bytes, name.TrimEnd('.'));
-        return [.. bytes];
-    }
-
-    private static void WriteName(List<byte> output, string name)
-    {
-        foreach (var label in name.Split('.', StringSplitOptions.RemoveEmptyEntries))
-        {
-            output.Add((byte)label.Length);
-            output.AddRange(Encoding.ASCII.GetBytes(label));
-        }
-        output.Add(0);
-    }
 }
-
-/// <summary>One resource record of a zone transfer, its owner an absolute name without the final dot.</summary>
-internal readonly record struct TransferRecord(string Owner, ushort Type, int Ttl, ReadOnlyMemory<byte> Rdata);
 
 /// <summary>
 /// The messages of one AXFR, each written into the same buffer when asked for: owner names compressed against the
@@ -183,7 +100,7 @@ public sealed class TransferMessages : IDisposable
 
     private readonly ushort _id;
     private readonly byte[] _question;
-    private readonly IEnumerator<TransferRecord> _records;
+    private readonly IEnumerator<ZoneRecord> _records;
     // Two octets of TCP length, then the message; a record is far smaller than the room left past the target.
     private readonly byte[] _buffer = new byte[2 + 65535];
     private readonly Dictionary<string, int> _names = new(StringComparer.OrdinalIgnoreCase);
@@ -191,7 +108,7 @@ public sealed class TransferMessages : IDisposable
     private bool _first = true;
     private bool _done;
 
-    internal TransferMessages(ushort id, byte[] question, IEnumerable<TransferRecord> records)
+    internal TransferMessages(ushort id, byte[] question, IEnumerable<ZoneRecord> records)
     {
         _id = id;
         _question = question;
@@ -224,12 +141,7 @@ public sealed class TransferMessages : IDisposable
             }
             var record = _records.Current;
             at = WriteName(record.Owner, at);
-            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at), record.Type);
-            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at + 2), 1);
-            BinaryPrimitives.WriteInt32BigEndian(_buffer.AsSpan(at + 4), record.Ttl);
-            BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(at + 8), (ushort)record.Rdata.Length);
-            record.Rdata.Span.CopyTo(_buffer.AsSpan(at + 10));
-            at += 10 + record.Rdata.Length;
+            at = record.WriteAfterOwner(_buffer, at);
             count++;
         }
         if (count == 0) return false;

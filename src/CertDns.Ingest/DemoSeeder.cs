@@ -67,7 +67,7 @@ public sealed class DemoSeeder(CertStore store)
         var demoCas = store.Cas.List().Where(c => c.Subject.Contains(CaPrefix, StringComparison.Ordinal)).Select(c => c.Id).ToHashSet();
         if (demoCas.Count == 0) return [];
         var now = DateTimeOffset.UtcNow;
-        return store.LoadSnapshot().Certificates
+        return store.Snapshots.Load().Certificates
             .Where(c => demoCas.Contains(c.Ca.Id))
             .Select(c => new DemoCertificate(StatusEvaluator.Evaluate(c, now).Status, store.Certificates.Find(c.Sha256)?.Subject ?? "", c.Sha256))
             .OrderBy(c => StatusCodes.Precedence(c.Status))

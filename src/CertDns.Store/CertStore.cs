@@ -182,9 +182,6 @@ public sealed class CertStore : IDisposable
     /// <summary>The audit log, oldest first.</summary>
     public IReadOnlyList<AuditRow> AuditLog() => _db.Query<AuditRow>("SELECT * FROM audit ORDER BY id;").AsList();
 
-    /// <summary>The served view: <see cref="SnapshotLoader.Load"/>, kept here for the server's reload loop.</summary>
-    public StatusSnapshot LoadSnapshot(ICertificateDirectory? directory = null) => Snapshots.Load(directory);
-
     internal static DateTimeOffset? Time(long? unix) => unix is { } u ? DateTimeOffset.FromUnixTimeSeconds(u) : null;
 
     internal static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();

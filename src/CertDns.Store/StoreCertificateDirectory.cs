@@ -215,7 +215,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
         public sqlite3_stmt Details { get; }
 
-        /// <summary>Every certificate in table order, the order <see cref="CertStore.LoadSnapshot"/> reads them.</summary>
+        /// <summary>Every certificate in table order, the order <see cref="SnapshotLoader.Load"/> reads them.</summary>
         public sqlite3_stmt InOrder { get; }
 
         public void Dispose()

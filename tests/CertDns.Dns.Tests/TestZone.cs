@@ -56,11 +56,7 @@ public static class TestZone
     }
 
     /// <summary>SHA-256 split 32.32, as Exim's recipe makes it.</summary>
-    public static string Split(byte[] sha256)
-    {
-        var hex = Hex.Lower(sha256);
-        return $"{hex[..32]}.{hex[32..]}";
-    }
+    public static string Split(byte[] sha256) => PublishedNames.Split(sha256);
 
     public static string Name(string relative, string? view = null) => view is null ? $"{relative}.{Apex}" : $"{relative}.{view}.{Apex}";
 }

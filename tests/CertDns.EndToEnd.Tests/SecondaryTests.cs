@@ -208,32 +208,6 @@ public sealed class SecondaryTests : IDisposable
         Assert.Equal(4 * 7 * 2, listed);
     }
 
-    [PeerFact(Peer.Nsd, Peer.Dig)]
-    public async Task Nsd_CertificateExpiresWithNoWrite_SerialAdvancesAndNsdFollows()
-    {
-        // Only time changes this answer: the store is not written, yet NSD must learn of it.
-        var now = DateTimeOffset.UtcNow;
-        File.WriteAllText(_dir.File("short.pem"), TestAuthority.ToPem("CERTIFICATE", _scenario.Ca.Issue("short.client.example", now.AddDays(-1), now.AddSeconds(8))));
-        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "certs", "add", "short.pem").ExitCode);
-        var hex = Hex.Lower(CertificateFile.Read(File.ReadAllBytes(_dir.File("short.pem")), "short")[0].Sha256);
-        var shortName = $"{hex[..32]}.{hex[32..]}.status.example";
-
-        var nsdPort = CertDnsProcess.FreePort();
-        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}", "--poll", "0.3", "--time-changes", "1");
-        using var nsd = new Daemon(StartNsd(nsdPort, certdns.Port));
-        var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-        await WaitForSerial(nsdPort, primarySerial, "NSD did not transfer the zone");
-        Assert.Equal("127.0.1.2", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
-
-        certdns.WaitFor("answers changed with time", TimeSpan.FromSeconds(30));
-        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
-        Assert.True(newSerial > primarySerial);
-        await WaitForSerial(nsdPort, newSerial, "NSD did not follow the time-driven serial");
-        Assert.Equal("127.0.2.4", (await Dig.RunAsync(nsdPort, shortName, "A")).SingleAnswer("A")[4]);
-        // Nothing was written: the store's serial is the one the server moved to, and the next write goes past it.
-        using (var store = CertDns.Store.CertStore.Open(_dir.File("certdns.db"), readOnly: true)) Assert.Equal(newSerial, store.Serial);
-    }
-
     [PeerTheory(Peer.Kdig)]
     [InlineData("AXFR", "+tcp")]
     [InlineData("IXFR=1", "+tcp")]

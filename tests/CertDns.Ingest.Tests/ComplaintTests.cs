@@ -38,7 +38,7 @@ public sealed class ComplaintTests : IDisposable
     private Verdict Status()
     {
         using var store = _file.Open();
-        return store.LoadSnapshot().Evaluate(new QueryName(NameKind.Fingerprint, Value: _cert.Sha256), DateTimeOffset.UtcNow)!;
+        return store.Snapshots.Load().Evaluate(new QueryName(NameKind.Fingerprint, Value: _cert.Sha256), DateTimeOffset.UtcNow)!;
     }
 
     [Fact]

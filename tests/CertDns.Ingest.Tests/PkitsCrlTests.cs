@@ -69,7 +69,7 @@ public sealed class PkitsCrlTests
         var added = new CertificateRegistry(store).Add([(ee, File.ReadAllBytes(TestData.Path("pkits", "certs", ee)))]);
         Assert.True(added.Stored, $"{ee} was not accepted");
 
-        var cert = Assert.Single(store.LoadSnapshot().Certificates, c => c.Sha256.SequenceEqual(added.Outcomes[^1].Sha256));
+        var cert = Assert.Single(store.Snapshots.Load().Certificates, c => c.Sha256.SequenceEqual(added.Outcomes[^1].Sha256));
         var verdict = StatusEvaluator.Evaluate(cert, Now);
 
         if (KnownGaps.ContainsKey(id))

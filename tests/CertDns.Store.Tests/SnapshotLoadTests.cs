@@ -4,7 +4,7 @@ using CertDns.Store;
 
 namespace CertDns.Store.Tests;
 
-/// <summary>CertStore.LoadSnapshot against a real SQLite file: revocations scoped by issuer, listings, every column.</summary>
+/// <summary>SnapshotLoader.Load against a real SQLite file: revocations scoped by issuer, listings, every column.</summary>
 public sealed class SnapshotLoadTests : IDisposable
 {
     private readonly StoreFile _file = new();
@@ -47,7 +47,7 @@ public sealed class SnapshotLoadTests : IDisposable
         ]);
         store.Listings.Block(blocked.Sha256, "3 abuse complaints", "test", "blocked");
 
-        var snapshot = store.LoadSnapshot();
+        var snapshot = store.Snapshots.Load();
         CertStatus Status(CertRecord c) => snapshot.Answer(DigestKind.Sha256, c.Sha256, false, now, TimeSpan.FromMinutes(5), out _);
 
         Assert.Equal(5, snapshot.Count);
@@ -85,7 +85,7 @@ public sealed class SnapshotLoadTests : IDisposable
         store.Crls.Apply(new CrlRecord(second, "4", now.AddMinutes(-1), now.AddDays(1), new byte[32], "second.crl", null),
             [.. Enumerable.Range(0, 10_000).Where(n => Revoked(n) && n % 3 == 0).Select(n => new RevocationRecord(SerialOf(n), now.AddDays(-1), RevocationReason.CertificateHold))]);
 
-        var snapshot = store.LoadSnapshot();
+        var snapshot = store.Snapshots.Load();
 
         Assert.Equal(10_000, snapshot.Count);
         for (int n = 0; n < 10_000; n++)

@@ -51,7 +51,7 @@ public sealed class StoreDirectoryTests : IDisposable
         var (valid, compromised, renewed) = Seed(store);
         using var directory = new StoreCertificateDirectory(_file.Path);
 
-        var snapshot = store.LoadSnapshot(directory);
+        var snapshot = store.Snapshots.Load(directory);
 
         Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, valid.Sha1));
         Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Md5, valid.Md5));
@@ -80,13 +80,13 @@ public sealed class StoreDirectoryTests : IDisposable
         using var store = _file.Open();
         var (valid, _, _) = Seed(store);
         using var directory = new StoreCertificateDirectory(_file.Path);
-        var snapshot = store.LoadSnapshot(directory);
+        var snapshot = store.Snapshots.Load(directory);
         var late = Cert(valid.CaId, 4);
         store.Certificates.Add([late]);
 
         // The store already names it, but this snapshot's answers are those of its serial.
         Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, late.Sha1));
-        Assert.Equal(CertStatus.Valid, Answer(store.LoadSnapshot(directory), DigestKind.Sha1, late.Sha1));
+        Assert.Equal(CertStatus.Valid, Answer(store.Snapshots.Load(directory), DigestKind.Sha1, late.Sha1));
     }
 
     [Fact]
@@ -97,7 +97,7 @@ public sealed class StoreDirectoryTests : IDisposable
         var many = Enumerable.Range(10, 500).Select(n => Cert(valid.CaId, n)).ToList();
         store.Certificates.Add(many);
         using var directory = new StoreCertificateDirectory(_file.Path);
-        var snapshot = store.LoadSnapshot(directory);
+        var snapshot = store.Snapshots.Load(directory);
         // Added after the snapshot: the pass meets it last, and the snapshot must not list it.
         store.Certificates.Add([Cert(valid.CaId, 9_999)]);
 
@@ -153,7 +153,7 @@ public sealed class StoreDirectoryTests : IDisposable
             using (var store = _file.Open())
             {
                 (valid, _, _) = Seed(store);
-                snapshot = store.LoadSnapshot(directory);
+                snapshot = store.Snapshots.Load(directory);
             }
             foreach (var f in new[] { "", "-wal", "-shm" }) File.Delete(_file.Path + f);
             var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(snapshot), TimeProvider.System);
@@ -175,7 +175,7 @@ public sealed class StoreDirectoryTests : IDisposable
         using var store = _file.Open();
         var (valid, compromised, _) = Seed(store);
         using var directory = new StoreCertificateDirectory(_file.Path);
-        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(store.LoadSnapshot(directory)), TimeProvider.System);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(store.Snapshots.Load(directory)), TimeProvider.System);
         var sha = Hex.Lower(SharedKey);
         string[] names =
         [

@@ -27,7 +27,7 @@ public sealed class StoreMigrationTests : IDisposable
         CertStore.StoredDerDecoder = DistributionPoints.Legacy;
 
         using var store = _file.Open();
-        var snapshot = store.LoadSnapshot();
+        var snapshot = store.Snapshots.Load();
 
         Assert.Equal(5, store.SchemaVersion);
         var now = DateTimeOffset.UtcNow;

@@ -1,0 +1,39 @@
+using System.Net;
+using CertDns.Core;
+using CertDns.Dns;
+
+namespace CertDns.Server;
+
+/// <summary>
+/// RFC 1996: tells each secondary that the zone's serial moved; they check our SOA and transfer. Each NOTIFY runs on
+/// its own, so a secondary that is down delays neither the others nor the next reload.
+/// </summary>
+/// <param name="secondaries">Where to send NOTIFY (address and port).</param>
+/// <param name="zone">The zone named in the NOTIFY and its SOA.</param>
+/// <param name="log">One line per NOTIFY, acknowledged or not.</param>
+public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zone zone, Action<string>? log = null)
+{
+    /// <summary>Whether there is anyone to notify.</summary>
+    public bool Any => secondaries.Count > 0;
+
+    /// <summary>Sends NOTIFY for <paramref name="snapshot"/>'s serial to every secondary, without waiting.</summary>
+    public void Notify(StatusSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        foreach (var secondary in secondaries)
+        {
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    log?.Invoke(await ZoneTransfer.NotifyAsync(secondary, zone, snapshot.Serial).ConfigureAwait(false)
+                        ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged");
+                }
+                catch (Exception e)
+                {
+                    log?.Invoke($"NOTIFY to {secondary} failed: {e.Message}");
+                }
+            });
+        }
+    }
+}
