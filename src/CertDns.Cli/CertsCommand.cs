@@ -19,7 +19,7 @@ internal sealed class CertsCommand
             var files = Expand(r.GetValue(inputs)!).ToList();
             var result = new CertificateRegistry(store).Add(files.Select(f => (f, Run.ReadInput(f))));
             foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
-                Console.Error.WriteLine($"certdns: {refused.Source}: {refused.Refusal}");
+                Console.Error.WriteLine($"certdns: {SafeText.OneLine($"{refused.Source}: {refused.Refusal}")}");
             if (!result.Stored && result.Refused > 0)
             {
                 Console.WriteLine($"{result.Outcomes.Count} certificates read, {result.Refused} refused: nothing stored");

@@ -37,7 +37,7 @@ internal sealed class CrlCommand
                 try
                 {
                     var data = Run.ReadInput(source);
-                    Console.WriteLine(WithProgress(store, source, data));
+                    Console.WriteLine(SafeText.OneLine(WithProgress(store, source, data).ToString()));
                 }
                 catch (BadInputException e)
                 {
@@ -89,8 +89,8 @@ internal sealed class CrlCommand
 
     private static void Report(FetchResult result)
     {
-        if (result.Outcome is FetchOutcome.Failed or FetchOutcome.Refused) Console.Error.WriteLine($"certdns: {result}");
-        else Console.WriteLine(result);
+        if (result.Outcome is FetchOutcome.Failed or FetchOutcome.Refused) Console.Error.WriteLine($"certdns: {SafeText.OneLine(result.ToString())}");
+        else Console.WriteLine(SafeText.OneLine(result.ToString()));
     }
 
     /// <summary>0 only when the source is current; a refused CRL is bad input (1), anything else failed (2).</summary>

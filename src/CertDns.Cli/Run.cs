@@ -42,7 +42,8 @@ internal static class Run
 
     public static int Fail(string message, int code)
     {
-        Console.Error.WriteLine($"certdns: {message}");
+        // Messages quote untrusted text (CA subjects, URLs, reasons): one line whatever it holds.
+        Console.Error.WriteLine($"certdns: {SafeText.OneLine(message)}");
         return code;
     }
 
