@@ -48,9 +48,11 @@ internal sealed class ReportCommand
             if (arfPath is not null)
             {
                 var report = ArfReport.Build(result, sender, now);
-                var temp = arfPath + ".tmp";
-                using (var file = File.Create(temp)) report.WriteTo(file);
-                File.Move(temp, arfPath, overwrite: true);
+                AtomicFile.Write(arfPath, file =>
+                {
+                    report.WriteTo(file);
+                    return 0;
+                });
                 Console.WriteLine($"ARF report for {result.Ca.AbuseContact} written to {arfPath}");
             }
             return ExitCodes.Ok;
