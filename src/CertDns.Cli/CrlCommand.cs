@@ -29,9 +29,7 @@ internal sealed class CrlCommand
             {
                 if (CrlFetcher.IsUrl(source))
                 {
-                    var result = await fetcher.FetchAsync(source, cancel).ConfigureAwait(false);
-                    Report(result);
-                    exit = Math.Max(exit, ExitFor(result));
+                    exit = Math.Max(exit, await FetchOneAsync(fetcher, source, cancel).ConfigureAwait(false));
                     continue;
                 }
                 try
@@ -62,12 +60,7 @@ internal sealed class CrlCommand
             if (sources.Count == 0) throw new BadInputException(db, "no CRL URLs configured (certdns ca add <ca> --crl-url URL), nothing to fetch");
             using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
             int exit = ExitCodes.Ok;
-            foreach (var url in sources)
-            {
-                var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
-                Report(result);
-                exit = Math.Max(exit, ExitFor(result));
-            }
+            foreach (var url in sources) exit = Math.Max(exit, await FetchOneAsync(fetcher, url, cancel).ConfigureAwait(false));
             return exit;
         }));
 
@@ -85,6 +78,21 @@ internal sealed class CrlCommand
         if (max is <= 0 or > 4096) throw new BadInputException("--max-size", "must be between 1 and 4096 MiB");
         if (redirects is < 0 or > 20) throw new BadInputException("--max-redirects", "must be between 0 and 20");
         return new FetchOptions(TimeSpan.FromSeconds(timeout), max * 1024 * 1024, redirects);
+    }
+
+    /// <summary>Fetches one source and prints its line; whatever goes wrong with it, the next source is still fetched.</summary>
+    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, string url, CancellationToken cancel)
+    {
+        try
+        {
+            var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
+            Report(result);
+            return ExitFor(result);
+        }
+        catch (Exception e) when (!cancel.IsCancellationRequested)
+        {
+            return Run.Fail($"{url}: failed: {e.Message}", ExitCodes.Failed);
+        }
     }
 
     private static void Report(FetchResult result)
