@@ -100,11 +100,12 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
                     if (previous?.Etag is { } e && EntityTagHeaderValue.TryParse(e, out var tag)) request.Headers.IfNoneMatch.Add(tag);
                     if (previous?.LastModified is { } lm && DateTimeOffset.TryParse(lm, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since))
                         request.Headers.IfModifiedSince = since;
-                    response?.Dispose();
                     response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
                     if ((int)response.StatusCode is not (301 or 302 or 303 or 307 or 308)) break;
                     var location = response.Headers.Location;
-                    if (location is null) return Failed(url, $"HTTP {(int)response.StatusCode} redirect without a Location");
+                    var status = (int)response.StatusCode;
+                    response.Dispose();
+                    if (location is null) return Failed(url, $"HTTP {status} redirect without a Location");
                     var next = location.IsAbsoluteUri ? location : new Uri(at, location);
                     // Only http and https: a redirect to file: would read a local file, javascript: and others mean nothing here.
                     if (next.Scheme is not ("http" or "https"))

@@ -50,6 +50,8 @@ public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, L
             // One line per answer whatever the zone's TXT holds: a line break in it would be read by Postfix as
             // the end of this answer and the start of the next one.
             var reply = Encoding.UTF8.GetBytes($"action={SafeText.OneLine(action)}\n\n");
+            // The zone lookups may have taken their own timeouts: the reply gets a fresh request timeout to leave.
+            deadline.CancelAfter(Limits.RequestTimeout);
             await stream.WriteAsync(reply, deadline.Token).ConfigureAwait(false);
             attributes.Clear();
         }

@@ -57,6 +57,8 @@ public sealed class SocketmapServer(IPEndPoint endpoint, PolicyDecision decision
             }
             // The netstring frames the reply, but Postfix hands the action on to SMTP as one line: no control characters.
             var bytes = Encoding.UTF8.GetBytes(SafeText.OneLine(reply));
+            // The zone lookups may have taken their own timeouts: the reply gets a fresh request timeout to leave.
+            deadline.CancelAfter(Limits.RequestTimeout);
             var frame = Encoding.ASCII.GetBytes(bytes.Length.ToString(CultureInfo.InvariantCulture) + ":");
             await stream.WriteAsync(frame, deadline.Token).ConfigureAwait(false);
             await stream.WriteAsync(bytes, deadline.Token).ConfigureAwait(false);
