@@ -142,74 +142,68 @@ public sealed class PolicyHardeningTests : IDisposable
         return lines;
     }
 
+    /// <summary>Runs <paramref name="test"/> against certdns policy asking NSD, which serves the hand-written zone.</summary>
+    private async Task WithPolicyOverNsd(Func<PolicyProcess, Task> test)
+    {
+        var dnsPort = CertDnsProcess.FreePort();
+        using var nsd = StartNsd(dnsPort);
+        try
+        {
+            await WaitForZone(dnsPort);
+            using var policy = new PolicyProcess(_dir.Path, dnsPort);
+            await test(policy);
+        }
+        finally
+        {
+            nsd.Kill(entireProcessTree: true);
+            nsd.WaitForExit(5000);
+        }
+    }
+
     private static byte[] Request(byte[] digest) => Encoding.ASCII.GetBytes($"request=smtpd_access_policy\nccert_fingerprint={Colons(digest)}\n\n");
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
-    public async Task PolicyVerb_TxtWithCrLfNul_OneReplyLinePerRequest_NextRequestAnsweredRight()
+    public Task PolicyVerb_TxtWithCrLfNul_OneReplyLinePerRequest_NextRequestAnsweredRight() => WithPolicyOverNsd(async policy =>
     {
-        var dnsPort = CertDnsProcess.FreePort();
-        using var nsd = StartNsd(dnsPort);
-        try
-        {
-            await WaitForZone(dnsPort);
-            using var policy = new PolicyProcess(_dir.Path, dnsPort);
-            using var client = new TcpClient();
-            await client.ConnectAsync(policy.Policy);
-            var stream = client.GetStream();
+        using var client = new TcpClient();
+        await client.ConnectAsync(policy.Policy);
+        var stream = client.GetStream();
 
-            await stream.WriteAsync(Request(_injected));
-            await stream.WriteAsync(Request(_unlisted));
-            var lines = await ReadLines(stream, 2, TimeSpan.FromSeconds(20));
+        await stream.WriteAsync(Request(_injected));
+        await stream.WriteAsync(Request(_unlisted));
+        var lines = await ReadLines(stream, 2, TimeSpan.FromSeconds(20));
 
-            Assert.Equal(4, lines.Count);
-            Assert.StartsWith("action=REJECT 5.7.1 TLS client certificate blocked: blocked: spam run", lines[0]);
-            Assert.DoesNotContain(lines[0], c => char.IsControl(c));
-            Assert.Equal("", lines[1]);
-            Assert.Equal("action=DUNNO", lines[2]);
-            Assert.Equal("", lines[3]);
+        Assert.Equal(4, lines.Count);
+        Assert.StartsWith("action=REJECT 5.7.1 TLS client certificate blocked: blocked: spam run", lines[0]);
+        Assert.DoesNotContain(lines[0], c => char.IsControl(c));
+        Assert.Equal("", lines[1]);
+        Assert.Equal("action=DUNNO", lines[2]);
+        Assert.Equal("", lines[3]);
 
-            // socketmap: the netstring's content has no control characters either.
-            using var map = new TcpClient();
-            await map.ConnectAsync(policy.Socketmap);
-            var mapStream = map.GetStream();
-            var key = Encoding.ASCII.GetBytes("cert " + Colons(_injected));
-            await mapStream.WriteAsync(Encoding.ASCII.GetBytes($"{key.Length}:"));
-            await mapStream.WriteAsync(key);
-            await mapStream.WriteAsync(","u8.ToArray());
-            var reply = await ReadNetstring(mapStream);
-            Assert.StartsWith("OK REJECT 5.7.1 TLS client certificate blocked: blocked: spam run", reply);
-            Assert.DoesNotContain(reply, c => char.IsControl(c));
-        }
-        finally
-        {
-            nsd.Kill(entireProcessTree: true);
-            nsd.WaitForExit(5000);
-        }
-    }
+        // socketmap: the netstring's content has no control characters either.
+        using var map = new TcpClient();
+        await map.ConnectAsync(policy.Socketmap);
+        var mapStream = map.GetStream();
+        var key = Encoding.ASCII.GetBytes("cert " + Colons(_injected));
+        await mapStream.WriteAsync(Encoding.ASCII.GetBytes($"{key.Length}:"));
+        await mapStream.WriteAsync(key);
+        await mapStream.WriteAsync(","u8.ToArray());
+        var reply = await ReadNetstring(mapStream);
+        Assert.StartsWith("OK REJECT 5.7.1 TLS client certificate blocked: blocked: spam run", reply);
+        Assert.DoesNotContain(reply, c => char.IsControl(c));
+    });
 
     [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
-    public async Task PolicyVerb_Utf8Txt_ReplyKeepsUtf8()
+    public Task PolicyVerb_Utf8Txt_ReplyKeepsUtf8() => WithPolicyOverNsd(async policy =>
     {
-        var dnsPort = CertDnsProcess.FreePort();
-        using var nsd = StartNsd(dnsPort);
-        try
-        {
-            await WaitForZone(dnsPort);
-            using var policy = new PolicyProcess(_dir.Path, dnsPort);
-            using var client = new TcpClient();
-            await client.ConnectAsync(policy.Policy);
-            await client.GetStream().WriteAsync(Request(_utf8));
-            var lines = await ReadLines(client.GetStream(), 1, TimeSpan.FromSeconds(20));
+        using var client = new TcpClient();
+        await client.ConnectAsync(policy.Policy);
+        await client.GetStream().WriteAsync(Request(_utf8));
+        var lines = await ReadLines(client.GetStream(), 1, TimeSpan.FromSeconds(20));
 
-            // Postfix passes valid UTF-8 through (smtputf8_enable=yes, util/printable.c); a '?' loses the text.
-            Assert.Equal("action=REJECT 5.7.1 TLS client certificate blocked: blocked: Zürich café", lines[0]);
-        }
-        finally
-        {
-            nsd.Kill(entireProcessTree: true);
-            nsd.WaitForExit(5000);
-        }
-    }
+        // Postfix passes valid UTF-8 through (smtputf8_enable=yes, util/printable.c); a '?' loses the text.
+        Assert.Equal("action=REJECT 5.7.1 TLS client certificate blocked: blocked: Zürich café", lines[0]);
+    });
 
     private static async Task<string> ReadNetstring(Stream stream)
     {
@@ -279,6 +273,20 @@ public sealed class PolicyHardeningTests : IDisposable
 
         Assert.True(sent < 38L * 1024 * 1024, $"the server took all {sent} bytes of a line without end");
         Assert.True(after - before < 16L * 1024 * 1024, $"RSS grew from {before} to {after} bytes");
+    }
+
+    [Fact]
+    public async Task SocketmapVerb_NetstringPastTheLimit_ClosedBeforeItsDataIsRead()
+    {
+        using var policy = new PolicyProcess(_dir.Path, CertDnsProcess.FreePort());
+        using var client = new TcpClient();
+        await client.ConnectAsync(policy.Socketmap);
+        var stream = client.GetStream();
+
+        // socketmap_table(5): requests are at most 100000 bytes; the length alone is enough to refuse.
+        await stream.WriteAsync("100001:"u8.ToArray());
+
+        Assert.True(await ClosedWithin(stream, TimeSpan.FromSeconds(10)), "the socketmap waited for a request past its limit");
     }
 
     [Fact]
