@@ -17,10 +17,12 @@ internal sealed class BlockCommand
             var text = r.GetValue(input)!;
             var why = r.GetValue(reason)!;
             if (string.IsNullOrWhiteSpace(why)) throw new BadInputException("--reason", "must not be empty");
+            SafeText.RequireOneLine(why, "--reason");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var cert = FingerprintArgument.Registered(store, text, r.GetValue(GlobalOptions.Zone)!);
             var subject = cert.Subject ?? Hex.Lower(cert.Sha256);
             var changed = block ? store.Listings.Block(cert.Sha256, why, "operator", subject) : store.Listings.Unblock(cert.Sha256, why, subject);
+            subject = SafeText.OneLine(subject);
             Console.WriteLine(changed
                 ? $"{(block ? "blocked" : "unblocked")}: {subject} ({Hex.Lower(cert.Sha256)}); zone serial {store.Serial}"
                 : $"{subject} was {(block ? "already blocked" : "not blocked")}");

@@ -24,7 +24,7 @@ internal sealed class CaCommand
             foreach (var file in r.GetValue(files)!)
             {
                 foreach (var (ca, added) in registry.Add(file, Run.ReadInput(file), r.GetValue(urls) ?? [], r.GetValue(abuse)))
-                    Console.WriteLine($"{(added ? "added" : "already registered")}: CA {ca.Id} \"{ca.Subject}\"{(ca.CanSignCrl ? "" : " (keyUsage lacks cRLSign: its CRLs will be refused)")}");
+                    Console.WriteLine($"{(added ? "added" : "already registered")}: CA {ca.Id} \"{Core.SafeText.OneLine(ca.Subject)}\"{(ca.CanSignCrl ? "" : " (keyUsage lacks cRLSign: its CRLs will be refused)")}");
             }
             return ExitCodes.Ok;
         }));
@@ -68,12 +68,13 @@ internal sealed class CaCommand
         var command = new Command(name, description) { id, reason };
         command.SetAction(r => Run.Guarded(() =>
         {
+            if (r.GetValue(reason) is { } why) Core.SafeText.RequireOneLine(why, "--reason");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var ca = new CaRegistry(store).Get(r.GetValue(id)!);
             var changed = store.Cas.SetTrust(ca.Id, trusted, r.GetValue(reason));
             Console.WriteLine(changed
-                ? $"CA {ca.Id} \"{ca.Subject}\" is now {(trusted ? "trusted" : "distrusted")}; zone serial {store.Serial}"
-                : $"CA {ca.Id} \"{ca.Subject}\" was already {(trusted ? "trusted" : "distrusted")}");
+                ? $"CA {ca.Id} \"{Core.SafeText.OneLine(ca.Subject)}\" is now {(trusted ? "trusted" : "distrusted")}; zone serial {store.Serial}"
+                : $"CA {ca.Id} \"{Core.SafeText.OneLine(ca.Subject)}\" was already {(trusted ? "trusted" : "distrusted")}");
             return ExitCodes.Ok;
         }));
         return command;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using CertDns.Core;
 using CertDns.Ingest;
+using CertDns.Pki;
 using CertDns.Store;
 
 namespace CertDns.Cli;
@@ -15,11 +16,24 @@ internal sealed class CertsCommand
         var add = new Command("add", "Register certificates whose signature verifies against a registered CA; all or nothing") { inputs };
         add.SetAction(r => Run.Guarded(() =>
         {
+            var files = new List<(string Path, byte[] Data)>();
+            foreach (var (path, inFolder) in Expand(r.GetValue(inputs)!))
+            {
+                var data = Run.ReadInput(path);
+                // A folder holds what it holds (a CSR, a key, a README): those are passed over, each with a line.
+                // A file named on the command line is meant as certificates and refused if it is not.
+                if (inFolder && !CertificateFile.MayHoldCertificates(data))
+                {
+                    Console.WriteLine(SafeText.OneLine($"skipped {path}: not a certificate file"));
+                    continue;
+                }
+                files.Add((path, data));
+            }
+            if (files.Count == 0) throw new BadInputException(string.Join(' ', r.GetValue(inputs)!), "no certificate file found");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var files = Expand(r.GetValue(inputs)!).ToList();
-            var result = new CertificateRegistry(store).Add(files.Select(f => (f, Run.ReadInput(f))));
+            var result = new CertificateRegistry(store).Add(files);
             foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
-                Console.Error.WriteLine($"certdns: {refused.Source}: {refused.Refusal}");
+                Console.Error.WriteLine($"certdns: {SafeText.OneLine($"{refused.Source}: {refused.Refusal}")}");
             if (!result.Stored && result.Refused > 0)
             {
                 Console.WriteLine($"{result.Outcomes.Count} certificates read, {result.Refused} refused: nothing stored");
@@ -32,8 +46,8 @@ internal sealed class CertsCommand
         return command;
     }
 
-    /// <summary>Files as named; folders by every file below them, in a stable order.</summary>
-    private static IEnumerable<string> Expand(IEnumerable<string> inputs)
+    /// <summary>Files as named; folders by every file below them, in a stable order, marked as found in a folder.</summary>
+    private static IEnumerable<(string Path, bool InFolder)> Expand(IEnumerable<string> inputs)
     {
         foreach (var input in inputs)
         {
@@ -41,11 +55,11 @@ internal sealed class CertsCommand
             {
                 var found = Directory.EnumerateFiles(input, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
                 if (found.Count == 0) throw new BadInputException(input, "folder holds no files");
-                foreach (var f in found) yield return f;
+                foreach (var f in found) yield return (f, true);
             }
             else
             {
-                yield return input;
+                yield return (input, false);
             }
         }
     }

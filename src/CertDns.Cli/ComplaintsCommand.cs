@@ -42,10 +42,11 @@ internal sealed class ComplaintsCommand
         var withdraw = new Command("withdraw", "Withdraw a complaint: it no longer counts toward the threshold") { id, reason };
         withdraw.SetAction(r => Run.Guarded(() =>
         {
+            SafeText.RequireOneLine(r.GetValue(reason)!, "--reason");
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var complaintId = ParseId(r.GetValue(id)!);
             var row = store.Listings.Complaint(complaintId)?.Row ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
-            var subject = store.Certificates.Find(row.Sha256)?.Subject ?? Hex.Lower(row.Sha256);
+            var subject = SafeText.OneLine(store.Certificates.Find(row.Sha256)?.Subject ?? Hex.Lower(row.Sha256));
             var standing = new ComplaintRegistry(store).Withdraw(complaintId, r.GetValue(reason)!, subject);
             Console.WriteLine($"complaint {complaintId} withdrawn; {subject}: {standing.DistinctReporters} of {standing.Threshold} distinct reporters, {(standing.Listed ? "still blocked" : "not blocked")}");
             return ExitCodes.Ok;

@@ -29,15 +29,13 @@ internal sealed class CrlCommand
             {
                 if (CrlFetcher.IsUrl(source))
                 {
-                    var result = await fetcher.FetchAsync(source, cancel).ConfigureAwait(false);
-                    Report(result);
-                    exit = Math.Max(exit, ExitFor(result));
+                    exit = Math.Max(exit, await FetchOneAsync(fetcher, source, cancel).ConfigureAwait(false));
                     continue;
                 }
                 try
                 {
                     var data = Run.ReadInput(source);
-                    Console.WriteLine(WithProgress(store, source, data));
+                    Console.WriteLine(SafeText.OneLine(WithProgress(store, source, data).ToString()));
                 }
                 catch (BadInputException e)
                 {
@@ -62,12 +60,7 @@ internal sealed class CrlCommand
             if (sources.Count == 0) throw new BadInputException(db, "no CRL URLs configured (certdns ca add <ca> --crl-url URL), nothing to fetch");
             using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
             int exit = ExitCodes.Ok;
-            foreach (var url in sources)
-            {
-                var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
-                Report(result);
-                exit = Math.Max(exit, ExitFor(result));
-            }
+            foreach (var url in sources) exit = Math.Max(exit, await FetchOneAsync(fetcher, url, cancel).ConfigureAwait(false));
             return exit;
         }));
 
@@ -87,10 +80,25 @@ internal sealed class CrlCommand
         return new FetchOptions(TimeSpan.FromSeconds(timeout), max * 1024 * 1024, redirects);
     }
 
+    /// <summary>Fetches one source and prints its line; whatever goes wrong with it, the next source is still fetched.</summary>
+    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, string url, CancellationToken cancel)
+    {
+        try
+        {
+            var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
+            Report(result);
+            return ExitFor(result);
+        }
+        catch (Exception e) when (!cancel.IsCancellationRequested)
+        {
+            return Run.Fail($"{url}: failed: {e.Message}", ExitCodes.Failed);
+        }
+    }
+
     private static void Report(FetchResult result)
     {
-        if (result.Outcome is FetchOutcome.Failed or FetchOutcome.Refused) Console.Error.WriteLine($"certdns: {result}");
-        else Console.WriteLine(result);
+        if (result.Outcome is FetchOutcome.Failed or FetchOutcome.Refused) Console.Error.WriteLine($"certdns: {SafeText.OneLine(result.ToString())}");
+        else Console.WriteLine(SafeText.OneLine(result.ToString()));
     }
 
     /// <summary>0 only when the source is current; a refused CRL is bad input (1), anything else failed (2).</summary>

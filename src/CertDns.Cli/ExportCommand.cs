@@ -30,26 +30,26 @@ internal sealed class ExportCommand
             if (r.GetValue(format) == "zone")
             {
                 // Written aside and renamed, so a server reloading the file never reads half of it.
-                using (var writer = new StreamWriter(path + ".tmp", false, new UTF8Encoding(false))) records = ZoneExporter.WriteZoneFile(writer, snapshot, options, now);
-                File.Move(path + ".tmp", path, overwrite: true);
+                records = AtomicFile.Write(path, file =>
+                {
+                    using var writer = new StreamWriter(file, new UTF8Encoding(false), leaveOpen: true);
+                    return ZoneExporter.WriteZoneFile(writer, snapshot, options, now);
+                });
                 Console.WriteLine($"{path}: {records} names, serial {snapshot.Serial}");
             }
             else
             {
                 var names = new Dictionary<ZoneView, string> { [ZoneView.Combined] = "combined", [ZoneView.Block] = "bl", [ZoneView.Allow] = "wl" };
-                var writers = new List<(StreamWriter Writer, string Temp, string Final)>();
+                using var batch = new AtomicFile.Batch();
+                var writers = new List<StreamWriter>();
                 records = ZoneExporter.WriteRbldnsd(view =>
                 {
-                    var final = $"{path}.{names[view]}";
-                    var w = new StreamWriter(final + ".tmp", false, new UTF8Encoding(false));
-                    writers.Add((w, final + ".tmp", final));
+                    var w = new StreamWriter(batch.Open($"{path}.{names[view]}"), new UTF8Encoding(false), leaveOpen: true);
+                    writers.Add(w);
                     return w;
                 }, snapshot, options, now);
-                foreach (var (writer, temp, final) in writers)
-                {
-                    writer.Dispose();
-                    File.Move(temp, final, overwrite: true);
-                }
+                foreach (var writer in writers) writer.Dispose();
+                batch.Commit();
                 Console.WriteLine($"{path}.{{combined,bl,wl}}: {records} entries, serial {snapshot.Serial}; serve with: rbldnsd -b ADDR/PORT " +
                     $"{options.Apex}:dnset:{path}.combined bl.{options.Apex}:dnset:{path}.bl wl.{options.Apex}:dnset:{path}.wl");
             }

@@ -25,8 +25,8 @@ internal sealed class FpCommand
     private static void Print(ParsedCertificate cert, string zone)
     {
         var sha256 = Hex.Lower(cert.Sha256);
-        Console.WriteLine($"subject:  {cert.Subject}");
-        Console.WriteLine($"issuer:   {cert.Issuer}  serial {Hex.Lower(cert.Serial)}");
+        Console.WriteLine($"subject:  {Core.SafeText.OneLine(cert.Subject)}");
+        Console.WriteLine($"issuer:   {Core.SafeText.OneLine(cert.Issuer)}  serial {Hex.Lower(cert.Serial)}");
         Console.WriteLine($"sha256:   {Hex.Colons(cert.Sha256)}");
         Console.WriteLine();
         Console.WriteLine("query names (a 64-char label is illegal in DNS, so SHA-256 is always split):");

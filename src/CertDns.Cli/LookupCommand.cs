@@ -27,7 +27,7 @@ internal sealed class LookupCommand
             Console.WriteLine($"txt: {verdict.Text}");
             Console.WriteLine($"ttl: {(int)verdict.Ttl.TotalSeconds}");
             foreach (var cert in snapshot.Find(name.Digest, name.Value!, name.IsKey))
-                Console.WriteLine($"certificate: sha256 {Hex.Lower(cert.Sha256)} issuer \"{cert.Ca.Name}\" serial {Hex.Lower(cert.Serial)}");
+                Console.WriteLine($"certificate: sha256 {Hex.Lower(cert.Sha256)} issuer \"{SafeText.OneLine(cert.Ca.Name)}\" serial {Hex.Lower(cert.Serial)}");
             return ExitCodes.Ok;
         }));
         return command;

@@ -7,6 +7,8 @@ internal static class Output
 {
     public static void Table(string[] headers, IEnumerable<string[]> rows)
     {
+        // Cells quote untrusted text (CA subjects, reasons): a line break or a tab would shift every column after it.
+        rows = rows.Select(row => row.Select(c => Core.SafeText.OneLine(c)).ToArray());
         if (Console.IsOutputRedirected)
         {
             Console.WriteLine(string.Join('\t', headers));

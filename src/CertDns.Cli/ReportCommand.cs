@@ -43,14 +43,16 @@ internal sealed class ReportCommand
             var now = DateTimeOffset.UtcNow;
             var result = new ComplaintRegistry(store).Report(cert.Sha256, evidencePath, message, r.GetValue(reporter)!);
             var s = result.Standing;
-            Console.WriteLine($"complaint {result.ComplaintId} against {cert.Subject}: {s.DistinctReporters} of {s.Threshold} distinct reporters; " +
+            Console.WriteLine($"complaint {result.ComplaintId} against {SafeText.OneLine(cert.Subject)}: {s.DistinctReporters} of {s.Threshold} distinct reporters; " +
                 (s.Listed ? $"blocked since {TimeText.Utc(s.Since!.Value)}" : "not blocked yet") + $"; zone serial {store.Serial}");
             if (arfPath is not null)
             {
                 var report = ArfReport.Build(result, sender, now);
-                var temp = arfPath + ".tmp";
-                using (var file = File.Create(temp)) report.WriteTo(file);
-                File.Move(temp, arfPath, overwrite: true);
+                AtomicFile.Write(arfPath, file =>
+                {
+                    report.WriteTo(file);
+                    return 0;
+                });
                 Console.WriteLine($"ARF report for {result.Ca.AbuseContact} written to {arfPath}");
             }
             return ExitCodes.Ok;

@@ -30,19 +30,22 @@ internal static class Run
         }
     }
 
-    /// <summary>Prints a user-facing failure as one line and returns its exit code; null for a bug, which propagates.</summary>
+    /// <summary>Prints a failure as one line and returns its exit code.</summary>
     private static int? Report(Exception e) => e switch
     {
         BadInputException => Fail(e.Message, ExitCodes.BadInput),
         FileNotFoundException f => Fail($"{f.FileName}: no such file", ExitCodes.BadInput),
         DirectoryNotFoundException or UnauthorizedAccessException => Fail(e.Message, ExitCodes.BadInput),
         SqliteException or IOException or System.Net.Sockets.SocketException => Fail($"failed: {e.Message}", ExitCodes.Failed),
-        _ => null,
+        OperationCanceledException => Fail("interrupted", ExitCodes.Failed),
+        // No input ever prints a stack trace: whatever else escapes a verb is one line and exit 2.
+        _ => Fail($"failed: {e.GetType().Name}: {e.Message}", ExitCodes.Failed),
     };
 
     public static int Fail(string message, int code)
     {
-        Console.Error.WriteLine($"certdns: {message}");
+        // Messages quote untrusted text (CA subjects, URLs, reasons): one line whatever it holds.
+        Console.Error.WriteLine($"certdns: {SafeText.OneLine(message)}");
         return code;
     }
 

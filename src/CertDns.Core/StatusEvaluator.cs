@@ -34,7 +34,8 @@ public static class StatusEvaluator
             CertStatus.Stale => $"stale: CRL{CrlNote(crl.Number, "")} of \"{ca.Name}\" expired {Time(crl.NextUpdate!.Value)}; serial {serial}",
             _ => $"valid: issued {by}, CRL{CrlNote(crl!.Number, "")} {(crl.NextUpdate is { } n ? $"current until {Time(n)}" : "with no nextUpdate")}",
         };
-        return new Verdict(status, Truncate(text), Ttl(ca, status, cert.NotAfter, now, maxTtl ?? DefaultTtl));
+        // TXT strings never carry control characters: CA names come from certificates, reasons from stores of any age.
+        return new Verdict(status, Truncate(SafeText.OneLine(text)), Ttl(ca, status, cert.NotAfter, now, maxTtl ?? DefaultTtl));
     }
 
     /// <summary>

@@ -20,11 +20,14 @@ public static class ArfReport
             throw new BadInputException(ca.Subject, "CA has no abuse contact (certdns ca add <ca> --abuse-contact ADDRESS)");
         var cert = report.Certificate;
         var fingerprint = Hex.Colons(cert.Sha256);
+        // Names come from certificates: a NUL or a line break must not reach the report's text or headers.
+        var subject = SafeText.OneLine(cert.Subject);
+        var caSubject = SafeText.OneLine(ca.Subject);
 
         var message = new MimeMessage();
         message.From.Add(MailboxAddress.Parse(from));
         message.To.Add(MailboxAddress.Parse(ca.AbuseContact));
-        message.Subject = $"Abuse report: TLS certificate {cert.Subject} (serial {Hex.Lower(cert.Serial)})";
+        message.Subject = $"Abuse report: TLS certificate {subject} (serial {Hex.Lower(cert.Serial)})";
         message.Date = now;
 
         // RFC 5965 section 2: multipart/report; report-type=feedback-report, with a human part, the
@@ -34,12 +37,12 @@ public static class ArfReport
         {
             Text =
                 $"""
-                This is an abuse report for a TLS certificate issued by {ca.Subject}.
+                This is an abuse report for a TLS certificate issued by {caSubject}.
 
                 The certificate below was presented by a mail client that sent the attached message.
                 Please review the evidence and revoke the certificate if it is being used for abuse.
 
-                  subject:  {cert.Subject}
+                  subject:  {subject}
                   serial:   {Hex.Lower(cert.Serial)}
                   sha256:   {fingerprint}
                   reports:  {report.Standing.DistinctReporters} distinct reporters (listing threshold {report.Standing.Threshold})
@@ -53,7 +56,11 @@ public static class ArfReport
         if (report.Evidence.From.Mailboxes.FirstOrDefault() is { } sender) feedback.Fields.Add("Original-Mail-From", $"<{sender.Address}>");
         if (report.Evidence.Date != DateTimeOffset.MinValue) feedback.Fields.Add("Arrival-Date", DateUtils.FormatDate(report.Evidence.Date));
         // An ext-field (RFC 5965 section 3.3): which certificate, for the CA's tools.
-        feedback.Fields.Add("Reported-Certificate-SHA256", Hex.Colons(cert.Sha256));
+        // Set raw: MimeKit would RFC 2047-encode a value it cannot fold below 78 columns, and the CA's tools
+        // read the plain fingerprint (124 octets is well within RFC 5322's 998).
+        var field = new Header("Reported-Certificate-SHA256", fingerprint);
+        field.SetRawValue(System.Text.Encoding.ASCII.GetBytes(" " + fingerprint + "\n"));
+        feedback.Fields.Add(field);
         arf.Add(feedback);
         arf.Add(new MessagePart("rfc822") { Message = report.Evidence });
         message.Body = arf;

@@ -26,8 +26,10 @@ public sealed class CertificateRegistry(CertStore store)
 {
     private readonly Dictionary<long, ParsedCertificate> _caCerts = [];
 
-    /// <summary>Verifies and stores the certificates of every input.</summary>
-    /// <exception cref="BadInputException">An input is not a certificate file at all.</exception>
+    /// <summary>
+    /// Verifies and stores the certificates of every input. An input that is not a certificate file is one
+    /// refusal among the others: every refusal is reported, and nothing is stored when there is any.
+    /// </summary>
     public CertificateAddResult Add(IEnumerable<(string Source, byte[] Data)> inputs)
     {
         var outcomes = new List<CertificateOutcome>();
@@ -35,7 +37,16 @@ public sealed class CertificateRegistry(CertStore store)
         var seen = new HashSet<string>();
         foreach (var (source, data) in inputs)
         {
-            var certs = CertificateFile.Read(data, source);
+            IReadOnlyList<ParsedCertificate> certs;
+            try
+            {
+                certs = CertificateFile.Read(data, source);
+            }
+            catch (BadInputException e)
+            {
+                outcomes.Add(new CertificateOutcome(source, "", [], e.Reason));
+                continue;
+            }
             for (int i = 0; i < certs.Count; i++)
             {
                 var cert = certs[i];

@@ -49,15 +49,16 @@ public sealed record FetchOptions(TimeSpan Timeout, long MaxBytes, int MaxRedire
 public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptions options, TimeProvider? clock = null) : IDisposable
 {
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
+    // Redirects are followed here, not by the handler: each hop's scheme is checked (http and https only) and
+    // --max-redirects 0 means none. The timeout is one deadline for the whole download, enforced below.
     private readonly HttpClient _http = new(new SocketsHttpHandler
     {
-        AllowAutoRedirect = true,
-        MaxAutomaticRedirections = Math.Max(1, options.MaxRedirects),
+        AllowAutoRedirect = false,
         ConnectTimeout = options.Timeout,
         AutomaticDecompression = DecompressionMethods.None,
     })
     {
-        Timeout = options.Timeout,
+        Timeout = Timeout.InfiniteTimeSpan,
         MaxResponseContentBufferSize = int.MaxValue,
     };
 
@@ -87,36 +88,56 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
             }
             else
             {
-                using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+                // One deadline for connect, redirects, headers and body: a server sending a byte a second is cut.
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+                deadline.CancelAfter(options.Timeout);
                 var previous = store.Sources.Get(url);
-                if (previous?.Etag is { } e && EntityTagHeaderValue.TryParse(e, out var tag)) request.Headers.IfNoneMatch.Add(tag);
-                if (previous?.LastModified is { } lm && DateTimeOffset.TryParse(lm, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since))
-                    request.Headers.IfModifiedSince = since;
-
-                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel).ConfigureAwait(false);
+                HttpResponseMessage? response = null;
+                var at = uri;
+                for (int hop = 0; ; hop++)
+                {
+                    using var request = new HttpRequestMessage(HttpMethod.Get, at);
+                    if (previous?.Etag is { } e && EntityTagHeaderValue.TryParse(e, out var tag)) request.Headers.IfNoneMatch.Add(tag);
+                    if (previous?.LastModified is { } lm && DateTimeOffset.TryParse(lm, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var since))
+                        request.Headers.IfModifiedSince = since;
+                    response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+                    if ((int)response.StatusCode is not (301 or 302 or 303 or 307 or 308)) break;
+                    var location = response.Headers.Location;
+                    var status = (int)response.StatusCode;
+                    response.Dispose();
+                    if (location is null) return Failed(url, $"HTTP {status} redirect without a Location");
+                    var next = location.IsAbsoluteUri ? location : new Uri(at, location);
+                    // Only http and https: a redirect to file: would read a local file, javascript: and others mean nothing here.
+                    if (next.Scheme is not ("http" or "https"))
+                        return Failed(url, $"redirect to {next.Scheme}: refused (only http and https are followed)");
+                    if (hop >= options.MaxRedirects)
+                        return Failed(url, options.MaxRedirects == 0 ? $"redirect to {next} not followed (--max-redirects 0)" : $"too many redirects (more than {options.MaxRedirects})");
+                    at = next;
+                }
+                using var _ = response;
                 if (response.StatusCode == HttpStatusCode.NotModified)
                 {
                     store.Sources.Record(url, previous?.Etag, previous?.LastModified, "not modified", _clock.GetUtcNow());
                     var stored = store.Crls.LatestFrom(url);
                     return new FetchResult(url, FetchOutcome.NotModified, "not modified since the last fetch (304)" + Staleness(stored?.NextUpdate), IsCurrent(stored?.NextUpdate, stored is not null));
                 }
-                if ((int)response.StatusCode is >= 300 and < 400)
-                    return Failed(url, $"too many redirects (more than {options.MaxRedirects}) or a redirect to another scheme");
                 if (!response.IsSuccessStatusCode)
                     return Failed(url, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
                 if (response.Content.Headers.ContentLength is { } length && length > options.MaxBytes)
                     return Failed(url, $"{length} bytes is over the {options.MaxBytes}-byte cap");
-                data = await ReadCappedAsync(response.Content, cancel).ConfigureAwait(false);
+                data = await ReadCappedAsync(response.Content, deadline.Token).ConfigureAwait(false);
                 etag = response.Headers.ETag?.ToString();
                 lastModified = response.Content.Headers.LastModified?.ToString("r", System.Globalization.CultureInfo.InvariantCulture);
             }
         }
-        catch (TaskCanceledException) when (!cancel.IsCancellationRequested)
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
         {
             return Failed(url, $"timed out after {options.Timeout.TotalSeconds:0.#} s");
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or UnauthorizedAccessException)
+        catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or UnauthorizedAccessException
+                                      or NotSupportedException or UriFormatException or InvalidOperationException)
         {
+            // A source's own failure: that URL fails with one line, the others are still fetched.
             return Failed(url, e.Message);
         }
 

@@ -35,6 +35,24 @@ public static class CertificateFile
         return result;
     }
 
+    /// <summary>
+    /// Whether a file found in a folder is meant as certificates: false for text that is neither PEM, DER nor
+    /// base64 (a README) and for PEM without a CERTIFICATE block (a CSR, a key). A broken certificate block or
+    /// DER that does not parse still counts, so <see cref="Read"/> refuses it rather than it being skipped.
+    /// </summary>
+    public static bool MayHoldCertificates(byte[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        try
+        {
+            return InputText.Decode(data, "", Labels, "certificate", out _).Count > 0;
+        }
+        catch (BadInputException)
+        {
+            return true;
+        }
+    }
+
     /// <summary>Splits concatenated DER elements; a cut-off last element is "truncated DER".</summary>
     private static List<byte[]> SplitDer(byte[] blob, string source)
     {

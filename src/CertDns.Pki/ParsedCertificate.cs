@@ -206,7 +206,7 @@ public sealed class ParsedCertificate
             var fields = new DerCursor(tbs, tbsOffset).ReadSequence("TBSCertificate");
             if (fields.NextIs(new Asn1Tag(TagClass.ContextSpecific, 0))) fields.ReadEncoded(out _);
             serial = DerUtil.TrimSerial(fields.ReadPrimitive(Asn1Tag.Integer, "serialNumber", out _)).ToArray();
-            fields.ReadSequence("signature");
+            Signatures.RequireSameAlgorithm(fields.ReadEncoded(out _), sigAlg, "tbsCertificate");
             issuer = fields.ReadEncoded(out _).ToArray();
             fields.ReadSequence("validity");
             subject = fields.ReadEncoded(out _).ToArray();

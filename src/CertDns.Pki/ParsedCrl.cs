@@ -194,11 +194,7 @@ public sealed class ParsedCrl
             where = "signature";
             if (!tbs.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no signature AlgorithmIdentifier in tbsCertList");
             var innerAlgorithm = tbs.ReadEncoded(out _);
-            // RFC 5280 5.1.1.2: must be the same algorithm identifier as signatureAlgorithm.
-            if (!innerAlgorithm.SequenceEqual(outerAlgorithm))
-            {
-                throw new CrlFormatException($"signature algorithm in tbsCertList ({Signatures.Name(innerAlgorithm)}) differs from the outer one ({crl.SignatureAlgorithm})");
-            }
+            Signatures.RequireSameAlgorithm(innerAlgorithm, outerAlgorithm, "tbsCertList");
             where = "issuer";
             if (!tbs.NextIs(Asn1Tag.Sequence)) throw new CrlFormatException("not a CRL: no issuer Name");
             crl.IssuerDer = tbs.ReadEncoded(out _).ToArray();
@@ -210,6 +206,10 @@ public sealed class ParsedCrl
             if (tbs.NextIs(Asn1Tag.UtcTime) || tbs.NextIs(Asn1Tag.GeneralizedTime))
             {
                 crl.NextUpdate = tbs.ReadTime("nextUpdate");
+                // RFC 5280 5.1.2.5: the next issue is due after this one; a nextUpdate before thisUpdate is a
+                // broken or forged CRL, and taken it would read as stale or (by clock skew) current.
+                if (crl.NextUpdate < crl.ThisUpdate)
+                    throw new CrlFormatException($"nextUpdate {TimeText.Utc(crl.NextUpdate.Value)} is before thisUpdate {TimeText.Utc(crl.ThisUpdate)}");
             }
             where = "revokedCertificates";
             if (tbs.NextIs(Asn1Tag.Sequence))
@@ -432,11 +432,17 @@ public sealed class ParsedCrl
         }
     }
 
+    /// <summary>RFC 5280 5.2.3: CRL numbers are at most 20 octets.</summary>
+    private const int MaxCrlNumberOctets = 20;
+
     private static BigInteger ReadCrlNumber(ref DerCursor reader, string what)
     {
         var number = reader.ReadBigInteger();
-        // RFC 5280 5.2.3: CRLNumber ::= INTEGER (0..MAX).
+        // RFC 5280 5.2.3: CRLNumber ::= INTEGER (0..MAX), and no longer than 20 octets: a longer one would
+        // lock the series (nothing after it can be greater and still conform).
         if (number.Sign < 0) throw new CrlFormatException($"{what} is negative");
+        if (number.GetByteCount() > MaxCrlNumberOctets)
+            throw new CrlFormatException($"{what} is {number.GetByteCount()} octets long; RFC 5280 allows at most {MaxCrlNumberOctets}");
         return number;
     }
 

@@ -106,6 +106,17 @@ internal static class Signatures
         return signer.VerifySignature(signature.ToArray());
     }
 
+    /// <summary>
+    /// RFC 5280 4.1.1.2 and 5.1.1.2: the AlgorithmIdentifier inside the signed part must equal the outer one,
+    /// or what was signed is not what the signature claims.
+    /// </summary>
+    /// <exception cref="CrlFormatException">They differ; the reason names both.</exception>
+    internal static void RequireSameAlgorithm(ReadOnlySpan<byte> inner, ReadOnlySpan<byte> outer, string signedPart)
+    {
+        if (!inner.SequenceEqual(outer))
+            throw new CrlFormatException($"signature algorithm in {signedPart} ({Name(inner)}) differs from the outer one ({Name(outer)})");
+    }
+
     /// <summary>The algorithm's name for messages, e.g. <c>1.2.840.113549.1.1.10</c> or its BouncyCastle name.</summary>
     public static string Name(ReadOnlySpan<byte> algorithmDer)
     {

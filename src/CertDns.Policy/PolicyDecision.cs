@@ -32,7 +32,7 @@ public sealed class PolicyDecision(ZoneClient zone, FailureMode failure, Action<
                 if (answer.Status is CertStatus.Revoked or CertStatus.Blocked or CertStatus.Hold)
                 {
                     var reason = answer.Text ?? StatusCodes.Name(answer.Status);
-                    log?.Invoke($"REJECT {(isKey ? "key" : "certificate")} {text}: {reason}");
+                    log?.Invoke(SafeText.OneLine($"REJECT {(isKey ? "key" : "certificate")} {text}: {reason}"));
                     return $"REJECT 5.7.1 TLS client {(isKey ? "key" : "certificate")} {StatusCodes.Name(answer.Status)}: {reason}";
                 }
             }
@@ -40,7 +40,7 @@ public sealed class PolicyDecision(ZoneClient zone, FailureMode failure, Action<
         }
         catch (BadInputException e)
         {
-            log?.Invoke($"ignored malformed fingerprint: {e.Message}");
+            log?.Invoke(SafeText.OneLine($"ignored malformed fingerprint: {e.Message}"));
             return "DUNNO";
         }
         catch (Exception e) when (e is ZoneUnavailableException or OperationCanceledException or System.Net.Sockets.SocketException)
