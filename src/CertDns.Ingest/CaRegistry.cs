@@ -110,11 +110,15 @@ public sealed class CaRegistry(CertStore store, TimeProvider? time = null)
                 orphan.Refusal = $"a CRL signer that is not a CA is trusted only under the registered CA that issued it, and \"{orphan.Cert.Issuer}\" is not one";
                 continue;
             }
+            if (orphan.Cert.IsSelfIssued)
+            {
+                // Even --anchor does not take a self-signed certificate whose self-signature fails: it is damaged or forged.
+                orphan.Refusal = "its self-signature does not verify, and no registered CA of that name signed it";
+                continue;
+            }
             if (!anchor)
             {
-                orphan.Refusal = orphan.Cert.IsSelfIssued
-                    ? "its self-signature does not verify, and no registered CA of that name signed it"
-                    : $"issuer \"{orphan.Cert.Issuer}\" is not a registered CA: register it first, or trust this CA on its own with --anchor";
+                orphan.Refusal = $"issuer \"{orphan.Cert.Issuer}\" is not a registered CA: register it first, or trust this CA on its own with --anchor";
                 continue;
             }
             accepted.Add(Record(orphan.Cert, abuseContact, null, CaAnchor.Operator));

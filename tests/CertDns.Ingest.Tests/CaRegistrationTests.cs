@@ -84,12 +84,14 @@ public sealed class CaRegistrationTests : IDisposable
             notBefore: Now.AddDays(fromDays), notAfter: Now.AddDays(toDays))), reason);
     }
 
-    [Fact]
-    public void CaAdd_SelfSignedWithBrokenSignature_Refused()
+    [Theory]
+    [InlineData]
+    [InlineData("--anchor")]
+    public void CaAdd_SelfSignedWithBrokenSignature_RefusedEvenWithAnchor(params string[] options)
     {
         var key = Craft.NewKey();
-        AssertRefused(Write("broken.pem", Craft.Cert(Craft.Name("Broken CA"), key, Craft.Name("Broken CA"), key.Public, breakSignature: true)),
-            "self-signature does not verify");
+        var file = Write("broken.pem", Craft.Cert(Craft.Name("Broken CA"), key, Craft.Name("Broken CA"), key.Public, breakSignature: true));
+        AssertRefused(file, "self-signature does not verify", ["ca", "add", .. options, file]);
     }
 
     [Theory]
