@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace CertDns.Ingest.Tests;
 
 /// <summary>
-/// PKITS 4.2 (validity) and 4.6 (basic constraints) at registration, from the full vectors in Debian's
+/// PKITS 4.2 (validity), 4.5 (self-issued keys), 4.6 (basic constraints) and 4.7 (key usage) at registration, from the full vectors in Debian's
 /// python3-cryptography-vectors: the path's CAs are registered trust anchor first; where PKITS marks a CA invalid
 /// as a CA, <c>ca add</c> must refuse exactly that one, and accept every CA of a valid path.
 /// </summary>
@@ -20,6 +20,9 @@ public sealed class PkitsCaTests
     public static TheoryData<string, string, string?> Cases => new()
     {
         { "4.2.1", "BadnotBeforeDateCACert.crt", "not valid before" },
+        // 4.5: self-issued key rollover certificates, each under the same-named CA whose key verifies it.
+        { "4.5.1", "BasicSelfIssuedNewKeyCACert.crt,BasicSelfIssuedNewKeyOldWithNewCACert.crt", null },
+        { "4.5.3", "BasicSelfIssuedOldKeyCACert.crt,BasicSelfIssuedOldKeyNewWithOldCACert.crt", null },
         { "4.2.5", "BadnotAfterDateCACert.crt", "expired on" },
         { "4.6.1", "MissingbasicConstraintsCACert.crt", "no basicConstraints" },
         { "4.6.2", "basicConstraintsCriticalcAFalseCACert.crt", "cA is FALSE" },
@@ -32,6 +35,8 @@ public sealed class PkitsCaTests
         { "4.6.13", "pathLenConstraint6CACert.crt,pathLenConstraint6subCA4Cert.crt,pathLenConstraint6subsubCA41Cert.crt,pathLenConstraint6subsubsubCA41XCert.crt", null },
         { "4.6.15", "pathLenConstraint0CACert.crt,pathLenConstraint0SelfIssuedCACert.crt", null },
         { "4.6.16", "pathLenConstraint0CACert.crt,pathLenConstraint0SelfIssuedCACert.crt,pathLenConstraint0subCA2Cert.crt", "pathLenConstraint" },
+        { "4.7.1", "keyUsageCriticalkeyCertSignFalseCACert.crt", "lacks keyCertSign" },
+        { "4.7.2", "keyUsageNotCriticalkeyCertSignFalseCACert.crt", "lacks keyCertSign" },
         { "4.6.17", "pathLenConstraint1CACert.crt,pathLenConstraint1SelfIssuedCACert.crt,pathLenConstraint1subCACert.crt,pathLenConstraint1SelfIssuedsubCACert.crt", null },
     };
 
