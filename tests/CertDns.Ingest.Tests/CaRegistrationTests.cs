@@ -199,6 +199,24 @@ public sealed class CaRegistrationTests : IDisposable
     }
 
     [Fact]
+    public void CertsAdd_CertificateSignedByACrlSigner_RefusedThoughTheSignerIsRegistered()
+    {
+        // A separate CRL-signing key (RFC 5280 6.3.3 (f)) registers under its CA, but issues no certificates.
+        var rootKey = Craft.NewKey();
+        var signerKey = Craft.NewKey();
+        Write("root.pem", Craft.Cert(Craft.Name("Signer Root"), rootKey, Craft.Name("Signer Root"), rootKey.Public));
+        Write("signer.pem", Craft.Cert(Craft.Name("Signer Root"), rootKey, Craft.Name("CRL Signer"), signerKey.Public, noBasic: true, keyUsage: KeyUsage.CrlSign));
+        var added = Cli("ca", "add", "root.pem", "signer.pem");
+        Assert.Equal(0, added.ExitCode);
+        Assert.Contains("\"CN=CRL Signer\" under CA 1", added.Stdout);
+        var leafKey = Craft.NewKey();
+        Write("leaf.pem", Craft.Cert(Craft.Name("CRL Signer"), signerKey, Craft.Name("leaf.example"), leafKey.Public,
+            basic: new BasicConstraints(false), keyUsage: KeyUsage.DigitalSignature));
+
+        AssertRefused("leaf.pem", "issues no certificates", "certs", "add", "leaf.pem");
+    }
+
+    [Fact]
     public void CertsAdd_TwentyCertificatesOfAnUnboundedKeyCa_RefusedInMilliseconds()
     {
         // A store from before CA checks may hold a CA with a 16384-bit key and exponent: its certificates are refused
