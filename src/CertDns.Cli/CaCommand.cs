@@ -16,16 +16,22 @@ internal sealed class CaCommand
         var files = new Argument<string[]>("files") { Description = "CA certificates (PEM, DER or PEM bundle; - for stdin)", Arity = ArgumentArity.OneOrMore };
         var urls = new Option<string[]>("--crl-url") { Description = "A URL the CA publishes its CRL at (repeatable)", AllowMultipleArgumentsPerToken = false };
         var abuse = new Option<string?>("--abuse-contact") { Description = "E-mail address for abuse reports about this CA's certificates" };
-        var add = new Command("add", "Register CA certificates as trusted issuers") { files, urls, abuse };
+        var anchor = new Option<bool>("--anchor") { Description = "Trust a CA whose issuer is not registered as an anchor on its own (audited)" };
+        var add = new Command("add", "Register CA certificates: self-signed anchors, intermediates under a registered CA; all or nothing") { files, urls, abuse, anchor };
         add.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var registry = new CaRegistry(store);
-            foreach (var file in r.GetValue(files)!)
+            var inputs = r.GetValue(files)!.Select(f => (f, Run.ReadInput(f))).ToList();
+            var result = new CaRegistry(store).Add(inputs, r.GetValue(urls) ?? [], r.GetValue(abuse), r.GetValue(anchor));
+            foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
+                Console.Error.WriteLine(Core.SafeText.OneLine($"certdns: {refused.Source}: {refused.Refusal}"));
+            if (!result.Stored)
             {
-                foreach (var (ca, added) in registry.Add(file, Run.ReadInput(file), r.GetValue(urls) ?? [], r.GetValue(abuse)))
-                    Console.WriteLine($"{(added ? "added" : "already registered")}: CA {ca.Id} \"{Core.SafeText.OneLine(ca.Subject)}\"{(ca.CanSignCrl ? "" : " (keyUsage lacks cRLSign: its CRLs will be refused)")}");
+                Console.WriteLine($"{result.Outcomes.Count} CA certificates read, {result.Refused} refused: nothing stored");
+                return ExitCodes.BadInput;
             }
+            foreach (var ca in result.Outcomes.Select(o => (o.Ca!, o.Added)))
+                Console.WriteLine($"{(ca.Added ? "added" : "already registered")}: CA {ca.Item1.Id} \"{Core.SafeText.OneLine(ca.Item1.Subject)}\" {Parent(ca.Item1)}{(ca.Item1.CanSignCrl ? "" : " (keyUsage lacks cRLSign: its CRLs will be refused)")}");
             return ExitCodes.Ok;
         }));
 
@@ -35,7 +41,7 @@ internal sealed class CaCommand
             using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
             var coverage = store.Snapshots.LoadCoverage();
             var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
-            Output.Table(["id", "trust", "subject", "crl", "next update", "revoked", "crl urls"], rows);
+            Output.Table(["id", "trust", "parent", "subject", "crl", "next update", "revoked", "crl urls"], rows);
             return ExitCodes.Ok;
         }));
 
@@ -55,11 +61,15 @@ internal sealed class CaCommand
         var trust = ca.Trusted ? "trusted" : $"distrusted {Output.Time(DateTimeOffset.FromUnixTimeSeconds(ca.DistrustedAt ?? 0))}: {ca.DistrustReason}";
         return
         [
-            ca.Id.ToString(CultureInfo.InvariantCulture), trust, ca.Subject,
+            ca.Id.ToString(CultureInfo.InvariantCulture), trust, Parent(ca), ca.Subject,
             crl is null ? "none" : crl.Number ?? "(no number)", next,
             store.Crls.RevocationCount(ca.Id).ToString(CultureInfo.InvariantCulture), string.Join(' ', store.Cas.CrlUrls(ca.Id)),
         ];
     }
+
+    /// <summary>"under CA 3", or "anchor (self-signed)", "anchor (operator)", "anchor (migrated)".</summary>
+    private static string Parent(CaRow ca) =>
+        ca.ParentId is { } parent ? $"under CA {parent.ToString(CultureInfo.InvariantCulture)}" : $"anchor ({ca.Anchor ?? CaAnchor.Operator})";
 
     private static Command Trust(string name, string description, bool trusted)
     {

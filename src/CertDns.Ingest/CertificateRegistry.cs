@@ -69,18 +69,35 @@ public sealed class CertificateRegistry(CertStore store)
     private string? Verify(ParsedCertificate cert, out long caId)
     {
         caId = 0;
+        // The same key bounds as for CAs and CRL signers (KeyBounds), checked before any arithmetic.
+        if (cert.KeyRefusal is { } key) return $"key refused: {key}";
         var candidates = store.Cas.FindBySubject(cert.IssuerDer);
         if (candidates.Count == 0)
             return $"issuer \"{cert.Issuer}\" is not a registered CA (certdns ca add)";
-        foreach (var ca in candidates)
+        // Same-named CAs (a key rollover): the one the authority key identifier names first; the signature decides.
+        var ordered = candidates.OrderByDescending(c => cert.AuthorityKeyId is not null && c.KeyId is not null && c.KeyId.AsSpan().SequenceEqual(cert.AuthorityKeyId));
+        string? refusedKey = null;
+        foreach (var ca in ordered)
         {
-            if (cert.IsIssuedBy(CaCertificate(ca)))
+            var parsed = CaCertificate(ca);
+            if (parsed.KeyRefusal is { } caKey)
+            {
+                refusedKey ??= $"the key of registered CA {ca.Id} \"{ca.Subject}\" is refused: {caKey}";
+                continue;
+            }
+            if (!parsed.IsCa || parsed.CanSignCertificates == false)
+            {
+                // A CRL signer, or a CA registered before CA checks that is none (RFC 5280 6.1.4 (k), (n)).
+                refusedKey ??= $"registered CA {ca.Id} \"{ca.Subject}\" is not a CA certificate with keyCertSign: it issues no certificates";
+                continue;
+            }
+            if (cert.IsIssuedBy(parsed))
             {
                 caId = ca.Id;
                 return null;
             }
         }
-        return $"signature does not verify with the key of registered CA \"{cert.Issuer}\"";
+        return refusedKey ?? $"signature does not verify with the key of registered CA \"{cert.Issuer}\"";
     }
 
     private ParsedCertificate CaCertificate(CaRow ca)

@@ -48,8 +48,13 @@ public sealed class ParsedCertificate
         var aki = bc.GetExtensionValue(X509Extensions.AuthorityKeyIdentifier);
         AuthorityKeyId = aki is null ? null : AuthorityKeyIdentifier.GetInstance(Asn1Object.FromByteArray(aki.GetOctets())).KeyIdentifier?.GetOctets();
         var basic = bc.GetExtensionValue(X509Extensions.BasicConstraints);
-        IsCa = basic is not null && BasicConstraints.GetInstance(Asn1Object.FromByteArray(basic.GetOctets())).IsCA();
+        HasBasicConstraints = basic is not null;
+        var constraints = basic is null ? null : BasicConstraints.GetInstance(Asn1Object.FromByteArray(basic.GetOctets()));
+        IsCa = constraints is not null && constraints.IsCA();
+        PathLengthConstraint = IsCa && constraints!.PathLenConstraint is { } pathLen ? (int)Math.Min(pathLen.LongValue, int.MaxValue) : null;
         var keyUsage = bc.GetKeyUsage();
+        // KeyUsage bit 5 is keyCertSign (RFC 5280 4.2.1.3).
+        CanSignCertificates = keyUsage is null ? null : keyUsage.Length > 5 && keyUsage[5];
         // KeyUsage bit 6 is cRLSign (RFC 5280 4.2.1.3).
         CanSignCrl = keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6];
         CrlDistributionPoints = ReadDistributionPoints(bc);
@@ -102,6 +107,34 @@ public sealed class ParsedCertificate
     /// <summary>basicConstraints cA.</summary>
     public bool IsCa { get; }
 
+    /// <summary>Whether the certificate has a basicConstraints extension at all (RFC 5280 4.2.1.9).</summary>
+    public bool HasBasicConstraints { get; }
+
+    /// <summary>basicConstraints pathLenConstraint of a CA certificate, when present.</summary>
+    public int? PathLengthConstraint { get; }
+
+    /// <summary>Null without a keyUsage extension (any use allowed), else whether keyCertSign is set.</summary>
+    public bool? CanSignCertificates { get; }
+
+    /// <summary>Whether issuer and subject are the same name (RFC 5280 6.1: self-issued, which a self-signed CA is too).</summary>
+    public bool IsSelfIssued => Names.Match(IssuerDer, SubjectDer);
+
+    /// <summary>
+    /// Why this certificate's public key is outside <see cref="KeyBounds"/> (and no signature is ever checked with
+    /// it), or null when it is within them.
+    /// </summary>
+    public string? KeyRefusal
+    {
+        get
+        {
+            if (!_keyChecked) (_keyRefusal, _keyChecked) = (KeyBounds.Refusal(_spki), true);
+            return _keyRefusal;
+        }
+    }
+
+    private string? _keyRefusal;
+    private bool _keyChecked;
+
     /// <summary>Null without a keyUsage extension (any use allowed), else whether cRLSign is set.</summary>
     public bool? CanSignCrl { get; }
 
@@ -110,12 +143,14 @@ public sealed class ParsedCertificate
 
     /// <summary>
     /// Whether <paramref name="issuer"/> issued this certificate: this issuer name equals its subject (DER or
-    /// RFC 5280 matching) and this signature verifies, over the original TBS bytes, with its public key.
+    /// RFC 5280 matching) and this signature verifies, over the original TBS bytes, with its public key. An issuer
+    /// key outside <see cref="KeyBounds"/> verifies nothing, and costs no arithmetic.
     /// </summary>
     public bool IsIssuedBy(ParsedCertificate issuer)
     {
         ArgumentNullException.ThrowIfNull(issuer);
         if (!Names.Match(IssuerDer, issuer.SubjectDer)) return false;
+        if (issuer.KeyRefusal is not null) return false;
         var key = issuer.TryGetPublicKey();
         return key is not null && Signatures.Verify(_signatureAlgorithm, _tbs, _signature, key);
     }

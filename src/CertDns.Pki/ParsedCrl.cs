@@ -126,6 +126,11 @@ public sealed class ParsedCrl
         {
             throw new BadInputException(Source, $"CA \"{ca.Subject}\" may not sign CRLs (keyUsage lacks cRLSign)");
         }
+        if (ca.KeyRefusal is { } refusal)
+        {
+            // Checked before any arithmetic: an unbounded key would cost seconds a signature.
+            throw new BadInputException(Source, $"the key of CA \"{ca.Subject}\" is refused: {refusal}");
+        }
         var verified = Signatures.TryVerifyNative(SignatureAlgorithmDer, Tbs.Span, Signature, ca.SubjectPublicKeyInfo);
         if (verified is null)
         {

@@ -103,6 +103,11 @@ public sealed class TestAuthority
     /// <param name="notBefore">Start of validity; default one day ago.</param>
     /// <param name="notAfter">End of validity; default ten years from now.</param>
     public TestAuthority(string commonName, TestKeyType keyType = TestKeyType.EcdsaP256, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+        : this(commonName, keyType, notBefore, notAfter, issuer: null, pathLength: null)
+    {
+    }
+
+    private TestAuthority(string commonName, TestKeyType keyType, DateTimeOffset? notBefore, DateTimeOffset? notAfter, TestAuthority? issuer, int? pathLength)
     {
         ArgumentException.ThrowIfNullOrEmpty(commonName);
         _key = TestKeyPair.Create(keyType);
@@ -112,17 +117,31 @@ public sealed class TestAuthority
 
         var generator = new X509V3CertificateGenerator();
         generator.SetSerialNumber(new BcBigInteger(1, RandomSerial()));
-        generator.SetIssuerDN(_name);
+        generator.SetIssuerDN(issuer?._name ?? _name);
         generator.SetSubjectDN(_name);
         generator.SetNotBefore(Seconds(notBefore ?? now.AddDays(-1)));
         generator.SetNotAfter(Seconds(notAfter ?? now.AddYears(10)));
         generator.SetPublicKey(_key.Pair.Public);
-        generator.AddExtension(X509Extensions.BasicConstraints, true, new BasicConstraints(true));
+        generator.AddExtension(X509Extensions.BasicConstraints, true, pathLength is { } p ? new BasicConstraints(p) : new BasicConstraints(true));
         generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(_keyId));
-        CertificateDer = generator.Generate(_key.Signer()).GetEncoded();
+        if (issuer is not null) generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(issuer._keyId));
+        CertificateDer = generator.Generate((issuer?._key ?? _key).Signer()).GetEncoded();
         Certificate = CertificateFile.Read(CertificateDer, commonName)[0];
     }
+
+    /// <summary>
+    /// Issues an intermediate CA (basicConstraints cA, keyUsage keyCertSign and cRLSign, SKI, and an AKI naming
+    /// this CA's key) signed by this CA.
+    /// </summary>
+    /// <param name="commonName">The intermediate's CN; the subject is <c>CN=commonName,O=CertDns Test</c>.</param>
+    /// <param name="pathLength">basicConstraints pathLenConstraint, or null for none.</param>
+    /// <param name="notBefore">Start of validity; default one day ago.</param>
+    /// <param name="notAfter">End of validity; default ten years from now.</param>
+    /// <param name="keyType">Key algorithm of the intermediate.</param>
+    public TestAuthority IssueCa(string commonName, int? pathLength = null, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null,
+        TestKeyType keyType = TestKeyType.EcdsaP256) =>
+        new(commonName, keyType, notBefore, notAfter, this, pathLength);
 
     /// <summary>The CA certificate.</summary>
     public ParsedCertificate Certificate { get; }

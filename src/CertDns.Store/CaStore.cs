@@ -18,23 +18,43 @@ public sealed class CaStore
     }
 
     /// <summary>Registers a CA; returns its id and whether it was new.</summary>
-    public (long Id, bool Added) Add(CaRecord ca, IEnumerable<string> crlUrls) => _store.Write(tx =>
+    public (long Id, bool Added) Add(CaRecord ca, IEnumerable<string> crlUrls) => Add([ca], crlUrls)[0];
+
+    /// <summary>
+    /// Registers CAs in one transaction, in order (a parent before its intermediates); returns each one's id and
+    /// whether it was new. Re-adding a CA changes only its abuse contact and CRL URLs.
+    /// </summary>
+    public IReadOnlyList<(long Id, bool Added)> Add(IReadOnlyList<CaRecord> cas, IEnumerable<string> crlUrls)
     {
-        var existing = _db.ExecuteScalar<long?>("SELECT id FROM cas WHERE sha256 = @Sha256;", new { ca.Sha256 }, tx);
-        var id = existing ?? _db.ExecuteScalar<long>(
-            """
-            INSERT INTO cas (sha256, subject, subject_der, key_id, spki_sha256, not_before, not_after, can_sign_crl, der, abuse_contact, added_at)
-            VALUES (@Sha256, @Subject, @SubjectDer, @KeyId, @SpkiSha256, @nb, @na, @CanSignCrl, @Der, @AbuseContact, @now)
-            RETURNING id;
-            """,
-            new { ca.Sha256, ca.Subject, ca.SubjectDer, ca.KeyId, ca.SpkiSha256, nb = ca.NotBefore.ToUnixTimeSeconds(), na = ca.NotAfter.ToUnixTimeSeconds(), ca.CanSignCrl, ca.Der, ca.AbuseContact, now = CertStore.Now() }, tx);
-        if (existing is not null && ca.AbuseContact is not null)
-            _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
-        foreach (var url in crlUrls)
-            _db.Execute("INSERT OR IGNORE INTO ca_crl_urls (ca_id, url) VALUES (@id, @url);", new { id, url }, tx);
-        if (existing is null) _store.Audit(tx, "ca add", ca.Subject, null);
-        return (id, existing is null);
-    });
+        var urls = crlUrls.ToList();
+        return _store.Write(tx =>
+        {
+            var result = new List<(long, bool)>();
+            foreach (var ca in cas)
+            {
+                var existing = _db.ExecuteScalar<long?>("SELECT id FROM cas WHERE sha256 = @Sha256;", new { ca.Sha256 }, tx);
+                long? parent = ca.ParentSha256 is null ? null
+                    : _db.ExecuteScalar<long?>("SELECT id FROM cas WHERE sha256 = @ParentSha256;", new { ca.ParentSha256 }, tx)
+                      ?? throw new InvalidOperationException($"parent of CA \"{ca.Subject}\" is not registered");
+                string? anchor = parent is null ? ca.Anchor : null;
+                var id = existing ?? _db.ExecuteScalar<long>(
+                    """
+                    INSERT INTO cas (sha256, subject, subject_der, key_id, spki_sha256, not_before, not_after, can_sign_crl, der, abuse_contact, added_at, parent_id, anchor)
+                    VALUES (@Sha256, @Subject, @SubjectDer, @KeyId, @SpkiSha256, @nb, @na, @CanSignCrl, @Der, @AbuseContact, @now, @parent, @anchor)
+                    RETURNING id;
+                    """,
+                    new { ca.Sha256, ca.Subject, ca.SubjectDer, ca.KeyId, ca.SpkiSha256, nb = ca.NotBefore.ToUnixTimeSeconds(), na = ca.NotAfter.ToUnixTimeSeconds(), ca.CanSignCrl, ca.Der, ca.AbuseContact, now = CertStore.Now(), parent, anchor }, tx);
+                if (existing is not null && ca.AbuseContact is not null)
+                    _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
+                foreach (var url in urls)
+                    _db.Execute("INSERT OR IGNORE INTO ca_crl_urls (ca_id, url) VALUES (@id, @url);", new { id, url }, tx);
+                if (existing is null)
+                    _store.Audit(tx, "ca add", ca.Subject, parent is { } p ? $"CA {id}: intermediate under CA {p}" : $"CA {id}: anchor ({anchor})");
+                result.Add((id, existing is null));
+            }
+            return result;
+        });
+    }
 
     /// <summary>Every registered CA.</summary>
     public IReadOnlyList<CaRow> List() => _db.Query<CaRow>("SELECT * FROM cas ORDER BY id;").AsList();

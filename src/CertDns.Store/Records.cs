@@ -2,7 +2,10 @@ using CertDns.Core;
 
 namespace CertDns.Store;
 
-/// <summary>A CA certificate to register.</summary>
+/// <summary>
+/// A CA certificate to register: an intermediate under the CA whose key verified it (<paramref name="ParentSha256"/>,
+/// already registered or earlier in the same batch), or an anchor, saying why it is one (<see cref="CaAnchor"/>).
+/// </summary>
 public sealed record CaRecord(
     byte[] Sha256,
     string Subject,
@@ -13,7 +16,22 @@ public sealed record CaRecord(
     DateTimeOffset NotAfter,
     bool CanSignCrl,
     byte[] Der,
-    string? AbuseContact);
+    string? AbuseContact,
+    byte[]? ParentSha256 = null,
+    string Anchor = CaAnchor.Operator);
+
+/// <summary>Why a CA without a parent is trusted: the values of <see cref="CaRow.Anchor"/>.</summary>
+public static class CaAnchor
+{
+    /// <summary>A self-signed CA whose self-signature verified.</summary>
+    public const string SelfSigned = "self-signed";
+
+    /// <summary>The operator said <c>--anchor</c>: trusted on its own, its issuer unknown here.</summary>
+    public const string Operator = "operator";
+
+    /// <summary>Registered before CA checks existed (schema 5): kept as an anchor, unchecked.</summary>
+    public const string Migrated = "migrated";
+}
 
 /// <summary>A registered CA as stored.</summary>
 public sealed class CaRow
@@ -32,6 +50,12 @@ public sealed class CaRow
     public string? DistrustReason { get; init; }
     public string? AbuseContact { get; init; }
     public long AddedAt { get; init; }
+
+    /// <summary>The CA whose key verified this one, or null for an anchor.</summary>
+    public long? ParentId { get; init; }
+
+    /// <summary>Why an anchor is trusted (<see cref="CaAnchor"/>), or null for an intermediate.</summary>
+    public string? Anchor { get; init; }
 }
 
 /// <summary>

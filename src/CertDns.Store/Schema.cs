@@ -181,6 +181,20 @@ internal static class Schema
         ALTER TABLE certificates ADD COLUMN crl_point_set BLOB;
         ALTER TABLE crl_scopes ADD COLUMN point_names BLOB;
         """,
+
+        // 6: the CA hierarchy. An intermediate names the CA whose key verified it (parent_id); an anchor has none
+        // and says why it is trusted (anchor: self-signed, operator, migrated). CAs registered before this step
+        // were trusted on their own word: they stay anchors, so no answer changes, and the audit log says so.
+        """
+        ALTER TABLE cas ADD COLUMN parent_id INTEGER REFERENCES cas (id);
+        ALTER TABLE cas ADD COLUMN anchor TEXT;
+        UPDATE cas SET anchor = 'migrated';
+        INSERT INTO audit (at, actor, action, subject, reason)
+            SELECT CAST(strftime('%s','now') AS INTEGER), 'certdns', 'ca anchor', subject,
+                   'CA ' || id || ' was registered before CA checks: kept as a trust anchor (schema 6); re-check with `certdns ca add`'
+            FROM cas ORDER BY id;
+        CREATE INDEX cas_parent ON cas (parent_id);
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>
