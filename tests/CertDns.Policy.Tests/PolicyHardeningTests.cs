@@ -14,7 +14,7 @@ namespace CertDns.Policy.Tests;
 /// </summary>
 public sealed class PolicyHardeningTests : IDisposable
 {
-    private const string Nsd = "/usr/sbin/nsd";
+    private static readonly string Nsd = Peer.Path(Peer.Nsd);
     private readonly TempDir _dir = new();
     private readonly byte[] _injected = RandomNumberGenerator.GetBytes(32);
     private readonly byte[] _utf8 = RandomNumberGenerator.GetBytes(32);
@@ -161,7 +161,7 @@ public sealed class PolicyHardeningTests : IDisposable
 
     private static byte[] Request(byte[] digest) => Encoding.ASCII.GetBytes($"request=smtpd_access_policy\nccert_fingerprint={Colons(digest)}\n\n");
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public Task PolicyVerb_TxtWithCrLfNul_OneReplyLinePerRequest_NextRequestAnsweredRight() => WithPolicyOverNsd(async policy =>
     {
         using var client = new TcpClient();
@@ -192,7 +192,7 @@ public sealed class PolicyHardeningTests : IDisposable
         Assert.DoesNotContain(reply, c => char.IsControl(c));
     });
 
-    [PeerFact(Nsd, "nsd", "/usr/bin/dig", "dnsutils")]
+    [PeerFact(Peer.Nsd, Peer.Dig)]
     public Task PolicyVerb_Utf8Txt_ReplyKeepsUtf8() => WithPolicyOverNsd(async policy =>
     {
         using var client = new TcpClient();

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CertDns.Ingest;
 using CertDns.Pki;
 using CertDns.Store;
 using Org.BouncyCastle.Asn1;
@@ -13,7 +14,7 @@ using Org.BouncyCastle.Security;
 using Org.BouncyCastle.X509;
 using BcBigInteger = Org.BouncyCastle.Math.BigInteger;
 
-namespace CertDns.Ingest.Tests;
+namespace CertDns.EndToEnd.Tests;
 
 /// <summary>
 /// `certdns ca add` accepts CA certificates only (issue #11): each case is a certificate crafted here with one
