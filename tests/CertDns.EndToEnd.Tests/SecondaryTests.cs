@@ -20,36 +20,11 @@ public sealed class SecondaryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private Process StartNsd(int port, int primary)
-    {
-        var conf = _dir.File("nsd.conf");
-        File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                ip-address: 127.0.0.1@{port}
-                do-ip6: no
-                zonesdir: "{_dir.Path}"
-                database: ""
-                pidfile: "{_dir.File("nsd.pid")}"
-                xfrdfile: "{_dir.File("xfrd.state")}"
-                zonelistfile: "{_dir.File("zone.list")}"
-                xfrdir: "{_dir.Path}"
-                username: ""
-                chroot: ""
-                logfile: "{_dir.File("nsd.log")}"
-                server-count: 1
-                verbosity: 2
-            remote-control:
-                control-enable: no
-            zone:
-                name: "status.example"
-                zonefile: "secondary.zone"
-                request-xfr: AXFR 127.0.0.1@{primary} NOKEY
-                allow-notify: 127.0.0.1 NOKEY
-            """));
-        var info = new ProcessStartInfo(Nsd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
-    }
+    private Process StartNsd(int port, int primary) => NsdServer.Start(_dir, port, $"""
+            zonefile: "secondary.zone"
+            request-xfr: AXFR 127.0.0.1@{primary} NOKEY
+            allow-notify: 127.0.0.1 NOKEY
+        """, verbosity: 2);
 
     private static async Task<string> Wait(int port, string name, Func<DigResult, bool> done, string what)
     {

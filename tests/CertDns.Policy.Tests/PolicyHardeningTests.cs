@@ -40,29 +40,9 @@ public sealed class PolicyHardeningTests : IDisposable
             {Owner(_utf8)} TXT "blocked: Z\195\188rich caf\195\169"
 
             """);
-        File.WriteAllText(_dir.File("nsd.conf"), string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                ip-address: 127.0.0.1@{port}
-                do-ip6: no
-                zonesdir: "{_dir.Path}"
-                database: ""
-                pidfile: "{_dir.File("nsd.pid")}"
-                xfrdfile: "{_dir.File("xfrd.state")}"
-                zonelistfile: "{_dir.File("zone.list")}"
-                xfrdir: "{_dir.Path}"
-                username: ""
-                chroot: ""
-                logfile: "{_dir.File("nsd.log")}"
-                server-count: 1
-            remote-control:
-                control-enable: no
-            zone:
-                name: "status.example"
+        return NsdServer.Start(_dir, port, """
                 zonefile: "status.example.zone"
-            """));
-        var info = new ProcessStartInfo(Nsd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-d", "-c", _dir.File("nsd.conf") }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
+            """);
     }
 
     private static async Task WaitForZone(int port)
