@@ -19,7 +19,7 @@ internal sealed class CaCommand
         var add = new Command("add", "Register CA certificates as trusted issuers") { files, urls, abuse };
         add.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var registry = new CaRegistry(store);
             foreach (var file in r.GetValue(files)!)
             {
@@ -32,7 +32,7 @@ internal sealed class CaCommand
         var list = new Command("list", "List registered CAs with trust and CRL freshness");
         list.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var coverage = store.Snapshots.LoadCoverage();
             var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
             Output.Table(["id", "trust", "subject", "crl", "next update", "revoked", "crl urls"], rows);
@@ -69,7 +69,7 @@ internal sealed class CaCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             if (r.GetValue(reason) is { } why) Core.SafeText.RequireOneLine(why, "--reason");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var ca = new CaRegistry(store).Get(r.GetValue(id)!);
             var changed = store.Cas.SetTrust(ca.Id, trusted, r.GetValue(reason));
             Console.WriteLine(changed
