@@ -67,6 +67,8 @@ internal sealed class ServeCommand
                 Minimum = GlobalOptions.Pick(r, negativeTtl, file?.Minimum),
                 Forms = published,
             };
+            if (options.MaxTtl < 0) throw new BadInputException("--ttl", "must not be negative");
+            if (options.Minimum < 0) throw new BadInputException("--negative-ttl", "must not be negative");
             try
             {
                 _ = new Zone(options);

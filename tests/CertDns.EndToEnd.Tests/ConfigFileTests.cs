@@ -50,6 +50,21 @@ public sealed class ConfigFileTests : IDisposable
         Assert.DoesNotContain("serving", result.Stdout, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--ttl", "-1", "--ttl: must not be negative")]
+    [InlineData("--negative-ttl", "-5", "--negative-ttl: must not be negative")]
+    [InlineData("--soa-contact", "hostmaster", "--soa-contact: \"hostmaster\" is not an e-mail address")]
+    [InlineData("--glue", "ns.status.example", "ns.status.example: expected --glue NAME=ADDRESS")]
+    public void Serve_BadIdentityOrTtl_OneLineBeforeTheStoreIsOpened(string flag, string value, string expected)
+    {
+        var result = CertDnsProcess.Run(_dir.Path, "serve", "--listen", "127.0.0.1:0", flag, value);
+
+        Assert.Equal(1, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains(expected, line, StringComparison.Ordinal);
+        Assert.False(File.Exists(_dir.File("certdns.db")));
+    }
+
     [PeerFact(Peer.Dig)]
     public async Task ServeAndExport_ConfigFile_SameNameServersGlueAndSoa()
     {
