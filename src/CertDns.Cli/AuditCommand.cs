@@ -13,7 +13,7 @@ internal sealed class AuditCommand
         var command = new Command("audit", "Print the audit log: CA trust, blocks, complaints, settings");
         command.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             Output.Table(["id", "when", "who", "what", "subject", "why"], store.AuditLog().Select(a => new[]
             {
                 a.Id.ToString(CultureInfo.InvariantCulture), TimeText.Utc(DateTimeOffset.FromUnixTimeSeconds(a.At)), a.Actor, a.Action, a.Subject, a.Reason ?? "",

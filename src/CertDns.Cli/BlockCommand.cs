@@ -18,8 +18,8 @@ internal sealed class BlockCommand
             var why = r.GetValue(reason)!;
             if (string.IsNullOrWhiteSpace(why)) throw new BadInputException("--reason", "must not be empty");
             SafeText.RequireOneLine(why, "--reason");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var cert = FingerprintArgument.Registered(store, text, r.GetValue(GlobalOptions.Zone)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
+            var cert = FingerprintArgument.Registered(store, text, GlobalOptions.ZoneName(r));
             var subject = cert.Subject ?? Hex.Lower(cert.Sha256);
             var changed = block ? store.Listings.Block(cert.Sha256, why, "operator", subject) : store.Listings.Unblock(cert.Sha256, why, subject);
             subject = SafeText.OneLine(subject);

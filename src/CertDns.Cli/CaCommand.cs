@@ -20,7 +20,7 @@ internal sealed class CaCommand
         var add = new Command("add", "Register CA certificates: self-signed anchors, intermediates under a registered CA; all or nothing") { files, urls, abuse, anchor };
         add.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var inputs = r.GetValue(files)!.Select(f => (f, Run.ReadInput(f))).ToList();
             var result = new CaRegistry(store).Add(inputs, r.GetValue(urls) ?? [], r.GetValue(abuse), r.GetValue(anchor));
             foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
@@ -38,7 +38,7 @@ internal sealed class CaCommand
         var list = new Command("list", "List registered CAs with trust and CRL freshness");
         list.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var coverage = store.Snapshots.LoadCoverage();
             var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
             Output.Table(["id", "trust", "parent", "subject", "crl", "next update", "revoked", "crl urls"], rows);
@@ -79,7 +79,7 @@ internal sealed class CaCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             if (r.GetValue(reason) is { } why) Core.SafeText.RequireOneLine(why, "--reason");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var ca = new CaRegistry(store).Get(r.GetValue(id)!);
             var changed = store.Cas.SetTrust(ca.Id, trusted, r.GetValue(reason));
             Console.WriteLine(changed

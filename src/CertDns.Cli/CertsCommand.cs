@@ -30,7 +30,7 @@ internal sealed class CertsCommand
                 files.Add((path, data));
             }
             if (files.Count == 0) throw new BadInputException(string.Join(' ', r.GetValue(inputs)!), "no certificate file found");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var result = new CertificateRegistry(store).Add(files);
             foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
                 Console.Error.WriteLine($"certdns: {SafeText.OneLine($"{refused.Source}: {refused.Refusal}")}");

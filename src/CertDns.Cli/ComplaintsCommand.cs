@@ -24,7 +24,7 @@ internal sealed class ComplaintsCommand
         var show = new Command("show", "One complaint with the headers of its evidence") { id };
         show.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var (row, evidence) = store.Listings.Complaint(ParseId(r.GetValue(id)!)) ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
             foreach (var cell in Row(store, new ComplaintRegistry(store), row).Zip(new[] { "id", "received", "reporter", "certificate", "state", "evidence" }))
                 Console.WriteLine($"{cell.Second + ":",-13}{cell.First}");
@@ -43,7 +43,7 @@ internal sealed class ComplaintsCommand
         withdraw.SetAction(r => Run.Guarded(() =>
         {
             SafeText.RequireOneLine(r.GetValue(reason)!, "--reason");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var complaintId = ParseId(r.GetValue(id)!);
             var row = store.Listings.Complaint(complaintId)?.Row ?? throw new BadInputException(r.GetValue(id)!, "no complaint with that id");
             var subject = SafeText.OneLine(store.Certificates.Find(row.Sha256)?.Subject ?? Hex.Lower(row.Sha256));
@@ -55,7 +55,7 @@ internal sealed class ComplaintsCommand
         var expire = new Command("expire", "Apply the complaint window (run from cron): lift listings whose complaints expired");
         expire.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var changed = new ComplaintRegistry(store).Expire();
             Console.WriteLine($"{changed} listings changed; zone serial {store.Serial}");
             return ExitCodes.Ok;
@@ -70,7 +70,7 @@ internal sealed class ComplaintsCommand
 
     private static int List(ParseResult r, bool all) => Run.Guarded(() =>
     {
-        using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+        using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
         var registry = new ComplaintRegistry(store);
         Output.Table(["id", "received", "reporter", "certificate", "state", "evidence"],
             registry.Complaints(all).Select(c => Row(store, registry, c)));

@@ -21,7 +21,7 @@ internal sealed class CrlCommand
         var ingest = new Command("ingest", "Verify each CRL against its CA and apply it; a refused CRL changes nothing") { files, Timeout, MaxSize, MaxRedirects };
         ingest.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
             int exit = ExitCodes.Ok;
             // Each CRL stands alone: one refused source does not hold back the others, but the exit code says so.
@@ -52,7 +52,7 @@ internal sealed class CrlCommand
         };
         fetch.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            var db = r.GetValue(GlobalOptions.Database)!;
+            var db = GlobalOptions.DatabasePath(r);
             using var store = CertStore.Open(db);
             using var held = FetchLock.TryAcquire(store.Path);
             if (held is null) return Run.Fail($"{store.Path}: another certdns crl fetch is running (lock {store.Path}.fetch-lock)", ExitCodes.Failed);

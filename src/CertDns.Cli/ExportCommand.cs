@@ -19,12 +19,15 @@ internal sealed class ExportCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             var path = r.GetValue(output)!;
-            var published = PublishedNames.Parse(r.GetValue(forms)!);
+            var published = PublishedNames.Parse(GlobalOptions.Pick(r, forms, GlobalOptions.ConfigFile(r)?.Forms));
             if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && !Directory.Exists(dir))
                 throw new BadInputException(path, "folder does not exist");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var snapshot = store.Snapshots.Load();
-            var options = new ZoneOptions { Apex = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.').ToLowerInvariant(), Forms = published };
+            // The same identity serve publishes: the configuration file's name servers, glue, SOA and TTLs, else the demo's.
+            var options = new ZoneOptions { Apex = GlobalOptions.ZoneName(r).TrimEnd('.').ToLowerInvariant() };
+            if (GlobalOptions.ConfigFile(r) is { } file) options = CertDns.Server.Configuration.CertDnsConfigLoader.ZoneOptionsFrom(file, options);
+            options = options with { Forms = published };
             var now = DateTimeOffset.UtcNow;
             int records;
             if (r.GetValue(format) == "zone")

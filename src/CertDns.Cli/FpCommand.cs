@@ -14,7 +14,7 @@ internal sealed class FpCommand
         command.SetAction(r => Run.Guarded(() =>
         {
             var path = r.GetValue(file)!;
-            var zone = r.GetValue(GlobalOptions.Zone)!;
+            var zone = GlobalOptions.ZoneName(r);
             foreach (var cert in CertificateFile.Read(Run.ReadInput(path), path))
                 Print(cert, zone);
             return ExitCodes.Ok;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using CertDns.Server.Configuration;
 
 namespace CertDns.Cli;
 
@@ -18,6 +19,42 @@ internal static class GlobalOptions
         DefaultValueFactory = _ => "status.example",
         Recursive = true,
     };
+
+    public static readonly Option<string?> Config = new("--config")
+    {
+        Description = "A certdns.toml (e.g. /etc/certdns/certdns.toml): its store.path and zone.name stand in for --db and --zone, "
+            + "and serve takes every key; a flag given overrides the file",
+        Recursive = true,
+    };
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ParseResult, CertDnsConfig> Loaded = [];
+
+    /// <summary>The file <c>--config</c> names, read once per command line; null without <c>--config</c>.</summary>
+    public static CertDnsConfig? ConfigFile(ParseResult r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        if (r.GetValue(Config) is not { } path) return null;
+        return Loaded.GetValue(r, _ => CertDnsConfigLoader.Load(path));
+    }
+
+    /// <summary>Whether <paramref name="option"/> was typed (not its default), so it overrides the file.</summary>
+    public static bool Given(ParseResult r, Option option) => r.GetResult(option) is { Implicit: false };
+
+    /// <summary>The flag when typed, else the file's value when it has one, else the flag's default.</summary>
+    public static T Pick<T>(ParseResult r, Option<T> option, T? fromFile)
+        where T : class =>
+        Given(r, option) || fromFile is null ? r.GetValue(option)! : fromFile;
+
+    /// <summary>The flag when typed, else the file's value when it has one, else the flag's default.</summary>
+    public static T Pick<T>(ParseResult r, Option<T> option, T? fromFile)
+        where T : struct =>
+        Given(r, option) || fromFile is not { } value ? r.GetValue(option) : value;
+
+    /// <summary>The store: <c>--db</c>, else the file's <c>store.path</c>, else certdns.db.</summary>
+    public static string DatabasePath(ParseResult r) => Pick(r, Database, ConfigFile(r)?.StorePath);
+
+    /// <summary>The zone apex: <c>--zone</c>, else the file's <c>zone.name</c>, else status.example.</summary>
+    public static string ZoneName(ParseResult r) => Pick(r, Zone, ConfigFile(r)?.ZoneName);
 
     /// <summary>The name forms a zone copy carries (export, and serve's zone transfers); read with <see cref="Core.PublishedNames.Parse"/>.</summary>
     public static Option<string> Forms(string copy) => new("--forms")

@@ -14,8 +14,8 @@ internal sealed class LookupCommand
         var command = new Command("lookup", "Show the status the zone publishes for a certificate") { input, key };
         command.SetAction(r => Run.Guarded(() =>
         {
-            var name = FingerprintArgument.Parse(r.GetValue(input)!, r.GetValue(GlobalOptions.Zone)!, r.GetValue(key));
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            var name = FingerprintArgument.Parse(r.GetValue(input)!, GlobalOptions.ZoneName(r), r.GetValue(key));
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var snapshot = store.Snapshots.Load();
             var verdict = snapshot.Evaluate(name, DateTimeOffset.UtcNow);
             if (verdict is null)

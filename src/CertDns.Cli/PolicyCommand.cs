@@ -20,7 +20,7 @@ internal sealed class PolicyCommand
         var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            var zone = r.GetValue(GlobalOptions.Zone)!.TrimEnd('.');
+            var zone = GlobalOptions.ZoneName(r).TrimEnd('.');
             if (!IPAddress.TryParse(r.GetValue(server), out var address)) throw new BadInputException(r.GetValue(server)!, "not an IP address");
             if (r.GetValue(timeout) is var t && t is <= 0 or > 60) throw new BadInputException("--timeout", "must be between 0 and 60 seconds");
             var client = new ZoneClient(address, r.GetValue(port), zone, TimeSpan.FromSeconds(t));

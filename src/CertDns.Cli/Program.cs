@@ -14,6 +14,7 @@ internal static class Program
         {
             GlobalOptions.Database,
             GlobalOptions.Zone,
+            GlobalOptions.Config,
         };
         root.Add(ServeCommand.Create());
         root.Add(CaCommand.Create());
@@ -31,6 +32,7 @@ internal static class Program
         root.Add(ExportCommand.Create());
         root.Add(FpCommand.Create());
         root.Add(QueryCommand.Create());
+        root.Add(ConfigCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 }

@@ -19,7 +19,7 @@ internal sealed class QueryCommand
         var command = new Command("query", "Ask a running CertDns (or any DNS server) for a name") { name, type, server, port, tcp };
         command.SetAction(r => Run.Guarded(() =>
         {
-            var zone = r.GetValue(GlobalOptions.Zone)!;
+            var zone = GlobalOptions.ZoneName(r);
             var text = r.GetValue(name)!.Trim().TrimEnd('.');
             if (!text.EndsWith(zone, StringComparison.OrdinalIgnoreCase))
             {

@@ -21,8 +21,8 @@ internal sealed class ReportCommand
         };
         command.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
-            var zone = r.GetValue(GlobalOptions.Zone)!;
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
+            var zone = GlobalOptions.ZoneName(r);
             var cert = FingerprintArgument.Registered(store, r.GetValue(input)!, zone);
             var evidencePath = r.GetValue(evidence)!;
             var message = Run.ReadInput(evidencePath);

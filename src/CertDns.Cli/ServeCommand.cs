@@ -13,12 +13,14 @@ internal sealed class ServeCommand
 {
     public static Command Create()
     {
-        var listen = new Option<string>("--listen") { Description = "Address and port for UDP and TCP", DefaultValueFactory = _ => "127.0.0.1:5353" };
+        var listen = new Option<string[]>("--listen") { Description = "Address and port for UDP and TCP (repeatable; default 127.0.0.1:5353)", DefaultValueFactory = _ => ["127.0.0.1:5353"] };
         var demo = new Option<bool>("--demo") { Description = "First seed the store with a generated test CA and certificates in every status" };
         var poll = new Option<double>("--poll") { Description = "Seconds between checks of the store for new data", DefaultValueFactory = _ => 1.0 };
         var ttl = new Option<int>("--ttl") { Description = "Positive TTL cap in seconds (never past a CRL's nextUpdate)", DefaultValueFactory = _ => 300 };
         var negativeTtl = new Option<int>("--negative-ttl") { Description = "SOA minimum: how long resolvers cache NXDOMAIN/NODATA", DefaultValueFactory = _ => 60 };
-        var ns = new Option<string?>("--ns") { Description = "Name server name for NS and SOA (default ns.<zone>)" };
+        var ns = new Option<string[]>("--ns") { Description = "Name server of the zone (repeatable, the first is the SOA MNAME; default ns.<zone> at 127.0.0.1, a demo identity)" };
+        var glue = new Option<string[]>("--glue") { Description = "NAME=ADDRESS: an in-zone name server's address (repeatable; each in-zone --ns needs one)" };
+        var soaContact = new Option<string?>("--soa-contact") { Description = "The zone's contact e-mail, written as the SOA RNAME (default hostmaster@<zone>)" };
         var udpThreads = new Option<int>("--udp-threads") { Description = "UDP receive threads, each on its own socket (default: one per core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var allowTransfer = new Option<string[]>("--allow-transfer") { Description = "Address allowed to AXFR the zone (repeatable; none by default)" };
         var notify = new Option<string[]>("--notify") { Description = "Secondary to NOTIFY when the data changes, address:port (repeatable)" };
@@ -31,26 +33,51 @@ internal sealed class ServeCommand
         var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges, forms,
+            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
-            var endpoint = EndpointArgument.ParseListen(r.GetValue(listen)!);
-            var apex = r.GetValue(GlobalOptions.Zone)!.Trim().TrimEnd('.').ToLowerInvariant();
+            var file = GlobalOptions.ConfigFile(r);
+            var endpoints = GlobalOptions.Given(r, listen) || file?.Listen is null
+                ? (r.GetValue(listen) ?? []).Select(EndpointArgument.ParseListen).ToList()
+                : [.. file.Listen];
+            if (endpoints.Count == 0) throw new BadInputException(file?.Path ?? "--listen", "server.listen: at least one address:port");
+            var apex = GlobalOptions.ZoneName(r).Trim().TrimEnd('.').ToLowerInvariant();
             if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
                 throw new BadInputException(apex, "not a valid zone name");
-            if (r.GetValue(poll) is var seconds && seconds is <= 0 or > 3600)
+            if (GlobalOptions.Pick(r, poll, file?.Poll) is var seconds && seconds is <= 0 or > 3600)
                 throw new BadInputException("--poll", "must be between 0 and 3600 seconds");
-            var dbPath = r.GetValue(GlobalOptions.Database)!;
-            var transferClients = (r.GetValue(allowTransfer) ?? []).Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BadInputException(a, "not an IP address")).ToList();
-            var secondaries = (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList();
-            var published = PublishedNames.Parse(r.GetValue(forms)!);
-            if (r.GetValue(udpThreads) is var threads && threads is < 1 or > 256)
+            var dbPath = GlobalOptions.DatabasePath(r);
+            var transferClients = GlobalOptions.Given(r, allowTransfer) || file?.AllowTransfer is null
+                ? (r.GetValue(allowTransfer) ?? []).Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BadInputException(a, "not an IP address")).ToList()
+                : [.. file.AllowTransfer];
+            var secondaries = GlobalOptions.Given(r, notify) || file?.Notify is null
+                ? (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList()
+                : [.. file.Notify];
+            var published = PublishedNames.Parse(GlobalOptions.Pick(r, forms, file?.Forms));
+            if (GlobalOptions.Pick(r, udpThreads, file?.UdpThreads) is var threads && threads is < 1 or > 256)
                 throw new BadInputException("--udp-threads", "must be between 1 and 256");
-            if (r.GetValue(timeChanges) is var every && every is < 0 or > 86400)
+            if (GlobalOptions.Pick(r, timeChanges, file?.TimeChanges) is var every && every is < 0 or > 86400)
                 throw new BadInputException("--time-changes", "must be between 0 and 86400 seconds");
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
+            var options = ZoneIdentity(r, file, apex, ns, glue, soaContact) with
+            {
+                MaxTtl = GlobalOptions.Pick(r, ttl, file?.Ttl),
+                Minimum = GlobalOptions.Pick(r, negativeTtl, file?.Minimum),
+                Forms = published,
+            };
+            if (options.MaxTtl < 0) throw new BadInputException("--ttl", "must not be negative");
+            if (options.Minimum < 0) throw new BadInputException("--negative-ttl", "must not be negative");
+            try
+            {
+                _ = new Zone(options);
+            }
+            catch (ArgumentException e)
+            {
+                // An in-zone name server without glue, glue for no name server, a bad name: refused before anything binds.
+                throw new BadInputException(file?.Path ?? "--ns", e.Message.Split(" (Parameter", 2)[0]);
+            }
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
             using (var store = CertStore.Open(dbPath))
@@ -58,47 +85,89 @@ internal sealed class ServeCommand
                 if (r.GetValue(demo)) demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
             }
 
-            var options = new ZoneOptions
-            {
-                Apex = apex,
-                MaxTtl = r.GetValue(ttl),
-                Minimum = r.GetValue(negativeTtl),
-                NsAddress = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address,
-                Forms = published,
-            };
-            if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
             var holder = new SnapshotHolder(StatusSnapshot.Empty);
             var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
             var clock = TimeProvider.System;
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), clock, m => Console.WriteLine(m),
+            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(seconds), clock, m => Console.WriteLine(m),
                 notifier.Any ? notifier.Notify : null, advanceEvery);
             long loading = System.Diagnostics.Stopwatch.GetTimestamp();
             var first = watcher.Start();
             var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
             var responder = new DnsResponder(options, holder, clock);
-            DnsServer server;
+            var servers = new List<DnsServer>();
             try
             {
-                server = await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false);
+                foreach (var endpoint in endpoints)
+                {
+                    try
+                    {
+                        servers.Add(await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false));
+                    }
+                    catch (System.Net.Sockets.SocketException e)
+                    {
+                        return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
+                    }
+                }
+                Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {string.Join(", ", servers.Select(s => s.LocalEndPoint))} (udp, tcp): serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
+                PrintDemo(demoCerts, apex, servers[0].LocalEndPoint);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    Console.WriteLine("stopping");
+                }
             }
-            catch (System.Net.Sockets.SocketException e)
+            finally
             {
-                return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
-            }
-            await using var running = server;
-            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
-            PrintDemo(demoCerts, apex, server.LocalEndPoint);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("stopping");
+                foreach (var server in servers) await server.DisposeAsync().ConfigureAwait(false);
             }
             return ExitCodes.Ok;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The zone's name servers, glue and SOA contact: the flags when given, else the configuration file's keys, else
+    /// the demo identity (<c>ns.&lt;zone&gt;</c> at 127.0.0.1, <c>hostmaster.&lt;zone&gt;</c>). Never an address
+    /// guessed from where the server listens: a secondary would serve it as the zone's.
+    /// </summary>
+    private static ZoneOptions ZoneIdentity(ParseResult r, CertDns.Server.Configuration.CertDnsConfig? file, string apex,
+        Option<string[]> ns, Option<string[]> glue, Option<string?> soaContact)
+    {
+        var options = new ZoneOptions { Apex = apex };
+        if (file is not null) options = CertDns.Server.Configuration.CertDnsConfigLoader.ZoneOptionsFrom(file, options);
+        if (GlobalOptions.Given(r, ns)) options = options with { NameServers = [.. r.GetValue(ns)!.Select(n => n.Trim().TrimEnd('.'))] };
+        if (GlobalOptions.Given(r, glue))
+        {
+            var byName = new Dictionary<string, IReadOnlyList<IPAddress>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var item in r.GetValue(glue)!)
+            {
+                var parts = item.Split('=', 2);
+                if (parts.Length != 2 || !IPAddress.TryParse(parts[1], out var address))
+                    throw new BadInputException(item, "expected --glue NAME=ADDRESS, e.g. ns1.status.example=192.0.2.53");
+                var name = parts[0].Trim().TrimEnd('.');
+                byName[name] = [.. (byName.TryGetValue(name, out var known) ? known : []), address];
+            }
+            options = options with { Glue = byName };
+        }
+        else if (GlobalOptions.Given(r, ns) && file?.Glue is null)
+        {
+            options = options with { Glue = new Dictionary<string, IReadOnlyList<IPAddress>>() };
+        }
+        if (r.GetValue(soaContact) is { } contact)
+        {
+            try
+            {
+                options = options with { Hostmaster = ZoneOptions.RnameFromEmail(contact.Trim()) };
+            }
+            catch (ArgumentException e)
+            {
+                throw new BadInputException("--soa-contact", e.Message.Split(" (Parameter", 2)[0]);
+            }
+        }
+        return options;
     }
 
     private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)

@@ -20,7 +20,7 @@ internal sealed class SettingsCommand
         var command = new Command("settings", "Show or change the zone's complaint policy");
         command.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var policy = new ComplaintRegistry(store).Policy();
             Console.WriteLine($"{ComplaintRegistry.ThresholdSetting} = {policy.Threshold}");
             Console.WriteLine($"{ComplaintRegistry.WindowSetting} = {(policy.Window is { } w ? (int)w.TotalDays : 0)}");
@@ -37,7 +37,7 @@ internal sealed class SettingsCommand
             if (!Known.TryGetValue(name, out var spec)) throw new BadInputException(name, $"unknown setting; known: {string.Join(", ", Known.Keys)}");
             if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < spec.Min || n > spec.Max)
                 throw new BadInputException(text, $"{name} takes a whole number from {spec.Min} to {spec.Max}");
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             new ComplaintRegistry(store).Set(name, n.ToString(CultureInfo.InvariantCulture));
             Console.WriteLine($"{name} = {n}; zone serial {store.Serial}");
             return ExitCodes.Ok;

@@ -14,10 +14,10 @@ internal sealed class StatusCommand
         var command = new Command("status", "Summarise the store: serial, CAs and their CRL freshness, certificates per status, pending complaints");
         command.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var snapshot = store.Snapshots.Load();
             var now = DateTimeOffset.UtcNow;
-            Console.WriteLine($"zone {r.GetValue(GlobalOptions.Zone)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
+            Console.WriteLine($"zone {GlobalOptions.ZoneName(r)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
             Console.WriteLine();
 
             var coverage = store.Snapshots.LoadCoverage();

@@ -61,12 +61,16 @@ public static class NameCodec
         // The view and key labels exist as prefixes of every name below them.
         if (end == 0) return new DecodedName(NameKind.EmptyNonTerminal, view, isKey);
 
-        if (end == 1 && !isKey)
+        if (!isKey)
         {
-            if (Is(labels, 0, "invalid"u8)) return new DecodedName(NameKind.NonExistent, view);
+            // The label next to the apex (or the view) decides for every name below it (RFC 8020 section 2): invalid and
+            // the test entries are leaves, so below them nothing exists, whatever the rest would read as.
+            int top = starts[end - 1];
+            if (Is(labels, top, "invalid"u8)) return new DecodedName(NameKind.NonExistent, view);
             for (int i = 0; i < TestLabels.Length; i++)
             {
-                if (Is(labels, 0, TestLabels[i])) return new DecodedName(NameKind.TestEntry, view, TestStatus: TestStatuses[i]);
+                if (!Is(labels, top, TestLabels[i])) continue;
+                return end == 1 ? new DecodedName(NameKind.TestEntry, view, TestStatus: TestStatuses[i]) : new DecodedName(NameKind.NonExistent, view);
             }
         }
 
@@ -114,6 +118,9 @@ public static class NameCodec
 
         if (base32)
         {
+            // Below a 52-character base32 label (not all hex) nothing can exist: that label is a whole SHA-256 name, or
+            // no name at all, and either way NXDOMAIN covers what is under it (RFC 8020 section 2).
+            if (end > 1 && labels[starts[end - 1]] == 52) return new DecodedName(NameKind.NonExistent, view, isKey);
             if (end == 1 && joined == 52)
             {
                 return TryDecodeBase32(Label(labels, 0), digest)

@@ -41,6 +41,9 @@ internal ref struct DnsQuery
 
     public byte EdnsVersion { get; private set; }
 
+    /// <summary>The OPT's DO bit (RFC 3225 section 3): copied into the response's OPT.</summary>
+    public bool DnssecOk { get; private set; }
+
     /// <summary>For IXFR, the serial of the SOA the client sent in its authority section; null when none could be read.</summary>
     public uint? IxfrSerial { get; private set; }
 
@@ -139,6 +142,7 @@ internal ref struct DnsQuery
                 sawOpt = true;
                 UdpPayloadSize = @class;
                 EdnsVersion = (byte)(ttl >> 16);
+                DnssecOk = (ttl & 0x8000) != 0;
                 HasOpt = true;
             }
             pos += rdLength;

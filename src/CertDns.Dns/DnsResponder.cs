@@ -30,8 +30,8 @@ public sealed class DnsResponder
     private readonly SnapshotHolder _snapshots;
     private readonly TimeProvider _time;
     private readonly byte[][] _apexLabels;
-    private readonly NameServer _ns;
-    private readonly ZoneRecord? _nsAddress;
+    private readonly NameServer[] _nameServers;
+    private readonly int _glueCount;
     private readonly TimeSpan _maxTtl;
     private readonly int _udpPayloadSize;
 
@@ -47,9 +47,8 @@ public sealed class DnsResponder
         _snapshots = snapshots;
         _time = time;
         _apexLabels = _zone.ApexLabels;
-        _ns = _zone.NameServers[0];
-        // The address answered at the name server's name: its glue, when the name is in the zone.
-        _nsAddress = _zone.Glue.Count > 0 ? _zone.Glue[0] : null;
+        _nameServers = [.. _zone.NameServers];
+        _glueCount = _zone.Glue.Count;
         _maxTtl = TimeSpan.FromSeconds(options.MaxTtl);
         _udpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
     }
@@ -82,7 +81,7 @@ public sealed class DnsResponder
     /// <param name="query">One DNS message, exactly as received (for TCP, without the length prefix).</param>
     /// <param name="response">Where to write the answer; 65535 bytes hold any answer.</param>
     /// <param name="maxResponseSize">A further cap on the response, as for the ordinary answer.</param>
-    /// <param name="tcp">Whether the query came over TCP; transfers are TCP-only.</param>
+    /// <param name="tcp">Whether the query came over TCP; transfers are TCP-only (over UDP an allowed IXFR gets the SOA).</param>
     /// <param name="transferAllowed">Whether the client's address is on the transfer ACL.</param>
     /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
     public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer)
@@ -118,6 +117,11 @@ public sealed class DnsResponder
                     q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
                 return 0;
             }
+            // RFC 1995 section 2: an IXFR over UDP whose answer does not fit one packet gets the current SOA alone, which
+            // tells the client to ask over TCP (or, at its own serial, that it is current). Ours never fits: the SOA it is.
+            if (transferAllowed && !tcp && q.QType == RecordType.Ixfr && q.IxfrSerial is not null
+                && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
+                return IxfrOverUdp(ref q, buffer);
             return Error(ref q, buffer, ResponseCode.Refused);
         }
 
@@ -133,6 +137,18 @@ public sealed class DnsResponder
             // A SHA-1, MD5 or key lookup could not reach the store: say so, rather than deny a listed certificate.
             return Error(ref q, buffer, ResponseCode.ServFail);
         }
+    }
+
+    /// <summary>Whether <paramref name="query"/>'s question asks for IXFR (a cheap look before the full parse).</summary>
+    internal static bool AsksIxfr(ReadOnlySpan<byte> query)
+    {
+        int pos = DnsQuery.HeaderLength;
+        while (pos < query.Length && query[pos] != 0)
+        {
+            if ((query[pos] & 0xC0) != 0) return false;
+            pos += 1 + query[pos];
+        }
+        return pos + 3 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(pos + 1)..]) == RecordType.Ixfr;
     }
 
     private int Answer(ref DnsQuery q, Span<byte> buffer, int below)
@@ -159,25 +175,34 @@ public sealed class DnsResponder
             }
             else if (qtype == RecordType.Ns)
             {
-                int nsRdataAt = WriteNs(ref w, apexPointer);
-                answers = 1;
-                // In-zone name server: its address goes along, as glue would (RFC 1034 section 4.3.2).
-                if (_nsAddress is not null)
+                // Where each NS RDATA starts, so the glue's owner can point at it.
+                Span<int> rdataAt = stackalloc int[Zone.MaxNameServers];
+                for (int i = 0; i < _nameServers.Length; i++) rdataAt[i] = WriteNs(ref w, _nameServers[i], apexPointer);
+                answers = _nameServers.Length;
+                // In-zone name servers: their addresses go along, as glue would (RFC 1034 section 4.3.2).
+                for (int i = 0; i < _nameServers.Length; i++)
                 {
-                    WriteNsAddress(ref w, nsRdataAt, apexPointer);
-                    additional = 1;
+                    foreach (var glue in _nameServers[i].Glue) WriteNsAddress(ref w, _nameServers[i], glue, rdataAt[i], apexPointer);
                 }
+                additional = _glueCount;
             }
         }
-        else if (IsNsName(ref q, below))
+        else if (NameServerAt(ref q, below) is { } nameServer)
         {
-            if (_nsAddress is { } glue && (qtype == glue.Type || qtype == RecordType.Any))
+            // RFC 8482: ANY gets one RRset, the first address's type.
+            ushort type = qtype == RecordType.Any && nameServer.Glue.Count > 0 ? nameServer.Glue[0].Type : qtype;
+            foreach (var glue in nameServer.Glue)
             {
+                if (glue.Type != type) continue;
                 WriteRecordStart(ref w, PointerToQuestion, glue.Type, (uint)glue.Ttl);
                 w.U16(glue.Rdata.Length);
                 w.Bytes(glue.Rdata.Span);
-                answers = 1;
+                answers++;
             }
+        }
+        else if (IsAboveNameServer(ref q, below))
+        {
+            // An empty non-terminal on the way to an in-zone name server: it exists (RFC 8020), with no data.
         }
         else
         {
@@ -262,7 +287,7 @@ public sealed class DnsResponder
         }
         if (q.HasOpt)
         {
-            WriteOpt(ref w, 0);
+            WriteOpt(ref w, 0, q.DnssecOk);
             additional++;
         }
         if (w.Overflow) return Truncated(ref q, buffer, rcode);
@@ -280,7 +305,7 @@ public sealed class DnsResponder
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, rcode, authoritative: true);
         w.Bytes(q.Question);
-        if (q.HasOpt) WriteOpt(ref w, 0);
+        if (q.HasOpt) WriteOpt(ref w, 0, q.DnssecOk);
         buffer[2] |= 0x02;
         if (w.Overflow)
         {
@@ -300,7 +325,7 @@ public sealed class DnsResponder
         bool question = q.QuestionEnd > 0;
         if (question) w.Bytes(q.Question);
         // RFC 6891 section 7: a responder that understood the OPT includes one, also in errors.
-        if (q.HasOpt) WriteOpt(ref w, rcode >> 4);
+        if (q.HasOpt) WriteOpt(ref w, rcode >> 4, q.DnssecOk);
         if (w.Overflow)
         {
             BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], 0);
@@ -325,14 +350,28 @@ public sealed class DnsResponder
         w.U16(0);
     }
 
-    private void WriteOpt(ref WireWriter w, int extendedRcode)
+    private void WriteOpt(ref WireWriter w, int extendedRcode, bool dnssecOk)
     {
         w.U8(0);
         w.U16(RecordType.Opt);
         w.U16(_udpPayloadSize);
-        // EXTENDED-RCODE, VERSION 0, and DO cleared: we sign nothing (RFC 3225 section 3).
-        w.U32((uint)extendedRcode << 24);
+        // EXTENDED-RCODE, VERSION 0, and DO copied from the query (RFC 3225 section 3), though we sign nothing.
+        w.U32(((uint)extendedRcode << 24) | (dnssecOk ? 0x8000u : 0));
         w.U16(0);
+    }
+
+    /// <summary>RFC 1995 section 2: the current SOA alone, AA, in the answer section.</summary>
+    private int IxfrOverUdp(ref DnsQuery q, Span<byte> buffer)
+    {
+        var w = new WireWriter(buffer);
+        WriteHeader(ref w, ref q, ResponseCode.NoError, authoritative: true);
+        w.Bytes(q.Question);
+        WriteSoa(ref w, PointerToQuestion, _zone.ApexTtl, _snapshots.Current.Serial);
+        if (q.HasOpt) WriteOpt(ref w, 0, q.DnssecOk);
+        if (w.Overflow) return Truncated(ref q, buffer, ResponseCode.NoError);
+        BinaryPrimitives.WriteUInt16BigEndian(buffer[6..], 1);
+        BinaryPrimitives.WriteUInt16BigEndian(buffer[10..], (ushort)(q.HasOpt ? 1 : 0));
+        return w.Position;
     }
 
     private static void WriteRecordStart(ref WireWriter w, ushort owner, ushort type, uint ttl)
@@ -354,23 +393,22 @@ public sealed class DnsResponder
     }
 
     /// <returns>Where the NS RDATA (the name server's name) starts.</returns>
-    private int WriteNs(ref WireWriter w, ushort apexPointer)
+    private int WriteNs(ref WireWriter w, NameServer ns, ushort apexPointer)
     {
         WriteRecordStart(ref w, apexPointer, RecordType.Ns, _zone.ApexTtl);
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        _ns.Name_.Write(ref w, apexPointer);
+        ns.Name_.Write(ref w, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
         return start;
     }
 
-    /// <summary>The name server's address as additional data, its owner pointing at the NS RDATA just written.</summary>
-    private void WriteNsAddress(ref WireWriter w, int nsRdataAt, ushort apexPointer)
+    /// <summary>A name server's address as additional data, its owner pointing at the NS RDATA already written.</summary>
+    private static void WriteNsAddress(ref WireWriter w, NameServer ns, ZoneRecord glue, int nsRdataAt, ushort apexPointer)
     {
-        var glue = _nsAddress!.Value;
         if (nsRdataAt < 0x4000) w.U16(0xC000 | nsRdataAt);
-        else _ns.Name_.Write(ref w, apexPointer);
+        else ns.Name_.Write(ref w, apexPointer);
         w.U16(glue.Type);
         w.U16(ClassIn);
         w.U32((uint)glue.Ttl);
@@ -397,12 +435,31 @@ public sealed class DnsResponder
         return true;
     }
 
-    private bool IsNsName(ref DnsQuery q, int below)
+    /// <summary>The in-zone name server whose name the query asks, or null.</summary>
+    private NameServer? NameServerAt(ref DnsQuery q, int below)
     {
-        if (_ns.LabelsBelowApex is not { } labels || labels.Length != below) return false;
-        for (int i = 0; i < below; i++)
+        foreach (var ns in _nameServers)
         {
-            if (!AsciiEquals(q.Label(i), labels[i])) return false;
+            if (ns.LabelsBelowApex is { } labels && labels.Length == below && LabelsEqual(ref q, 0, labels, 0, below)) return ns;
+        }
+        return null;
+    }
+
+    /// <summary>Whether the query name is a proper ancestor (below the apex) of an in-zone name server's name.</summary>
+    private bool IsAboveNameServer(ref DnsQuery q, int below)
+    {
+        foreach (var ns in _nameServers)
+        {
+            if (ns.LabelsBelowApex is { } labels && labels.Length > below && LabelsEqual(ref q, 0, labels, labels.Length - below, below)) return true;
+        }
+        return false;
+    }
+
+    private static bool LabelsEqual(ref DnsQuery q, int from, byte[][] labels, int labelsFrom, int count)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (!AsciiEquals(q.Label(from + i), labels[labelsFrom + i])) return false;
         }
         return true;
     }

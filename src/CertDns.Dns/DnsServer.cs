@@ -186,7 +186,9 @@ public sealed class DnsServer : IAsyncDisposable
                     continue;
                 }
 
-                int length = Answer(receive.AsSpan(0, received), response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false);
+                var query = receive.AsSpan(0, received);
+                int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false,
+                    UdpTransferAllowed(query, client.Buffer.Span[..client.Size]), out _);
                 if (length == 0) continue;
                 try
                 {
@@ -233,7 +235,8 @@ public sealed class DnsServer : IAsyncDisposable
                     _options.OnError?.Invoke(e);
                     continue;
                 }
-                for (int i = 0; i < received; i++) lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false);
+                for (int i = 0; i < received; i++)
+                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), out _);
                 batch.Send(handle, received, lengths);
             }
         }
@@ -253,7 +256,30 @@ public sealed class DnsServer : IAsyncDisposable
     private bool IsStopping(Exception e) => _stop.IsCancellationRequested
         && e is OperationCanceledException or ObjectDisposedException or SocketException;
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp) => Answer(query, response, tcp, transferAllowed: false, out _);
+    /// <summary>
+    /// Whether a UDP query is an IXFR from a transfer client (RFC 1995 section 2 lets it have the SOA over UDP). Only an
+    /// IXFR reads the sender's address, so ordinary answers stay allocation-free.
+    /// </summary>
+    private bool UdpTransferAllowed(ReadOnlySpan<byte> query, ReadOnlySpan<byte> sockaddr)
+    {
+        if (_options.TransferClients.Count == 0 || !DnsResponder.AsksIxfr(query) || sockaddr.Length < 8) return false;
+        // Linux sockaddr_in (family 2, address at 4) and sockaddr_in6 (family 10, address at 8).
+        int family = sockaddr[0] | (sockaddr[1] << 8);
+        IPAddress? address = family switch
+        {
+            2 => new IPAddress(sockaddr.Slice(4, 4)),
+            10 when sockaddr.Length >= 24 => new IPAddress(sockaddr.Slice(8, 16)),
+            _ => null,
+        };
+        if (address is null) return false;
+        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+        // A loop, not a lambda: a closure over the address would be allocated on entry, for every query.
+        foreach (var allowed in _options.TransferClients)
+        {
+            if (allowed.Equals(address)) return true;
+        }
+        return false;
+    }
 
     private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, out TransferMessages? transfer)
     {

@@ -72,6 +72,9 @@ internal sealed unsafe partial class UdpBatch : IDisposable
     /// <summary>Datagram <paramref name="i"/> of the last <see cref="Receive"/>.</summary>
     public ReadOnlySpan<byte> Query(int i) => new(_queries + (i * BufferSize), (int)_received[i].Length);
 
+    /// <summary>The sender's address of datagram <paramref name="i"/>, as the kernel's sockaddr.</summary>
+    public ReadOnlySpan<byte> Sender(int i) => new(_received[i].Header.Name, (int)_received[i].Header.NameLength);
+
     /// <summary>Room for the answer to datagram <paramref name="i"/>.</summary>
     public Span<byte> Response(int i) => new(_responses + (i * BufferSize), BufferSize);
 

@@ -11,12 +11,18 @@ namespace CertDns.Dns;
 /// The zone as one model: its apex, name servers, glue, SOA fields and TTLs, checked once and with their wire names
 /// pre-encoded. Answers, transfers, NOTIFY and the exporter all take the zone's own records from here, and
 /// <see cref="ZoneRecord"/> renders each as wire RDATA or as master-file text, so the SOA and NS are written one
-/// way everywhere. The NS set is a list (one name today: <see cref="ZoneOptions.NsName"/>).
+/// way everywhere.
 /// </summary>
 public sealed class Zone
 {
+    /// <summary>The most name servers a zone may name: 13 NS fit a 512-octet answer, as the root's do.</summary>
+    public const int MaxNameServers = 13;
+
     /// <summary>Checks <paramref name="options"/> and pre-encodes the zone's names.</summary>
-    /// <exception cref="ArgumentException">A name is not a valid DNS name, the apex is the root, or a time is negative.</exception>
+    /// <exception cref="ArgumentException">
+    /// A name is not a valid DNS name, the apex is the root, a time is negative, a name server is listed twice, an
+    /// in-zone name server has no glue, or glue is given for a name that is not an in-zone name server.
+    /// </exception>
     public Zone(ZoneOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -33,18 +39,37 @@ public sealed class Zone
             if (value < 0) throw new ArgumentException($"{name} must not be negative.", nameof(options));
         }
 
-        var ns = options.NsName.TrimEnd('.');
-        var nsLabels = Labels(ns, nameof(options.NsName));
-        NameServers = [new NameServer(ns, Encode(nsLabels), Wire(ns), IsBelowApex(nsLabels) ? nsLabels[..^ApexLabels.Length] : null)];
+        if (options.NameServers.Count is 0 or > MaxNameServers)
+            throw new ArgumentException($"The zone needs between 1 and {MaxNameServers} name servers.", nameof(options));
+        var glueByName = new Dictionary<string, IReadOnlyList<IPAddress>>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (name, addresses) in options.Glue) glueByName[name.TrimEnd('.')] = addresses;
+        var nameServers = new List<NameServer>();
+        var glue = new List<ZoneRecord>();
+        foreach (var given in options.NameServers)
+        {
+            var ns = given.TrimEnd('.');
+            var nsLabels = Labels(ns, "name server");
+            if (nameServers.Any(n => n.Name.Equals(ns, StringComparison.OrdinalIgnoreCase)))
+                throw new ArgumentException($"name server \"{ns}\" is listed twice", nameof(options));
+            bool inZone = IsBelowApex(nsLabels) && nsLabels.Length > ApexLabels.Length;
+            var records = new List<ZoneRecord>();
+            if (glueByName.Remove(ns, out var addresses))
+            {
+                // Only an in-zone name server's address belongs in the zone (RFC 1034 section 4.2.1); one outside is the other zone's.
+                if (!inZone) throw new ArgumentException($"glue for {ns}: the name is outside the zone {Apex}, its address is its own zone's", nameof(options));
+                foreach (var address in addresses.Distinct()) records.Add(ZoneRecord.Address(ns, options.ApexTtl, address));
+            }
+            // A resolver cannot reach an in-zone name server whose address the zone does not give (RFC 1034 section 4.2.1).
+            if (inZone && records.Count == 0) throw new ArgumentException($"name server {ns} is inside the zone {Apex} and has no glue address", nameof(options));
+            nameServers.Add(new NameServer(ns, Encode(nsLabels), Wire(ns), inZone ? nsLabels[..^ApexLabels.Length] : null, records));
+            glue.AddRange(records);
+        }
+        if (glueByName.Count > 0) throw new ArgumentException($"glue for {glueByName.Keys.First()}: not one of the zone's name servers", nameof(options));
+        NameServers = nameServers;
         Hostmaster = options.Hostmaster.TrimEnd('.');
-        HostmasterName = Encode(Labels(Hostmaster, nameof(options.Hostmaster)));
+        HostmasterName = Encode(Labels(Hostmaster, "SOA contact"));
         HostmasterWire = Wire(Hostmaster);
         ApexWire = Wire(Apex);
-
-        var glue = new List<ZoneRecord>();
-        // Only an in-zone name server's address belongs in the zone (RFC 1034 section 4.2.1); one outside is the other zone's.
-        if (options.NsAddress is { } address && NameServers[0].LabelsBelowApex is not null)
-            glue.Add(ZoneRecord.Address(ns, (int)ApexTtl, address));
         Glue = glue;
         // RFC 2308 section 3: the negative TTL is the lesser of the SOA's TTL and its MINIMUM.
         NegativeTtl = (uint)Math.Min(options.ApexTtl, options.Minimum);
@@ -137,13 +162,33 @@ public sealed class Zone
     internal static byte[] Wire(string name)
     {
         var bytes = new List<byte>();
-        foreach (var label in name.Split('.', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var label in SplitLabels(name))
         {
             bytes.Add((byte)label.Length);
-            bytes.AddRange(Encoding.ASCII.GetBytes(label));
+            bytes.AddRange(label);
         }
         bytes.Add(0);
         return [.. bytes];
+    }
+
+    /// <summary>Master-file labels (RFC 1035 section 5.1): <c>\.</c> and <c>\\</c> are a dot and a backslash inside a label.</summary>
+    internal static List<byte[]> SplitLabels(string name)
+    {
+        var labels = new List<byte[]>();
+        var label = new List<byte>();
+        for (int i = 0; i < name.Length; i++)
+        {
+            char c = name[i];
+            if (c == '\\' && i + 1 < name.Length) label.Add((byte)name[++i]);
+            else if (c == '.')
+            {
+                labels.Add([.. label]);
+                label.Clear();
+            }
+            else label.Add((byte)c);
+        }
+        if (label.Count > 0) labels.Add([.. label]);
+        return labels;
     }
 
     internal bool IsBelowApex(byte[][] labels)
@@ -176,8 +221,9 @@ public sealed class Zone
     {
         var trimmed = name.TrimEnd('.');
         if (trimmed.Length == 0) return [];
-        var labels = trimmed.Split('.').Select(l => Encoding.ASCII.GetBytes(l.ToLowerInvariant())).ToArray();
-        if (labels.Any(l => l.Length is 0 or > QueryName.MaxLabelLength) || labels.Sum(l => l.Length + 1) + 1 > 255 || !Ascii.IsValid(trimmed))
+        var labels = SplitLabels(trimmed).Select(l => Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(l).ToLowerInvariant())).ToArray();
+        if (labels.Any(l => l.Length is 0 or > QueryName.MaxLabelLength) || labels.Sum(l => l.Length + 1) + 1 > 255 || !Ascii.IsValid(trimmed)
+            || trimmed.Any(c => c <= ' ' || c == 0x7F))
             throw new ArgumentException($"{what} \"{name}\" is not a valid DNS name.", nameof(name));
         return labels;
     }
@@ -186,8 +232,8 @@ public sealed class Zone
 /// <summary>One name server of the zone: its name as given, and its wire forms.</summary>
 public sealed class NameServer
 {
-    internal NameServer(string name, EncodedName encoded, byte[] wire, byte[][]? labelsBelowApex) =>
-        (Name, Name_, Wire, LabelsBelowApex) = (name, encoded, wire, labelsBelowApex);
+    internal NameServer(string name, EncodedName encoded, byte[] wire, byte[][]? labelsBelowApex, IReadOnlyList<ZoneRecord> glue) =>
+        (Name, Name_, Wire, LabelsBelowApex, Glue) = (name, encoded, wire, labelsBelowApex, glue);
 
     /// <summary>The name, without the final dot.</summary>
     public string Name { get; }
@@ -200,6 +246,9 @@ public sealed class NameServer
 
     /// <summary>The labels below the apex when the name is in the zone (it then has glue), else null.</summary>
     internal byte[][]? LabelsBelowApex { get; }
+
+    /// <summary>Its address records (in-zone name servers only), A and AAAA in the order given.</summary>
+    public IReadOnlyList<ZoneRecord> Glue { get; }
 }
 
 /// <summary>A zone name pre-encoded: labels, then either a pointer to the apex (written per answer) or the root octet.</summary>
@@ -301,7 +350,13 @@ public readonly record struct ZoneRecord(string Owner, ushort Type, int Ttl, Rea
         var sb = new StringBuilder();
         while (wire[at] != 0)
         {
-            sb.Append(Encoding.ASCII.GetString(wire.Slice(at + 1, wire[at]))).Append('.');
+            // RFC 1035 section 5.1: a dot or backslash inside a label (an RNAME's local part) is escaped.
+            foreach (var b in wire.Slice(at + 1, wire[at]))
+            {
+                if (b is (byte)'.' or (byte)'\\') sb.Append('\\');
+                sb.Append((char)b);
+            }
+            sb.Append('.');
             at += 1 + wire[at];
         }
         at++;

@@ -9,23 +9,54 @@ namespace CertDns.Dns;
 /// </summary>
 public sealed record ZoneOptions
 {
-    private readonly string? _nsName;
+    private readonly IReadOnlyList<string>? _nameServers;
+    private readonly IReadOnlyDictionary<string, IReadOnlyList<IPAddress>>? _glue;
     private readonly string? _hostmaster;
 
     /// <summary>The zone apex every query name is relative to.</summary>
     public string Apex { get; init; } = "status.example";
 
-    /// <summary>The name server named in the NS record and SOA MNAME; defaults to <c>ns.&lt;apex&gt;</c>.</summary>
-    public string NsName { get => _nsName ?? "ns." + Apex; init => _nsName = value; }
+    /// <summary>
+    /// The name servers named in the NS RRset, in order; the first is the SOA MNAME. Defaults to <c>ns.&lt;apex&gt;</c>.
+    /// </summary>
+    public IReadOnlyList<string> NameServers { get => _nameServers ?? ["ns." + Apex]; init => _nameServers = value; }
 
     /// <summary>
-    /// The address answered for <see cref="NsName"/> when that name is inside the zone (A for IPv4, AAAA for IPv6);
-    /// null answers NODATA there.
+    /// The addresses of in-zone name servers (A for IPv4, AAAA for IPv6), by name. Every in-zone name server needs at
+    /// least one; a name outside the zone has none here (its address is its own zone's). With the default
+    /// <see cref="NameServers"/> the default is the demo identity, <c>ns.&lt;apex&gt;</c> at 127.0.0.1; once the name
+    /// servers are given, only what is given.
     /// </summary>
-    public IPAddress? NsAddress { get; init; } = IPAddress.Loopback;
+    public IReadOnlyDictionary<string, IReadOnlyList<IPAddress>> Glue
+    {
+        get => _glue ?? (_nameServers is null
+            ? new Dictionary<string, IReadOnlyList<IPAddress>> { ["ns." + Apex] = [IPAddress.Loopback] }
+            : new Dictionary<string, IReadOnlyList<IPAddress>>());
+        init => _glue = value;
+    }
 
-    /// <summary>The SOA RNAME (the mailbox with its first dot as the @); defaults to <c>hostmaster.&lt;apex&gt;</c>.</summary>
+    /// <summary>
+    /// The SOA RNAME in master-file form (the mailbox's local part as the first label, a dot in it written <c>\.</c>);
+    /// defaults to <c>hostmaster.&lt;apex&gt;</c>. <see cref="RnameFromEmail"/> writes one from an e-mail address.
+    /// </summary>
     public string Hostmaster { get => _hostmaster ?? "hostmaster." + Apex; init => _hostmaster = value; }
+
+    /// <summary>
+    /// The RNAME of an e-mail address (RFC 1035 section 8): <c>hostmaster@example.org</c> is <c>hostmaster.example.org</c>,
+    /// <c>dns.admin@example.org</c> is <c>dns\.admin.example.org</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Not one local part, an @ and a domain.</exception>
+    public static string RnameFromEmail(string email)
+    {
+        ArgumentNullException.ThrowIfNull(email);
+        int at = email.LastIndexOf('@');
+        if (at <= 0 || at == email.Length - 1 || email.IndexOf('@') != at)
+            throw new ArgumentException($"\"{email}\" is not an e-mail address (local@domain)", nameof(email));
+        var local = email[..at];
+        if (local.Contains('\\', StringComparison.Ordinal) || local.Any(c => c <= ' ' || c >= 0x7F))
+            throw new ArgumentException($"\"{email}\": the local part must be printable ASCII without backslashes", nameof(email));
+        return local.Replace(".", "\\.", StringComparison.Ordinal) + "." + email[(at + 1)..].TrimEnd('.');
+    }
 
     /// <summary>SOA REFRESH.</summary>
     public int Refresh { get; init; } = 3600;

@@ -114,7 +114,7 @@ public sealed class DnsResponderTests
     }
 
     [Fact]
-    public void Respond_EdnsQuery_OptWithOurSizeVersion0AndDoCleared()
+    public void Respond_EdnsQueryWithDo_OptWithOurSizeVersion0AndDoCopied()
     {
         var response = Respond(WireQuery.Build(RevokedName, WireQuery.A, ednsSize: 4096, dnssecOk: true));
 
@@ -122,8 +122,22 @@ public sealed class DnsResponderTests
         var opt = response.AsSpan(response.Length - 11);
         Assert.Equal([0, 0, 41], opt[..3].ToArray());
         Assert.Equal(1232, BinaryPrimitives.ReadUInt16BigEndian(opt[3..]));
-        Assert.Equal(0u, BinaryPrimitives.ReadUInt32BigEndian(opt[5..]));
+        // RFC 3225 section 3: the DO bit is copied into the response, though nothing is signed.
+        Assert.Equal(0x8000u, BinaryPrimitives.ReadUInt32BigEndian(opt[5..]));
         Assert.Equal(0, BinaryPrimitives.ReadUInt16BigEndian(opt[9..]));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Respond_ErrorsAndDenials_DoBitAsInTheQuery(bool dnssecOk)
+    {
+        foreach (var (name, type) in new[] { ("x.invalid.status.example", WireQuery.A), ("example.org", WireQuery.A), (RevokedName, (ushort)252) })
+        {
+            var response = Respond(WireQuery.Build(name, type, ednsSize: 1232, dnssecOk: dnssecOk));
+            var opt = response.AsSpan(response.Length - 11);
+            Assert.Equal(dnssecOk ? 0x8000u : 0u, BinaryPrimitives.ReadUInt32BigEndian(opt[5..]) & 0xFFFF);
+        }
     }
 
     [Fact]
@@ -304,7 +318,7 @@ public sealed class DnsResponderTests
     [Fact]
     public void Respond_NsAddressIpv6_Aaaa()
     {
-        var responder = new DnsResponder(new ZoneOptions { NsAddress = IPAddress.IPv6Loopback }, _holder, TimeProvider.System);
+        var responder = new DnsResponder(new ZoneOptions { Glue = new Dictionary<string, IReadOnlyList<IPAddress>> { ["ns.status.example"] = [IPAddress.IPv6Loopback] } }, _holder, TimeProvider.System);
         var response = new byte[512];
 
         int length = responder.Respond(WireQuery.Build("ns.status.example", WireQuery.Aaaa), response, 512, false);
@@ -316,7 +330,7 @@ public sealed class DnsResponderTests
     [Fact]
     public void Respond_NameServerOutsideZone_NoAddressRecord()
     {
-        var responder = new DnsResponder(new ZoneOptions { NsName = "ns1.example.net" }, _holder, TimeProvider.System);
+        var responder = new DnsResponder(new ZoneOptions { NameServers = ["ns1.example.net"] }, _holder, TimeProvider.System);
         var response = new byte[512];
 
         int length = responder.Respond(WireQuery.Build(TestZone.Apex, WireQuery.Ns), response, 512, false);

@@ -6,6 +6,8 @@ namespace CertDns.TestInfrastructure;
 /// </summary>
 public static class Peer
 {
+    public const string Zonemaster = "zonemaster-cli";
+
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
         Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns";
@@ -28,6 +30,7 @@ public static class Peer
         Nsd => "/usr/sbin/nsd",
         Knot => "/usr/sbin/knotd",
         Rbldnsd => "/usr/sbin/rbldnsd",
+        Zonemaster => "/usr/bin/zonemaster-cli",
         Unbound => "/usr/sbin/unbound",
         Openssl => "/usr/bin/openssl",
         Swaks => "/usr/bin/swaks",

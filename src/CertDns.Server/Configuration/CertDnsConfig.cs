@@ -1,0 +1,67 @@
+using System.Net;
+
+namespace CertDns.Server.Configuration;
+
+/// <summary>
+/// What <c>certdns.toml</c> says, checked: every key is optional (null when absent), and a verb's own flag overrides
+/// it. Read with <see cref="CertDnsConfigLoader.Load"/>; docs/spec.md section 4.4 and zones/certdns.toml list the keys.
+/// </summary>
+public sealed record CertDnsConfig
+{
+    /// <summary>The file it was read from.</summary>
+    public string Path { get; init; } = "";
+
+    /// <summary><c>store.path</c>: the SQLite store (<c>--db</c>).</summary>
+    public string? StorePath { get; init; }
+
+    /// <summary><c>zone.name</c>: the zone apex (<c>--zone</c>), lower case, without the final dot.</summary>
+    public string? ZoneName { get; init; }
+
+    /// <summary><c>zone.ns</c>: the name servers, the first the SOA MNAME (<c>--ns</c>).</summary>
+    public IReadOnlyList<string>? NameServers { get; init; }
+
+    /// <summary><c>zone.glue</c>: addresses of in-zone name servers, by name (<c>--glue</c>).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<IPAddress>>? Glue { get; init; }
+
+    /// <summary><c>zone.soa-contact</c>, already written as the SOA RNAME (<c>--soa-contact</c>).</summary>
+    public string? SoaRname { get; init; }
+
+    /// <summary><c>zone.soa.refresh</c>.</summary>
+    public int? Refresh { get; init; }
+
+    /// <summary><c>zone.soa.retry</c>.</summary>
+    public int? Retry { get; init; }
+
+    /// <summary><c>zone.soa.expire</c>.</summary>
+    public int? Expire { get; init; }
+
+    /// <summary><c>zone.soa.minimum</c>: the negative-caching TTL (<c>--negative-ttl</c>).</summary>
+    public int? Minimum { get; init; }
+
+    /// <summary><c>zone.ttl</c>: the positive TTL cap (<c>--ttl</c>).</summary>
+    public int? Ttl { get; init; }
+
+    /// <summary><c>zone.forms</c>: the name forms zone copies carry, as <c>--forms</c> takes them (comma-joined).</summary>
+    public string? Forms { get; init; }
+
+    /// <summary><c>server.listen</c>: addresses and ports for UDP and TCP (<c>--listen</c>).</summary>
+    public IReadOnlyList<IPEndPoint>? Listen { get; init; }
+
+    /// <summary><c>server.poll</c>: seconds between checks of the store (<c>--poll</c>).</summary>
+    public double? Poll { get; init; }
+
+    /// <summary><c>server.udp-threads</c> (<c>--udp-threads</c>).</summary>
+    public int? UdpThreads { get; init; }
+
+    /// <summary><c>server.allow-transfer</c>: addresses allowed to transfer the zone (<c>--allow-transfer</c>).</summary>
+    public IReadOnlyList<IPAddress>? AllowTransfer { get; init; }
+
+    /// <summary><c>server.notify</c>: secondaries to NOTIFY (<c>--notify</c>).</summary>
+    public IReadOnlyList<IPEndPoint>? Notify { get; init; }
+
+    /// <summary><c>server.time-changes</c>: seconds (<c>--time-changes</c>).</summary>
+    public double? TimeChanges { get; init; }
+
+    /// <summary><c>metrics.listen</c>: the metrics and health listener's address and port.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+}

@@ -1,0 +1,292 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using CertDns.Core;
+using CertDns.Dns;
+using Tomlyn.Parsing;
+using Tomlyn.Syntax;
+
+namespace CertDns.Server.Configuration;
+
+/// <summary>
+/// Reads <c>certdns.toml</c> (TOML 1.0, through Tomlyn's syntax tree so every refusal names its line): known keys only,
+/// each value checked, the first fault refused as <c>FILE:LINE: KEY: reason</c>. The zone's identity (name servers,
+/// glue, SOA contact) is also checked as <see cref="Zone"/> would take it, so <c>config check</c> refuses what
+/// <c>serve</c> would.
+/// </summary>
+public static class CertDnsConfigLoader
+{
+    /// <summary>The tables a file may have; every key lives in one of them.</summary>
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics"];
+
+    /// <summary>Reads and checks <paramref name="path"/>.</summary>
+    /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
+    public static CertDnsConfig Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (Directory.Exists(path)) throw new BadInputException(path, "is a folder, expected a configuration file");
+        if (!File.Exists(path)) throw new BadInputException(path, "no such file");
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BadInputException(path, $"cannot read: {e.Message}");
+        }
+        return Parse(text, path);
+    }
+
+    /// <summary>Checks <paramref name="text"/> as if read from <paramref name="path"/>.</summary>
+    /// <exception cref="BadInputException">Not TOML, an unknown key or a bad value.</exception>
+    public static CertDnsConfig Parse(string text, string path)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        DocumentSyntax document;
+        try
+        {
+            document = SyntaxParser.Parse(text, path);
+        }
+        catch (Exception e) when (e is Tomlyn.TomlException or ArgumentException or InvalidOperationException)
+        {
+            throw new BadInputException(path, $"not TOML: {e.Message}");
+        }
+        if (document.HasErrors)
+        {
+            var first = document.Diagnostics.First(d => d.Kind == DiagnosticMessageKind.Error);
+            throw new BadInputException($"{path}:{first.Span.Start.Line + 1}", $"not TOML: {first.Message}");
+        }
+
+        var entries = new List<Entry>();
+        foreach (var kv in document.KeyValues) Collect(entries, [], kv, path);
+        foreach (var table in document.Tables)
+        {
+            int line = table.Span.Start.Line + 1;
+            if (table is not TableSyntax || table.Name is null)
+                throw new BadInputException($"{path}:{line}", "arrays of tables ([[...]]) are not part of certdns.toml");
+            var name = KeyParts(table.Name);
+            var joined = string.Join('.', name);
+            if (!Tables.Contains(joined, StringComparer.Ordinal))
+                throw new BadInputException($"{path}:{line}", $"[{joined}]: unknown table (known: {string.Join(", ", Tables)})");
+            foreach (var kv in table.Items) Collect(entries, name, kv, path);
+        }
+        return Build(entries, path);
+    }
+
+    private sealed record Entry(string Key, string[] Parts, ValueSyntax Value, int Line);
+
+    private static void Collect(List<Entry> entries, string[] prefix, KeyValueSyntax kv, string path)
+    {
+        var parts = prefix.Concat(KeyParts(kv.Key!)).ToArray();
+        int line = kv.Span.Start.Line + 1;
+        // An inline table ({ refresh = 3600 }) is the same keys written on one line.
+        if (kv.Value is InlineTableSyntax inline && !IsGlue(parts))
+        {
+            foreach (var item in inline.Items) Collect(entries, parts, item.KeyValue!, path);
+            return;
+        }
+        entries.Add(new Entry(string.Join('.', parts), parts, kv.Value!, line));
+    }
+
+    // zone.glue = { "ns1.status.example" = [...] } is a table of names: kept whole and read as one.
+    private static bool IsGlue(string[] parts) => parts is ["zone", "glue"];
+
+    private static string[] KeyParts(KeySyntax key)
+    {
+        var parts = new List<string> { Part(key.Key!) };
+        foreach (var dotted in key.DotKeys) parts.Add(Part(dotted.Key!));
+        return [.. parts];
+    }
+
+    private static string Part(BareKeyOrStringValueSyntax key) => key switch
+    {
+        BareKeySyntax bare => bare.Key!.Text!,
+        StringValueSyntax quoted => quoted.Value!,
+        _ => key.ToString()!,
+    };
+
+    private static CertDnsConfig Build(List<Entry> entries, string path)
+    {
+        var config = new CertDnsConfig { Path = path };
+        var glue = new List<(string Name, IReadOnlyList<IPAddress> Addresses, int Line)>();
+        var lines = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            lines[e.Key] = e.Line;
+            if (e.Parts.Length >= 3 && e.Parts[0] == "zone" && e.Parts[1] == "glue")
+            {
+                // [zone.glue] ns1.status.example = [...]: an unquoted name is a dotted key, its labels the rest of the path.
+                glue.Add((string.Join('.', e.Parts[2..]).TrimEnd('.'), Strings(e, path).Select(s => Address(e, path, s)).ToList(), e.Line));
+                continue;
+            }
+            if (e.Key == "zone.glue" && e.Value is InlineTableSyntax names)
+            {
+                foreach (var item in names.Items)
+                {
+                    var sub = new Entry(e.Key + "." + string.Join('.', KeyParts(item.KeyValue!.Key!)), [], item.KeyValue.Value!, item.KeyValue.Span.Start.Line + 1);
+                    glue.Add((string.Join('.', KeyParts(item.KeyValue.Key!)).TrimEnd('.'), Strings(sub, path).Select(s => Address(sub, path, s)).ToList(), sub.Line));
+                }
+                continue;
+            }
+            config = e.Key switch
+            {
+                "store.path" => config with { StorePath = NonEmpty(e, path) },
+                "zone.name" => config with { ZoneName = ZoneName(e, path) },
+                "zone.ns" => config with { NameServers = NameServers(e, path) },
+                "zone.soa-contact" => config with { SoaRname = Rname(e, path) },
+                "zone.soa.refresh" => config with { Refresh = Integer(e, path, 1, int.MaxValue) },
+                "zone.soa.retry" => config with { Retry = Integer(e, path, 1, int.MaxValue) },
+                "zone.soa.expire" => config with { Expire = Integer(e, path, 1, int.MaxValue) },
+                "zone.soa.minimum" => config with { Minimum = Integer(e, path, 0, 86400) },
+                "zone.ttl" => config with { Ttl = Integer(e, path, 1, 86400) },
+                "zone.forms" => config with { Forms = Forms(e, path) },
+                "server.listen" => config with { Listen = Strings(e, path).Select(s => Endpoint(e, path, s, listen: true)).ToList() },
+                "server.poll" => config with { Poll = Number(e, path, 0, 3600, exclusiveMin: true) },
+                "server.udp-threads" => config with { UdpThreads = Integer(e, path, 1, 256) },
+                "server.allow-transfer" => config with { AllowTransfer = Strings(e, path).Select(s => Address(e, path, s)).ToList() },
+                "server.notify" => config with { Notify = Strings(e, path).Select(s => Endpoint(e, path, s, listen: false)).ToList() },
+                "server.time-changes" => config with { TimeChanges = Number(e, path, 0, 86400, exclusiveMin: false) },
+                "metrics.listen" => config with { MetricsListen = Endpoint(e, path, Single(e, path), listen: true) },
+                _ => throw Bad(e, path, "unknown key"),
+            };
+        }
+        if (glue.Count > 0)
+        {
+            var byName = new Dictionary<string, IReadOnlyList<IPAddress>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (name, addresses, line) in glue)
+            {
+                if (addresses.Count == 0) throw new BadInputException($"{path}:{line}", $"zone.glue.\"{name}\": no address");
+                if (!byName.TryAdd(name, addresses)) throw new BadInputException($"{path}:{line}", $"zone.glue.\"{name}\": given twice");
+            }
+            config = config with { Glue = byName };
+        }
+        CheckZone(config, path, lines);
+        return config;
+    }
+
+    /// <summary>The zone identity as <see cref="Zone"/> checks it: in-zone name servers with glue, glue only for them.</summary>
+    private static void CheckZone(CertDnsConfig config, string path, Dictionary<string, int> lines)
+    {
+        if (config.NameServers is null && config.Glue is null && config.SoaRname is null) return;
+        var options = ZoneOptionsFrom(config, new ZoneOptions { Apex = config.ZoneName ?? new ZoneOptions().Apex });
+        try
+        {
+            _ = new Zone(options);
+        }
+        catch (ArgumentException e)
+        {
+            string key = e.Message.Contains("glue", StringComparison.Ordinal) && config.Glue is not null ? "zone.glue" : config.NameServers is not null ? "zone.ns" : "zone.soa-contact";
+            int line = lines.Where(l => l.Key.StartsWith(key, StringComparison.Ordinal)).Select(l => l.Value).DefaultIfEmpty(1).Min();
+            throw new BadInputException($"{path}:{line}", $"{key}: {e.Message.Split(" (Parameter", 2)[0]}");
+        }
+    }
+
+    /// <summary>The zone keys of <paramref name="config"/> laid over <paramref name="defaults"/>.</summary>
+    public static ZoneOptions ZoneOptionsFrom(CertDnsConfig config, ZoneOptions defaults)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(defaults);
+        var o = defaults;
+        if (config.NameServers is { } ns) o = o with { NameServers = ns };
+        if (config.Glue is { } glue) o = o with { Glue = glue };
+        if (config.SoaRname is { } rname) o = o with { Hostmaster = rname };
+        if (config.Refresh is { } refresh) o = o with { Refresh = refresh };
+        if (config.Retry is { } retry) o = o with { Retry = retry };
+        if (config.Expire is { } expire) o = o with { Expire = expire };
+        if (config.Minimum is { } minimum) o = o with { Minimum = minimum };
+        if (config.Ttl is { } ttl) o = o with { MaxTtl = ttl };
+        return o;
+    }
+
+    private static BadInputException Bad(Entry e, string path, string reason) => new($"{path}:{e.Line}", $"{e.Key}: {reason}");
+
+    private static string Single(Entry e, string path) =>
+        e.Value is StringValueSyntax { Value: { } s } ? s : throw Bad(e, path, "expected a string");
+
+    private static string NonEmpty(Entry e, string path) =>
+        Single(e, path) is { Length: > 0 } s ? s : throw Bad(e, path, "must not be empty");
+
+    /// <summary>A list of strings; one string alone is taken as a list of one.</summary>
+    private static List<string> Strings(Entry e, string path)
+    {
+        if (e.Value is StringValueSyntax) return [Single(e, path)];
+        if (e.Value is not ArraySyntax array) throw Bad(e, path, "expected a list of strings");
+        var list = new List<string>();
+        foreach (var item in array.Items)
+            list.Add(item.Value is StringValueSyntax { Value: { } s } ? s : throw Bad(e, path, "expected a list of strings"));
+        return list;
+    }
+
+    private static int Integer(Entry e, string path, int min, int max) =>
+        e.Value is IntegerValueSyntax i && i.Value >= min && i.Value <= max
+            ? (int)i.Value
+            : throw Bad(e, path, string.Create(CultureInfo.InvariantCulture, $"expected a whole number from {min} to {max}"));
+
+    private static double Number(Entry e, string path, double min, double max, bool exclusiveMin)
+    {
+        double? value = e.Value switch
+        {
+            IntegerValueSyntax i => i.Value,
+            FloatValueSyntax f => f.Value,
+            _ => null,
+        };
+        if (value is { } v && !double.IsNaN(v) && (exclusiveMin ? v > min : v >= min) && v <= max) return v;
+        throw Bad(e, path, string.Create(CultureInfo.InvariantCulture, $"expected seconds, {(exclusiveMin ? "above" : "from")} {min} to {max}"));
+    }
+
+    private static string ZoneName(Entry e, string path)
+    {
+        var name = Single(e, path).Trim().TrimEnd('.').ToLowerInvariant();
+        if (name.Length == 0 || name.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength) || name.Length > 253 || name.Any(c => c <= ' ' || c >= 0x7F))
+            throw Bad(e, path, $"\"{name}\" is not a valid zone name");
+        return name;
+    }
+
+    private static List<string> NameServers(Entry e, string path)
+    {
+        var names = Strings(e, path);
+        if (names.Count == 0) throw Bad(e, path, "at least one name server");
+        if (names.Count > Zone.MaxNameServers) throw Bad(e, path, string.Create(CultureInfo.InvariantCulture, $"at most {Zone.MaxNameServers} name servers"));
+        return names.Select(n => n.Trim().TrimEnd('.')).ToList();
+    }
+
+    private static string Rname(Entry e, string path)
+    {
+        try
+        {
+            return ZoneOptions.RnameFromEmail(Single(e, path).Trim());
+        }
+        catch (ArgumentException x)
+        {
+            throw Bad(e, path, x.Message.Split(" (Parameter", 2)[0]);
+        }
+    }
+
+    private static string Forms(Entry e, string path)
+    {
+        var joined = string.Join(',', Strings(e, path));
+        try
+        {
+            _ = PublishedNames.Parse(joined, e.Key);
+        }
+        catch (BadInputException x)
+        {
+            throw Bad(e, path, x.Reason);
+        }
+        return joined;
+    }
+
+    private static IPAddress Address(Entry e, string path, string text) =>
+        IPAddress.TryParse(text, out var ip) && !text.Contains('/', StringComparison.Ordinal) ? ip : throw Bad(e, path, $"\"{text}\" is not an IP address");
+
+    /// <summary>address:port, IPv6 in brackets; port 0 only where a listener may take any free port.</summary>
+    private static IPEndPoint Endpoint(Entry e, string path, string text, bool listen)
+    {
+        bool hasPort = text.StartsWith('[') ? text.Contains("]:", StringComparison.Ordinal) : text.Count(c => c == ':') == 1;
+        if (IPEndPoint.TryParse(text, out var endpoint) && hasPort && (listen || endpoint.Port != 0)
+            && endpoint.AddressFamily is AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)
+            return endpoint;
+        throw Bad(e, path, $"\"{text}\" is not address:port (e.g. 127.0.0.1:53 or [::1]:53)");
+    }
+}
