@@ -13,7 +13,11 @@ internal sealed class ServeCommand
 {
     public static Command Create()
     {
-        var listen = new Option<string[]>("--listen") { Description = "Address and port for UDP and TCP (repeatable; default 127.0.0.1:5353)", DefaultValueFactory = _ => ["127.0.0.1:5353"] };
+        var listen = new Option<string[]>("--listen")
+        {
+            Description = "Address and port for UDP and TCP, IPv4 or IPv6 ([::1]:53); repeatable. On 0.0.0.0 or [::] each UDP answer leaves from the address its query was sent to",
+            DefaultValueFactory = _ => ["127.0.0.1:5353"],
+        };
         var demo = new Option<bool>("--demo") { Description = "First seed the store with a generated test CA and certificates in every status" };
         var poll = new Option<double>("--poll") { Description = "Seconds between checks of the store for new data", DefaultValueFactory = _ => 1.0 };
         var ttl = new Option<int>("--ttl") { Description = "Positive TTL cap in seconds (never past a CRL's nextUpdate)", DefaultValueFactory = _ => 300 };
@@ -42,6 +46,8 @@ internal sealed class ServeCommand
                 ? (r.GetValue(listen) ?? []).Select(EndpointArgument.ParseListen).ToList()
                 : [.. file.Listen];
             if (endpoints.Count == 0) throw new BadInputException(file?.Path ?? "--listen", "server.listen: at least one address:port");
+            if (endpoints.GroupBy(e => e).FirstOrDefault(g => g.Key.Port != 0 && g.Count() > 1) is { } twice)
+                throw new BadInputException(twice.Key.ToString(), "--listen given twice");
             var apex = GlobalOptions.ZoneName(r).Trim().TrimEnd('.').ToLowerInvariant();
             if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
                 throw new BadInputException(apex, "not a valid zone name");
@@ -94,34 +100,32 @@ internal sealed class ServeCommand
             var first = watcher.Start();
             var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
             var responder = new DnsResponder(options, holder, clock);
+            // One server per address, each with its own sockets; all answer from the same snapshot.
             var servers = new List<DnsServer>();
-            try
+            await using var running = new Servers(servers);
+            foreach (var at in endpoints)
             {
-                foreach (var endpoint in endpoints)
-                {
-                    try
-                    {
-                        servers.Add(await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false));
-                    }
-                    catch (System.Net.Sockets.SocketException e)
-                    {
-                        return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
-                    }
-                }
-                Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {string.Join(", ", servers.Select(s => s.LocalEndPoint))} (udp, tcp): serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
-                PrintDemo(demoCerts, apex, servers[0].LocalEndPoint);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
+                    servers.Add(await DnsServer.StartAsync(at, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false));
                 }
-                catch (OperationCanceledException)
+                catch (System.Net.Sockets.SocketException e)
                 {
-                    Console.WriteLine("stopping");
+                    var hint = e.SocketErrorCode == System.Net.Sockets.SocketError.AccessDenied && at.Port is > 0 and < 1024
+                        ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE, as the packaged unit grants)" : "";
+                    return Run.Fail($"{at}: cannot listen: {e.Message}{hint}", ExitCodes.Failed);
                 }
             }
-            finally
+            var where = string.Join(", ", servers.Select(s => $"{s.LocalEndPoint} (udp, tcp)"));
+            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {where}: serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
+            PrintDemo(demoCerts, apex, servers[0].LocalEndPoint);
+            try
             {
-                foreach (var server in servers) await server.DisposeAsync().ConfigureAwait(false);
+                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine("stopping");
             }
             return ExitCodes.Ok;
         }));
@@ -168,6 +172,15 @@ internal sealed class ServeCommand
             }
         }
         return options;
+    }
+
+    /// <summary>Stops every listener started so far, also when a later one failed to bind.</summary>
+    private sealed class Servers(List<DnsServer> servers) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var server in servers) await server.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)

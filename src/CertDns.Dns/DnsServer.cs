@@ -11,6 +11,8 @@ namespace CertDns.Dns;
 /// Each UDP loop is a thread blocked on its own socket (SO_REUSEPORT on Linux, as NSD and Knot run workers): on
 /// Linux in recvmmsg, taking every datagram waiting and sending their answers with one sendmmsg, elsewhere in
 /// recvfrom with one receive and one response buffer. Nothing is allocated per datagram. TCP is asynchronous.
+/// On a wildcard address UDP answers leave from the address each query was sent to (IP_PKTINFO, Linux).
+/// Several addresses are several servers, one each (<c>serve --listen</c> repeated).
 /// </summary>
 public sealed class DnsServer : IAsyncDisposable
 {
@@ -93,6 +95,7 @@ public sealed class DnsServer : IAsyncDisposable
                     // SOL_SOCKET, SO_REUSEPORT: the kernel only lets sockets of the same user join the group.
                     if (sockets > 1) socket.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
                     SetReceiveBuffer(socket, receiveBuffer);
+                    if (IsWildcard(endpoint.Address) && UdpBatch.Supported) UdpBatch.EnablePacketInfo(socket);
                     // Wakes a loop now and then so that a stop is noticed even where closing a socket does not
                     // interrupt the receive. Set here, not by the loop's thread: a server disposed at once would
                     // have closed the socket under it.
@@ -121,6 +124,9 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
+    /// <summary>A bind to every address: the kernel cannot know which one a reply should leave from.</summary>
+    private static bool IsWildcard(IPAddress address) => address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any);
+
     private static void SetReceiveBuffer(Socket socket, int size)
     {
         if (size <= 0) return;
@@ -146,11 +152,14 @@ public sealed class DnsServer : IAsyncDisposable
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             // A thread of its own blocked in recvfrom, as rbldnsd and NSD workers are: no event loop, no thread-pool hop.
             bool batched = _options.UdpBatching && UdpBatch.Supported;
+            // On a wildcard bind each answer must name its source (IP_PKTINFO), which sendto cannot: one datagram a
+            // call then goes through recvmmsg/sendmmsg too.
+            bool packetInfo = IsWildcard(LocalEndPoint.Address) && UdpBatch.Supported;
             var thread = new Thread(() =>
             {
                 try
                 {
-                    if (batched) UdpBatchLoop(socket);
+                    if (batched || packetInfo) UdpBatchLoop(socket, batched ? UdpBatch.Slots : 1, packetInfo);
                     else UdpLoop(socket);
                 }
                 finally { done.SetResult(); }
@@ -210,10 +219,13 @@ public sealed class DnsServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The loop on Linux: every datagram waiting taken by one recvmmsg, their answers sent by one sendmmsg.</summary>
-    private void UdpBatchLoop(Socket udp)
+    /// <summary>
+    /// The loop on Linux: every datagram waiting (up to <paramref name="slots"/>) taken by one recvmmsg, their answers
+    /// sent by one sendmmsg, each from the address its query was sent to when <paramref name="packetInfo"/>.
+    /// </summary>
+    private void UdpBatchLoop(Socket udp, int slots, bool packetInfo)
     {
-        using var batch = new UdpBatch();
+        using var batch = new UdpBatch(slots, packetInfo);
         Span<int> lengths = stackalloc int[UdpBatch.Slots];
         // The descriptor stays blocking (no async use); its receive timeout was set when it was bound.
         var handle = udp.SafeHandle;

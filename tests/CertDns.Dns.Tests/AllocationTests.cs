@@ -58,14 +58,18 @@ public sealed class AllocationTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    // A wildcard bind: every answer names its source address from the query's control data (IP_PKTINFO).
+    [InlineData(true, true)]
+    [InlineData(false, true)]
+    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching, bool wildcard)
     {
-        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(wildcard ? IPAddress.Any : IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
             new DnsServerOptions { UdpBatching = batching });
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        client.Connect(server.LocalEndPoint);
+        // Connected: the kernel delivers only answers from exactly this address, so a wrong source fails the test.
+        client.Connect(new IPEndPoint(wildcard ? IPAddress.Parse("127.0.0.2") : IPAddress.Loopback, server.LocalEndPoint.Port));
         client.ReceiveTimeout = 5000;
         var queries = Queries();
         var buffer = new byte[65535];

@@ -40,16 +40,19 @@ public sealed class FuzzTests
     ];
 
     /// <param name="batching">recvmmsg/sendmmsg (Linux) or one recvfrom/sendto per datagram.</param>
+    /// <param name="wildcard">Bound to 0.0.0.0 and asked on 127.0.0.2: every answer carries its source (IP_PKTINFO).</param>
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Udp_MillionFuzzedPackets_NoCrashNoStallFormErrWhereHeaderReadable(bool batching)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task Udp_MillionFuzzedPackets_NoCrashNoStallFormErrWhereHeaderReadable(bool batching, bool wildcard)
     {
         var errors = new ConcurrentQueue<Exception>();
-        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0),
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(wildcard ? IPAddress.Any : IPAddress.Loopback, 0),
             TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())), new DnsServerOptions { OnError = errors.Enqueue, UdpBatching = batching });
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        client.Connect(server.LocalEndPoint);
+        // Connected: only answers from exactly this address reach the client.
+        client.Connect(new IPEndPoint(wildcard ? IPAddress.Parse("127.0.0.2") : IPAddress.Loopback, server.LocalEndPoint.Port));
         // A stall is a response that does not come: the loop fails the test instead of hanging.
         client.ReceiveTimeout = 10_000;
 

@@ -25,7 +25,14 @@ public static partial class Dig
         Read(await RunRawAsync(port, name, type, options));
 
     /// <summary>dig's standard output, for outcomes that print no header (zone transfers).</summary>
-    public static async Task<string> RunRawAsync(int port, string name, string type, params string[] options)
+    public static Task<string> RunRawAsync(int port, string name, string type, params string[] options) =>
+        RunRawAtAsync("127.0.0.1", port, name, type, options);
+
+    /// <summary>dig asking <paramref name="server"/> (an address other than 127.0.0.1: 127.0.0.2, ::1).</summary>
+    public static async Task<DigResult> RunAtAsync(string server, int port, string name, string type, params string[] options) =>
+        Read(await RunRawAtAsync(server, port, name, type, options));
+
+    private static async Task<string> RunRawAtAsync(string server, int port, string name, string type, string[] options)
     {
         var start = new ProcessStartInfo(Path ?? throw new InvalidOperationException(Missing))
         {
@@ -33,7 +40,7 @@ public static partial class Dig
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "@127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), name, type, "+tries=1", "+time=2" }.Concat(options))
+        foreach (var arg in new[] { "@" + server, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), name, type, "+tries=1", "+time=2" }.Concat(options))
             start.ArgumentList.Add(arg);
         using var process = Process.Start(start)!;
         var output = await process.StandardOutput.ReadToEndAsync();

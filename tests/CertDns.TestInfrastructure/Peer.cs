@@ -10,7 +10,8 @@ public static class Peer
 
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
         Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
-        Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns";
+        Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
+        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -37,6 +38,9 @@ public static class Peer
         Exim => EximBinary,
         Postfix => System.IO.Path.Combine(PostfixRoot, "usr", "sbin", "postfix"),
         Sendmail => SendmailBinary,
+        DpkgDeb => "/usr/bin/dpkg-deb",
+        SystemdAnalyze => "/usr/bin/systemd-analyze",
+        Setpriv => "/usr/bin/setpriv",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -57,6 +61,9 @@ public static class Peer
         Kdig => "knot-dnsutils",
         NamedCheckzone => "bind9-utils",
         Knot => "knot",
+        DpkgDeb => "dpkg",
+        SystemdAnalyze => "systemd",
+        Setpriv => "util-linux",
         _ => peer,
     };
 }

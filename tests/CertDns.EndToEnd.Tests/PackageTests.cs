@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using CertDns.Core;
+
+namespace CertDns.EndToEnd.Tests;
+
+/// <summary>
+/// The Debian package as built by <c>tools/package</c> (or the one named by CERTDNS_DEB, so that CI builds it once):
+/// extracted into a clean folder, its units checked by systemd-analyze, and its binary run as the unit runs it.
+/// </summary>
+public sealed class PackageFixture : IDisposable
+{
+    private readonly Lazy<string> _root;
+    private readonly TempDir _dir = new();
+
+    public PackageFixture() => _root = new Lazy<string>(Extract);
+
+    /// <summary>The package's files under a folder of their own, as dpkg-deb -x lays them out.</summary>
+    public string Root => _root.Value;
+
+    private string Extract()
+    {
+        var deb = Environment.GetEnvironmentVariable("CERTDNS_DEB");
+        if (string.IsNullOrEmpty(deb))
+        {
+            var built = Netns.Exec("timeout", "600", Path.Combine(TestPaths.Repository, "tools", "package"), "--out", _dir.File("out"));
+            Assert.True(built.ExitCode == 0, "tools/package failed: " + built.Output);
+            deb = Assert.Single(Directory.GetFiles(_dir.File("out"), "certdns_*.deb"));
+        }
+        Assert.True(File.Exists(deb), $"no package at {deb}");
+        var root = _dir.File("root");
+        Assert.Equal(0, Netns.Exec("dpkg-deb", "-x", deb, root).ExitCode);
+        // Reachable by the unprivileged user the binary runs as, whatever the umask.
+        Assert.Equal(0, Netns.Exec("chmod", "0755", _dir.Path, root).ExitCode);
+        Assert.Equal("certdns", Netns.Exec("dpkg-deb", "--field", deb, "Package").Output.Trim());
+        return root;
+    }
+
+    public void Dispose() => _dir.Dispose();
+}
+
+public sealed class PackageTests(PackageFixture package) : IClassFixture<PackageFixture>, IDisposable
+{
+    /// <summary>The unit's user stands in as nobody: the test makes no system user of its own.</summary>
+    private const string Nobody = "65534";
+
+    private readonly TempDir _store = new();
+
+    public void Dispose() => _store.Dispose();
+
+    [PeerFact(Peer.DpkgDeb)]
+    public void Package_Layout_HasTheProgramConfigurationUnitsAndManPages()
+    {
+        foreach (var file in new[] { "usr/bin/certdns", "etc/certdns/certdns.toml", "usr/lib/systemd/system/certdns.service",
+                     "usr/lib/systemd/system/certdns-fetch.service", "usr/lib/systemd/system/certdns-fetch.timer",
+                     "usr/share/man/man8/certdns.8.gz", "usr/share/man/man5/certdns.toml.5.gz" })
+            Assert.True(File.Exists(Path.Combine(package.Root, file)), $"{file} missing from the package");
+        Assert.True(Directory.Exists(Path.Combine(package.Root, "var/lib/certdns")));
+        // Self-contained: the runtime is inside, no dotnet needed on the target.
+        Assert.True(File.Exists(Path.Combine(package.Root, "usr/lib/certdns/libcoreclr.so")));
+
+        var unit = File.ReadAllText(Path.Combine(package.Root, "usr/lib/systemd/system/certdns.service"));
+        foreach (var line in new[] { "Type=notify", "User=certdns", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                     "ProtectSystem=strict", "ReadWritePaths=/var/lib/certdns", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes",
+                     "SystemCallFilter=@system-service", "ExecReload=/bin/kill -HUP $MAINPID" })
+            Assert.Contains(line + "\n", unit);
+        // .NET's JIT writes the code it runs: with this set the runtime cannot start.
+        Assert.DoesNotContain("\nMemoryDenyWriteExecute=", unit);
+    }
+
+    [PeerFact(Peer.DpkgDeb, Peer.SystemdAnalyze)]
+    public void Units_SystemdAnalyzeVerify_NoComplaint()
+    {
+        // verify checks that ExecStart's program exists and that Documentation= man pages open: point both at the
+        // extracted package instead of the host's /usr.
+        var units = Directory.CreateDirectory(_store.File("units")).FullName;
+        var names = new[] { "certdns.service", "certdns-fetch.service", "certdns-fetch.timer" };
+        foreach (var name in names)
+        {
+            var text = File.ReadAllText(Path.Combine(package.Root, "usr/lib/systemd/system", name))
+                .Replace("/usr/bin/certdns", Path.Combine(package.Root, "usr/bin/certdns"), StringComparison.Ordinal);
+            File.WriteAllText(Path.Combine(units, name), text);
+        }
+        var verify = Netns.Exec(["env", "MANPATH=" + Path.Combine(package.Root, "usr/share/man"), "systemd-analyze", "verify",
+            .. names.Select(n => Path.Combine(units, n))]);
+
+        Assert.Equal(0, verify.ExitCode);
+        // systemd-analyze exits 0 on a setting it ignores: any word from it is a fault in a unit.
+        Assert.Equal("", verify.Output.Trim());
+    }
+
+    [PeerFact(Peer.DpkgDeb, Peer.Netns, Peer.Setpriv, Peer.Dig)]
+    public void PackagedBinary_AsTheUnitRunsIt_AnswersOnPort53OverIpv4AndIpv6AndStopsOnSigterm()
+    {
+        var scenario = StatusScenario.Register(_store, "Package Test CA");
+        var db = _store.File("certdns.db");
+        // The store folder belongs to the service's user, as postinst makes /var/lib/certdns.
+        Assert.Equal(0, Netns.Exec("chown", "-R", $"{Nobody}:{Nobody}", _store.Path).ExitCode);
+        var binary = Path.Combine(package.Root, "usr/bin/certdns");
+        using var netns = new Netns("certdns-pkg");
+
+        // Without the capability an unprivileged user cannot bind port 53: the hint names what grants it.
+        var refused = netns.Run([.. AsUnit(withCapability: false), binary, "serve", "--db", db, "--listen", "127.0.0.1:53"]);
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("CAP_NET_BIND_SERVICE", refused.Output);
+
+        using var process = Process.Start(Info(netns.Name, [.. AsUnit(withCapability: true), binary, "serve", "--db", db, "--listen", "127.0.0.1:53", "--listen", "[::1]:53"]))!;
+        using var server = new CertDnsProcess.Server(process);
+        server.WaitFor("serving ", TimeSpan.FromSeconds(60));
+        Assert.Contains("127.0.0.1:53 (udp, tcp), [::1]:53 (udp, tcp)", server.Output);
+
+        var revoked = Hex.Lower(scenario.Clients["revoked"].Parsed.Sha256);
+        var name = $"{revoked[..32]}.{revoked[32..]}.status.example";
+        foreach (var at in new[] { "127.0.0.1", "::1" })
+        {
+            foreach (var transport in new[] { "+notcp", "+tcp" })
+            {
+                var dig = netns.Run("dig", "@" + at, "-p", "53", name, "A", "+short", "+tries=1", "+time=5", transport);
+                Assert.True(dig.ExitCode == 0 && dig.Output.Trim() == "127.0.0.2", $"dig @{at} {transport}: {dig.Output}");
+            }
+        }
+        // The process really is the unprivileged user with one capability, as the unit makes it.
+        var status = File.ReadAllText($"/proc/{process.Id}/status");
+        Assert.Matches(@"Uid:\s+65534\s", status);
+        Assert.Matches(@"CapEff:\s+0000000000000400\s", status);
+        Assert.Matches(@"CapBnd:\s+0000000000000400\s", status);
+
+        Assert.Equal(0, Netns.Exec("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode);
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(5)), "certdns did not stop within 5 s of SIGTERM: " + server.Output);
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    /// <summary>
+    /// The unit's privileges: its user (nobody here), no supplementary groups, no new privileges, and with the
+    /// capability only CAP_NET_BIND_SERVICE (ambient, so it survives the exec; the bounding set holds nothing else).
+    /// The environment is as bare as systemd's.
+    /// </summary>
+    private string[] AsUnit(bool withCapability) =>
+    [
+        "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + _store.Path,
+        "setpriv", "--reuid", Nobody, "--regid", Nobody, "--clear-groups", "--no-new-privs",
+        .. withCapability
+            ? (string[])["--inh-caps=-all,+net_bind_service", "--ambient-caps=-all,+net_bind_service", "--bounding-set=-all,+net_bind_service"]
+            : ["--inh-caps=-all", "--bounding-set=-all"],
+    ];
+
+    private static ProcessStartInfo Info(string netns, string[] args)
+    {
+        var info = new ProcessStartInfo("ip") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        foreach (var a in (string[])["netns", "exec", netns, .. args]) info.ArgumentList.Add(a);
+        return info;
+    }
+}
