@@ -93,8 +93,9 @@ public sealed class TrustChainTests : IDisposable
 
         await AssertAnswers(server, leaf, Revoked, "revoked keyCompromise", $"CA \"{intermediate.Certificate.Subject}\" revoked by \"{root.Certificate.Subject}\"",
             "serial " + Hex.Lower(leaf.Serial));
-        // The intermediate's own certificate is a certificate of the root: it answers for itself too.
+        // The intermediate's own certificate is a certificate of the root: it answers for itself too, and ca list says so.
         Assert.Equal(Revoked, await A(server, Name(intermediate.Certificate)));
+        Assert.Contains(Cli("ca", "list").Stdout.Split('\n'), l => l.StartsWith("2\ttrusted\trevoked\tunder CA 1\t", StringComparison.Ordinal));
     }
 
     [PeerFact(Peer.Dig)]
@@ -151,8 +152,10 @@ public sealed class TrustChainTests : IDisposable
         using var server = CertDnsProcess.Serve(_dir.Path);
 
         await AssertAnswers(server, leaf, Untrusted, $"issued by \"{middle.Certificate.Subject}\", distrusted", "mis-issuance");
-        var list = Cli("ca", "list").Stdout;
-        Assert.Contains("under CA 2", list);
+        // ca list: each CA's own status and its parent (the middle CA is distrusted, its own certificate still valid).
+        var list = Cli("ca", "list").Stdout.Split('\n');
+        Assert.Contains(list, l => l.StartsWith("2\tdistrusted", StringComparison.Ordinal) && l.Contains("\tvalid\tunder CA 1\t", StringComparison.Ordinal));
+        Assert.Contains(list, l => l.StartsWith("3\ttrusted\tuntrusted\tunder CA 2\t", StringComparison.Ordinal));
     }
 
     [PeerFact(Peer.Dig)]
@@ -208,11 +211,13 @@ public sealed class TrustChainTests : IDisposable
         var delegated = Leaf(victim, "delegated.indirect.example", crlIssuer: attacker);
         Cli("certs", "add", "own.indirect.example.pem", "delegated.indirect.example.pem");
         Cli("crl", "ingest", Crl("victim.crl", victim, 1));
-        Cli("crl", "ingest", Der("attacker.crl", attacker.CreateScopedCrl(1, _now.AddMinutes(-5), _now.AddDays(7),
+        var ingest = Cli("crl", "ingest", Der("attacker.crl", attacker.CreateScopedCrl(1, _now.AddMinutes(-5), _now.AddDays(7),
         [
             (own.Serial, _now.AddHours(-1), RevocationReason.KeyCompromise, victim),
             (delegated.Serial, _now.AddHours(-1), RevocationReason.KeyCompromise, victim),
-        ], indirect: true)));
+        ], indirect: true))).Stdout;
+        // The entry for the certificate that does not delegate is counted in the summary, and revokes nothing.
+        Assert.Contains("2 entries (+2 -0), 1 entries of issuers whose certificates do not name it as cRLIssuer ignored", ingest);
 
         using (var server = CertDnsProcess.Serve(_dir.Path))
         {
