@@ -103,11 +103,11 @@ public sealed class TestAuthority
     /// <param name="notBefore">Start of validity; default one day ago.</param>
     /// <param name="notAfter">End of validity; default ten years from now.</param>
     public TestAuthority(string commonName, TestKeyType keyType = TestKeyType.EcdsaP256, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
-        : this(commonName, keyType, notBefore, notAfter, issuer: null, pathLength: null)
+        : this(commonName, keyType, notBefore, notAfter, issuer: null, pathLength: null, crlUrl: null)
     {
     }
 
-    private TestAuthority(string commonName, TestKeyType keyType, DateTimeOffset? notBefore, DateTimeOffset? notAfter, TestAuthority? issuer, int? pathLength)
+    private TestAuthority(string commonName, TestKeyType keyType, DateTimeOffset? notBefore, DateTimeOffset? notAfter, TestAuthority? issuer, int? pathLength, string? crlUrl)
     {
         ArgumentException.ThrowIfNullOrEmpty(commonName);
         _key = TestKeyPair.Create(keyType);
@@ -126,6 +126,11 @@ public sealed class TestAuthority
         generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(_keyId));
         if (issuer is not null) generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(issuer._keyId));
+        if (crlUrl is not null)
+        {
+            var point = new DistributionPointName(new GeneralNames(new GeneralName(GeneralName.UniformResourceIdentifier, crlUrl)));
+            generator.AddExtension(X509Extensions.CrlDistributionPoints, false, new CrlDistPoint([new DistributionPoint(point, null, null)]));
+        }
         CertificateDer = generator.Generate((issuer?._key ?? _key).Signer()).GetEncoded();
         Certificate = CertificateFile.Read(CertificateDer, commonName)[0];
     }
@@ -139,9 +144,10 @@ public sealed class TestAuthority
     /// <param name="notBefore">Start of validity; default one day ago.</param>
     /// <param name="notAfter">End of validity; default ten years from now.</param>
     /// <param name="keyType">Key algorithm of the intermediate.</param>
+    /// <param name="crlUrl">A cRLDistributionPoints URI where this (the parent) CA's CRL is found, or null.</param>
     public TestAuthority IssueCa(string commonName, int? pathLength = null, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null,
-        TestKeyType keyType = TestKeyType.EcdsaP256) =>
-        new(commonName, keyType, notBefore, notAfter, this, pathLength);
+        TestKeyType keyType = TestKeyType.EcdsaP256, string? crlUrl = null) =>
+        new(commonName, keyType, notBefore, notAfter, this, pathLength, crlUrl);
 
     /// <summary>The CA certificate.</summary>
     public ParsedCertificate Certificate { get; }

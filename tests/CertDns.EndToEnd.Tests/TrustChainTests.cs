@@ -232,4 +232,30 @@ public sealed class TrustChainTests : IDisposable
             await AssertAnswers(server, delegated, Valid, "valid: issued by");
         }
     }
+
+    [PeerFact(Peer.Dig)]
+    public async Task CrlFetchDistributionPoints_RealPkiOverHttp_FetchesBothCrlsAndTheRootsRevocationReachesTheLeaf()
+    {
+        using var web = new CrlWebServer();
+        var root = new TestAuthority("Cron Root");
+        var intermediate = root.IssueCa("Cron Intermediate", crlUrl: web.Url("/root.crl"));
+        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
+        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
+        var leaf = Leaf(intermediate, "leaf.cron.example", crlUrl: web.Url("/intermediate.crl"));
+        Cli("certs", "add", "leaf.cron.example.pem");
+        web.Files["/intermediate.crl"] = (intermediate.CreateCrl(1, _now.AddMinutes(-5), _now.AddDays(7), []), null, null);
+        web.Files["/root.crl"] = (root.CreateCrl(1, _now.AddMinutes(-5), _now.AddDays(7), []), null, null);
+
+        Cli("crl", "fetch", "--distribution-points");
+        Assert.Contains(web.Requests, r => r.Path == "/intermediate.crl" && r.Status == 200);
+        Assert.Contains(web.Requests, r => r.Path == "/root.crl" && r.Status == 200);
+        Assert.Contains("status: valid", Cli("lookup", Hex.Lower(leaf.Sha256)).Stdout);
+
+        // The next cron run brings the root's revocation of the intermediate down to the leaf.
+        web.Files["/root.crl"] = (root.CreateCrl(2, _now.AddMinutes(-4), _now.AddDays(7),
+            [(intermediate.Certificate.Serial, _now.AddMinutes(-4), RevocationReason.KeyCompromise)]), null, null);
+        Cli("crl", "fetch", "--distribution-points");
+        using var server = CertDnsProcess.Serve(_dir.Path);
+        await AssertAnswers(server, leaf, Revoked, $"CA \"{intermediate.Certificate.Subject}\" revoked");
+    }
 }
