@@ -53,6 +53,7 @@ public sealed class CrlCoverage
     private readonly List<Entry> _entries = [];
     private readonly Dictionary<(long, string), string> _gaps = [];
     private readonly byte[][]?[] _crlNames;
+    private readonly bool[] _disabled;
     // Consecutive certificates mostly carry the same points: the last decoding and each series' last answers are kept.
     private byte[]? _lastEncoded;
     private CrlDistributionPoint[]? _lastPoints;
@@ -75,11 +76,23 @@ public sealed class CrlCoverage
         _groupOf = groups.SelectMany(g => g.Select(c => (c.Id, Group: g.Min(x => x.Id)))).ToDictionary(x => x.Id, x => x.Group);
         _crlNames = _series.Select(s => s.Scope.PointNames?.ToArray()).ToArray();
         _lastOwn = new (CrlDistributionPoint[]?, bool)[_series.Length];
+        _disabled = new bool[_series.Length];
         _lastOther = new (CrlDistributionPoint[]?, bool)[_series.Length];
     }
 
     /// <summary>The current series.</summary>
     public IReadOnlyList<CrlSeries> Series => _series;
+
+    /// <summary>
+    /// From now on the series signed by <paramref name="caId"/> cover and list nothing: its own certificate is revoked
+    /// or on hold on its parent's CRL, so its CRLs are no longer authoritative (RFC 5280 6.3.3 (f): the CRL issuer's path
+    /// must validate; PKITS 4.4.21, a revoked CRL-signing certificate).
+    /// </summary>
+    public void Disable(long caId)
+    {
+        for (int k = 0; k < _series.Length; k++)
+            if (_series[k].CaId == caId) _disabled[k] = true;
+    }
 
     /// <summary>The anchor at the top of a CA's parent chain (itself for an anchor; a loop or a missing parent ends the walk).</summary>
     private long AnchorOf(long id)
@@ -137,6 +150,7 @@ public sealed class CrlCoverage
         string? gap = null;
         for (int k = 0; k < _series.Length; k++)
         {
+            if (_disabled[k]) continue;
             var s = _series[k];
             bool direct = Array.IndexOf(_issuers, s.CaId) >= 0;
             if (!direct && !s.Scope.Indirect) continue;

@@ -174,6 +174,9 @@ public sealed class SnapshotLoader
             return ca;
         }
         foreach (var id in rows.Keys) Of(id);
+        // A CA (or CRL signer) revoked or held by its parent signs no CRL that counts; what is below it is revoked anyway.
+        foreach (var ca in facts.Values)
+            if (ca.Link?.Revocation is { Reason: not RevocationReason.RemoveFromCrl }) coverage.Disable(ca.Id);
         return facts;
     }
 
