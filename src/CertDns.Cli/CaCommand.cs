@@ -40,8 +40,9 @@ internal sealed class CaCommand
         {
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var coverage = store.Snapshots.LoadCoverage();
-            var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
-            Output.Table(["id", "trust", "parent", "subject", "crl", "next update", "revoked", "crl urls"], rows);
+            var snapshot = store.Snapshots.Load();
+            var rows = store.Cas.List().Select(ca => Describe(store, coverage, snapshot, ca)).ToList();
+            Output.Table(["id", "trust", "status", "parent", "subject", "crl", "next update", "revoked", "crl urls"], rows);
             return ExitCodes.Ok;
         }));
 
@@ -52,8 +53,15 @@ internal sealed class CaCommand
         return command;
     }
 
-    private static string[] Describe(CertStore store, CrlCoverage coverage, CaRow ca)
+    private static string[] Describe(CertStore store, CrlCoverage coverage, StatusSnapshot snapshot, CaRow ca)
     {
+        // The CA's OWN status: an intermediate's certificate as its parent's CRLs and the chain above judge it (what the
+        // zone answers for it); an anchor's from its trust and validity alone.
+        var now = DateTimeOffset.UtcNow;
+        var own = snapshot.Evaluate(DigestKind.Sha256, ca.Sha256, isKey: false, now)?.Status
+            ?? (!ca.Trusted ? CertStatus.Untrusted
+                : now < DateTimeOffset.FromUnixTimeSeconds(ca.NotBefore) || now > DateTimeOffset.FromUnixTimeSeconds(ca.NotAfter) ? CertStatus.Expired
+                : ca.ParentId is null ? CertStatus.Valid : CertStatus.Stale);
         // The CA's series as the snapshot judges them: the one that goes stale first speaks for the CA.
         var crl = coverage.Freshness(ca.Id);
         var next = crl?.NextUpdate is { } n ? Output.Time(n) : crl is null ? "-" : "none";
@@ -61,7 +69,7 @@ internal sealed class CaCommand
         var trust = ca.Trusted ? "trusted" : $"distrusted {Output.Time(DateTimeOffset.FromUnixTimeSeconds(ca.DistrustedAt ?? 0))}: {ca.DistrustReason}";
         return
         [
-            ca.Id.ToString(CultureInfo.InvariantCulture), trust, Parent(ca), ca.Subject,
+            ca.Id.ToString(CultureInfo.InvariantCulture), trust, StatusCodes.Name(own), Parent(ca), ca.Subject,
             crl is null ? "none" : crl.Number ?? "(no number)", next,
             store.Crls.RevocationCount(ca.Id).ToString(CultureInfo.InvariantCulture), string.Join(' ', store.Cas.CrlUrls(ca.Id)),
         ];

@@ -1,7 +1,8 @@
 namespace CertDns.Core;
 
-/// <summary>A CA as coverage sees it: its id, its name for TXT, and its subject (DER Name) for name matching.</summary>
-public sealed record CoverageCa(long Id, string Name, byte[] SubjectDer);
+/// <summary>A CA as coverage sees it: its id, its name for TXT, its subject (DER Name) for name matching, and the CA whose
+/// key verified it (null for an anchor): keys, not names, decide which CRLs speak for it.</summary>
+public sealed record CoverageCa(long Id, string Name, byte[] SubjectDer, long? ParentId = null);
 
 /// <summary>
 /// One CRL series as loaded: the CRL issuer's current full CRL with the delta that applies to it (RFC 5280 5.2.4).
@@ -37,18 +38,27 @@ public sealed class CrlCoverage
     private readonly CrlSeries[] _series;
     private readonly Dictionary<long, int> _seriesIndex;
     private readonly Dictionary<long, CoverageCa> _cas;
-    // CAs that share a subject (key rollover, a separate CRL-signing key) issue and revoke as one name (RFC 5280 5.1.2.3).
+    // CAs that share a subject AND a trust anchor (a self-issued key rollover, a separate CRL-signing key under its CA)
+    // issue and revoke as one authority (RFC 5280 5.1.2.3, 6.3.3 (f): the CRL's path must end at the certificate's
+    // anchor). A same-named CA of another anchor (a twin with another key) is another authority.
     private readonly Dictionary<long, long[]> _sameName;
     private readonly Dictionary<long, long> _groupOf;
+    // Indirect entries name their certificate issuer by name only (RFC 5280 5.3.3): they are keyed by name, and count
+    // only for certificates that name the CRL's issuer as their cRLIssuer (6.3.3 (b)(1)).
+    private readonly Dictionary<long, long> _nameGroupOf;
+    private readonly Dictionary<long, long> _anchorOf;
+    private readonly HashSet<long> _ambiguous;
     private readonly Dictionary<SerialKey, int> _first = [];
+    private readonly Dictionary<SerialKey, int> _firstIndirect = [];
     private readonly List<Entry> _entries = [];
     private readonly Dictionary<(long, string), string> _gaps = [];
     private readonly byte[][]?[] _crlNames;
+    private readonly bool[] _disabled;
     // Consecutive certificates mostly carry the same points: the last decoding and each series' last answers are kept.
     private byte[]? _lastEncoded;
     private CrlDistributionPoint[]? _lastPoints;
     private readonly (CrlDistributionPoint[]? Points, bool Covers)[] _lastOwn, _lastOther;
-    private long _lastCa = -1, _lastGroup;
+    private long _lastCa = -1, _lastGroup, _lastNameGroup, _lastAnchor;
     private long[] _issuers = [];
 
     /// <summary>The rules over these CAs and current series.</summary>
@@ -57,16 +67,40 @@ public sealed class CrlCoverage
         _cas = cas.ToDictionary(c => c.Id);
         _series = [.. series];
         _seriesIndex = _series.Select((s, i) => (s.Id, i)).ToDictionary(x => x.Id, x => x.i);
-        var groups = _cas.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).ToList();
+        _anchorOf = _cas.Values.ToDictionary(c => c.Id, c => AnchorOf(c.Id));
+        var names = _cas.Values.GroupBy(c => Convert.ToHexString(c.SubjectDer)).ToList();
+        _ambiguous = [.. names.Where(g => g.Count() > 1).SelectMany(g => g.Select(c => c.Id))];
+        _nameGroupOf = names.SelectMany(g => g.Select(c => (c.Id, Group: g.Min(x => x.Id)))).ToDictionary(x => x.Id, x => x.Group);
+        var groups = _cas.Values.GroupBy(c => (Convert.ToHexString(c.SubjectDer), _anchorOf[c.Id])).ToList();
         _sameName = groups.SelectMany(g => g.Select(c => (c.Id, Ids: g.Select(x => x.Id).ToArray()))).ToDictionary(x => x.Id, x => x.Ids);
         _groupOf = groups.SelectMany(g => g.Select(c => (c.Id, Group: g.Min(x => x.Id)))).ToDictionary(x => x.Id, x => x.Group);
         _crlNames = _series.Select(s => s.Scope.PointNames?.ToArray()).ToArray();
         _lastOwn = new (CrlDistributionPoint[]?, bool)[_series.Length];
+        _disabled = new bool[_series.Length];
         _lastOther = new (CrlDistributionPoint[]?, bool)[_series.Length];
     }
 
     /// <summary>The current series.</summary>
     public IReadOnlyList<CrlSeries> Series => _series;
+
+    /// <summary>
+    /// From now on the series signed by <paramref name="caId"/> cover and list nothing: its own certificate is revoked
+    /// or on hold on its parent's CRL, so its CRLs are no longer authoritative (RFC 5280 6.3.3 (f): the CRL issuer's path
+    /// must validate; PKITS 4.4.21, a revoked CRL-signing certificate).
+    /// </summary>
+    public void Disable(long caId)
+    {
+        for (int k = 0; k < _series.Length; k++)
+            if (_series[k].CaId == caId) _disabled[k] = true;
+    }
+
+    /// <summary>The anchor at the top of a CA's parent chain (itself for an anchor; a loop or a missing parent ends the walk).</summary>
+    private long AnchorOf(long id)
+    {
+        var seen = new HashSet<long>();
+        while (seen.Add(id) && _cas.TryGetValue(id, out var ca) && ca.ParentId is { } parent && _cas.ContainsKey(parent)) id = parent;
+        return id;
+    }
 
     /// <summary>Whether any series looks at the certificate's kind (end entity or CA): otherwise callers need not read it.</summary>
     public bool NeedsKind => _series.Any(s => s.Scope.OnlyUser || s.Scope.OnlyCa);
@@ -75,7 +109,7 @@ public sealed class CrlCoverage
     public bool NeedsPoints => _series.Any(s => s.Scope.PointNames is not null || s.Scope.Indirect);
 
     /// <summary>Whether any entry was added: otherwise callers need not read serials.</summary>
-    public bool NeedsSerials => _first.Count > 0;
+    public bool NeedsSerials => _first.Count > 0 || _firstIndirect.Count > 0;
 
     /// <summary>
     /// Adds one entry of a current series: <paramref name="issuerCaId"/> is the certificate's issuer (the CRL's own
@@ -85,10 +119,14 @@ public sealed class CrlCoverage
     public bool AddEntry(long seriesId, bool delta, long issuerCaId, ReadOnlySpan<byte> serial, RevocationReason reason, long revokedAt)
     {
         if (!_seriesIndex.TryGetValue(seriesId, out var s) || !_groupOf.TryGetValue(issuerCaId, out var group)) return false;
+        // An entry for the CRL issuer's own authority is keyed by that authority; one for another issuer (an indirect
+        // CRL's certificateIssuer) by that issuer's name, to be matched only where a certificate delegates to this CRL.
+        bool own = _groupOf.TryGetValue(_series[s].CaId, out var seriesGroup) && seriesGroup == group;
+        var first = own ? _first : _firstIndirect;
         // A serial listed by several series (a partition, a delta, an indirect CRL) chains to its other entries.
-        var key = SerialKey.Of(group, serial);
-        _entries.Add(new Entry(s, delta, reason, revokedAt, _first.TryGetValue(key, out var next) ? next : -1));
-        _first[key] = _entries.Count - 1;
+        var key = SerialKey.Of(own ? group : _nameGroupOf[issuerCaId], serial);
+        _entries.Add(new Entry(s, delta, reason, revokedAt, first.TryGetValue(key, out var next) ? next : -1));
+        first[key] = _entries.Count - 1;
         return true;
     }
 
@@ -101,9 +139,10 @@ public sealed class CrlCoverage
     /// <param name="points">Its distribution points in <see cref="CrlPointCodec"/> form, or null for none.</param>
     public CoverageJudgement Judge(long caId, bool isCa, ReadOnlySpan<byte> serial, byte[]? points)
     {
-        if (caId != _lastCa) (_lastCa, _issuers, _lastGroup) = (caId, _sameName[caId], _groupOf[caId]);
+        if (caId != _lastCa) (_lastCa, _issuers, _lastGroup, _lastNameGroup, _lastAnchor) = (caId, _sameName[caId], _groupOf[caId], _nameGroupOf[caId], _anchorOf[caId]);
         var decoded = Decode(points);
         int chain = _first.Count == 0 ? -1 : _first.GetValueOrDefault(SerialKey.Of(_lastGroup, serial), -1);
+        int indirectChain = _firstIndirect.Count == 0 ? -1 : _firstIndirect.GetValueOrDefault(SerialKey.Of(_lastNameGroup, serial), -1);
 
         RevocationFacts? revocation = null;
         int reasons = 0;
@@ -111,14 +150,23 @@ public sealed class CrlCoverage
         string? gap = null;
         for (int k = 0; k < _series.Length; k++)
         {
+            if (_disabled[k]) continue;
             var s = _series[k];
             bool direct = Array.IndexOf(_issuers, s.CaId) >= 0;
             if (!direct && !s.Scope.Indirect) continue;
+            // The certificate names its cRLIssuer by name: when two registered CAs have that name (a twin with another key),
+            // only the one under the certificate's own trust anchor is the one it meant (RFC 5280 6.3.3 (f)).
+            if (!direct && _ambiguous.Contains(s.CaId) && _anchorOf[s.CaId] != _lastAnchor) continue;
             string? outOfScope = OutOfScope(k, direct, isCa, decoded);
-            // An entry counts when the CRL covers the certificate; an indirect CRL's entries always count: a trusted CRL issuer said so.
-            if ((outOfScope is null || !direct) && chain >= 0 && Listed(k, chain) is { } found
-                && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
-                revocation = found;
+            // An entry counts only when the CRL covers the certificate: for another issuer's indirect CRL, only where the
+            // certificate names that CRL issuer as its cRLIssuer (RFC 5280 6.3.3 (b)(1)). Nobody else's CRL revokes it.
+            if (outOfScope is null)
+            {
+                var found = direct && chain >= 0 ? Listed(k, chain) : null;
+                if (indirectChain >= 0 && Listed(k, indirectChain) is { } named && (found is null || Precedence(named.Reason) > Precedence(found.Reason))) found = named;
+                if (found is not null && (revocation is null || Precedence(found.Reason) > Precedence(revocation.Reason)))
+                    revocation = found;
+            }
             if (outOfScope is not null)
             {
                 gap ??= Gap(s.CaId, outOfScope);

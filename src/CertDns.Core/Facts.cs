@@ -8,8 +8,21 @@ namespace CertDns.Core;
 /// <param name="DistrustReason">Why.</param>
 /// <param name="Crl">The current CRL that covers the certificate at hand, or null when none was ingested or none covers it.</param>
 /// <param name="NoCrlReason">Why no CRL covers the certificate although some were ingested (scope, partial reasons), for TXT.</param>
+/// <param name="Link">For an intermediate, its own certificate as its parent's CRLs judge it (the chain above it); null for an anchor.</param>
 public sealed record CaFacts(long Id, string Name, bool Trusted, DateTimeOffset? DistrustedAt = null, string? DistrustReason = null, CrlFacts? Crl = null,
-    string? NoCrlReason = null);
+    string? NoCrlReason = null, CaLink? Link = null);
+
+/// <summary>
+/// An intermediate CA's own certificate as a certificate of its parent: what the chain adds to every certificate the
+/// intermediate issued. Built once per CA and snapshot (parent first), so the fold costs nothing per certificate.
+/// </summary>
+/// <param name="Name">The intermediate's subject, for TXT.</param>
+/// <param name="Serial">Its certificate's serial, or empty when its certificate is not stored.</param>
+/// <param name="NotBefore">Its notBefore.</param>
+/// <param name="NotAfter">Its notAfter.</param>
+/// <param name="Revocation">Its entry on the parent's current CRL (or ARL), or null.</param>
+/// <param name="Issuer">The parent as it judges this certificate: trust, the covering CRL (or why none), and its own link.</param>
+public sealed record CaLink(string Name, byte[] Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter, RevocationFacts? Revocation, CaFacts Issuer);
 
 /// <summary>The newest CRL of a CA.</summary>
 /// <param name="Number">CRL number as decimal text, or null when the CRL has none.</param>

@@ -18,10 +18,10 @@ public static class StatusEvaluator
     {
         var ca = cert.Ca;
         var crl = ca.Crl;
-        var status = Status(cert.Block is not null, cert.Revocation?.Reason, ca, cert.NotBefore, cert.NotAfter, now);
+        var status = Status(cert.Block is not null, cert.Revocation?.Reason, ca, cert.NotBefore, cert.NotAfter, now, out _, out var decider);
         var serial = Hex.Lower(cert.Serial);
         var by = $"by \"{ca.Name}\" serial {serial}";
-        string text = status switch
+        string text = decider is not null ? ChainText(status, decider, now, serial) : status switch
         {
             CertStatus.Blocked => $"blocked: {cert.Block!.Reason} since {Date(cert.Block.Since)}",
             CertStatus.Revoked => $"revoked {RevocationReasons.Name(cert.Revocation!.Reason)} {Time(cert.Revocation.RevokedAt)} {by}{CrlNote(cert.Revocation.CrlNumber)}",
@@ -50,9 +50,39 @@ public static class StatusEvaluator
     /// gives another status, or null when only a write can change it (revoked, held, blocked, untrusted, expired). Comparisons are "now &gt; notAfter" and "now &gt; nextUpdate", so those change the second after.
     /// </summary>
     public static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter,
-        DateTimeOffset now, out DateTimeOffset? until)
+        DateTimeOffset now, out DateTimeOffset? until) =>
+        Status(blocked, revocation, ca, notBefore, notAfter, now, out until, out _);
+
+    /// <summary>
+    /// The status folded along the chain: the certificate's own, and each intermediate's above it as its parent judges
+    /// it (<see cref="CaFacts.Link"/>); the worst by precedence decides, the certificate's own first among equals.
+    /// <paramref name="decider"/> is the link that decided, or null when the certificate's own facts did. The walk is
+    /// the chain's depth, with no allocation: a snapshot keeps one link per CA, not per certificate.
+    /// </summary>
+    private static CertStatus Status(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter,
+        DateTimeOffset now, out DateTimeOffset? until, out CaLink? decider)
     {
         ArgumentNullException.ThrowIfNull(ca);
+        var status = Own(blocked, revocation, ca, notBefore, notAfter, now, out until);
+        decider = null;
+        int depth = 0;
+        for (var link = ca.Link; link is not null && depth < MaxDepth; link = link.Issuer.Link, depth++)
+        {
+            var above = Own(false, link.Revocation?.Reason, link.Issuer, link.NotBefore, link.NotAfter, now, out var changes);
+            if (StatusCodes.Precedence(above) > StatusCodes.Precedence(status)) (status, decider) = (above, link);
+            if (changes is { } at && (until is null || at < until)) until = at;
+        }
+        // Revoked, held, blocked and untrusted change only by a write, wherever on the chain they come from.
+        if (StatusCodes.Precedence(status) > StatusCodes.Precedence(CertStatus.Expired)) until = null;
+        return status;
+    }
+
+    /// <summary>Chains are short; a deeper one (a damaged store) is cut here rather than walked forever.</summary>
+    private const int MaxDepth = 32;
+
+    private static CertStatus Own(bool blocked, RevocationReason? revocation, CaFacts ca, DateTimeOffset notBefore, DateTimeOffset notAfter,
+        DateTimeOffset now, out DateTimeOffset? until)
+    {
         until = null;
         if (blocked) return CertStatus.Blocked;
         // removeFromCRL is only meaningful in delta CRLs: an entry carrying it revokes nothing.
@@ -104,9 +134,32 @@ public static class StatusEvaluator
         var ttl = max;
         // A cached answer must not outlive the CRL it rests on, nor a valid certificate's validity.
         if (ca.Crl?.NextUpdate is { } next && next > now && next - now < ttl) ttl = next - now;
+        // Nor the CRLs the chain above rests on.
+        int depth = 0;
+        for (var link = ca.Link; link is not null && depth < MaxDepth; link = link.Issuer.Link, depth++)
+            if (link.Issuer.Crl?.NextUpdate is { } above && above > now && above - now < ttl) ttl = above - now;
         if (status == CertStatus.Valid && notAfter - now < ttl) ttl = notAfter - now;
         if (ttl < TimeSpan.FromSeconds(1)) ttl = TimeSpan.FromSeconds(1);
         return TimeSpan.FromSeconds(Math.Floor(ttl.TotalSeconds));
+    }
+
+    /// <summary>The TXT when a CA above decided: it names that CA and why, then the certificate's own serial.</summary>
+    private static string ChainText(CertStatus status, CaLink link, DateTimeOffset now, string serial)
+    {
+        var parent = link.Issuer;
+        var ca = $"CA \"{link.Name}\"";
+        var by = $"by \"{parent.Name}\"{(link.Serial.Length > 0 ? $" serial {Hex.Lower(link.Serial)}" : "")}";
+        return status switch
+        {
+            CertStatus.Revoked => $"revoked {RevocationReasons.Name(link.Revocation!.Reason)} {Time(link.Revocation.RevokedAt)}: {ca} revoked {by}{CrlNote(link.Revocation.CrlNumber)}; serial {serial}",
+            CertStatus.Hold => $"hold certificateHold {Time(link.Revocation!.RevokedAt)}: {ca} on hold {by}{CrlNote(link.Revocation.CrlNumber)}; serial {serial}",
+            CertStatus.Untrusted => $"untrusted: {ca} issued by \"{parent.Name}\", distrusted{(parent.DistrustedAt is { } at ? $" {Date(at)}" : "")}"
+                + $"{(string.IsNullOrEmpty(parent.DistrustReason) ? "" : $": {parent.DistrustReason}")}; serial {serial}",
+            CertStatus.Expired when now > link.NotAfter => $"expired: {ca} expired {Time(link.NotAfter)}; serial {serial}",
+            CertStatus.Expired => $"expired: {ca} not valid before {Time(link.NotBefore)}; serial {serial}",
+            _ when parent.Crl is null => $"stale: {ca}: {parent.NoCrlReason ?? $"no CRL ingested for \"{parent.Name}\""}; serial {serial}",
+            _ => $"stale: {ca}: CRL{CrlNote(parent.Crl.Number, "")} of \"{parent.Name}\" expired {Time(parent.Crl.NextUpdate!.Value)}; serial {serial}",
+        };
     }
 
     private static string CrlNote(string? number, string prefix = " (") => number is null ? "" : prefix.Length == 0 ? $" {number}" : $" (CRL {number})";

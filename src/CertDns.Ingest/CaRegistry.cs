@@ -223,7 +223,9 @@ public sealed class CaRegistry(CertStore store, TimeProvider? time = null)
 
     private static CaRecord Record(ParsedCertificate c, string? abuseContact, Known? parent, string anchor) =>
         new(c.Sha256, c.Subject, c.SubjectDer, c.SubjectKeyId, c.SpkiSha256, c.NotBefore, c.NotAfter, c.CanSignCrl ?? true, c.Der,
-            abuseContact, parent?.Cert.Sha256, anchor);
+            abuseContact, parent?.Cert.Sha256, anchor,
+            // Stored as a certificate of its parent when it has one: the parent's CRLs then give the CA its own status.
+            new CertRecord(c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, 0, c.Serial, c.Subject, c.NotBefore, c.NotAfter, c.Der, c.IsCa, c.CrlPoints));
 
     private static ParsedCertificate Parse(CaRow ca) => CertificateFile.Read(ca.Der, $"CA {ca.Id}")[0];
 

@@ -19,8 +19,10 @@ namespace CertDns.Ingest;
 /// <param name="Duration">Wall time of parse, verify and store.</param>
 /// <param name="DeltaBase">BaseCRLNumber when this is a delta CRL.</param>
 /// <param name="Skipped">Entries of an indirect CRL naming a certificate issuer that is not a registered CA.</param>
+/// <param name="Ignored">Entries of an indirect CRL for another issuer none of whose certificates names this CRL's issuer
+/// as cRLIssuer: they revoke nothing (RFC 5280 6.3.3 (b)(1)); kept, for a certificate registered later that does.</param>
 public sealed record CrlIngestResult(string Source, CaRow Ca, string? Number, DateTimeOffset ThisUpdate, DateTimeOffset? NextUpdate,
-    int Entries, RevocationChange? Change, TimeSpan Duration, string? DeltaBase = null, int Skipped = 0)
+    int Entries, RevocationChange? Change, TimeSpan Duration, string? DeltaBase = null, int Skipped = 0, int Ignored = 0)
 {
     /// <summary>One summary line for cron logs.</summary>
     public override string ToString()
@@ -31,6 +33,7 @@ public sealed record CrlIngestResult(string Source, CaRow Ca, string? Number, Da
         var next = NextUpdate is { } n ? TimeText.Utc(n) : "none (current until replaced)";
         var what = Change is { } c ? $"{Entries} entries (+{c.Added} -{c.Removed})" : $"{Entries} entries, unchanged (already current)";
         var skipped = Skipped > 0 ? $", {Skipped} entries of unregistered issuers skipped" : "";
+        if (Ignored > 0) skipped += $", {Ignored} entries of issuers whose certificates do not name it as cRLIssuer ignored";
         return $"{Source}: \"{Ca.Subject}\" {kind} {number}, {what}{skipped}, nextUpdate {next}, {Duration.TotalSeconds:0.000}s";
     }
 }
@@ -92,10 +95,24 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         }
 
         var issuers = indirect ? ResolveIssuers(crl) : null;
-        int skipped = 0;
+        int skipped = 0, ignored = 0;
+        // An entry for another issuer's certificate counts only where that certificate delegates to this CRL issuer
+        // (RFC 5280 6.3.3 (b)(1)): the registered ones that do not are counted here (the snapshot ignores the entry).
+        var delegation = new Dictionary<string, bool>(StringComparer.Ordinal);
+        void Named(byte[] issuerDer, byte[] serial)
+        {
+            if (issuerDer.AsSpan().SequenceEqual(crl.IssuerDer)) return;
+            foreach (var set in store.Certificates.PointSets(issuerDer, serial))
+            {
+                var key = Convert.ToHexString(set);
+                if (!delegation.TryGetValue(key, out var delegates))
+                    delegation[key] = delegates = set.Length > 0 && CrlPointCodec.DecodePoints(set).Any(p => p.CrlIssuers?.Any(n => n.AsSpan().SequenceEqual(crl.IssuerDer)) == true);
+                if (!delegates) ignored++;
+            }
+        }
         var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, deltaBase, scope);
-        var change = store.Crls.Apply(record, Revocations(crl, issuers, () => skipped++));
-        return current with { Change = change, Duration = watch.Elapsed, Skipped = skipped };
+        var change = store.Crls.Apply(record, Revocations(crl, issuers, () => skipped++, Named));
+        return current with { Change = change, Duration = watch.Elapsed, Skipped = skipped, Ignored = ignored };
     }
 
     /// <summary>Roll-back and no-op checks for a full CRL of a series; true when it is already current.</summary>
@@ -151,7 +168,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         return result;
     }
 
-    private IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip)
+    private IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip, Action<byte[], byte[]> named)
     {
         bool delta = crl.DeltaBaseNumber is not null;
         byte[]? lastDer = null;
@@ -175,6 +192,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
                     skip();
                     continue;
                 }
+                named(der, entry.Serial.ToArray());
                 issuer = lastId;
             }
             yield return new RevocationRecord(entry.Serial, entry.RevokedAt, entry.Reason, issuer);

@@ -103,11 +103,11 @@ public sealed class TestAuthority
     /// <param name="notBefore">Start of validity; default one day ago.</param>
     /// <param name="notAfter">End of validity; default ten years from now.</param>
     public TestAuthority(string commonName, TestKeyType keyType = TestKeyType.EcdsaP256, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
-        : this(commonName, keyType, notBefore, notAfter, issuer: null, pathLength: null)
+        : this(commonName, keyType, notBefore, notAfter, issuer: null, pathLength: null, crlUrl: null)
     {
     }
 
-    private TestAuthority(string commonName, TestKeyType keyType, DateTimeOffset? notBefore, DateTimeOffset? notAfter, TestAuthority? issuer, int? pathLength)
+    private TestAuthority(string commonName, TestKeyType keyType, DateTimeOffset? notBefore, DateTimeOffset? notAfter, TestAuthority? issuer, int? pathLength, string? crlUrl)
     {
         ArgumentException.ThrowIfNullOrEmpty(commonName);
         _key = TestKeyPair.Create(keyType);
@@ -126,6 +126,11 @@ public sealed class TestAuthority
         generator.AddExtension(X509Extensions.KeyUsage, true, new KeyUsage(KeyUsage.KeyCertSign | KeyUsage.CrlSign));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, new SubjectKeyIdentifier(_keyId));
         if (issuer is not null) generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(issuer._keyId));
+        if (crlUrl is not null)
+        {
+            var point = new DistributionPointName(new GeneralNames(new GeneralName(GeneralName.UniformResourceIdentifier, crlUrl)));
+            generator.AddExtension(X509Extensions.CrlDistributionPoints, false, new CrlDistPoint([new DistributionPoint(point, null, null)]));
+        }
         CertificateDer = generator.Generate((issuer?._key ?? _key).Signer()).GetEncoded();
         Certificate = CertificateFile.Read(CertificateDer, commonName)[0];
     }
@@ -139,9 +144,10 @@ public sealed class TestAuthority
     /// <param name="notBefore">Start of validity; default one day ago.</param>
     /// <param name="notAfter">End of validity; default ten years from now.</param>
     /// <param name="keyType">Key algorithm of the intermediate.</param>
+    /// <param name="crlUrl">A cRLDistributionPoints URI where this (the parent) CA's CRL is found, or null.</param>
     public TestAuthority IssueCa(string commonName, int? pathLength = null, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null,
-        TestKeyType keyType = TestKeyType.EcdsaP256) =>
-        new(commonName, keyType, notBefore, notAfter, this, pathLength);
+        TestKeyType keyType = TestKeyType.EcdsaP256, string? crlUrl = null) =>
+        new(commonName, keyType, notBefore, notAfter, this, pathLength, crlUrl);
 
     /// <summary>The CA certificate.</summary>
     public ParsedCertificate Certificate { get; }
@@ -161,7 +167,10 @@ public sealed class TestAuthority
     /// <param name="notAfter">End of validity.</param>
     /// <param name="serial">Unsigned big-endian serial; random (positive, 16 octets) when null.</param>
     /// <param name="key">Key to certify; a fresh ECDSA P-256 key when null. Reuse one to share an SPKI.</param>
-    public byte[] Issue(string commonName, DateTimeOffset notBefore, DateTimeOffset notAfter, byte[]? serial = null, TestKeyPair? key = null)
+    /// <param name="crlUrl">A cRLDistributionPoints fullName URI, or null.</param>
+    /// <param name="crlIssuer">The point's cRLIssuer (RFC 5280 4.2.1.13: an indirect CRL's issuer), or null.</param>
+    public byte[] Issue(string commonName, DateTimeOffset notBefore, DateTimeOffset notAfter, byte[]? serial = null, TestKeyPair? key = null,
+        string? crlUrl = null, TestAuthority? crlIssuer = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(commonName);
         key ??= TestKeyPair.Create();
@@ -178,6 +187,43 @@ public sealed class TestAuthority
             new ExtendedKeyUsage(KeyPurposeID.id_kp_serverAuth, KeyPurposeID.id_kp_clientAuth));
         generator.AddExtension(X509Extensions.SubjectKeyIdentifier, false, X509ExtensionUtilities.CreateSubjectKeyIdentifier(key.Pair.Public));
         generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(_keyId));
+        if (crlUrl is not null || crlIssuer is not null)
+        {
+            var name = crlUrl is null ? null : new DistributionPointName(new GeneralNames(new GeneralName(GeneralName.UniformResourceIdentifier, crlUrl)));
+            var issuers = crlIssuer is null ? null : new GeneralNames(new GeneralName(crlIssuer._name));
+            generator.AddExtension(X509Extensions.CrlDistributionPoints, false, new CrlDistPoint([new DistributionPoint(name, null, issuers)]));
+        }
+        return generator.Generate(_key.Signer()).GetEncoded();
+    }
+
+    /// <summary>
+    /// Signs a CRL with an issuingDistributionPoint (no point name) and returns its DER: an indirect CRL whose entries may
+    /// name another certificate issuer (certificateIssuer, RFC 5280 5.3.3), or an ARL (onlyContainsCACerts).
+    /// </summary>
+    /// <param name="number">cRLNumber.</param>
+    /// <param name="thisUpdate">thisUpdate.</param>
+    /// <param name="nextUpdate">nextUpdate.</param>
+    /// <param name="entries">Serials, times, reasons, and the certificate issuer of each (null: this CA).</param>
+    /// <param name="indirect">indirectCRL.</param>
+    /// <param name="onlyCaCerts">onlyContainsCACerts.</param>
+    public byte[] CreateScopedCrl(BigInteger number, DateTimeOffset thisUpdate, DateTimeOffset nextUpdate,
+        IEnumerable<(byte[] Serial, DateTimeOffset RevokedAt, RevocationReason Reason, TestAuthority? Issuer)> entries, bool indirect = false, bool onlyCaCerts = false)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        var generator = new X509V2CrlGenerator();
+        generator.SetIssuerDN(_name);
+        generator.SetThisUpdate(Seconds(thisUpdate));
+        generator.SetNextUpdate(Seconds(nextUpdate));
+        foreach (var (serial, revokedAt, reason, issuer) in entries)
+        {
+            var extensions = new X509ExtensionsGenerator();
+            extensions.AddExtension(X509Extensions.ReasonCode, false, new CrlReason((int)reason));
+            if (issuer is not null) extensions.AddExtension(X509Extensions.CertificateIssuer, true, new GeneralNames(new GeneralName(issuer._name)));
+            generator.AddCrlEntry(new BcBigInteger(1, serial), Seconds(revokedAt), extensions.Generate());
+        }
+        generator.AddExtension(X509Extensions.CrlNumber, false, new DerInteger(new BcBigInteger(number.ToByteArray(isUnsigned: false, isBigEndian: true))));
+        generator.AddExtension(X509Extensions.AuthorityKeyIdentifier, false, new AuthorityKeyIdentifier(_keyId));
+        generator.AddExtension(X509Extensions.IssuingDistributionPoint, true, new Org.BouncyCastle.Asn1.X509.IssuingDistributionPoint(null, false, onlyCaCerts, null, indirect, false));
         return generator.Generate(_key.Signer()).GetEncoded();
     }
 

@@ -44,6 +44,17 @@ public sealed class CaStore
                     RETURNING id;
                     """,
                     new { ca.Sha256, ca.Subject, ca.SubjectDer, ca.KeyId, ca.SpkiSha256, nb = ca.NotBefore.ToUnixTimeSeconds(), na = ca.NotAfter.ToUnixTimeSeconds(), ca.CanSignCrl, ca.Der, ca.AbuseContact, now = CertStore.Now(), parent, anchor }, tx);
+                // The intermediate's own certificate, under its parent (also on a re-add, for CAs registered before).
+                var issuer = parent ?? (existing is not null ? _db.ExecuteScalar<long?>("SELECT parent_id FROM cas WHERE id = @id;", new { id }, tx) : null);
+                if (issuer is { } under && ca.Certificate is { } c)
+                {
+                    _db.Execute(
+                        """
+                        INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at, is_ca, crl_point_set)
+                        VALUES (@Sha256, @Sha1, @Md5, @SpkiSha256, @under, @Serial, @Subject, @nb, @na, @Der, @now, @IsCa, @points);
+                        """,
+                        new { c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.IsCa, under, c.Serial, c.Subject, nb = c.NotBefore.ToUnixTimeSeconds(), na = c.NotAfter.ToUnixTimeSeconds(), c.Der, now = CertStore.Now(), points = CrlPointCodec.Encode(c.CrlPoints) }, tx);
+                }
                 if (existing is not null && ca.AbuseContact is not null)
                     _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
                 foreach (var url in urls)

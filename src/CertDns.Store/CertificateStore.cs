@@ -84,6 +84,15 @@ public sealed class CertificateStore
     public long Count() => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;");
 
     /// <summary>
+    /// The distribution point sets (<see cref="CrlPointCodec"/> form; empty for none) of the registered certificates with
+    /// this serial whose CA has the subject <paramref name="subjectDer"/>: what an indirect CRL's entry naming that issuer
+    /// may apply to. One index descent per call.
+    /// </summary>
+    public IReadOnlyList<byte[]> PointSets(byte[] subjectDer, byte[] serial) => _db.Query<byte[]>(
+        "SELECT IFNULL(c.crl_point_set, X'') FROM cas a JOIN certificates c ON c.ca_id = a.id AND c.serial = @serial WHERE a.subject_der = @subjectDer;",
+        new { subjectDer, serial }).AsList();
+
+    /// <summary>
     /// DER of the CA certificates, and of one registered certificate per distinct set of CRL distribution
     /// points: enough to list every distribution point without reading a million certificates.
     /// </summary>

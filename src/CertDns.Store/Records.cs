@@ -5,6 +5,8 @@ namespace CertDns.Store;
 /// <summary>
 /// A CA certificate to register: an intermediate under the CA whose key verified it (<paramref name="ParentSha256"/>,
 /// already registered or earlier in the same batch), or an anchor, saying why it is one (<see cref="CaAnchor"/>).
+/// An intermediate's <paramref name="Certificate"/> is stored as a certificate of its parent (its CaId is the parent's,
+/// whatever it says), so the parent's CRLs judge it like any other and its status folds into everything below it.
 /// </summary>
 public sealed record CaRecord(
     byte[] Sha256,
@@ -18,7 +20,8 @@ public sealed record CaRecord(
     byte[] Der,
     string? AbuseContact,
     byte[]? ParentSha256 = null,
-    string Anchor = CaAnchor.Operator);
+    string Anchor = CaAnchor.Operator,
+    CertRecord? Certificate = null);
 
 /// <summary>Why a CA without a parent is trusted: the values of <see cref="CaRow.Anchor"/>.</summary>
 public static class CaAnchor

@@ -37,11 +37,10 @@ public sealed class SnapshotLoader
         var count = _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
         var builder = new StatusSnapshotBuilder((int)count);
         var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
-        var cas = caRows.Values.ToDictionary(c => c.Id, c => new CaFacts(c.Id, c.Subject, c.Trusted, CertStore.Time(c.DistrustedAt), c.DistrustReason));
         var coverage = LoadCoverage(tx, caRows.Values);
 
-        // Revocations first, into the coverage's map by issuer name and serial: matching them during the certificate
-        // scan costs a hash per certificate instead of an index descent and a row fetch per revocation.
+        // Revocations first, into the coverage's map by issuing CA (key, not name) and serial: matching them during the
+        // certificate scan costs a hash per certificate instead of an index descent and a row fetch per revocation.
         var handle = _db.Handle!;
         SqliteColumns.Check(handle, raw.sqlite3_prepare_v2(handle, "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", out var statement));
         using (statement)
@@ -52,6 +51,9 @@ public sealed class SnapshotLoader
                 coverage.AddEntry(row.Int64(0), row.Int64(1) != 0, row.Int64(2), row.Blob(3), (RevocationReason)row.Int64(4), row.Int64(5));
             SqliteColumns.Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
+
+        // The chain, once per CA and snapshot: each intermediate's own certificate judged under its parent, parent first.
+        var cas = ChainFacts(tx, caRows, coverage);
 
         // One CA record per distinct answer basis (issuer, covering CRL, why none covers), not one per certificate.
         // Consecutive rows almost always share it: the last one is kept and compared by reference before any hashing.
@@ -133,6 +135,51 @@ public sealed class SnapshotLoader
         return builder.Build(serial, directory ?? _store.Directory);
     }
 
+    /// <summary>
+    /// Every CA's facts with its <see cref="CaFacts.Link"/>: the intermediate's own certificate (stored as a certificate
+    /// of its parent by <c>ca add</c>) as its parent's CRLs judge it, and the parent's facts with their own link. An
+    /// intermediate whose certificate is not stored (registered before the chain was folded) has no CRL to judge it by:
+    /// it counts as stale, never as valid, until <c>ca add</c> is run for it again.
+    /// </summary>
+    private Dictionary<long, CaFacts> ChainFacts(IDbTransaction tx, Dictionary<long, CaRow> rows, CrlCoverage coverage)
+    {
+        var own = _db.Query<(long Ca, byte[] Serial, long NotBefore, long NotAfter, byte[]? Points)>(
+            "SELECT a.id, c.serial, c.not_before, c.not_after, c.crl_point_set FROM cas a JOIN certificates c ON c.sha256 = a.sha256 WHERE a.parent_id IS NOT NULL AND c.ca_id = a.parent_id;",
+            transaction: tx).ToDictionary(x => x.Ca);
+        var facts = new Dictionary<long, CaFacts>();
+        var building = new HashSet<long>();
+        CaFacts Of(long id)
+        {
+            if (facts.TryGetValue(id, out var done)) return done;
+            var row = rows[id];
+            var ca = new CaFacts(row.Id, row.Subject, row.Trusted, CertStore.Time(row.DistrustedAt), row.DistrustReason);
+            // A loop in the hierarchy (a damaged store) ends the chain there: the loop's CA is judged as having no CRL.
+            if (row.ParentId is { } parentId && rows.ContainsKey(parentId) && building.Add(id))
+            {
+                var parent = Of(parentId);
+                if (own.TryGetValue(id, out var cert))
+                {
+                    var judged = coverage.Judge(parentId, isCa: true, cert.Serial, cert.Points is { Length: > 0 } p ? p : null);
+                    var issuer = judged.Crl is null && judged.Gap is null ? parent
+                        : parent with { Crl = judged.Crl, NoCrlReason = judged.Crl is null ? $"no current CRL covers it: {judged.Gap}" : null };
+                    ca = ca with { Link = new CaLink(row.Subject, cert.Serial, DateTimeOffset.FromUnixTimeSeconds(cert.NotBefore), DateTimeOffset.FromUnixTimeSeconds(cert.NotAfter), judged.Revocation, issuer) };
+                }
+                else
+                {
+                    var issuer = parent with { Crl = null, NoCrlReason = "its certificate is not stored as one of its parent's: run `certdns ca add` for it again" };
+                    ca = ca with { Link = new CaLink(row.Subject, [], DateTimeOffset.FromUnixTimeSeconds(row.NotBefore), DateTimeOffset.FromUnixTimeSeconds(row.NotAfter), null, issuer) };
+                }
+            }
+            facts[id] = ca;
+            return ca;
+        }
+        foreach (var id in rows.Keys) Of(id);
+        // A CA (or CRL signer) revoked or held by its parent signs no CRL that counts; what is below it is revoked anyway.
+        foreach (var ca in facts.Values)
+            if (ca.Link?.Revocation is { Reason: not RevocationReason.RemoveFromCrl }) coverage.Disable(ca.Id);
+        return facts;
+    }
+
     /// <summary>The coverage rules over every CA and current CRL series, without their entries: for listings that judge freshness.</summary>
     public CrlCoverage LoadCoverage()
     {
@@ -143,13 +190,15 @@ public sealed class SnapshotLoader
     }
 
     private CrlCoverage LoadCoverage(IDbTransaction tx, IEnumerable<CaRow> cas) =>
-        new(cas.Select(c => new CoverageCa(c.Id, c.Subject, c.SubjectDer)), LoadSeries(tx));
+        new(cas.Select(c => new CoverageCa(c.Id, c.Subject, c.SubjectDer, c.ParentId)), LoadSeries(tx));
 
     /// <summary>Every CRL series with its current full CRL, and its delta when one applies to that base (RFC 5280 5.2.4).</summary>
     private List<CrlSeries> LoadSeries(IDbTransaction tx)
     {
         var result = new List<CrlSeries>();
-        foreach (var s in _db.Query<ScopeRow>("SELECT * FROM crl_scopes;", transaction: tx))
+        // A distrusted CA's CRLs change no answer: not its own certificates' (they are untrusted), nor anyone else's
+        // through indirect entries.
+        foreach (var s in _db.Query<ScopeRow>("SELECT s.* FROM crl_scopes s JOIN cas a ON a.id = s.ca_id WHERE a.trusted = 1;", transaction: tx))
         {
             var full = _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @Id AND is_delta = 0 ORDER BY id DESC LIMIT 1;", new { s.Id }, tx);
             if (full is null) continue;

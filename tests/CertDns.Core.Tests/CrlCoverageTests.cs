@@ -210,4 +210,30 @@ public sealed class CrlCoverageTests
         Assert.Equal([P, Q], CrlPointCodec.DecodeNames(CrlPointCodec.EncodeNames([P, Q])));
         Assert.Throws<InvalidDataException>(() => CrlPointCodec.DecodePoints([1, 5, 0]));
     }
+
+    [Fact]
+    public void Judge_IndirectEntryForACertificateThatDoesNotDelegate_RevokesNothing()
+    {
+        // Regression (#11): X's indirect CRL revoked A's certificates whatever their distribution points said.
+        var coverage = Coverage(Series(1, A), Series(10, X, Scope(indirect: true)));
+        coverage.AddEntry(10, false, A.Id, Serial, RevocationReason.KeyCompromise, T0.ToUnixTimeSeconds());
+
+        Assert.Null(coverage.Judge(A.Id, false, Serial, null).Revocation);
+        Assert.Null(coverage.Judge(A.Id, false, Serial, Points(new CrlDistributionPoint([P], null, null))).Revocation);
+        Assert.Equal(RevocationReason.KeyCompromise, coverage.Judge(A.Id, false, Serial, Points(new CrlDistributionPoint(null, [SubjectX], null))).Revocation!.Reason);
+    }
+
+    [Fact]
+    public void Judge_SameSubjectTwinOfAnotherAnchor_ItsCrlTouchesNothing_ARolloverUnderTheSameAnchorStillDoes()
+    {
+        // Regression (#11): CAs were grouped by subject alone, so a twin with another key revoked A's certificates.
+        CoverageCa twin = new(3, "CN=A", SubjectA), rollover = new(4, "CN=A", SubjectA, ParentId: A.Id);
+        var coverage = new CrlCoverage([A, X, twin, rollover], [Series(1, A), Series(3, twin), Series(4, rollover)]);
+        coverage.AddEntry(3, false, twin.Id, Serial, RevocationReason.KeyCompromise, T0.ToUnixTimeSeconds());
+        coverage.AddEntry(4, false, rollover.Id, [0x20], RevocationReason.Superseded, T0.ToUnixTimeSeconds());
+
+        Assert.Null(coverage.Judge(A.Id, false, Serial, null).Revocation);
+        Assert.Equal(RevocationReason.KeyCompromise, coverage.Judge(twin.Id, false, Serial, null).Revocation!.Reason);
+        Assert.Equal(RevocationReason.Superseded, coverage.Judge(A.Id, false, [0x20], null).Revocation!.Reason);
+    }
 }

@@ -229,4 +229,55 @@ public class StatusSnapshotTests
     {
         Assert.Throws<ArgumentException>(() => new StatusSnapshot(1, [Cert(1), Cert(1, StaleCa)]));
     }
+
+    /// <summary>An intermediate under a root whose CRL covers it: its own certificate's facts, the root's CRL and trust.</summary>
+    private static CaFacts Under(CaFacts root, DateTimeOffset notAfter, RevocationFacts? revocation = null, CrlFacts? rootCrl = null) =>
+        new(10, "CN=Intermediate", true, Crl: new CrlFacts("5", Now.AddHours(-1), Now.AddDays(7)),
+            Link: new CaLink("CN=Intermediate", [0x42], Now.AddDays(-100), notAfter, revocation, root with { Crl = rootCrl ?? root.Crl }));
+
+    [Fact]
+    public void NextChange_IntermediatesNotAfterAndRootsCrlNextUpdate_AreInstantsOfTheLeaf()
+    {
+        // Regression (#11): time-driven changes only looked at the leaf's own dates and its CA's CRL.
+        var root = new CaFacts(1, "CN=Root", true, Crl: new CrlFacts("1", Now.AddHours(-1), Now.AddDays(30)));
+        var expiring = new StatusSnapshot(1, [Cert(1, Under(root, Now.AddSeconds(40)))]);
+        var rootCrlDue = new StatusSnapshot(1, [Cert(1, Under(root, Now.AddDays(200), rootCrl: new CrlFacts("1", Now.AddHours(-1), Now.AddSeconds(60))))]);
+
+        Assert.Equal(Now.AddSeconds(41), expiring.NextChange(Now));
+        Assert.Equal(CertStatus.Expired, expiring.Evaluate(DigestKind.Sha256, Cert(1).Sha256, false, Now.AddSeconds(41))!.Status);
+        Assert.Equal(Now.AddSeconds(61), rootCrlDue.NextChange(Now));
+        Assert.Equal(CertStatus.Stale, rootCrlDue.Evaluate(DigestKind.Sha256, Cert(1).Sha256, false, Now.AddSeconds(61))!.Status);
+        // The answer's TTL does not outlive the root's CRL either.
+        Assert.Equal(TimeSpan.FromSeconds(60), rootCrlDue.Evaluate(DigestKind.Sha256, Cert(1).Sha256, false, Now)!.Ttl);
+    }
+
+    [Theory]
+    [InlineData(RevocationReason.KeyCompromise, CertStatus.Revoked, "revoked keyCompromise")]
+    [InlineData(RevocationReason.CertificateHold, CertStatus.Hold, "hold certificateHold")]
+    public void Evaluate_IntermediateOnItsParentsCrl_LeafTakesItsStatusNamingIt(RevocationReason reason, CertStatus expected, string text)
+    {
+        var root = new CaFacts(1, "CN=Root", true, Crl: new CrlFacts("1", Now.AddHours(-1), Now.AddDays(30)));
+        var snapshot = new StatusSnapshot(1, [Cert(1, Under(root, Now.AddDays(200), new RevocationFacts(reason, Now.AddDays(-1), "1")))]);
+
+        var verdict = snapshot.Evaluate(DigestKind.Sha256, Cert(1).Sha256, false, Now)!;
+
+        Assert.Equal(expected, verdict.Status);
+        Assert.StartsWith(text, verdict.Text);
+        Assert.Contains("CA \"CN=Intermediate\"", verdict.Text);
+        Assert.Contains("by \"CN=Root\" serial 42", verdict.Text);
+        Assert.Null(snapshot.NextChange(Now));
+    }
+
+    [Fact]
+    public void Evaluate_LeafOwnRevocation_OutranksAnIntermediatesHold()
+    {
+        var root = new CaFacts(1, "CN=Root", true, Crl: new CrlFacts("1", Now.AddHours(-1), Now.AddDays(30)));
+        var ca = Under(root, Now.AddDays(200), new RevocationFacts(RevocationReason.CertificateHold, Now.AddDays(-1), "1"));
+
+        var verdict = StatusEvaluator.Evaluate(Cert(1, ca, KeyCompromise), Now);
+
+        Assert.Equal(CertStatus.Revoked, verdict.Status);
+        Assert.StartsWith("revoked keyCompromise", verdict.Text);
+        Assert.Contains("by \"CN=Intermediate\"", verdict.Text);
+    }
 }
