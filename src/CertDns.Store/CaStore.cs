@@ -45,7 +45,7 @@ public sealed class CaStore
                     """,
                     new { ca.Sha256, ca.Subject, ca.SubjectDer, ca.KeyId, ca.SpkiSha256, nb = ca.NotBefore.ToUnixTimeSeconds(), na = ca.NotAfter.ToUnixTimeSeconds(), ca.CanSignCrl, ca.Der, ca.AbuseContact, now = CertStore.Now(), parent, anchor }, tx);
                 if (existing is not null && ca.AbuseContact is not null)
-                    _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
+                    _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id AND abuse_contact IS NOT @AbuseContact;", new { ca.AbuseContact, id }, tx);
                 foreach (var url in urls)
                     _db.Execute("INSERT OR IGNORE INTO ca_crl_urls (ca_id, url) VALUES (@id, @url);", new { id, url }, tx);
                 if (existing is null)

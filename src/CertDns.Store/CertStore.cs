@@ -149,11 +149,23 @@ public sealed class CertStore : IDisposable
     internal const string AdvanceSerialSql =
         "UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;";
 
-    /// <summary>Runs <paramref name="work"/> in one immediate transaction that also advances the zone serial.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> in one immediate transaction that also advances the zone serial, when the work
+    /// changed a row: a no-op (re-adding what is registered, trusting a trusted CA, re-blocking) writes nothing and
+    /// keeps the serial, so secondaries are not sent a full transfer of the same data.
+    /// </summary>
     public T Write<T>(Func<IDbTransaction, T> work)
     {
         using var tx = _db.BeginTransaction();
+        int before = SQLitePCL.raw.sqlite3_total_changes(_db.Handle);
         var result = work(tx);
+        // total_changes counts every row inserted, updated or deleted on this connection (temp tables too, which a
+        // changing write also touches): unchanged means the work left the store as it was.
+        if (SQLitePCL.raw.sqlite3_total_changes(_db.Handle) == before)
+        {
+            tx.Rollback();
+            return result;
+        }
         _db.Execute(AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return result;
