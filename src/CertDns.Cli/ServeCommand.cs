@@ -52,23 +52,43 @@ internal sealed class ServeCommand
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
-            IReadOnlyList<DemoCertificate> demoCerts = [];
-            using (var store = CertStore.Open(dbPath))
-            {
-                if (r.GetValue(demo)) demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
-            }
-
+            // Every option is checked before the store is touched: a refused command creates and changes nothing.
             var options = new ZoneOptions
             {
                 Apex = apex,
-                MaxTtl = r.GetValue(ttl),
-                Minimum = r.GetValue(negativeTtl),
+                MaxTtl = r.GetValue(ttl) is var maxTtl and >= 0 ? maxTtl : throw new BadInputException("--ttl", "must not be negative"),
+                Minimum = r.GetValue(negativeTtl) is var minimum and >= 0 ? minimum : throw new BadInputException("--negative-ttl", "must not be negative"),
                 NsAddress = endpoint.Address.Equals(IPAddress.Any) || endpoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.Loopback : endpoint.Address,
                 Forms = published,
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
+            Zone zone;
+            try
+            {
+                zone = new Zone(options);
+            }
+            catch (ArgumentException)
+            {
+                throw new BadInputException(options.NsName, "not a valid name server name (--ns)");
+            }
+
+            IReadOnlyList<DemoCertificate> demoCerts = [];
+            if (r.GetValue(demo))
+            {
+                // The demo may create its store, but never mixes its test CAs into one that serves real ones.
+                using var store = CertStore.Open(dbPath);
+                if (store.Cas.List().FirstOrDefault(c => !c.Subject.Contains(DemoSeeder.CaPrefix, StringComparison.Ordinal)) is { } other)
+                    throw new BadInputException(dbPath, $"--demo refuses a store that holds other CAs (CA {other.Id}); give it a new --db");
+                demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
+            }
+            else if (!File.Exists(dbPath))
+            {
+                // Serving a new empty store would answer every revoked certificate "not listed": fail closed instead.
+                throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
+            }
+
             var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
+            var notifier = new SecondaryNotifier(secondaries, zone, m => Console.WriteLine(m));
             var clock = TimeProvider.System;
             using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), clock, m => Console.WriteLine(m),
                 notifier.Any ? notifier.Notify : null, advanceEvery);

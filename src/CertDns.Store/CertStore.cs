@@ -186,6 +186,23 @@ public sealed class CertStore : IDisposable
         return serial;
     }
 
+    /// <summary>
+    /// Moves the zone serial past <paramref name="floor"/> (a serial already served from an earlier copy of this store,
+    /// before a backup was restored), when it is still <paramref name="expected"/>: time-like as ever, but above the
+    /// floor, so secondaries follow the restored data instead of keeping the newer serial they hold. Returns the new
+    /// serial, or null when another write came first.
+    /// </summary>
+    public uint? RaiseSerial(uint expected, uint floor)
+    {
+        using var tx = _db.BeginTransaction();
+        if (ReadSerial(tx) != expected) return null;
+        _db.Execute("UPDATE zone SET serial = MAX(serial + 1, @above, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;",
+            new { above = (long)floor + 1 }, tx);
+        var serial = ReadSerial(tx);
+        tx.Commit();
+        return serial;
+    }
+
     /// <summary>Appends a line to the audit log inside <paramref name="tx"/>.</summary>
     public void Audit(IDbTransaction tx, string action, string subject, string? reason, string? actor = null) =>
         _db.Execute("INSERT INTO audit (at, actor, action, subject, reason) VALUES (@at, @actor, @action, @subject, @reason);",
