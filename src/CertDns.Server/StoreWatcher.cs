@@ -65,7 +65,14 @@ public sealed class StoreWatcher : IDisposable
     public StatusSnapshot Start()
     {
         StatusSnapshot first;
-        using (var store = CertStore.Open(_storePath, readOnly: true)) first = Load(store, _directory);
+        for (int attempt = 1; ; attempt++)
+        {
+            using var store = CertStore.Open(_storePath, readOnly: true);
+            first = Load(store, _directory);
+            if (!store.ChangedSinceOpen()) break;
+            if (attempt == 5) throw new IOException($"{_storePath}: the store kept changing while it was read");
+            _directory.Reopen();
+        }
         _loadedFrom = first.Serial;
         // A backup restored while the server was down carries an older serial than the secondaries hold: serve above it.
         if (ReadServedSerial() is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
@@ -199,6 +206,8 @@ public sealed class StoreWatcher : IDisposable
             // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
             _directory.Reopen();
             next = Load(store, _directory);
+            // Read as immutable (a read-only folder) while a writer started: the read may be torn; the next tick reads again.
+            if (store.ChangedSinceOpen()) throw new IOException($"{_storePath}: the store changed while it was read; reading it again");
             _loadedFrom = next.Serial;
             // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data.
             if (!Newer(next.Serial, served)) next = Above(next, served);
