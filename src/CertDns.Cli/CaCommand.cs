@@ -38,7 +38,9 @@ internal sealed class CaCommand
         var list = new Command("list", "List registered CAs with trust and CRL freshness");
         list.SetAction(r => Run.Guarded(() =>
         {
-            using var store = CertStore.Open(r.GetValue(GlobalOptions.Database)!, readOnly: true);
+            var db = r.GetValue(GlobalOptions.Database)!;
+            // Read-only on an existing store (read access suffices); on none it still creates the empty one, as before.
+            using var store = CertStore.Open(db, readOnly: File.Exists(db));
             var coverage = store.Snapshots.LoadCoverage();
             var rows = store.Cas.List().Select(ca => Describe(store, coverage, ca)).ToList();
             Output.Table(["id", "trust", "parent", "subject", "crl", "next update", "revoked", "crl urls"], rows);
