@@ -52,12 +52,13 @@ internal sealed class ComplaintsCommand
             return ExitCodes.Ok;
         }));
 
-        var expire = new Command("expire", "Apply the complaint window (run from cron): lift listings whose complaints expired");
+        var quiet = new Option<bool>("--quiet") { Description = "Print only when a listing changed (so cron mails nobody otherwise)" };
+        var expire = new Command("expire", "Apply the complaint window (run from cron): lift listings whose complaints expired") { quiet };
         expire.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var changed = new ComplaintRegistry(store).Expire();
-            Console.WriteLine($"{changed} listings changed; zone serial {store.Serial}");
+            if (changed > 0 || !r.GetValue(quiet)) Console.WriteLine($"{changed} listings changed; zone serial {store.Serial}");
             return ExitCodes.Ok;
         }));
 

@@ -46,9 +46,10 @@ internal sealed class CrlCommand
         }));
 
         var distributionPoints = new Option<bool>("--distribution-points") { Description = "Also fetch the CRL distribution points named in registered certificates" };
+        var quiet = new Option<bool>("--quiet") { Description = "Print only what needs attention: failures, refusals and stale CRLs (nothing when all is current)" };
         var fetch = new Command("fetch", "Fetch every CA's CRL URLs (conditional GET) and ingest what changed; exit 0 only when every source is current")
         {
-            distributionPoints, Timeout, MaxSize, MaxRedirects,
+            distributionPoints, Timeout, MaxSize, MaxRedirects, quiet,
         };
         fetch.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -60,7 +61,7 @@ internal sealed class CrlCommand
             if (sources.Count == 0) throw new BadInputException(db, "no CRL URLs configured (certdns ca add <ca> --crl-url URL), nothing to fetch");
             using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
             int exit = ExitCodes.Ok;
-            foreach (var url in sources) exit = Math.Max(exit, await FetchOneAsync(fetcher, url, cancel).ConfigureAwait(false));
+            foreach (var url in sources) exit = Math.Max(exit, await FetchOneAsync(fetcher, url, cancel, r.GetValue(quiet)).ConfigureAwait(false));
             return exit;
         }));
 
@@ -81,12 +82,13 @@ internal sealed class CrlCommand
     }
 
     /// <summary>Fetches one source and prints its line; whatever goes wrong with it, the next source is still fetched.</summary>
-    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, string url, CancellationToken cancel)
+    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, string url, CancellationToken cancel, bool quiet = false)
     {
         try
         {
             var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
-            Report(result);
+            // Cron mails whatever is printed: quiet leaves out the sources that need nothing.
+            if (!quiet || !result.Current) Report(result);
             return ExitFor(result);
         }
         catch (Exception e) when (!cancel.IsCancellationRequested)

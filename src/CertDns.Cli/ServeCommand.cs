@@ -75,9 +75,10 @@ internal sealed class ServeCommand
             };
             if (options.MaxTtl < 0) throw new BadInputException("--ttl", "must not be negative");
             if (options.Minimum < 0) throw new BadInputException("--negative-ttl", "must not be negative");
+            Zone zone;
             try
             {
-                _ = new Zone(options);
+                zone = new Zone(options);
             }
             catch (ArgumentException e)
             {
@@ -86,13 +87,22 @@ internal sealed class ServeCommand
             }
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
-            using (var store = CertStore.Open(dbPath))
+            if (r.GetValue(demo))
             {
-                if (r.GetValue(demo)) demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
+                // The demo may create its store, but never mixes its test CAs into one that serves real ones.
+                using var store = CertStore.Open(dbPath);
+                if (store.Cas.List().FirstOrDefault(c => !c.Subject.Contains(DemoSeeder.CaPrefix, StringComparison.Ordinal)) is { } other)
+                    throw new BadInputException(dbPath, $"--demo refuses a store that holds other CAs (CA {other.Id}); give it a new --db");
+                demoCerts = new DemoSeeder(store).Seed(DateTimeOffset.UtcNow);
+            }
+            else if (!File.Exists(dbPath))
+            {
+                // Serving a new empty store would answer every revoked certificate "not listed": fail closed instead.
+                throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
             }
 
             var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
+            var notifier = new SecondaryNotifier(secondaries, zone, m => Console.WriteLine(m));
             var clock = TimeProvider.System;
             using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(seconds), clock, m => Console.WriteLine(m),
                 notifier.Any ? notifier.Notify : null, advanceEvery);

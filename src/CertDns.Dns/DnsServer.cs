@@ -27,6 +27,8 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly ConcurrentDictionary<long, Task> _connections = new();
     private long _nextConnectionId;
     private int _tcpConnections;
+    // TCP connections per client address, under its own lock: taken on accept, given back when a connection ends.
+    private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _disposed;
 
     private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
@@ -328,17 +330,47 @@ public sealed class DnsServer : IAsyncDisposable
                 continue;
             }
 
-            if (Interlocked.Increment(ref _tcpConnections) > _options.MaxTcpConnections)
+            var address = client.RemoteEndPoint is IPEndPoint remote ? (remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address) : IPAddress.None;
+            // Zone transfers only to the configured secondaries; any other AXFR or IXFR gets the responder's refusal.
+            bool transferAllowed = _options.TransferClients.Count > 0 && _options.TransferClients.Any(a => a.Equals(address));
+            if (!TryTakeSlot(address, transferAllowed))
             {
-                Interlocked.Decrement(ref _tcpConnections);
                 client.Dispose();
                 continue;
             }
             client.NoDelay = true;
             long id = Interlocked.Increment(ref _nextConnectionId);
-            var connection = Task.Run(() => ServeTcpAsync(client), CancellationToken.None);
+            var connection = Task.Run(() => ServeTcpAsync(client, address, transferAllowed), CancellationToken.None);
             _connections[id] = connection;
             _ = connection.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>
+    /// Takes a TCP slot for a client: within the total, within the client's own share, and outside the slots held for
+    /// transfer clients unless it is one. False: the connection is closed on accept.
+    /// </summary>
+    private bool TryTakeSlot(IPAddress address, bool transferClient)
+    {
+        int reserved = _options.TransferClients.Count == 0 ? 0 : Math.Clamp(_options.TransferReservedConnections, 0, _options.MaxTcpConnections - 1);
+        lock (_perClient)
+        {
+            if (Volatile.Read(ref _tcpConnections) >= _options.MaxTcpConnections - (transferClient ? 0 : reserved)) return false;
+            _perClient.TryGetValue(address, out int held);
+            if (held >= _options.MaxTcpConnectionsPerClient) return false;
+            _perClient[address] = held + 1;
+            Interlocked.Increment(ref _tcpConnections);
+            return true;
+        }
+    }
+
+    private void ReleaseSlot(IPAddress address)
+    {
+        lock (_perClient)
+        {
+            if (_perClient.TryGetValue(address, out int held) && held > 1) _perClient[address] = held - 1;
+            else _perClient.Remove(address);
+            Interlocked.Decrement(ref _tcpConnections);
         }
     }
 
@@ -346,14 +378,11 @@ public sealed class DnsServer : IAsyncDisposable
     /// RFC 7766: two-octet length framing; every complete query already received is answered, in order, and the
     /// answers go out in one write (pipelining, section 6.2.1.1).
     /// </summary>
-    private async Task ServeTcpAsync(Socket socket)
+    private async Task ServeTcpAsync(Socket socket, IPAddress address, bool transferAllowed)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-        // Zone transfers only to the configured secondaries; any other AXFR or IXFR gets the responder's refusal.
-        bool transferAllowed = _options.TransferClients.Count > 0 && socket.RemoteEndPoint is IPEndPoint peer
-            && _options.TransferClients.Any(a => a.Equals(peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address));
         try
         {
             int start = 0, end = 0;
@@ -434,7 +463,7 @@ public sealed class DnsServer : IAsyncDisposable
             socket.Dispose();
             ArrayPool<byte>.Shared.Return(input);
             ArrayPool<byte>.Shared.Return(output);
-            Interlocked.Decrement(ref _tcpConnections);
+            ReleaseSlot(address);
         }
     }
 

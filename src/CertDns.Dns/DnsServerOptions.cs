@@ -27,6 +27,18 @@ public sealed record DnsServerOptions
     /// <summary>TCP connections served at once; further ones are closed on accept (RFC 7766 section 6.2.2).</summary>
     public int MaxTcpConnections { get; init; } = 256;
 
+    /// <summary>
+    /// TCP connections one client address may hold at once: one client opening hundreds must not lock out the rest
+    /// (RFC 7766 section 6.2.2 asks servers to limit connections per client). Further ones are closed on accept.
+    /// </summary>
+    public int MaxTcpConnectionsPerClient { get; init; } = 32;
+
+    /// <summary>
+    /// Of <see cref="MaxTcpConnections"/>, how many only <see cref="TransferClients"/> may take: however many other
+    /// clients connect, an allowed secondary always finds a slot for its transfer. None are held without transfer clients.
+    /// </summary>
+    public int TransferReservedConnections { get; init; } = 16;
+
     /// <summary>Pending TCP connections the kernel may queue.</summary>
     public int TcpBacklog { get; init; } = 512;
 

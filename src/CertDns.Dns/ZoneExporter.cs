@@ -114,6 +114,9 @@ public static class ZoneExporter
 
     internal static string Address(CertStatus status) => string.Join('.', StatusCodes.Address(status).ToArray());
 
-    /// <summary>rbldnsd takes the rest of the line as TXT and expands '$' to the queried name: escape none, drop '$'.</summary>
-    private static string RbldnsdText(string text) => text.Replace("$", "", StringComparison.Ordinal).Replace('\n', ' ');
+    /// <summary>
+    /// rbldnsd takes the rest of the line as TXT and expands '$' to the queried name: escape none, drop '$'. Its data is
+    /// line-based, so no control character may stay (CR, NUL): the verdicts are one line already, this holds for any text.
+    /// </summary>
+    private static string RbldnsdText(string text) => SafeText.OneLine(text).Replace("$", "", StringComparison.Ordinal);
 }

@@ -118,8 +118,9 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
                 if (response.StatusCode == HttpStatusCode.NotModified)
                 {
                     store.Sources.Record(url, previous?.Etag, previous?.LastModified, "not modified", _clock.GetUtcNow());
-                    var stored = store.Crls.LatestFrom(url);
-                    return new FetchResult(url, FetchOutcome.NotModified, "not modified since the last fetch (304)" + Staleness(stored?.NextUpdate), IsCurrent(stored?.NextUpdate, stored is not null));
+                    // Judged by series, not by source: the same CRL may have been stored from a file (crl ingest) first.
+                    var nextUpdate = SeriesNextUpdate(url);
+                    return new FetchResult(url, FetchOutcome.NotModified, "not modified since the last fetch (304)" + Staleness(nextUpdate.Value), IsCurrent(nextUpdate.Value, nextUpdate.Stored));
                 }
                 if (!response.IsSuccessStatusCode)
                     return Failed(url, $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}");
@@ -162,6 +163,21 @@ public sealed class CrlFetcher(CertStore store, CrlIngestor ingestor, FetchOptio
         var previous = store.Sources.Get(url);
         store.Sources.Record(url, previous?.Etag, previous?.LastModified, "failed: " + why, _clock.GetUtcNow());
         return new FetchResult(url, FetchOutcome.Failed, "failed: " + why, false);
+    }
+
+    /// <summary>
+    /// The earliest nextUpdate of the series a URL serves (null: none set): the CRL last stored from it, else every series
+    /// of the CAs it is configured for. Not stored when neither has a CRL.
+    /// </summary>
+    private (long? Value, bool Stored) SeriesNextUpdate(string url)
+    {
+        if (store.Crls.LatestFrom(url) is { } from)
+            return ((from.ScopeId is { } scope ? store.Crls.LatestFull(scope) : null)?.NextUpdate ?? from.NextUpdate, true);
+        var series = store.Cas.List().Where(c => store.Cas.CrlUrls(c.Id).Contains(url, StringComparer.Ordinal))
+            .SelectMany(c => store.Crls.SeriesNextUpdates(c.Id)).ToList();
+        if (series.Count == 0) return (null, false);
+        var set = series.Where(n => n is not null).Select(n => n!.Value).ToList();
+        return (set.Count > 0 ? set.Min() : null, true);
     }
 
     private bool IsCurrent(long? nextUpdate, bool stored) =>

@@ -27,6 +27,15 @@ public sealed class StoreWatcher : IDisposable
     private Task? _loop;
     private DateTimeOffset? _nextChange;
     private DateTimeOffset _lastAdvance = DateTimeOffset.MinValue;
+    // The store serial the served snapshot was read at: it differs from the served one when the server had to serve
+    // a restored (older) store above what it served before and could not write the store.
+    private uint _loadedFrom;
+    private string? _lastError;
+    private DateTimeOffset _lastErrorAt;
+    private int _repeats;
+
+    /// <summary>How long an identical failure goes unlogged after it was logged: a vanished store fails every poll.</summary>
+    public static readonly TimeSpan RepeatedErrorInterval = TimeSpan.FromMinutes(1);
 
     /// <summary>Prepares the watcher; <see cref="Start"/> loads the first snapshot.</summary>
     /// <param name="storePath">The store file.</param>
@@ -49,15 +58,90 @@ public sealed class StoreWatcher : IDisposable
     /// <summary>How a snapshot is read from an open store; a test can make it fail.</summary>
     internal Func<CertStore, ICertificateDirectory, StatusSnapshot> Load { get; init; } = (store, directory) => store.Snapshots.Load(directory);
 
+    /// <summary>The file beside the store that remembers the last serial served, across restarts and restored backups.</summary>
+    public static string ServedSerialPath(string storePath) => storePath + ".served-serial";
+
     /// <summary>Loads the first snapshot and starts polling.</summary>
     public StatusSnapshot Start()
     {
         StatusSnapshot first;
-        using (var store = CertStore.Open(_storePath, readOnly: true)) first = Load(store, _directory);
+        for (int attempt = 1; ; attempt++)
+        {
+            using var store = CertStore.Open(_storePath, readOnly: true);
+            first = Load(store, _directory);
+            if (!store.ChangedSinceOpen()) break;
+            if (attempt == 5) throw new IOException($"{_storePath}: the store kept changing while it was read");
+            _directory.Reopen();
+        }
+        _loadedFrom = first.Serial;
+        // A backup restored while the server was down carries an older serial than the secondaries hold: serve above it.
+        if (ReadServedSerial() is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
         _holder.Publish(first);
+        RememberServed(first.Serial);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
         _loop = Task.Run(() => RunAsync(_stop.Token));
         return first;
+    }
+
+    /// <summary>RFC 1982 serial arithmetic: whether <paramref name="a"/> is newer than <paramref name="b"/>.</summary>
+    public static bool Newer(uint a, uint b) => a != b && a - b < 0x8000_0000u;
+
+    /// <summary>
+    /// The loaded snapshot under a serial newer than <paramref name="floor"/>: the store's serial is raised past it (so the
+    /// store, the next writes and a restart agree), or, when the store cannot be written, the snapshot alone is.
+    /// </summary>
+    private StatusSnapshot Above(StatusSnapshot loaded, uint floor)
+    {
+        uint? raised = null;
+        try
+        {
+            using var store = CertStore.Open(_storePath);
+            raised = store.RaiseSerial(loaded.Serial, floor);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or BadInputException)
+        {
+            // Read-only store: serve the restored data above the old serial all the same.
+        }
+        if (raised is { } r)
+        {
+            _loadedFrom = r;
+            _log?.Invoke($"store serial {loaded.Serial} is not newer than the {floor} served before (a restored backup?): raised to {r}");
+            return loaded.WithSerial(r);
+        }
+        var next = floor + 1;
+        _log?.Invoke($"store serial {loaded.Serial} is not newer than the {floor} served before (a restored backup?): serving it as {next}");
+        return loaded.WithSerial(next);
+    }
+
+    private uint? ReadServedSerial()
+    {
+        try
+        {
+            return uint.TryParse(File.ReadAllText(ServedSerialPath(_storePath)).Trim(), System.Globalization.NumberStyles.None,
+                System.Globalization.CultureInfo.InvariantCulture, out var served) ? served : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Writes the served serial beside the store: a new file of an unpredictable name, renamed into place.</summary>
+    private void RememberServed(uint serial)
+    {
+        var path = ServedSerialPath(_storePath);
+        var temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
+                file.Write(System.Text.Encoding.ASCII.GetBytes(serial.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+            File.Move(temp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A read-only folder: the store cannot change from here either, so only a restore by its owner could go back.
+            try { File.Delete(temp); } catch (Exception d) when (d is IOException or UnauthorizedAccessException) { }
+        }
     }
 
     private async Task RunAsync(CancellationToken token)
@@ -70,12 +154,26 @@ public sealed class StoreWatcher : IDisposable
             try
             {
                 Poll();
+                if (_lastError is not null)
+                {
+                    _log?.Invoke($"store readable again{(_repeats > 0 ? $" (the failure repeated {_repeats} more times)" : "")}: serving serial {_holder.Current.Serial}");
+                    (_lastError, _repeats) = (null, 0);
+                }
             }
             catch (Exception e)
             {
-                // Any fault (a locked or replaced file, a damaged row, a bug): keep serving the last good snapshot and
-                // try again next tick. Ending the loop instead would freeze the zone with no sign of it.
-                _log?.Invoke($"reload failed, still serving serial {_holder.Current.Serial}: {(e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException ? "" : e.GetType().Name + ": ")}{e.Message}");
+                // Any fault (a locked, vanished or replaced file, a damaged row, a bug): keep serving the last good
+                // snapshot and try again next tick. Ending the loop instead would freeze the zone with no sign of it.
+                var message = $"reload failed, still serving serial {_holder.Current.Serial}: {(e is Microsoft.Data.Sqlite.SqliteException or IOException or BadInputException ? "" : e.GetType().Name + ": ")}{e.Message}";
+                var now = _time.GetUtcNow();
+                // The same failure every poll would flood the log: once, then again at most once per interval.
+                if (message == _lastError && now - _lastErrorAt < RepeatedErrorInterval)
+                {
+                    _repeats++;
+                    continue;
+                }
+                _log?.Invoke(_repeats > 0 && message == _lastError ? $"{message} (repeated {_repeats} times)" : message);
+                (_lastError, _lastErrorAt, _repeats) = (message, now, 0);
             }
         }
     }
@@ -96,9 +194,10 @@ public sealed class StoreWatcher : IDisposable
     {
         StatusSnapshot next;
         var now = _time.GetUtcNow();
+        var served = _holder.Current.Serial;
         using (var store = CertStore.Open(_storePath, readOnly: true))
         {
-            if (store.Serial == _holder.Current.Serial)
+            if (store.Serial == _loadedFrom)
             {
                 if (TimeChanged(now) is { } moved) _published?.Invoke(moved);
                 return;
@@ -107,9 +206,15 @@ public sealed class StoreWatcher : IDisposable
             // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
             _directory.Reopen();
             next = Load(store, _directory);
+            // Read as immutable (a read-only folder) while a writer started: the read may be torn; the next tick reads again.
+            if (store.ChangedSinceOpen()) throw new IOException($"{_storePath}: the store changed while it was read; reading it again");
+            _loadedFrom = next.Serial;
+            // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data.
+            if (!Newer(next.Serial, served)) next = Above(next, served);
             _holder.Publish(next);
             _log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds:F2} s");
         }
+        RememberServed(next.Serial);
         ReleasePrevious();
         if (_timeChanges is not null) _nextChange = next.NextChange(now);
         _published?.Invoke(next);
@@ -126,12 +231,15 @@ public sealed class StoreWatcher : IDisposable
         var current = _holder.Current;
         uint? serial;
         // The one write the server makes, on its own short-lived connection.
-        using (var store = CertStore.Open(_storePath)) serial = store.AdvanceSerial(current.Serial);
+        using (var store = CertStore.Open(_storePath))
+            serial = _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
         if (serial is null) return null;
+        _loadedFrom = serial.Value;
         var moved = current.WithSerial(serial.Value);
         _holder.Publish(moved);
         _lastAdvance = now;
         _nextChange = moved.NextChange(now);
+        RememberServed(moved.Serial);
         _log?.Invoke($"serial {serial}: answers changed with time (a certificate's validity or a CRL's nextUpdate passed)");
         return moved;
     }

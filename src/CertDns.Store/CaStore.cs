@@ -56,7 +56,7 @@ public sealed class CaStore
                         new { c.Sha256, c.Sha1, c.Md5, c.SpkiSha256, c.IsCa, under, c.Serial, c.Subject, nb = c.NotBefore.ToUnixTimeSeconds(), na = c.NotAfter.ToUnixTimeSeconds(), c.Der, now = CertStore.Now(), points = CrlPointCodec.Encode(c.CrlPoints) }, tx);
                 }
                 if (existing is not null && ca.AbuseContact is not null)
-                    _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id;", new { ca.AbuseContact, id }, tx);
+                    _db.Execute("UPDATE cas SET abuse_contact = @AbuseContact WHERE id = @id AND abuse_contact IS NOT @AbuseContact;", new { ca.AbuseContact, id }, tx);
                 foreach (var url in urls)
                     _db.Execute("INSERT OR IGNORE INTO ca_crl_urls (ca_id, url) VALUES (@id, @url);", new { id, url }, tx);
                 if (existing is null)

@@ -61,14 +61,36 @@ public sealed class CertStore : IDisposable
     public string Path { get; }
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and applies pending migrations.</summary>
+    /// <param name="path">The store file.</param>
+    /// <param name="readOnly">
+    /// Never create or write the file: the reading verbs and the server. It works with read access only to the file and
+    /// its folder (see <see cref="Immutable"/>); a store that needs a migration is then refused, as it cannot be migrated.
+    /// </param>
     /// <exception cref="BadInputException">The file is not a CertDns store or is from a newer version.</exception>
     public static CertStore Open(string path, bool readOnly = false)
     {
         var full = System.IO.Path.GetFullPath(path);
         if (readOnly && !File.Exists(full)) throw new BadInputException(path, "no such store");
+        try
+        {
+            return OpenAs(path, full, readOnly, immutable: false);
+        }
+        catch (SqliteException e) when (readOnly && e.SqliteErrorCode is 8 /* SQLITE_READONLY */ or 14 /* SQLITE_CANTOPEN */ && !File.Exists(full + "-wal"))
+        {
+            // SQLite reads a WAL-mode file read-only only with its -shm, which it must create when absent: in a folder this
+            // process cannot write, it cannot. Without a -wal no writer has data outside the file, so the file alone is
+            // the store: read it as immutable (no -shm, no locks). A writer that starts meanwhile creates the -wal, and
+            // ChangedSinceOpen tells the server its read may be torn, to read again (the next open uses the WAL).
+            return OpenAs(path, full, readOnly, immutable: true);
+        }
+    }
+
+    private static CertStore OpenAs(string path, string full, bool readOnly, bool immutable)
+    {
+        var stamp = immutable ? Stamp(full) : default;
         var builder = new SqliteConnectionStringBuilder
         {
-            DataSource = full,
+            DataSource = immutable ? new Uri(full).AbsoluteUri + "?immutable=1" : full,
             Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
             Pooling = false,
             DefaultTimeout = 30,
@@ -87,17 +109,27 @@ public sealed class CertStore : IDisposable
                 // (the file is reopened writable for that; a reading command never creates one).
                 if (readOnly)
                 {
+                    if (version > Schema.Migrations.Length)
+                        throw new BadInputException(path, $"store schema version {version} is newer than this certdns knows ({Schema.Migrations.Length})");
                     db.Dispose();
-                    db = new SqliteConnection(new SqliteConnectionStringBuilder(builder.ToString()) { Mode = SqliteOpenMode.ReadWrite }.ToString());
-                    db.Open();
-                    db.Execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;");
+                    db = new SqliteConnection(new SqliteConnectionStringBuilder(builder.ToString()) { DataSource = full, Mode = SqliteOpenMode.ReadWrite }.ToString());
+                    try
+                    {
+                        db.Open();
+                        db.Execute("PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;");
+                        db.ExecuteScalar<string>("PRAGMA journal_mode = WAL;");
+                    }
+                    catch (SqliteException e) when (e.SqliteErrorCode is 8 /* SQLITE_READONLY */ or 14 /* SQLITE_CANTOPEN */)
+                    {
+                        throw new BadInputException(path, $"store schema version {version} needs migrating to {Schema.Migrations.Length}, but the store is read-only here: run any writing certdns command once with write access to it and its folder");
+                    }
                 }
                 db.ExecuteScalar<string>("PRAGMA journal_mode = WAL;");
                 db.Execute("PRAGMA synchronous = NORMAL;");
                 Migrate(db, path);
             }
         }
-        catch (SqliteException e) when (e.SqliteErrorCode is 26 /* SQLITE_NOTADB */ or 14 /* SQLITE_CANTOPEN */ or 11 /* SQLITE_CORRUPT */)
+        catch (SqliteException e) when (e.SqliteErrorCode is 26 /* SQLITE_NOTADB */ or 11 /* SQLITE_CORRUPT */ || (e.SqliteErrorCode == 14 && !(readOnly && !immutable)))
         {
             db.Dispose();
             throw new BadInputException(path, e.SqliteErrorCode == 14 ? "cannot open the store file" : "not a SQLite database");
@@ -107,8 +139,29 @@ public sealed class CertStore : IDisposable
             db.Dispose();
             throw;
         }
-        return new CertStore(db, full);
+        return new CertStore(db, full) { Immutable = immutable, _stamp = stamp };
     }
+
+    private (long Length, DateTime Written, DateTime Changed) _stamp;
+
+    private static (long Length, DateTime Written, DateTime Changed) Stamp(string full)
+    {
+        var info = new FileInfo(full);
+        // Length and modification time catch a checkpoint writing into the file; the birth time, a new file renamed over it.
+        return info.Exists ? (info.Length, info.LastWriteTimeUtc, info.CreationTimeUtc) : default;
+    }
+
+    /// <summary>
+    /// Whether the file is read as immutable: read-only access to a WAL store with no -wal (the folder is not writable,
+    /// so no -shm can be made). See <see cref="ChangedSinceOpen"/>.
+    /// </summary>
+    public bool Immutable { get; private init; }
+
+    /// <summary>
+    /// For an <see cref="Immutable"/> read: whether a writer may have touched the file since it was opened (a -wal
+    /// appeared, or its size or times changed), so what was read may be torn and must be read again. Always false otherwise.
+    /// </summary>
+    public bool ChangedSinceOpen() => Immutable && (File.Exists(Path + "-wal") || Stamp(Path) != _stamp);
 
     /// <summary>
     /// Reads the DER that stores of schema 4 and earlier kept, for their migration; the store reads no ASN.1 itself. A
@@ -149,11 +202,23 @@ public sealed class CertStore : IDisposable
     internal const string AdvanceSerialSql =
         "UPDATE zone SET serial = MAX(serial + 1, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;";
 
-    /// <summary>Runs <paramref name="work"/> in one immediate transaction that also advances the zone serial.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> in one immediate transaction that also advances the zone serial, when the work
+    /// changed a row: a no-op (re-adding what is registered, trusting a trusted CA, re-blocking) writes nothing and
+    /// keeps the serial, so secondaries are not sent a full transfer of the same data.
+    /// </summary>
     public T Write<T>(Func<IDbTransaction, T> work)
     {
         using var tx = _db.BeginTransaction();
+        int before = SQLitePCL.raw.sqlite3_total_changes(_db.Handle);
         var result = work(tx);
+        // total_changes counts every row inserted, updated or deleted on this connection (temp tables too, which a
+        // changing write also touches): unchanged means the work left the store as it was.
+        if (SQLitePCL.raw.sqlite3_total_changes(_db.Handle) == before)
+        {
+            tx.Rollback();
+            return result;
+        }
         _db.Execute(AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return result;
@@ -169,6 +234,23 @@ public sealed class CertStore : IDisposable
         using var tx = _db.BeginTransaction();
         if (ReadSerial(tx) != expected) return null;
         _db.Execute(AdvanceSerialSql, transaction: tx);
+        var serial = ReadSerial(tx);
+        tx.Commit();
+        return serial;
+    }
+
+    /// <summary>
+    /// Moves the zone serial past <paramref name="floor"/> (a serial already served from an earlier copy of this store,
+    /// before a backup was restored), when it is still <paramref name="expected"/>: time-like as ever, but above the
+    /// floor, so secondaries follow the restored data instead of keeping the newer serial they hold. Returns the new
+    /// serial, or null when another write came first.
+    /// </summary>
+    public uint? RaiseSerial(uint expected, uint floor)
+    {
+        using var tx = _db.BeginTransaction();
+        if (ReadSerial(tx) != expected) return null;
+        _db.Execute("UPDATE zone SET serial = MAX(serial + 1, @above, CAST(strftime('%s','now') AS INTEGER)), changed_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = 1;",
+            new { above = (long)floor + 1 }, tx);
         var serial = ReadSerial(tx);
         tx.Commit();
         return serial;

@@ -32,6 +32,18 @@ public sealed class CrlStore
         WHERE s.ca_id = @caId AND s.idp = @idp AND k.is_delta = @delta ORDER BY k.id DESC LIMIT 1;
         """, new { caId, idp, delta });
 
+    /// <summary>The newest full CRL of one series (by its scope id), or null.</summary>
+    public CrlRow? LatestFull(long scopeId) =>
+        _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE scope_id = @scopeId AND is_delta = 0 ORDER BY id DESC LIMIT 1;", new { scopeId });
+
+    /// <summary>Per series of a CA, the nextUpdate of its newest full CRL (null when that CRL sets none).</summary>
+    public IReadOnlyList<long?> SeriesNextUpdates(long caId) => _db.Query<long?>(
+        """
+        SELECT (SELECT k.next_update FROM crls k WHERE k.scope_id = s.id AND k.is_delta = 0 ORDER BY k.id DESC LIMIT 1)
+        FROM crl_scopes s WHERE s.ca_id = @caId
+        AND EXISTS (SELECT 1 FROM crls k WHERE k.scope_id = s.id AND k.is_delta = 0);
+        """, new { caId }).AsList();
+
     /// <summary>The newest CRL stored from a source (file or URL), or null.</summary>
     public CrlRow? LatestFrom(string source) =>
         _db.QuerySingleOrDefault<CrlRow>("SELECT * FROM crls WHERE source = @source ORDER BY id DESC LIMIT 1;", new { source });

@@ -177,6 +177,18 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         if (rc != raw.SQLITE_OK) throw new DirectoryUnavailableException($"{reader.Path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
     }
 
+    private static sqlite3 OpenReadOnly(string path, bool immutable)
+    {
+        int rc = raw.sqlite3_open_v2(immutable ? new Uri(System.IO.Path.GetFullPath(path)).AbsoluteUri + "?immutable=1" : path, out var db,
+            raw.SQLITE_OPEN_READONLY | raw.SQLITE_OPEN_NOMUTEX | (immutable ? raw.SQLITE_OPEN_URI : 0), null);
+        if (rc != raw.SQLITE_OK)
+        {
+            db.Dispose();
+            throw new DirectoryUnavailableException($"{path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
+        }
+        return db;
+    }
+
     /// <summary>One thread's connection and statements.</summary>
     private sealed class Reader : IDisposable
     {
@@ -185,11 +197,13 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         public Reader(string path)
         {
             Path = path;
-            int rc = raw.sqlite3_open_v2(path, out _db, raw.SQLITE_OPEN_READONLY | raw.SQLITE_OPEN_NOMUTEX, null);
-            if (rc != raw.SQLITE_OK)
+            _db = OpenReadOnly(path, immutable: false);
+            // As CertStore.Open: a WAL store in a folder this process cannot write has no -shm to read it with; with no
+            // -wal the file alone is the store, read as immutable. The server reopens these on every reload.
+            if (raw.sqlite3_exec(_db, "SELECT 1 FROM certificates LIMIT 0;") is raw.SQLITE_READONLY or raw.SQLITE_CANTOPEN && !File.Exists(path + "-wal"))
             {
                 _db.Dispose();
-                throw new DirectoryUnavailableException($"{path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
+                _db = OpenReadOnly(path, immutable: true);
             }
             raw.sqlite3_busy_timeout(_db, 2000);
             BySha1 = Prepare("SELECT sha256 FROM certificates WHERE sha1 = ?1;");

@@ -50,6 +50,20 @@ public sealed class SecondaryTests : IDisposable
     private static Task<string> WaitForSerial(int port, uint serial, string what) =>
         Wait(port, "status.example", r => r.Status == "NOERROR" && r.Answer.Count == 1 && Serial(r) == serial, what);
 
+    private static async Task WaitForA(int port, string name, string address, string what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        DigResult last;
+        do
+        {
+            last = await Dig.RunAsync(port, name, "A");
+            if (last.Answer.Count == 1 && last.Answer[0][4] == address) return;
+            await Task.Delay(100);
+        }
+        while (DateTime.UtcNow < until);
+        throw new TimeoutException($"{what}: {last.Output}");
+    }
+
     /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
     private sealed class Daemon(Process process) : IDisposable
     {
@@ -96,6 +110,44 @@ public sealed class SecondaryTests : IDisposable
         await WaitForSerial(nsdPort, newSerial, "NSD did not follow the NOTIFY");
         var after = await Dig.RunAsync(nsdPort, $"{valid[..32]}.{valid[32..]}.status.example", "A");
         Assert.Equal("127.0.0.2", after.SingleAnswer("A")[4]);
+    }
+
+    [PeerFact(Peer.Nsd, Peer.Dig)]
+    public async Task Nsd_OlderBackupRestoredUnderRunningServer_FollowsItUnderAHigherSerial()
+    {
+        // Issue 12 case 1: putting an older copy of the store back moved the serial backwards, so NSD kept the newer data.
+        var db = _dir.File("certdns.db");
+        using (var from = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Mode=ReadOnly;Pooling=False"))
+        using (var to = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("backup.db")};Pooling=False"))
+        {
+            from.Open();
+            to.Open();
+            from.BackupDatabase(to);
+        }
+        var nsdPort = CertDnsProcess.FreePort();
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}", "--poll", "0.3");
+        using var nsd = new Daemon(StartNsd(nsdPort, certdns.Port));
+        var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+        var name = $"{valid[..32]}.{valid[32..]}.status.example";
+        var now = DateTimeOffset.UtcNow;
+        File.WriteAllBytes(_dir.File("crl2.der"), _scenario.Ca.CreateCrl(2, now.AddMinutes(-1), now.AddDays(7),
+            [(_scenario.Clients["valid"].Parsed.Serial, now.AddMinutes(-2), RevocationReason.KeyCompromise)]));
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "crl", "ingest", "crl2.der").ExitCode);
+        await WaitForA(certdns.Port, name, "127.0.0.2", "certdns did not reload the ingest");
+        var newer = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(nsdPort, newer, "NSD did not follow the ingest");
+
+        File.Delete(db + "-wal");
+        File.Delete(db + "-shm");
+        File.Copy(_dir.File("backup.db"), db + ".restoring");
+        File.Move(db + ".restoring", db, overwrite: true);
+
+        await WaitForA(certdns.Port, name, "127.0.1.2", "certdns did not serve the restored store");
+        var restored = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        Assert.True(restored != newer && restored - newer < 0x8000_0000u, $"restored serial {restored} is not newer than {newer}");
+        await WaitForSerial(nsdPort, restored, "NSD did not follow the restored store");
+        var answer = await Dig.RunAsync(nsdPort, name, "A");
+        Assert.Equal("127.0.1.2", answer.SingleAnswer("A")[4]);
     }
 
     [PeerFact(Peer.Knot, Peer.Dig)]
