@@ -29,9 +29,17 @@ internal sealed class ServeCommand
             DefaultValueFactory = _ => 300,
         };
         var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
+        var metricsListen = new Option<string?>("--metrics-listen")
+        {
+            Description = "Address and port for HTTP monitoring: /metrics (Prometheus), /healthz, and a status page on / (off by default)",
+        };
+        var logFormat = new Option<string?>("--log-format")
+        {
+            Description = "Log lines on stderr as text (time, level, message), json, or journal (systemd's; the default under systemd)",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges, forms,
+            listen, demo, poll, ttl, negativeTtl, ns, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -52,6 +60,11 @@ internal sealed class ServeCommand
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
+            var format = r.GetValue(logFormat) ?? ServeLogging.Default;
+            if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
+                throw new BadInputException("--log-format", "must be text, json or journal");
+            var metrics = r.GetValue(metricsListen) is { } m ? EndpointArgument.ParseListen(m) : null;
+
             IReadOnlyList<DemoCertificate> demoCerts = [];
             using (var store = CertStore.Open(dbPath))
             {
@@ -67,46 +80,11 @@ internal sealed class ServeCommand
                 Forms = published,
             };
             if (r.GetValue(ns) is { } nsName) options = options with { NsName = nsName.TrimEnd('.') };
-            var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            var notifier = new SecondaryNotifier(secondaries, new Zone(options), m => Console.WriteLine(m));
-            var clock = TimeProvider.System;
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(r.GetValue(poll)), clock, m => Console.WriteLine(m),
-                notifier.Any ? notifier.Notify : null, advanceEvery);
-            long loading = System.Diagnostics.Stopwatch.GetTimestamp();
-            var first = watcher.Start();
-            var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
-            var responder = new DnsResponder(options, holder, clock);
-            DnsServer server;
-            try
-            {
-                server = await DnsServer.StartAsync(endpoint, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false);
-            }
-            catch (System.Net.Sockets.SocketException e)
-            {
-                return Run.Fail($"{endpoint}: cannot listen: {e.Message}", ExitCodes.Failed);
-            }
-            await using var running = server;
-            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {server.LocalEndPoint} (udp, tcp): serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
-            PrintDemo(demoCerts, apex, server.LocalEndPoint);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("stopping");
-            }
-            return ExitCodes.Ok;
+            var settings = new ServeSettings(dbPath, apex, endpoint, metrics, options,
+                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
+                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+            return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;
-    }
-
-    private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)
-    {
-        if (certs.Count == 0) return;
-        var dig = $"dig @{endpoint.Address} -p {endpoint.Port}";
-        Console.WriteLine($"demo certificates (try: {dig} test.{apex} A, or TXT for the reason):");
-        foreach (var cert in certs)
-            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {PublishedNames.Split(cert.Sha256)}.{apex} TXT");
     }
 }

@@ -12,7 +12,7 @@ namespace CertDns.Server;
 /// Polls read the store read-only; only that serial advance writes. A failed poll of any kind is logged and the
 /// last good snapshot stays served: the next tick tries again.
 /// </summary>
-public sealed class StoreWatcher : IDisposable
+public sealed class StoreWatcher : IReloadable, IDisposable
 {
     private readonly string _storePath;
     private readonly SnapshotHolder _holder;
@@ -22,6 +22,8 @@ public sealed class StoreWatcher : IDisposable
     private readonly Action<StatusSnapshot>? _published;
     private readonly TimeSpan? _timeChanges;
     private readonly CancellationTokenSource _stop = new();
+    // A poll and a SIGHUP reload may meet: one at a time, so one snapshot is published per load.
+    private readonly object _gate = new();
     // The served snapshots' SHA-1, MD5 and key lookups: the store's indexes, on connections that outlive each poll's.
     private readonly StoreCertificateDirectory _directory;
     private Task? _loop;
@@ -53,7 +55,10 @@ public sealed class StoreWatcher : IDisposable
     public StatusSnapshot Start()
     {
         StatusSnapshot first;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         using (var store = CertStore.Open(_storePath, readOnly: true)) first = Load(store, _directory);
+        LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        LastLoadAt = _time.GetUtcNow();
         _holder.Publish(first);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
         _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -92,28 +97,56 @@ public sealed class StoreWatcher : IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public string Name => "store";
+
+    /// <summary>
+    /// Reloads the store now, whatever its serial says (SIGHUP: the file may have been restored from a backup under
+    /// the same serial). On failure it throws and the last good snapshot stays served.
+    /// </summary>
+    public string Reload()
+    {
+        lock (_gate) return Poll(force: true) ?? "";
+    }
+
     private void Poll()
     {
+        lock (_gate) Poll(force: false);
+    }
+
+    private string? Poll(bool force)
+    {
         StatusSnapshot next;
+        string line;
         var now = _time.GetUtcNow();
         using (var store = CertStore.Open(_storePath, readOnly: true))
         {
-            if (store.Serial == _holder.Current.Serial)
+            if (!force && store.Serial == _holder.Current.Serial)
             {
                 if (TimeChanged(now) is { } moved) _published?.Invoke(moved);
-                return;
+                return null;
             }
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
             // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
             _directory.Reopen();
             next = Load(store, _directory);
             _holder.Publish(next);
-            _log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds:F2} s");
+            LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            LastLoadAt = now;
+            line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s";
+            _log?.Invoke(line);
         }
         ReleasePrevious();
         if (_timeChanges is not null) _nextChange = next.NextChange(now);
         _published?.Invoke(next);
+        return line;
     }
+
+    /// <summary>How long the last snapshot took to load.</summary>
+    public TimeSpan LastLoad { get; private set; }
+
+    /// <summary>When the last snapshot was loaded (null before <see cref="Start"/>).</summary>
+    public DateTimeOffset? LastLoadAt { get; private set; }
 
     /// <summary>
     /// When time alone has changed answers since the serial last moved (and the least interval has passed), advances

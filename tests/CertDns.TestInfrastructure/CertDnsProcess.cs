@@ -35,7 +35,7 @@ public static partial class CertDnsProcess
 
     /// <summary>
     /// Starts <c>certdns serve</c> on a port the system picks (127.0.0.1:0) and waits until it says it is serving;
-    /// the port is read back from that line ("serving ... on 127.0.0.1:PORT (udp, tcp)").
+    /// the port is read back from that log line ("... serving ZONE from STORE on 127.0.0.1:PORT (udp, tcp)").
     /// </summary>
     public static Server Serve(string workDir, params string[] args)
     {
@@ -56,7 +56,8 @@ public static partial class CertDnsProcess
         }
     }
 
-    [GeneratedRegex(@"^serving .* on 127\.0\.0\.1:(\d+) \(udp, tcp\)", RegexOptions.Multiline)]
+    // The line is a log line on stderr now: time and level (or JSON, or a journal priority) stand before it.
+    [GeneratedRegex(@"serving \S+ from .* on 127\.0\.0\.1:(\d+) \(udp, tcp\)")]
     private static partial Regex ServingOn();
 
     /// <summary>Starts certdns without waiting, output redirected, for tests that kill it midway.</summary>
