@@ -80,7 +80,7 @@ public static class StatusPage
     private static string Rates(IReadOnlyList<double> rates)
     {
         if (rates.Count == 0) return "<p>no samples yet</p>";
-        double max = Math.Max(rates.Max(), 1);
+        double peak = rates.Max(), max = Math.Max(peak, 1);
         const int width = 600, height = 80;
         double step = width / 61.0;
         var svg = new StringBuilder(string.Create(CultureInfo.InvariantCulture, $"<svg width=\"{width}\" height=\"{height + 14}\" role=\"img\" aria-label=\"queries per second\"><rect width=\"{width}\" height=\"{height}\" fill=\"#f7f7f7\"/>"));
@@ -89,7 +89,7 @@ public static class StatusPage
             double bar = rates[i] / max * height;
             svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{(61 - rates.Count + i) * step:F1}\" y=\"{height - bar:F1}\" width=\"{step - 1:F1}\" height=\"{bar:F1}\" fill=\"#1565c0\"><title>{rates[i]:F1} q/s</title></rect>");
         }
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{height + 12}\" font-size=\"11\">peak {max:F1} q/s; now {rates[^1]:F1} q/s</text></svg>");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{height + 12}\" font-size=\"11\">peak {peak:F1} q/s; now {rates[^1]:F1} q/s</text></svg>");
         return svg.ToString();
     }
 
