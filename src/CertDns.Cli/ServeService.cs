@@ -36,7 +36,12 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
     private PosixSignalRegistration? _hangup;
 
     /// <summary>The parts SIGHUP reloads, in order; a configuration reload is added here when it exists.</summary>
-    public ReloadHooks Reloads { get; } = new(TimeProvider.System);
+    public ReloadHooks Reloads { get; } = new(TimeProvider.System, e =>
+    {
+        var log = logs.CreateLogger("certdns");
+        if (e.Refused) log.LogWarning("reload of the {What} refused, the old one kept: {Text}", e.What, e.Text);
+        else log.LogInformation("{Text}", e.Text);
+    });
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -98,8 +103,9 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
 
         void WatcherLine(string line)
         {
+            // A poll's outcome goes on the page as it is; its log line is rate-limited when it repeats a failure.
             bool failed = line.StartsWith("reload failed", StringComparison.Ordinal);
-            Reloads.Record("store", failed, line);
+            Reloads.Keep("store", failed, line);
             if (failed) reloadLog.Write(line);
             else _log.LogInformation("{Message}", line);
         }

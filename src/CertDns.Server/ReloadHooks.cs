@@ -62,8 +62,15 @@ public sealed class ReloadHooks(TimeProvider time, Action<ReloadEvent>? log = nu
         return all;
     }
 
-    /// <summary>Records an outcome that happened elsewhere (a poll's reload or failure).</summary>
+    /// <summary>Records an outcome and logs it.</summary>
     public void Record(string what, bool refused, string text)
+    {
+        var entry = Keep(what, refused, text);
+        log?.Invoke(entry);
+    }
+
+    /// <summary>Keeps an outcome that was logged elsewhere (a poll's reload or failure) for the page, without logging it.</summary>
+    public ReloadEvent Keep(string what, bool refused, string text)
     {
         var entry = new ReloadEvent(time.GetUtcNow(), what, refused, CertDns.Core.SafeText.OneLine(text));
         lock (_lock)
@@ -71,7 +78,7 @@ public sealed class ReloadHooks(TimeProvider time, Action<ReloadEvent>? log = nu
             _recent.Enqueue(entry);
             while (_recent.Count > Kept) _recent.Dequeue();
         }
-        log?.Invoke(entry);
+        return entry;
     }
 
     /// <summary>The most recent events, newest first.</summary>

@@ -106,15 +106,16 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     /// </summary>
     public string Reload()
     {
-        lock (_gate) return Poll(force: true) ?? "";
+        // The caller (the reload hooks) logs the outcome: the line is returned, not logged twice.
+        lock (_gate) return Poll(force: true, log: false) ?? "";
     }
 
     private void Poll()
     {
-        lock (_gate) Poll(force: false);
+        lock (_gate) Poll(force: false, log: true);
     }
 
-    private string? Poll(bool force)
+    private string? Poll(bool force, bool log)
     {
         StatusSnapshot next;
         string line;
@@ -134,7 +135,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             LastLoadAt = now;
             line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s";
-            _log?.Invoke(line);
+            if (log) _log?.Invoke(line);
         }
         ReleasePrevious();
         if (_timeChanges is not null) _nextChange = next.NextChange(now);

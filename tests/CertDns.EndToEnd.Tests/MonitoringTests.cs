@@ -31,6 +31,13 @@ public sealed partial class MonitoringTests : IDisposable
         server.WaitFor("metrics on http://", TimeSpan.FromSeconds(30));
         var at = MetricsOn().Match(server.Output);
         Assert.True(at.Success, server.Output);
+        // The demo table is on stdout, the log on stderr: one may be read before the other.
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DemoNames(server.Stdout).Count < Enum.GetValues<CertDns.Core.CertStatus>().Length - 1)
+        {
+            if (DateTime.UtcNow > until) throw new TimeoutException("the demo table is incomplete: " + server.Output);
+            Thread.Sleep(20);
+        }
         return (server, new Uri($"http://127.0.0.1:{at.Groups[1].Value}/"));
     }
 
