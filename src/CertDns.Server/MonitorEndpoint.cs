@@ -17,6 +17,8 @@ namespace CertDns.Server;
 public sealed class MonitorEndpoint : IAsyncDisposable
 {
     private const int MaxRequest = 8192;
+    private const int MaxConnections = 32;
+    private int _open;
     private readonly TcpListener _listener;
     private readonly MonitorSources _sources;
     private readonly CancellationTokenSource _stop = new();
@@ -62,7 +64,18 @@ public sealed class MonitorEndpoint : IAsyncDisposable
                 if (_stop.IsCancellationRequested) return;
                 continue;
             }
-            _ = Task.Run(() => ServeAsync(client));
+            // Scrapers and people: a handful at once. A flood gets closed sockets, not tasks and buffers.
+            if (Interlocked.Increment(ref _open) > MaxConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                client.Dispose();
+                continue;
+            }
+            _ = Task.Run(async () =>
+            {
+                try { await ServeAsync(client).ConfigureAwait(false); }
+                finally { Interlocked.Decrement(ref _open); }
+            });
         }
     }
 

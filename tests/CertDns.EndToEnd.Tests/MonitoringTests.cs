@@ -79,6 +79,19 @@ public sealed partial class MonitoringTests : IDisposable
         Assert.Contains("missing", await gone.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public void MetricsListen_PortTaken_OneLineExit2()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        var result = CertDnsProcess.Run(_dir.Path, "serve", "--listen", "127.0.0.1:0", "--metrics-listen", $"127.0.0.1:{port}");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains($"127.0.0.1:{port}: cannot listen for metrics", Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+    }
+
     [PeerFact(Peer.Prometheus)]
     public async Task Prometheus_ScrapesServe_ValuesReadBackThroughItsApi()
     {
