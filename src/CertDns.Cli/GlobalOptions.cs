@@ -72,4 +72,7 @@ internal static class ExitCodes
     public const int Ok = 0;
     public const int BadInput = 1;
     public const int Failed = 2;
+
+    /// <summary><c>status</c>: a trusted CA's CRL is stale (monitoring's alert).</summary>
+    public const int Stale = 2;
 }

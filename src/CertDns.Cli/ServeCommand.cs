@@ -35,9 +35,17 @@ internal sealed class ServeCommand
             DefaultValueFactory = _ => 300,
         };
         var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
+        var metricsListen = new Option<string?>("--metrics-listen")
+        {
+            Description = "Address and port for HTTP monitoring: /metrics (Prometheus), /healthz, and a status page on / (off by default)",
+        };
+        var logFormat = new Option<string?>("--log-format")
+        {
+            Description = "Log lines on stderr as text (time, level, message), json, or journal (systemd's; the default under systemd)",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms,
+            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -67,6 +75,11 @@ internal sealed class ServeCommand
                 throw new BadInputException("--time-changes", "must be between 0 and 86400 seconds");
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
+
+            var format = r.GetValue(logFormat) ?? ServeLogging.Default;
+            if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
+                throw new BadInputException("--log-format", "must be text, json or journal");
+            var metrics = r.GetValue(metricsListen) is { } m ? EndpointArgument.ParseListen(m) : file?.MetricsListen;
             var options = ZoneIdentity(r, file, apex, ns, glue, soaContact) with
             {
                 MaxTtl = GlobalOptions.Pick(r, ttl, file?.Ttl),
@@ -75,10 +88,9 @@ internal sealed class ServeCommand
             };
             if (options.MaxTtl < 0) throw new BadInputException("--ttl", "must not be negative");
             if (options.Minimum < 0) throw new BadInputException("--negative-ttl", "must not be negative");
-            Zone zone;
             try
             {
-                zone = new Zone(options);
+                _ = new Zone(options);
             }
             catch (ArgumentException e)
             {
@@ -101,43 +113,10 @@ internal sealed class ServeCommand
                 throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
             }
 
-            var holder = new SnapshotHolder(StatusSnapshot.Empty);
-            var notifier = new SecondaryNotifier(secondaries, zone, m => Console.WriteLine(m));
-            var clock = TimeProvider.System;
-            using var watcher = new StoreWatcher(dbPath, holder, TimeSpan.FromSeconds(seconds), clock, m => Console.WriteLine(m),
-                notifier.Any ? notifier.Notify : null, advanceEvery);
-            long loading = System.Diagnostics.Stopwatch.GetTimestamp();
-            var first = watcher.Start();
-            var loaded = System.Diagnostics.Stopwatch.GetElapsedTime(loading);
-            var responder = new DnsResponder(options, holder, clock);
-            // One server per address, each with its own sockets; all answer from the same snapshot.
-            var servers = new List<DnsServer>();
-            await using var running = new Servers(servers);
-            foreach (var at in endpoints)
-            {
-                try
-                {
-                    servers.Add(await DnsServer.StartAsync(at, responder, new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }).ConfigureAwait(false));
-                }
-                catch (System.Net.Sockets.SocketException e)
-                {
-                    var hint = e.SocketErrorCode == System.Net.Sockets.SocketError.AccessDenied && at.Port is > 0 and < 1024
-                        ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE, as the packaged unit grants)" : "";
-                    return Run.Fail($"{at}: cannot listen: {e.Message}{hint}", ExitCodes.Failed);
-                }
-            }
-            var where = string.Join(", ", servers.Select(s => $"{s.LocalEndPoint} (udp, tcp)"));
-            Console.WriteLine($"serving {apex} from {Path.GetFullPath(dbPath)} on {where}: serial {first.Serial}, {first.Count} certificates (loaded in {loaded.TotalSeconds:F2} s)");
-            PrintDemo(demoCerts, apex, servers[0].LocalEndPoint);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("stopping");
-            }
-            return ExitCodes.Ok;
+            var settings = new ServeSettings(dbPath, apex, endpoints, metrics, options,
+                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
+                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+            return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;
     }
@@ -182,23 +161,5 @@ internal sealed class ServeCommand
             }
         }
         return options;
-    }
-
-    /// <summary>Stops every listener started so far, also when a later one failed to bind.</summary>
-    private sealed class Servers(List<DnsServer> servers) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            foreach (var server in servers) await server.DisposeAsync().ConfigureAwait(false);
-        }
-    }
-
-    private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)
-    {
-        if (certs.Count == 0) return;
-        var dig = $"dig @{endpoint.Address} -p {endpoint.Port}";
-        Console.WriteLine($"demo certificates (try: {dig} test.{apex} A, or TXT for the reason):");
-        foreach (var cert in certs)
-            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {PublishedNames.Split(cert.Sha256)}.{apex} TXT");
     }
 }

@@ -11,12 +11,26 @@ internal sealed class StatusCommand
 {
     public static Command Create()
     {
-        var command = new Command("status", "Summarise the store: serial, CAs and their CRL freshness, certificates per status, pending complaints");
+        var json = new Option<bool>("--json") { Description = "Print the summary as one JSON object (for monitoring)" };
+        var command = new Command("status", "Summarise the store: serial, CAs and their CRL freshness, certificates per status, pending complaints. "
+            + "Exits 2 when a trusted CA's CRL is stale (or none was ingested), so monitoring can run it")
+        {
+            json,
+        };
         command.SetAction(r => Run.Guarded(() =>
         {
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var snapshot = store.Snapshots.Load();
             var now = DateTimeOffset.UtcNow;
+            var report = StatusReports.Build(store, snapshot, GlobalOptions.ZoneName(r), now);
+            var code = report.AnyTrustedStale ? ExitCodes.Stale : ExitCodes.Ok;
+            if (r.GetValue(json))
+            {
+                using var stdout = Console.OpenStandardOutput();
+                stdout.Write(report.ToJson());
+                stdout.Write("\n"u8);
+                return code;
+            }
             Console.WriteLine($"zone {GlobalOptions.ZoneName(r)} serial {snapshot.Serial}, {snapshot.Count} certificates, schema {store.SchemaVersion}");
             Console.WriteLine();
 
@@ -44,7 +58,7 @@ internal sealed class StatusCommand
             var policy = complaints.Policy();
             Console.WriteLine($"complaints: {pending.Count} counting against {pending.Select(c => Hex.Lower(c.Sha256)).Distinct().Count()} certificates " +
                 $"(threshold {policy.Threshold}, window {(policy.Window is { } w ? $"{(int)w.TotalDays} days" : "none")}); {store.Listings.List().Count} listings");
-            return ExitCodes.Ok;
+            return code;
         }));
         return command;
     }

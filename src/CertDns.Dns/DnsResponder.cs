@@ -86,6 +86,20 @@ public sealed class DnsResponder
     /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
     public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer)
     {
+        CertStatus status = CertStatus.Unknown;
+        ZoneView view = ZoneView.Combined;
+        int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, out transfer, ref status, ref view);
+        if (transfer is not null) Counters.Transfer();
+        else if (length > 0) Counters.Query(tcp, response[3] & 0x0F, status, view);
+        return length;
+    }
+
+    /// <summary>What the answer path counts; read by the metrics endpoint.</summary>
+    public QueryCounters Counters { get; } = new();
+
+    private int RespondCore(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer,
+        ref CertStatus answered, ref ZoneView answeredView)
+    {
         transfer = null;
         // RFC 1035 section 4.1.1: without a whole header there is no ID to answer; responses are never answered.
         if (query.Length < DnsQuery.HeaderLength || (query[2] & 0x80) != 0) return 0;
@@ -122,6 +136,7 @@ public sealed class DnsResponder
             if (transferAllowed && !tcp && q.QType == RecordType.Ixfr && q.IxfrSerial is not null
                 && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
                 return IxfrOverUdp(ref q, buffer);
+            Counters.TransferRefused();
             return Error(ref q, buffer, ResponseCode.Refused);
         }
 
@@ -130,7 +145,7 @@ public sealed class DnsResponder
 
         try
         {
-            return Answer(ref q, buffer, below);
+            return Answer(ref q, buffer, below, ref answered, ref answeredView);
         }
         catch (DirectoryUnavailableException)
         {
@@ -151,7 +166,7 @@ public sealed class DnsResponder
         return pos + 3 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(pos + 1)..]) == RecordType.Ixfr;
     }
 
-    private int Answer(ref DnsQuery q, Span<byte> buffer, int below)
+    private int Answer(ref DnsQuery q, Span<byte> buffer, int below, ref CertStatus answered, ref ZoneView answeredView)
     {
         var snapshot = _snapshots.Current;
         // Owners point back into the question: the whole name at offset 12, the apex at its own label.
@@ -211,6 +226,7 @@ public sealed class DnsResponder
             var name = NameCodec.Decode(q.Message[DnsQuery.HeaderLength..q.LabelStart(below)], digest);
             digest = digest[..name.DigestLength];
             var now = _time.GetUtcNow();
+            answeredView = name.View;
             CertStatus status = CertStatus.Unknown;
             Verdict? verdict = null;
             uint ttl = 0;
@@ -258,6 +274,7 @@ public sealed class DnsResponder
                     break;
             }
 
+            answered = status;
             if (status != CertStatus.Unknown)
             {
                 if (qtype is RecordType.A or RecordType.Any)

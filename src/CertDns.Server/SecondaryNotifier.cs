@@ -13,6 +13,14 @@ namespace CertDns.Server;
 /// <param name="log">One line per NOTIFY, acknowledged or not.</param>
 public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zone zone, Action<string>? log = null)
 {
+    private long _acknowledged, _failed;
+
+    /// <summary>NOTIFYs the secondaries acknowledged so far.</summary>
+    public long Acknowledged => Interlocked.Read(ref _acknowledged);
+
+    /// <summary>NOTIFYs not acknowledged or failed so far.</summary>
+    public long Failed => Interlocked.Read(ref _failed);
+
     /// <summary>Whether there is anyone to notify.</summary>
     public bool Any => secondaries.Count > 0;
 
@@ -26,11 +34,13 @@ public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zon
             {
                 try
                 {
-                    log?.Invoke(await ZoneTransfer.NotifyAsync(secondary, zone, snapshot.Serial).ConfigureAwait(false)
-                        ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged");
+                    bool acknowledged = await ZoneTransfer.NotifyAsync(secondary, zone, snapshot.Serial).ConfigureAwait(false);
+                    Interlocked.Increment(ref acknowledged ? ref _acknowledged : ref _failed);
+                    log?.Invoke(acknowledged ? $"notified {secondary} of serial {snapshot.Serial}" : $"NOTIFY to {secondary} not acknowledged");
                 }
                 catch (Exception e)
                 {
+                    Interlocked.Increment(ref _failed);
                     log?.Invoke($"NOTIFY to {secondary} failed: {e.Message}");
                 }
             });

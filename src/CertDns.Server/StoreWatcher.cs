@@ -12,7 +12,7 @@ namespace CertDns.Server;
 /// Polls read the store read-only; only that serial advance writes. A failed poll of any kind is logged and the
 /// last good snapshot stays served: the next tick tries again.
 /// </summary>
-public sealed class StoreWatcher : IDisposable
+public sealed class StoreWatcher : IReloadable, IDisposable
 {
     private readonly string _storePath;
     private readonly SnapshotHolder _holder;
@@ -22,6 +22,8 @@ public sealed class StoreWatcher : IDisposable
     private readonly Action<StatusSnapshot>? _published;
     private readonly TimeSpan? _timeChanges;
     private readonly CancellationTokenSource _stop = new();
+    // A poll and a SIGHUP reload may meet: one at a time, so one snapshot is published per load.
+    private readonly object _gate = new();
     // The served snapshots' SHA-1, MD5 and key lookups: the store's indexes, on connections that outlive each poll's.
     private readonly StoreCertificateDirectory _directory;
     private Task? _loop;
@@ -65,6 +67,7 @@ public sealed class StoreWatcher : IDisposable
     public StatusSnapshot Start()
     {
         StatusSnapshot first;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         for (int attempt = 1; ; attempt++)
         {
             using var store = CertStore.Open(_storePath, readOnly: true);
@@ -73,6 +76,8 @@ public sealed class StoreWatcher : IDisposable
             if (attempt == 5) throw new IOException($"{_storePath}: the store kept changing while it was read");
             _directory.Reopen();
         }
+        LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+        LastLoadAt = _time.GetUtcNow();
         _loadedFrom = first.Serial;
         // A backup restored while the server was down carries an older serial than the secondaries hold: serve above it.
         if (ReadServedSerial() is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
@@ -190,17 +195,36 @@ public sealed class StoreWatcher : IDisposable
         }
     }
 
+    /// <inheritdoc/>
+    public string Name => "store";
+
+    /// <summary>
+    /// Reloads the store now, whatever its serial says (SIGHUP: the file may have been restored from a backup under
+    /// the same serial). On failure it throws and the last good snapshot stays served.
+    /// </summary>
+    public string Reload()
+    {
+        // The caller (the reload hooks) logs the outcome: the line is returned, not logged twice.
+        lock (_gate) return Poll(force: true, log: false) ?? "";
+    }
+
     private void Poll()
     {
+        lock (_gate) Poll(force: false, log: true);
+    }
+
+    private string? Poll(bool force, bool log)
+    {
         StatusSnapshot next;
+        string line;
         var now = _time.GetUtcNow();
         var served = _holder.Current.Serial;
         using (var store = CertStore.Open(_storePath, readOnly: true))
         {
-            if (store.Serial == _loadedFrom)
+            if (!force && store.Serial == _loadedFrom)
             {
                 if (TimeChanged(now) is { } moved) _published?.Invoke(moved);
-                return;
+                return null;
             }
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
             // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
@@ -208,17 +232,29 @@ public sealed class StoreWatcher : IDisposable
             next = Load(store, _directory);
             // Read as immutable (a read-only folder) while a writer started: the read may be torn; the next tick reads again.
             if (store.ChangedSinceOpen()) throw new IOException($"{_storePath}: the store changed while it was read; reading it again");
+            bool sameAsLoaded = next.Serial == _loadedFrom;
             _loadedFrom = next.Serial;
-            // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data.
-            if (!Newer(next.Serial, served)) next = Above(next, served);
+            // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data. A forced
+            // reload (SIGHUP) of the very store already served keeps the served serial: nothing published changed.
+            if (!Newer(next.Serial, served)) next = sameAsLoaded ? next.WithSerial(served) : Above(next, served);
             _holder.Publish(next);
-            _log?.Invoke($"reloaded: serial {next.Serial}, {next.Count} certificates in {System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds:F2} s");
+            LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            LastLoadAt = now;
+            line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s";
+            if (log) _log?.Invoke(line);
         }
         RememberServed(next.Serial);
         ReleasePrevious();
         if (_timeChanges is not null) _nextChange = next.NextChange(now);
         _published?.Invoke(next);
+        return line;
     }
+
+    /// <summary>How long the last snapshot took to load.</summary>
+    public TimeSpan LastLoad { get; private set; }
+
+    /// <summary>When the last snapshot was loaded (null before <see cref="Start"/>).</summary>
+    public DateTimeOffset? LastLoadAt { get; private set; }
 
     /// <summary>
     /// When time alone has changed answers since the serial last moved (and the least interval has passed), advances

@@ -55,6 +55,8 @@ public sealed class AllocationTests
 
         Assert.Equal(110_000, answered);
         Assert.Equal(0, allocated);
+        // The metrics' counters are on the measured path: every answer was counted, and counting allocated nothing.
+        Assert.Equal(110_000, responder.Counters.Total);
     }
 
     [Theory]

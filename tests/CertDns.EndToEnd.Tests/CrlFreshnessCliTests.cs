@@ -32,7 +32,8 @@ public sealed class CrlFreshnessCliTests : IDisposable
         var status = CertDnsProcess.Run(_dir.Path, "--db", db, "status");
         var list = CertDnsProcess.Run(_dir.Path, "--db", db, "ca", "list");
 
-        Assert.Equal(0, status.ExitCode);
+        // A trusted CA's CRL is stale: status says so in its exit code too (issue #13, for monitoring).
+        Assert.Equal(2, status.ExitCode);
         Assert.Contains($"stale since {TimeText.Utc(DateTimeOffset.FromUnixTimeSeconds(staleSince.ToUnixTimeSeconds()))}", status.Stdout);
         Assert.DoesNotContain("current", status.Stdout);
         Assert.Equal(0, list.ExitCode);

@@ -92,6 +92,37 @@ public sealed class StoreWatcherTests : IDisposable
     }
 
     [Fact]
+    public void Reload_AfterAWrite_PublishesAtOnce_WithoutWaitingForAPoll()
+    {
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue);
+        var first = watcher.Start();
+        AddCertificate("hup.client.example", _clock.GetUtcNow().AddDays(30));
+
+        var line = watcher.Reload();
+
+        Assert.NotEqual(first.Serial, holder.Current.Serial);
+        Assert.Equal(StoreSerial(StorePath), holder.Current.Serial);
+        Assert.StartsWith($"reloaded: serial {holder.Current.Serial}, 1 certificates", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reload_StoreUnreadable_ThrowsAndKeepsTheSnapshot()
+    {
+        AddCertificate("kept.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue)
+        {
+            Load = (store, directory) => holder.Current.Count == 0 ? store.Snapshots.Load(directory) : throw new IOException("injected: unreadable"),
+        };
+        var first = watcher.Start();
+
+        Assert.Throws<IOException>(() => watcher.Reload());
+
+        Assert.Same(first, holder.Current);
+    }
+
+    [Fact]
     public async Task TimeChange_CertificateExpiresWithNoWrite_SerialAdvancesAndAnswerFollows()
     {
         // Only time changes this answer: the store is not written, yet secondaries must learn of it.

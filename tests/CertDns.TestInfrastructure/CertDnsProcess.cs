@@ -35,11 +35,16 @@ public static partial class CertDnsProcess
 
     /// <summary>
     /// Starts <c>certdns serve</c> on a port the system picks (127.0.0.1:0) and waits until it says it is serving;
-    /// the port is read back from that line ("serving ... on 127.0.0.1:PORT (udp, tcp)").
+    /// the port is read back from that log line ("... serving ZONE from STORE on 127.0.0.1:PORT (udp, tcp)").
     /// </summary>
-    public static Server Serve(string workDir, params string[] args)
+    public static Server Serve(string workDir, params string[] args) => Serve(workDir, null, args);
+
+    /// <summary>As <see cref="Serve(string, string[])"/>, with environment variables set for the server (NOTIFY_SOCKET, JOURNAL_STREAM).</summary>
+    public static Server Serve(string workDir, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var process = Process.Start(Info(workDir, ["serve", "--listen", "127.0.0.1:0", .. args], false))!;
+        var info = Info(workDir, ["serve", "--listen", "127.0.0.1:0", .. args], false);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
+        var process = Process.Start(info)!;
         var server = new Server(process);
         try
         {
@@ -56,11 +61,20 @@ public static partial class CertDnsProcess
         }
     }
 
-    [GeneratedRegex(@"^serving .* on 127\.0\.0\.1:(\d+) \(udp, tcp\)", RegexOptions.Multiline)]
+    // The line is a log line on stderr now: time and level (or JSON, or a journal priority) stand before it.
+    [GeneratedRegex(@"serving \S+ from .* on 127\.0\.0\.1:(\d+) \(udp, tcp\)")]
     private static partial Regex ServingOn();
 
     /// <summary>Starts certdns without waiting, output redirected, for tests that kill it midway.</summary>
     public static Process Start(string workDir, params string[] args) => Process.Start(Info(workDir, args, false))!;
+
+    /// <summary>Starts certdns with environment variables set, without waiting for anything it prints.</summary>
+    public static Server StartServer(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var info = Info(workDir, args, false);
+        foreach (var (name, value) in environment) info.Environment[name] = value;
+        return new Server(Process.Start(info)!);
+    }
 
     private static ProcessStartInfo Info(string workDir, string[] args, bool stdin)
     {
@@ -73,6 +87,8 @@ public static partial class CertDnsProcess
             UseShellExecute = false,
             StandardOutputEncoding = Encoding.UTF8,
         };
+        // What systemd sets decides serve's log format and notify protocol: a test run under a unit must not inherit them.
+        foreach (var name in new[] { "NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID" }) info.Environment.Remove(name);
         info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return info;
@@ -107,12 +123,13 @@ public static partial class CertDnsProcess
     {
         private readonly Process _process;
         private readonly StringBuilder _output = new();
+        private readonly StringBuilder _stdout = new();
         private readonly object _lock = new();
 
         public Server(Process process)
         {
             _process = process;
-            process.OutputDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
+            process.OutputDataReceived += (_, e) => { lock (_lock) { _output.AppendLine(e.Data); _stdout.AppendLine(e.Data); } };
             process.ErrorDataReceived += (_, e) => { lock (_lock) _output.AppendLine(e.Data); };
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
@@ -122,6 +139,32 @@ public static partial class CertDnsProcess
         public int Port { get; internal set; }
 
         public string Output { get { lock (_lock) return _output.ToString(); } }
+
+        /// <summary>What it wrote to stdout alone.</summary>
+        public string Stdout { get { lock (_lock) return _stdout.ToString(); } }
+
+        /// <summary>Its process id, for signals.</summary>
+        public int Pid => _process.Id;
+
+        /// <summary>Whether it has exited.</summary>
+        public bool HasExited => _process.HasExited;
+
+        /// <summary>Sends it a POSIX signal (SIGHUP 1, SIGTERM 15).</summary>
+        public void Signal(int signal)
+        {
+            if (Kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed");
+        }
+
+        /// <summary>Waits for it to exit; returns its exit code, or null when it is still running at the deadline.</summary>
+        public int? WaitForExit(TimeSpan timeout)
+        {
+            if (!_process.WaitForExit(timeout)) return null;
+            _process.WaitForExit();
+            return _process.ExitCode;
+        }
+
+        [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static extern int Kill(int pid, int signal);
 
         public void WaitFor(string text, TimeSpan timeout)
         {

@@ -11,7 +11,7 @@ public static class Peer
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
         Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
-        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv";
+        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -35,6 +35,8 @@ public static class Peer
         Unbound => "/usr/sbin/unbound",
         Openssl => "/usr/bin/openssl",
         Swaks => "/usr/bin/swaks",
+        Prometheus => "/usr/bin/prometheus",
+        Chromium => "/usr/bin/chromium",
         Exim => EximBinary,
         Postfix => System.IO.Path.Combine(PostfixRoot, "usr", "sbin", "postfix"),
         Sendmail => SendmailBinary,

@@ -1,0 +1,150 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Ingest;
+using CertDns.Server;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace CertDns.Cli;
+
+/// <summary>What <c>serve</c> was asked for, parsed and checked.</summary>
+internal sealed record ServeSettings(
+    string DbPath,
+    string Apex,
+    IReadOnlyList<IPEndPoint> Listen,
+    IPEndPoint? MetricsListen,
+    ZoneOptions Zone,
+    DnsServerOptions Server,
+    IReadOnlyList<IPEndPoint> Secondaries,
+    TimeSpan Poll,
+    TimeSpan? AdvanceEvery,
+    IReadOnlyList<DemoCertificate> Demo);
+
+/// <summary>
+/// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
+/// then returns, so the host's "started" (systemd's READY=1) means the port answers. SIGHUP runs the reload hooks
+/// (the store; the configuration plugs in the same way) instead of ending the process.
+/// </summary>
+internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) : IHostedService, IAsyncDisposable
+{
+    private readonly ILogger _log = logs.CreateLogger("certdns");
+    private StoreWatcher? _watcher;
+    private readonly List<DnsServer> _servers = [];
+    private MonitorEndpoint? _monitor;
+    private PosixSignalRegistration? _hangup;
+
+    /// <summary>The parts SIGHUP reloads, in order; a configuration reload is added here when it exists.</summary>
+    public ReloadHooks Reloads { get; } = new(TimeProvider.System, e =>
+    {
+        var log = logs.CreateLogger("certdns");
+        if (e.Refused) log.LogWarning("reload of the {What} refused, the old one kept: {Text}", e.What, e.Text);
+        else log.LogInformation("{Text}", e.Text);
+    });
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var clock = TimeProvider.System;
+        // Registered first: a SIGHUP that comes while loading must not end the process (its default action does).
+        _hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, context =>
+        {
+            context.Cancel = true;
+            _ = Task.Run(() =>
+            {
+                _log.LogInformation("SIGHUP: reloading");
+                Reloads.ReloadAll();
+            });
+        });
+        var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
+        var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine,
+            notifier.Any ? notifier.Notify : null, settings.AdvanceEvery);
+        Reloads.Add(_watcher);
+        var first = _watcher.Start();
+        var responder = new DnsResponder(settings.Zone, holder, clock);
+        var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
+        // One server per address, each with its own sockets; all answer from the same snapshot.
+        foreach (var at in settings.Listen)
+        {
+            try
+            {
+                _servers.Add(await DnsServer.StartAsync(at, responder, settings.Server with { OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") },
+                    cancellationToken).ConfigureAwait(false));
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                var hint = e.SocketErrorCode == System.Net.Sockets.SocketError.AccessDenied && at.Port is > 0 and < 1024
+                    ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE, as the packaged unit grants)" : "";
+                throw new ListenException($"{at}: cannot listen: {e.Message}{hint}");
+            }
+        }
+        if (settings.MetricsListen is { } metrics)
+        {
+            try
+            {
+                _monitor = MonitorEndpoint.Start(metrics, new MonitorSources
+                {
+                    Zone = settings.Apex,
+                    StorePath = settings.DbPath,
+                    Snapshots = holder,
+                    Queries = responder.Counters,
+                    TcpConnections = () => _servers.Sum(server => server.TcpConnections),
+                    Watcher = _watcher,
+                    Notifier = notifier,
+                    Reloads = Reloads,
+                    Report = (snapshot, now) => StatusReports.Build(settings.DbPath, snapshot, settings.Apex, now),
+                });
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                throw new ListenException($"{metrics}: cannot listen for metrics: {e.Message}");
+            }
+        }
+        var where = string.Join(", ", _servers.Select(server => $"{server.LocalEndPoint} (udp, tcp)"));
+        _log.LogInformation("serving {Zone} from {Store} on {Endpoints}: serial {Serial}, {Count} certificates (loaded in {Seconds:F2} s)",
+            settings.Apex, Path.GetFullPath(settings.DbPath), where, first.Serial, first.Count, _watcher.LastLoad.TotalSeconds);
+        if (_monitor is not null) _log.LogInformation("metrics on http://{Endpoint}/metrics, health on /healthz, status page on /", _monitor.LocalEndPoint);
+        PrintDemo(settings.Demo, settings.Apex, _servers[0].LocalEndPoint);
+
+        void WatcherLine(string line)
+        {
+            // A poll's outcome goes on the page as it is; its log line is rate-limited when it repeats a failure.
+            bool failed = line.StartsWith("reload failed", StringComparison.Ordinal);
+            Reloads.Keep("store", failed, line);
+            if (failed) reloadLog.Write(line);
+            else _log.LogInformation("{Message}", line);
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _log.LogInformation("stopping");
+        await DisposeAsync().ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _hangup?.Dispose();
+        _hangup = null;
+        if (_monitor is not null) await _monitor.DisposeAsync().ConfigureAwait(false);
+        _monitor = null;
+        foreach (var server in _servers) await server.DisposeAsync().ConfigureAwait(false);
+        _servers.Clear();
+        _watcher?.Dispose();
+        _watcher = null;
+    }
+
+    private static void PrintDemo(IReadOnlyList<DemoCertificate> certs, string apex, IPEndPoint endpoint)
+    {
+        if (certs.Count == 0) return;
+        var dig = $"dig @{endpoint.Address} -p {endpoint.Port}";
+        Console.WriteLine($"demo certificates (try: {dig} test.{apex} A, or TXT for the reason):");
+        foreach (var cert in certs)
+            Console.WriteLine($"  {StatusCodes.Name(cert.Status),-10} {string.Join('.', StatusCodes.Address(cert.Status).ToArray()),-10} {dig} {PublishedNames.Split(cert.Sha256)}.{apex} TXT");
+    }
+}
+
+/// <summary>A socket serve needs could not be bound: one line, exit 2.</summary>
+internal sealed class ListenException(string message) : IOException(message);
