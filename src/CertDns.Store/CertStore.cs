@@ -7,7 +7,7 @@ namespace CertDns.Store;
 
 /// <summary>
 /// The single source of truth: one SQLite file in WAL mode, migrated on open. Every write runs in one
-/// transaction that also advances the zone serial (<see cref="Write{T}"/>, the one write path the aggregates share),
+/// transaction that advances the zone serial when it changed what is published (<see cref="Write{T}(Func{IDbTransaction, T})"/>, the one write path the aggregates share),
 /// so a reader sees either all of a change or none of it. The store itself holds opening and migration, the serial
 /// and the audit log; each aggregate has a type of its own: <see cref="Cas"/>, <see cref="Certificates"/>,
 /// <see cref="Crls"/>, <see cref="Listings"/> (with complaints), <see cref="Sources"/> and <see cref="Snapshots"/>.
@@ -207,9 +207,17 @@ public sealed class CertStore : IDisposable
     /// changed a row: a no-op (re-adding what is registered, trusting a trusted CA, re-blocking) writes nothing and
     /// keeps the serial, so secondaries are not sent a full transfer of the same data.
     /// </summary>
-    public T Write<T>(Func<IDbTransaction, T> work)
+    public T Write<T>(Func<IDbTransaction, T> work) => Write(work, published: null);
+
+    /// <summary>
+    /// <see cref="Write{T}(Func{IDbTransaction, T})"/> for work that may change only what the zone does not show (a
+    /// complaint below the threshold): <paramref name="published"/> reads, inside the transaction, the exact state of
+    /// what the work could publish; the serial advances only when it differs afterwards (rows still commit).
+    /// </summary>
+    public T Write<T>(Func<IDbTransaction, T> work, Func<IDbTransaction, string?>? published)
     {
         using var tx = _db.BeginTransaction();
+        var shownBefore = published?.Invoke(tx);
         int before = SQLitePCL.raw.sqlite3_total_changes(_db.Handle);
         var result = work(tx);
         // total_changes counts every row inserted, updated or deleted on this connection (temp tables too, which a
@@ -219,7 +227,8 @@ public sealed class CertStore : IDisposable
             tx.Rollback();
             return result;
         }
-        _db.Execute(AdvanceSerialSql, transaction: tx);
+        if (published is null || !string.Equals(shownBefore, published(tx), StringComparison.Ordinal))
+            _db.Execute(AdvanceSerialSql, transaction: tx);
         tx.Commit();
         return result;
     }

@@ -96,6 +96,15 @@ public sealed class ListingStore
     /// <summary>A setting, or null when unset.</summary>
     public string? GetSetting(string key) => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key });
 
+    // What the zone shows of listings (reason, since, source: the TXT and the blocked code), read exactly, so that a
+    // complaint that lists nobody commits without advancing the serial and one that does is never missed.
+    private string? ListingShown(IDbTransaction tx, byte[] sha256) => _db.ExecuteScalar<string?>(
+        "SELECT reason || char(31) || since || char(31) || source FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
+
+    private string? AllListingsShown(IDbTransaction tx) => _db.ExecuteScalar<string?>(
+        "SELECT group_concat(hex(sha256) || char(31) || reason || char(31) || since || char(31) || source, char(30)) FROM (SELECT * FROM listings ORDER BY sha256);",
+        transaction: tx);
+
     private ComplaintPolicy PolicyIn(IDbTransaction tx, ComplaintPolicyReader policy) =>
         policy(key => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key }, tx));
 
@@ -107,7 +116,7 @@ public sealed class ListingStore
         _store.Audit(tx, "settings set", key, $"{old ?? "(default)"} -> {value}");
         RecomputeAllListings(tx, PolicyIn(tx, policy), now);
         return 0;
-    });
+    }, AllListingsShown);
 
     /// <summary>
     /// Records a complaint and lists the certificate when its distinct reporters reach the threshold, in one
@@ -127,7 +136,7 @@ public sealed class ListingStore
             new { complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary, now = now.ToUnixTimeSeconds() }, tx);
         _store.Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
         return (id, Recompute(tx, complaint.Sha256, subject, PolicyIn(tx, policy), now));
-    });
+    }, tx => ListingShown(tx, complaint.Sha256));
 
     /// <summary>Withdraws a complaint (it no longer counts), audited; the listing follows.</summary>
     public ComplaintStanding WithdrawComplaint(long id, string reason, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
@@ -139,7 +148,7 @@ public sealed class ListingStore
         _db.Execute("UPDATE complaints SET withdrawn_at = @now, withdrawn_reason = @reason WHERE id = @id;", new { now = now.ToUnixTimeSeconds(), reason, id }, tx);
         _store.Audit(tx, "complaint withdraw", subject, $"#{id}: {reason}");
         return Recompute(tx, row.Sha256, subject, PolicyIn(tx, policy), now);
-    });
+    }, AllListingsShown);
 
     /// <summary>
     /// Applies the complaint window: lifts listings whose complaints have expired (and lists any that now

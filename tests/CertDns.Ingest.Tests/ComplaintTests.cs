@@ -60,6 +60,29 @@ public sealed class ComplaintTests : IDisposable
     }
 
     [Fact]
+    public void Report_BelowThreshold_SerialKept_AtThresholdAdvanced()
+    {
+        // Issue #12: the serial moves only when what is published changes. A complaint below the threshold changes no
+        // answer, so secondaries must not be sent the same zone again; the third one lists the certificate.
+        uint Serial()
+        {
+            using var store = _file.Open();
+            return store.Serial;
+        }
+        var before = Serial();
+        Report("alice");
+        Report("bob");
+        Assert.Equal(before, Serial());
+
+        Report("carol");
+        Assert.NotEqual(before, Serial());
+        var listed = Serial();
+        // A fourth reporter changes the listing's text ("4 abuse complaints"): published, so the serial moves again.
+        Report("dave");
+        Assert.NotEqual(listed, Serial());
+    }
+
+    [Fact]
     public void Report_SameReporterTwice_CountsOnce()
     {
         Report("alice");
