@@ -1,3 +1,4 @@
+using CertDns.Store;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -14,8 +15,9 @@ public sealed partial class ServeListenTests : IDisposable
     public async Task Serve_SeveralListens_EachAnswersOnItsOwnAddress()
     {
         // The helper listens on 127.0.0.1:0 first; the others are added to it.
+        using (CertStore.Open(_dir.File("certdns.db"))) { } // serve never creates a store (issue #12)
         using var server = CertDnsProcess.Serve(_dir.Path, "--listen", "[::1]:0", "--listen", "0.0.0.0:0");
-        var bound = Listening().Matches(server.Output.Split('\n').First(l => l.StartsWith("serving ", StringComparison.Ordinal)))
+        var bound = Listening().Matches(server.Output.Split('\n').First(l => l.Contains("serving ", StringComparison.Ordinal)))
             .Select(m => (Address: m.Groups[1].Value, Port: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture))).ToList();
         Assert.Equal(["127.0.0.1", "[::1]", "0.0.0.0"], bound.Select(b => b.Address));
 

@@ -1,3 +1,4 @@
+using CertDns.Store;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -79,6 +80,7 @@ public sealed partial class ServeProcessTests : IDisposable
     [Fact]
     public void Logs_GoToStderrWithTimeAndLevel_NotStdout()
     {
+        using (CertStore.Open(_dir.File("certdns.db"))) { } // serve never creates a store (issue #12)
         using var server = CertDnsProcess.Serve(_dir.Path);
         var line = Assert.Single(server.Output.Split('\n'), l => l.Contains("serving status.example", StringComparison.Ordinal));
 
@@ -89,6 +91,7 @@ public sealed partial class ServeProcessTests : IDisposable
     [Fact]
     public void Logs_Json_OneObjectPerLineWithTimestampAndLevel()
     {
+        using (CertStore.Open(_dir.File("certdns.db"))) { } // serve never creates a store (issue #12)
         using var server = CertDnsProcess.Serve(_dir.Path, "--log-format", "json");
         var line = Assert.Single(server.Output.Split('\n'), l => l.Contains("serving status.example", StringComparison.Ordinal));
 
@@ -101,6 +104,7 @@ public sealed partial class ServeProcessTests : IDisposable
     [Fact]
     public void Logs_UnderSystemd_JournalPriorityPrefix()
     {
+        using (CertStore.Open(_dir.File("certdns.db"))) { } // serve never creates a store (issue #12)
         using var server = CertDnsProcess.Serve(_dir.Path, new Dictionary<string, string> { ["JOURNAL_STREAM"] = "8:12345" });
         var line = Assert.Single(server.Output.Split('\n'), l => l.Contains("serving status.example", StringComparison.Ordinal));
 
