@@ -18,12 +18,17 @@ namespace CertDns.Pki.Tests;
 /// </summary>
 public sealed class KeyBoundsTests
 {
-    [Theory]
+    // Each vector set may be absent (a bare clone has no real-crls): one theory per set, each skipped with the reason.
+    [PeerTheory(TestData.RealCrls)]
     [InlineData("real-crls", "issuers", "D-TRUST_Root_CA_1_2017.crt")] // RSA 4096
     [InlineData("real-crls", "issuers", "EE-GovCA2018.pem.crt")]       // P-521
+    public void Refusal_RealCaKeys_None(params string[] path) =>
+        Assert.Null(TestData.Certificate(path).KeyRefusal);
+
+    [PeerTheory(TestData.Pkits)]
     [InlineData("pkits", "certs", "TrustAnchorRootCertificate.crt")]   // RSA 2048
     [InlineData("pkits", "certs", "DSACACert.crt")]                    // DSA 1024/160 (FIPS 186-4 4.2)
-    public void Refusal_RealCaKeys_None(params string[] path) =>
+    public void Refusal_PkitsCaKeys_None(params string[] path) =>
         Assert.Null(TestData.Certificate(path).KeyRefusal);
 
     [Theory]
