@@ -6,16 +6,9 @@ using Microsoft.Data.Sqlite;
 namespace CertDns.Store;
 
 /// <summary>The registered CAs: their certificates, trust and configured CRL URLs (<see cref="CertStore.Cas"/>).</summary>
-public sealed class CaStore
+public sealed class CaStore : StoreAggregate
 {
-    private readonly CertStore _store;
-    private readonly SqliteConnection _db;
-
-    internal CaStore(CertStore store)
-    {
-        _store = store;
-        _db = store.Db;
-    }
+    internal CaStore(CertStore store) : base(store) { }
 
     /// <summary>Registers a CA; returns its id and whether it was new.</summary>
     public (long Id, bool Added) Add(CaRecord ca, IEnumerable<string> crlUrls) => Add([ca], crlUrls)[0];

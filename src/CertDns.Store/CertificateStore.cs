@@ -6,16 +6,9 @@ using Microsoft.Data.Sqlite;
 namespace CertDns.Store;
 
 /// <summary>The registered certificates, found by any digest a query name carries (<see cref="CertStore.Certificates"/>).</summary>
-public sealed class CertificateStore
+public sealed class CertificateStore : StoreAggregate
 {
-    private readonly CertStore _store;
-    private readonly SqliteConnection _db;
-
-    internal CertificateStore(CertStore store)
-    {
-        _store = store;
-        _db = store.Db;
-    }
+    internal CertificateStore(CertStore store) : base(store) { }
 
     /// <summary>Registers certificates in one transaction; returns how many were new (re-adding is idempotent).</summary>
     public int Add(IEnumerable<CertRecord> certs)

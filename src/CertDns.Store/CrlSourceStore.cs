@@ -14,11 +14,9 @@ public sealed class CrlSourceRow
 }
 
 /// <summary>Fetch bookkeeping of CRL URLs, for conditional GET (<see cref="CertStore.Sources"/>). Not zone data: the serial stays.</summary>
-public sealed class CrlSourceStore
+public sealed class CrlSourceStore : StoreAggregate
 {
-    private readonly SqliteConnection _db;
-
-    internal CrlSourceStore(CertStore store) => _db = store.Db;
+    internal CrlSourceStore(CertStore store) : base(store) { }
 
     /// <summary>The last fetch of a URL, or null when never fetched.</summary>
     public CrlSourceRow? Get(string url) =>

@@ -10,16 +10,9 @@ namespace CertDns.Store;
 /// Accepted CRLs by series, and the revocations they list: the raw bulk insert that replaces a series' entries in one
 /// transaction (<see cref="CertStore.Crls"/>).
 /// </summary>
-public sealed class CrlStore
+public sealed class CrlStore : StoreAggregate
 {
-    private readonly CertStore _store;
-    private readonly SqliteConnection _db;
-
-    internal CrlStore(CertStore store)
-    {
-        _store = store;
-        _db = store.Db;
-    }
+    internal CrlStore(CertStore store) : base(store) { }
 
     /// <summary>The newest accepted CRL of a CA (any series), or null when none was ingested.</summary>
     public CrlRow? Latest(long caId) =>

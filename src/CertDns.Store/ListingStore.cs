@@ -48,16 +48,9 @@ public sealed record ComplaintStanding(int DistinctReporters, int Threshold, boo
 /// Local listings (operator blocks and complaint thresholds) and the complaints that lead to them
 /// (<see cref="CertStore.Listings"/>). What counts (threshold, window) is the caller's policy: ComplaintRegistry's.
 /// </summary>
-public sealed class ListingStore
+public sealed class ListingStore : StoreAggregate
 {
-    private readonly CertStore _store;
-    private readonly SqliteConnection _db;
-
-    internal ListingStore(CertStore store)
-    {
-        _store = store;
-        _db = store.Db;
-    }
+    internal ListingStore(CertStore store) : base(store) { }
 
     /// <summary>
     /// Lists a certificate by local policy (operator block); a listing by complaints becomes the operator's.

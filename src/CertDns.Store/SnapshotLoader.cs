@@ -10,16 +10,9 @@ namespace CertDns.Store;
 /// Reads everything the zone publishes into an immutable snapshot (<see cref="CertStore.Snapshots"/>): the store's rows
 /// streamed through <see cref="CrlCoverage"/>, the coverage rules, and into a <see cref="StatusSnapshotBuilder"/>.
 /// </summary>
-public sealed class SnapshotLoader
+public sealed class SnapshotLoader : StoreAggregate
 {
-    private readonly CertStore _store;
-    private readonly SqliteConnection _db;
-
-    internal SnapshotLoader(CertStore store)
-    {
-        _store = store;
-        _db = store.Db;
-    }
+    internal SnapshotLoader(CertStore store) : base(store) { }
 
     /// <summary>
     /// Reads everything the zone publishes into an immutable snapshot, inside one read transaction so that it
