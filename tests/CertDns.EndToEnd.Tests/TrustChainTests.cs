@@ -42,6 +42,23 @@ public sealed class TrustChainTests : IDisposable
         return CertificateFile.Read(der, name)[0];
     }
 
+    /// <summary>
+    /// Root -> intermediate -> leaf, each registered through the CLI, with the intermediate's own CRL current: the chain
+    /// every fold test starts from. <paramref name="word"/> names the CAs ("Chain" gives "Chain Root" ...).
+    /// </summary>
+    private (TestAuthority Root, TestAuthority Intermediate, ParsedCertificate Leaf) RegisteredChain(string word, DateTimeOffset? intermediateNotAfter = null)
+    {
+        var root = new TestAuthority($"{word} Root");
+        var intermediate = intermediateNotAfter is { } notAfter ? root.IssueCa($"{word} Intermediate", notAfter: notAfter) : root.IssueCa($"{word} Intermediate");
+        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
+        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
+        var leafName = $"leaf.{word.ToLowerInvariant()}.example";
+        var leaf = Leaf(intermediate, leafName);
+        Cli("certs", "add", leafName + ".pem");
+        Cli("crl", "ingest", Crl("intermediate.crl", intermediate, 1));
+        return (root, intermediate, leaf);
+    }
+
     private string Crl(string name, TestAuthority ca, int number, params (byte[] Serial, RevocationReason Reason)[] entries) =>
         Der(name, ca.CreateCrl(number, _now.AddMinutes(-5), _now.AddDays(7), entries.Select(e => (e.Serial, _now.AddHours(-1), e.Reason))));
 
@@ -78,13 +95,7 @@ public sealed class TrustChainTests : IDisposable
     [PeerFact(Peer.Dig)]
     public async Task RevokedIntermediate_OnTheRootsCrl_EveryLeafBelowRevokedNamingIt()
     {
-        var root = new TestAuthority("Chain Root");
-        var intermediate = root.IssueCa("Chain Intermediate");
-        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
-        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
-        var leaf = Leaf(intermediate, "leaf.chain.example");
-        Cli("certs", "add", "leaf.chain.example.pem");
-        Cli("crl", "ingest", Crl("intermediate.crl", intermediate, 1));
+        var (root, intermediate, leaf) = RegisteredChain("Chain");
         Cli("crl", "ingest", Crl("root1.crl", root, 1));
         Assert.Contains("status: valid", Cli("lookup", Hex.Lower(leaf.Sha256)).Stdout);
 
@@ -101,13 +112,7 @@ public sealed class TrustChainTests : IDisposable
     [PeerFact(Peer.Dig)]
     public async Task RootArlOnlyContainsCaCerts_CoversTheIntermediate_LeavesRevoked()
     {
-        var root = new TestAuthority("Arl Root");
-        var intermediate = root.IssueCa("Arl Intermediate");
-        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
-        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
-        var leaf = Leaf(intermediate, "leaf.arl.example");
-        Cli("certs", "add", "leaf.arl.example.pem");
-        Cli("crl", "ingest", Crl("intermediate.crl", intermediate, 1));
+        var (root, intermediate, leaf) = RegisteredChain("Arl");
         Cli("crl", "ingest", Der("root.arl", root.CreateScopedCrl(1, _now.AddMinutes(-5), _now.AddDays(7),
             [(intermediate.Certificate.Serial, _now.AddHours(-1), RevocationReason.CaCompromise, null)], onlyCaCerts: true)));
         using var server = CertDnsProcess.Serve(_dir.Path);
@@ -118,13 +123,7 @@ public sealed class TrustChainTests : IDisposable
     [PeerFact(Peer.Dig)]
     public async Task IntermediateWithoutCurrentParentCrl_LeavesStaleNotValid()
     {
-        var root = new TestAuthority("Stale Root");
-        var intermediate = root.IssueCa("Stale Intermediate");
-        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
-        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
-        var leaf = Leaf(intermediate, "leaf.stale.example");
-        Cli("certs", "add", "leaf.stale.example.pem");
-        Cli("crl", "ingest", Crl("intermediate.crl", intermediate, 1));
+        var (root, intermediate, leaf) = RegisteredChain("Stale");
         // The root's CRL expired an hour ago: nobody vouches that the intermediate is not revoked.
         Cli("crl", "ingest", Der("root.crl", root.CreateCrl(1, _now.AddDays(-8), _now.AddHours(-1), [])));
         using var server = CertDnsProcess.Serve(_dir.Path);
@@ -161,14 +160,8 @@ public sealed class TrustChainTests : IDisposable
     [PeerFact(Peer.Dig)]
     public async Task ExpiringIntermediate_PastItsNotAfter_LeavesExpiredNamingIt()
     {
-        var root = new TestAuthority("Expiry Root");
-        var intermediate = root.IssueCa("Expiry Intermediate", notAfter: _now.AddSeconds(30));
-        Cli("ca", "add", Pem("root.pem", root.CertificateDer));
-        Cli("ca", "add", Pem("intermediate.pem", intermediate.CertificateDer));
-        var leaf = Leaf(intermediate, "leaf.expiry.example");
-        Cli("certs", "add", "leaf.expiry.example.pem");
+        var (root, intermediate, leaf) = RegisteredChain("Expiry", _now.AddSeconds(30));
         Cli("crl", "ingest", Crl("root.crl", root, 1));
-        Cli("crl", "ingest", Crl("intermediate.crl", intermediate, 1));
         using var server = CertDnsProcess.Serve(_dir.Path);
 
         // Time alone turns the answer: wait for the intermediate's notAfter, with a deadline.
