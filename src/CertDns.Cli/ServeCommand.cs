@@ -47,21 +47,25 @@ internal sealed class ServeCommand
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
         };
-        command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
+        // Every flag that stands for a configuration key, by name: a typed one keeps overriding the file after a reload.
+        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen }
+            .ToDictionary(o => o.Name, StringComparer.Ordinal);
+
+        // The flags over a configuration file (or none): at start, and again on each SIGHUP with the file read anew.
+        ServeSettings Resolve(ParseResult r, CertDns.Server.Configuration.CertDnsConfig? file)
         {
-            var file = GlobalOptions.ConfigFile(r);
             var endpoints = GlobalOptions.Given(r, listen) || file?.Listen is null
                 ? (r.GetValue(listen) ?? []).Select(EndpointArgument.ParseListen).ToList()
                 : [.. file.Listen];
             if (endpoints.Count == 0) throw new BadInputException(file?.Path ?? "--listen", "server.listen: at least one address:port");
             if (endpoints.GroupBy(e => e).FirstOrDefault(g => g.Key.Port != 0 && g.Count() > 1) is { } twice)
                 throw new BadInputException(twice.Key.ToString(), "--listen given twice");
-            var apex = GlobalOptions.ZoneName(r).Trim().TrimEnd('.').ToLowerInvariant();
+            var apex = GlobalOptions.Pick(r, GlobalOptions.Zone, file?.ZoneName).Trim().TrimEnd('.').ToLowerInvariant();
             if (apex.Length == 0 || apex.Split('.').Any(l => l.Length is 0 or > QueryName.MaxLabelLength))
                 throw new BadInputException(apex, "not a valid zone name");
             if (GlobalOptions.Pick(r, poll, file?.Poll) is var seconds && seconds is <= 0 or > 3600)
                 throw new BadInputException("--poll", "must be between 0 and 3600 seconds");
-            var dbPath = GlobalOptions.DatabasePath(r);
+            var dbPath = GlobalOptions.Pick(r, GlobalOptions.Database, file?.StorePath);
             var transferClients = GlobalOptions.Given(r, allowTransfer) || file?.AllowTransfer is null
                 ? (r.GetValue(allowTransfer) ?? []).Select(a => IPAddress.TryParse(a, out var ip) ? ip : throw new BadInputException(a, "not an IP address")).ToList()
                 : [.. file.AllowTransfer];
@@ -76,9 +80,6 @@ internal sealed class ServeCommand
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
-            var format = r.GetValue(logFormat) ?? ServeLogging.Default;
-            if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
-                throw new BadInputException("--log-format", "must be text, json or journal");
             var metrics = r.GetValue(metricsListen) is { } m ? EndpointArgument.ParseListen(m) : file?.MetricsListen;
             var options = ZoneIdentity(r, file, apex, ns, glue, soaContact) with
             {
@@ -97,6 +98,19 @@ internal sealed class ServeCommand
                 // An in-zone name server without glue, glue for no name server, a bad name: refused before anything binds.
                 throw new BadInputException(file?.Path ?? "--ns", e.Message.Split(" (Parameter", 2)[0]);
             }
+            return new ServeSettings(dbPath, apex, endpoints, metrics, options,
+                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
+                TimeSpan.FromSeconds(seconds), advanceEvery, []);
+        }
+
+        command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
+        {
+            var format = r.GetValue(logFormat) ?? ServeLogging.Default;
+            if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
+                throw new BadInputException("--log-format", "must be text, json or journal");
+            var file = GlobalOptions.ConfigFile(r);
+            var settings = Resolve(r, file);
+            var dbPath = settings.DbPath;
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
             if (r.GetValue(demo))
@@ -113,9 +127,11 @@ internal sealed class ServeCommand
                 throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
             }
 
-            var settings = new ServeSettings(dbPath, apex, endpoints, metrics, options,
-                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+            settings = settings with
+            {
+                Demo = demoCerts,
+                Reconfigure = file is null ? null : new ServeReconfigure(file, flag => GlobalOptions.Given(r, flags[flag]), f => Resolve(r, f)),
+            };
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;

@@ -20,12 +20,25 @@ internal sealed record ServeSettings(
     IReadOnlyList<IPEndPoint> Secondaries,
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
-    IReadOnlyList<DemoCertificate> Demo);
+    IReadOnlyList<DemoCertificate> Demo)
+{
+    /// <summary>How SIGHUP re-reads <c>--config</c>; null when serve was started without one.</summary>
+    public ServeReconfigure? Reconfigure { get; init; }
+}
+
+/// <summary>What a configuration reload needs from the command line.</summary>
+/// <param name="File">The configuration read at start.</param>
+/// <param name="FlagGiven">Whether a flag (by name, <c>--ns</c>) was typed: its value wins over any file.</param>
+/// <param name="Resolve">The flags over a configuration: the settings serve would start with.</param>
+internal sealed record ServeReconfigure(
+    CertDns.Server.Configuration.CertDnsConfig File,
+    Func<string, bool> FlagGiven,
+    Func<CertDns.Server.Configuration.CertDnsConfig, ServeSettings> Resolve);
 
 /// <summary>
 /// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
 /// then returns, so the host's "started" (systemd's READY=1) means the port answers. SIGHUP runs the reload hooks
-/// (the store; the configuration plugs in the same way) instead of ending the process.
+/// (the configuration file, when serve has one, then the store) instead of ending the process.
 /// </summary>
 internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) : IHostedService, IAsyncDisposable
 {
@@ -35,7 +48,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
     private MonitorEndpoint? _monitor;
     private PosixSignalRegistration? _hangup;
 
-    /// <summary>The parts SIGHUP reloads, in order; a configuration reload is added here when it exists.</summary>
+    /// <summary>The parts SIGHUP reloads, in order: the configuration (with <c>--config</c>), then the store.</summary>
     public ReloadHooks Reloads { get; } = new(TimeProvider.System, e =>
     {
         var log = logs.CreateLogger("certdns");
@@ -59,18 +72,26 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
-        _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine,
-            notifier.Any ? notifier.Notify : null, settings.AdvanceEvery);
+        // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
+        _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery);
+        var responder = new DnsResponder(settings.Zone, holder, clock);
+        // The transfer ACL the servers read on each connection: a reload replaces its contents.
+        var transferClients = new LiveAddressList(settings.Server.TransferClients);
+        if (settings.Reconfigure is { } reconfigure)
+        {
+            var live = new LiveConfiguration(settings, responder, transferClients, notifier, _watcher);
+            Reloads.Add(new CertDns.Server.Configuration.ConfigurationReloader(reconfigure.File, reconfigure.FlagGiven,
+                next => live.Apply(reconfigure.Resolve(next)), m => _log.LogWarning("{Message}", m)));
+        }
         Reloads.Add(_watcher);
         var first = _watcher.Start();
-        var responder = new DnsResponder(settings.Zone, holder, clock);
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
         // One server per address, each with its own sockets; all answer from the same snapshot.
         foreach (var at in settings.Listen)
         {
             try
             {
-                _servers.Add(await DnsServer.StartAsync(at, responder, settings.Server with { OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") },
+                _servers.Add(await DnsServer.StartAsync(at, responder, settings.Server with { TransferClients = transferClients, OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") },
                     cancellationToken).ConfigureAwait(false));
             }
             catch (System.Net.Sockets.SocketException e)

@@ -25,15 +25,33 @@ public sealed class DnsResponder
     /// <summary>The TXT of an RFC 5782 test entry, the same in answers, zone transfers and exports.</summary>
     internal static string TestEntryText(CertStatus status) => "test entry: " + StatusCodes.Name(status);
 
-    private readonly ZoneOptions _options;
-    private readonly Zone _zone;
     private readonly SnapshotHolder _snapshots;
     private readonly TimeProvider _time;
-    private readonly byte[][] _apexLabels;
-    private readonly NameServer[] _nameServers;
-    private readonly int _glueCount;
-    private readonly TimeSpan _maxTtl;
-    private readonly int _udpPayloadSize;
+    // The zone's identity, swapped whole on a configuration reload: each query reads it once, so no answer mixes two.
+    private volatile Identity _identity;
+
+    /// <summary>Everything an answer takes from the zone's configuration, built once per zone and never changed.</summary>
+    private sealed class Identity
+    {
+        public Identity(ZoneOptions options)
+        {
+            Options = options;
+            Zone = new Zone(options);
+            ApexLabels = Zone.ApexLabels;
+            NameServers = [.. Zone.NameServers];
+            GlueCount = Zone.Glue.Count;
+            MaxTtl = TimeSpan.FromSeconds(options.MaxTtl);
+            UdpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
+        }
+
+        public ZoneOptions Options { get; }
+        public Zone Zone { get; }
+        public byte[][] ApexLabels { get; }
+        public NameServer[] NameServers { get; }
+        public int GlueCount { get; }
+        public TimeSpan MaxTtl { get; }
+        public int UdpPayloadSize { get; }
+    }
 
     /// <summary>Prepares the zone's fixed names and records.</summary>
     /// <exception cref="ArgumentException">A name in <paramref name="options"/> is not a valid DNS name, or a time is negative.</exception>
@@ -42,22 +60,33 @@ public sealed class DnsResponder
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(time);
-        _options = options;
-        _zone = new Zone(options);
         _snapshots = snapshots;
         _time = time;
-        _apexLabels = _zone.ApexLabels;
-        _nameServers = [.. _zone.NameServers];
-        _glueCount = _zone.Glue.Count;
-        _maxTtl = TimeSpan.FromSeconds(options.MaxTtl);
-        _udpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
+        _identity = new Identity(options);
     }
 
-    /// <summary>The zone model every record of the apex comes from.</summary>
-    public Zone Zone => _zone;
+    /// <summary>The zone model every record of the apex comes from (the one in use now).</summary>
+    public Zone Zone => _identity.Zone;
 
-    /// <summary>The zone this responder serves.</summary>
-    public ZoneOptions Options => _options;
+    /// <summary>The zone this responder serves (as in use now).</summary>
+    public ZoneOptions Options => _identity.Options;
+
+    /// <summary>
+    /// Serves <paramref name="options"/> from the next query on: the new zone is built and checked off to the side, then
+    /// published with one reference swap, so every answer is wholly the old zone's or wholly the new one's. The apex
+    /// stays (a running server answers one zone); the caller advances the serial, as for any change of the zone.
+    /// </summary>
+    /// <returns>The zone now served.</returns>
+    /// <exception cref="ArgumentException">The options are not a valid zone, or name another apex; the old zone stays.</exception>
+    public Zone UseZone(ZoneOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var next = new Identity(options);
+        if (!next.Zone.Apex.Equals(_identity.Zone.Apex, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"the zone is {_identity.Zone.Apex}: another apex ({next.Zone.Apex}) needs a restart", nameof(options));
+        _identity = next;
+        return next.Zone;
+    }
 
     /// <summary>
     /// Answers <paramref name="query"/> into <paramref name="response"/>.
@@ -101,6 +130,7 @@ public sealed class DnsResponder
         ref CertStatus answered, ref ZoneView answeredView)
     {
         transfer = null;
+        var z = _identity;
         // RFC 1035 section 4.1.1: without a whole header there is no ID to answer; responses are never answered.
         if (query.Length < DnsQuery.HeaderLength || (query[2] & 0x80) != 0) return 0;
 
@@ -108,49 +138,49 @@ public sealed class DnsResponder
         var q = new DnsQuery(query, labelStarts);
         bool wellFormed = q.Parse();
 
-        int limit = tcp ? MaxMessageSize : q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, ClassicUdpSize, _udpPayloadSize) : ClassicUdpSize;
+        int limit = tcp ? MaxMessageSize : q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, ClassicUdpSize, z.UdpPayloadSize) : ClassicUdpSize;
         limit = Math.Min(Math.Min(limit, maxResponseSize), response.Length);
         if (limit < DnsQuery.HeaderLength) return 0;
         var buffer = response[..limit];
 
         int opcode = (query[2] >> 3) & 0xF;
-        if (opcode != 0) return Error(ref q, buffer, ResponseCode.NotImp);
-        if (!wellFormed) return Error(ref q, buffer, ResponseCode.FormErr);
+        if (opcode != 0) return Error(z, ref q, buffer, ResponseCode.NotImp);
+        if (!wellFormed) return Error(z, ref q, buffer, ResponseCode.FormErr);
         // RFC 6891 section 6.1.3: we speak EDNS version 0 only.
-        if (q.HasOpt && q.EdnsVersion > 0) return Error(ref q, buffer, ResponseCode.BadVers);
-        if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(ref q, buffer, ResponseCode.Refused);
+        if (q.HasOpt && q.EdnsVersion > 0) return Error(z, ref q, buffer, ResponseCode.BadVers);
+        if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(z, ref q, buffer, ResponseCode.Refused);
         // RFC 5936 section 4.2: AXFR is TCP-only; other transfers only to the ACL's clients, only of the apex.
-        if (q.QType == RecordType.Axfr && !tcp) return Error(ref q, buffer, ResponseCode.FormErr);
+        if (q.QType == RecordType.Axfr && !tcp) return Error(z, ref q, buffer, ResponseCode.FormErr);
         if (q.QType is RecordType.Axfr or RecordType.Ixfr)
         {
             // An IXFR whose SOA could not be read is no transfer request we can serve: refused like any other.
             if (transferAllowed && tcp && (q.QType == RecordType.Axfr || q.IxfrSerial is not null)
-                && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
+                && q.LabelCount == z.ApexLabels.Length && EndsWithApex(z, ref q, 0))
             {
-                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _zone, _time.GetUtcNow(),
+                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, z.Zone, _time.GetUtcNow(),
                     q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
                 return 0;
             }
             // RFC 1995 section 2: an IXFR over UDP whose answer does not fit one packet gets the current SOA alone, which
             // tells the client to ask over TCP (or, at its own serial, that it is current). Ours never fits: the SOA it is.
             if (transferAllowed && !tcp && q.QType == RecordType.Ixfr && q.IxfrSerial is not null
-                && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
-                return IxfrOverUdp(ref q, buffer);
+                && q.LabelCount == z.ApexLabels.Length && EndsWithApex(z, ref q, 0))
+                return IxfrOverUdp(z, ref q, buffer);
             Counters.TransferRefused();
-            return Error(ref q, buffer, ResponseCode.Refused);
+            return Error(z, ref q, buffer, ResponseCode.Refused);
         }
 
-        int below = q.LabelCount - _apexLabels.Length;
-        if (below < 0 || !EndsWithApex(ref q, below)) return Error(ref q, buffer, ResponseCode.Refused);
+        int below = q.LabelCount - z.ApexLabels.Length;
+        if (below < 0 || !EndsWithApex(z, ref q, below)) return Error(z, ref q, buffer, ResponseCode.Refused);
 
         try
         {
-            return Answer(ref q, buffer, below, ref answered, ref answeredView);
+            return Answer(z, ref q, buffer, below, ref answered, ref answeredView);
         }
         catch (DirectoryUnavailableException)
         {
             // A SHA-1, MD5 or key lookup could not reach the store: say so, rather than deny a listed certificate.
-            return Error(ref q, buffer, ResponseCode.ServFail);
+            return Error(z, ref q, buffer, ResponseCode.ServFail);
         }
     }
 
@@ -166,7 +196,7 @@ public sealed class DnsResponder
         return pos + 3 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(pos + 1)..]) == RecordType.Ixfr;
     }
 
-    private int Answer(ref DnsQuery q, Span<byte> buffer, int below, ref CertStatus answered, ref ZoneView answeredView)
+    private int Answer(Identity z, ref DnsQuery q, Span<byte> buffer, int below, ref CertStatus answered, ref ZoneView answeredView)
     {
         var snapshot = _snapshots.Current;
         // Owners point back into the question: the whole name at offset 12, the apex at its own label.
@@ -185,24 +215,24 @@ public sealed class DnsResponder
             if (qtype is RecordType.Soa or RecordType.Any)
             {
                 // RFC 8482 section 4.2: ANY gets one RRset, and the SOA is the one a resolver needs.
-                WriteSoa(ref w, apexPointer, _zone.ApexTtl, snapshot.Serial);
+                WriteSoa(z, ref w, apexPointer, z.Zone.ApexTtl, snapshot.Serial);
                 answers = 1;
             }
             else if (qtype == RecordType.Ns)
             {
                 // Where each NS RDATA starts, so the glue's owner can point at it.
                 Span<int> rdataAt = stackalloc int[Zone.MaxNameServers];
-                for (int i = 0; i < _nameServers.Length; i++) rdataAt[i] = WriteNs(ref w, _nameServers[i], apexPointer);
-                answers = _nameServers.Length;
+                for (int i = 0; i < z.NameServers.Length; i++) rdataAt[i] = WriteNs(z, ref w, z.NameServers[i], apexPointer);
+                answers = z.NameServers.Length;
                 // In-zone name servers: their addresses go along, as glue would (RFC 1034 section 4.3.2).
-                for (int i = 0; i < _nameServers.Length; i++)
+                for (int i = 0; i < z.NameServers.Length; i++)
                 {
-                    foreach (var glue in _nameServers[i].Glue) WriteNsAddress(ref w, _nameServers[i], glue, rdataAt[i], apexPointer);
+                    foreach (var glue in z.NameServers[i].Glue) WriteNsAddress(ref w, z.NameServers[i], glue, rdataAt[i], apexPointer);
                 }
-                additional = _glueCount;
+                additional = z.GlueCount;
             }
         }
-        else if (NameServerAt(ref q, below) is { } nameServer)
+        else if (NameServerAt(z, ref q, below) is { } nameServer)
         {
             // RFC 8482: ANY gets one RRset, the first address's type.
             ushort type = qtype == RecordType.Any && nameServer.Glue.Count > 0 ? nameServer.Glue[0].Type : qtype;
@@ -215,7 +245,7 @@ public sealed class DnsResponder
                 answers++;
             }
         }
-        else if (IsAboveNameServer(ref q, below))
+        else if (IsAboveNameServer(z, ref q, below))
         {
             // An empty non-terminal on the way to an in-zone name server: it exists (RFC 8020), with no data.
         }
@@ -238,18 +268,18 @@ public sealed class DnsResponder
                     if (qtype == RecordType.Txt)
                     {
                         // One lookup that also describes what it found: the text is built only when asked for.
-                        verdict = snapshot.Evaluate(name.Digest, digest, name.IsKey, now, _maxTtl);
+                        verdict = snapshot.Evaluate(name.Digest, digest, name.IsKey, now, z.MaxTtl);
                         (found, cacheFor) = verdict is { } v ? (v.Status, v.Ttl) : (CertStatus.Unknown, TimeSpan.Zero);
                     }
                     else
                     {
-                        found = snapshot.Answer(name.Digest, digest, name.IsKey, now, _maxTtl, out cacheFor);
+                        found = snapshot.Answer(name.Digest, digest, name.IsKey, now, z.MaxTtl, out cacheFor);
                     }
                     // A status the view does not publish is, to that view's clients, not listed at all.
                     if (found != CertStatus.Unknown && StatusCodes.VisibleIn(found, name.View))
                     {
                         status = found;
-                        ttl = (uint)Math.Clamp(cacheFor.TotalSeconds, 0, _options.MaxTtl);
+                        ttl = (uint)Math.Clamp(cacheFor.TotalSeconds, 0, z.Options.MaxTtl);
                     }
                     else if (!name.UnknownIsNoData)
                     {
@@ -262,7 +292,7 @@ public sealed class DnsResponder
                     if (StatusCodes.VisibleIn(name.TestStatus, name.View))
                     {
                         status = name.TestStatus;
-                        ttl = (uint)_options.MaxTtl;
+                        ttl = (uint)z.Options.MaxTtl;
                     }
                     else
                     {
@@ -299,15 +329,15 @@ public sealed class DnsResponder
         if (answers == 0)
         {
             // RFC 2308 section 3: NXDOMAIN and NODATA carry the SOA so the denial can be cached.
-            WriteSoa(ref w, apexPointer, _zone.NegativeTtl, snapshot.Serial);
+            WriteSoa(z, ref w, apexPointer, z.Zone.NegativeTtl, snapshot.Serial);
             authority = 1;
         }
         if (q.HasOpt)
         {
-            WriteOpt(ref w, 0, q.DnssecOk);
+            WriteOpt(z, ref w, 0, q.DnssecOk);
             additional++;
         }
-        if (w.Overflow) return Truncated(ref q, buffer, rcode);
+        if (w.Overflow) return Truncated(z, ref q, buffer, rcode);
 
         buffer[3] = (byte)((buffer[3] & 0xF0) | rcode);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[6..], (ushort)answers);
@@ -317,12 +347,12 @@ public sealed class DnsResponder
     }
 
     /// <summary>RFC 2181 section 9: what fits is the header, the question and the OPT, with TC set.</summary>
-    private int Truncated(ref DnsQuery q, Span<byte> buffer, int rcode)
+    private static int Truncated(Identity z, ref DnsQuery q, Span<byte> buffer, int rcode)
     {
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, rcode, authoritative: true);
         w.Bytes(q.Question);
-        if (q.HasOpt) WriteOpt(ref w, 0, q.DnssecOk);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk);
         buffer[2] |= 0x02;
         if (w.Overflow)
         {
@@ -335,14 +365,14 @@ public sealed class DnsResponder
     }
 
     /// <summary>An error answer: the question echoed when it parsed, the OPT when the query had one.</summary>
-    private int Error(ref DnsQuery q, Span<byte> buffer, int rcode)
+    private static int Error(Identity z, ref DnsQuery q, Span<byte> buffer, int rcode)
     {
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, rcode, authoritative: false);
         bool question = q.QuestionEnd > 0;
         if (question) w.Bytes(q.Question);
         // RFC 6891 section 7: a responder that understood the OPT includes one, also in errors.
-        if (q.HasOpt) WriteOpt(ref w, rcode >> 4, q.DnssecOk);
+        if (q.HasOpt) WriteOpt(z, ref w, rcode >> 4, q.DnssecOk);
         if (w.Overflow)
         {
             BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], 0);
@@ -367,25 +397,25 @@ public sealed class DnsResponder
         w.U16(0);
     }
 
-    private void WriteOpt(ref WireWriter w, int extendedRcode, bool dnssecOk)
+    private static void WriteOpt(Identity z, ref WireWriter w, int extendedRcode, bool dnssecOk)
     {
         w.U8(0);
         w.U16(RecordType.Opt);
-        w.U16(_udpPayloadSize);
+        w.U16(z.UdpPayloadSize);
         // EXTENDED-RCODE, VERSION 0, and DO copied from the query (RFC 3225 section 3), though we sign nothing.
         w.U32(((uint)extendedRcode << 24) | (dnssecOk ? 0x8000u : 0));
         w.U16(0);
     }
 
     /// <summary>RFC 1995 section 2: the current SOA alone, AA, in the answer section.</summary>
-    private int IxfrOverUdp(ref DnsQuery q, Span<byte> buffer)
+    private int IxfrOverUdp(Identity z, ref DnsQuery q, Span<byte> buffer)
     {
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, ResponseCode.NoError, authoritative: true);
         w.Bytes(q.Question);
-        WriteSoa(ref w, PointerToQuestion, _zone.ApexTtl, _snapshots.Current.Serial);
-        if (q.HasOpt) WriteOpt(ref w, 0, q.DnssecOk);
-        if (w.Overflow) return Truncated(ref q, buffer, ResponseCode.NoError);
+        WriteSoa(z, ref w, PointerToQuestion, z.Zone.ApexTtl, _snapshots.Current.Serial);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk);
+        if (w.Overflow) return Truncated(z, ref q, buffer, ResponseCode.NoError);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[6..], 1);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[10..], (ushort)(q.HasOpt ? 1 : 0));
         return w.Position;
@@ -399,20 +429,20 @@ public sealed class DnsResponder
         w.U32(ttl);
     }
 
-    private void WriteSoa(ref WireWriter w, ushort apexPointer, uint ttl, uint serial)
+    private static void WriteSoa(Identity z, ref WireWriter w, ushort apexPointer, uint ttl, uint serial)
     {
         WriteRecordStart(ref w, apexPointer, RecordType.Soa, ttl);
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
-        _zone.WriteSoaRdata(ref w, serial, apexPointer);
+        z.Zone.WriteSoaRdata(ref w, serial, apexPointer);
         w.PatchU16(lengthAt, w.Position - start);
     }
 
     /// <returns>Where the NS RDATA (the name server's name) starts.</returns>
-    private int WriteNs(ref WireWriter w, NameServer ns, ushort apexPointer)
+    private static int WriteNs(Identity z, ref WireWriter w, NameServer ns, ushort apexPointer)
     {
-        WriteRecordStart(ref w, apexPointer, RecordType.Ns, _zone.ApexTtl);
+        WriteRecordStart(ref w, apexPointer, RecordType.Ns, z.Zone.ApexTtl);
         int lengthAt = w.Position;
         w.U16(0);
         int start = w.Position;
@@ -443,19 +473,19 @@ public sealed class DnsResponder
         w.PatchU16(lengthAt, w.Position - start);
     }
 
-    private bool EndsWithApex(ref DnsQuery q, int below)
+    private static bool EndsWithApex(Identity z, ref DnsQuery q, int below)
     {
-        for (int i = 0; i < _apexLabels.Length; i++)
+        for (int i = 0; i < z.ApexLabels.Length; i++)
         {
-            if (!AsciiEquals(q.Label(below + i), _apexLabels[i])) return false;
+            if (!AsciiEquals(q.Label(below + i), z.ApexLabels[i])) return false;
         }
         return true;
     }
 
     /// <summary>The in-zone name server whose name the query asks, or null.</summary>
-    private NameServer? NameServerAt(ref DnsQuery q, int below)
+    private static NameServer? NameServerAt(Identity z, ref DnsQuery q, int below)
     {
-        foreach (var ns in _nameServers)
+        foreach (var ns in z.NameServers)
         {
             if (ns.LabelsBelowApex is { } labels && labels.Length == below && LabelsEqual(ref q, 0, labels, 0, below)) return ns;
         }
@@ -463,9 +493,9 @@ public sealed class DnsResponder
     }
 
     /// <summary>Whether the query name is a proper ancestor (below the apex) of an in-zone name server's name.</summary>
-    private bool IsAboveNameServer(ref DnsQuery q, int below)
+    private static bool IsAboveNameServer(Identity z, ref DnsQuery q, int below)
     {
-        foreach (var ns in _nameServers)
+        foreach (var ns in z.NameServers)
         {
             if (ns.LabelsBelowApex is { } labels && labels.Length > below && LabelsEqual(ref q, 0, labels, labels.Length - below, below)) return true;
         }

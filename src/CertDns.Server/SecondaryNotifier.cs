@@ -14,6 +14,18 @@ namespace CertDns.Server;
 public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zone zone, Action<string>? log = null)
 {
     private long _acknowledged, _failed;
+    // Who to tell and what: swapped whole by a configuration reload, read once per NOTIFY round.
+    private volatile Targets _targets = new([.. secondaries], zone);
+
+    private sealed record Targets(IReadOnlyList<IPEndPoint> Secondaries, Zone Zone);
+
+    /// <summary>From the next NOTIFY on, tells <paramref name="newSecondaries"/> about <paramref name="newZone"/> (a configuration reload).</summary>
+    public void Use(IReadOnlyList<IPEndPoint> newSecondaries, Zone newZone)
+    {
+        ArgumentNullException.ThrowIfNull(newSecondaries);
+        ArgumentNullException.ThrowIfNull(newZone);
+        _targets = new Targets([.. newSecondaries], newZone);
+    }
 
     /// <summary>NOTIFYs the secondaries acknowledged so far.</summary>
     public long Acknowledged => Interlocked.Read(ref _acknowledged);
@@ -22,12 +34,13 @@ public sealed class SecondaryNotifier(IReadOnlyList<IPEndPoint> secondaries, Zon
     public long Failed => Interlocked.Read(ref _failed);
 
     /// <summary>Whether there is anyone to notify.</summary>
-    public bool Any => secondaries.Count > 0;
+    public bool Any => _targets.Secondaries.Count > 0;
 
     /// <summary>Sends NOTIFY for <paramref name="snapshot"/>'s serial to every secondary, without waiting.</summary>
     public void Notify(StatusSnapshot snapshot)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
+        var (secondaries, zone) = _targets;
         foreach (var secondary in secondaries)
         {
             _ = Task.Run(async () =>

@@ -16,11 +16,12 @@ public sealed class StoreWatcher : IReloadable, IDisposable
 {
     private readonly string _storePath;
     private readonly SnapshotHolder _holder;
-    private readonly TimeSpan _interval;
+    // Both may change on a configuration reload (server.poll, server.time-changes): read once per tick.
+    private TimeSpan _interval;
     private readonly TimeProvider _time;
     private readonly Action<string>? _log;
     private readonly Action<StatusSnapshot>? _published;
-    private readonly TimeSpan? _timeChanges;
+    private TimeSpan? _timeChanges;
     private readonly CancellationTokenSource _stop = new();
     // A poll and a SIGHUP reload may meet: one at a time, so one snapshot is published per load.
     private readonly object _gate = new();
@@ -156,6 +157,8 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         using var timer = new PeriodicTimer(_interval, _time);
         while (await WaitAsync(timer, token).ConfigureAwait(false))
         {
+            // A reload may have changed the interval: the next wait takes the new one.
+            if (timer.Period != Interval) timer.Period = Interval;
             try
             {
                 Poll();
@@ -250,6 +253,85 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         return line;
     }
 
+    /// <summary>How often the store's serial is checked; a configuration reload may change it (the next wait takes it).</summary>
+    public TimeSpan Interval
+    {
+        get { lock (_gate) return _interval; }
+        set
+        {
+            if (value <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(value), "the poll interval must be positive");
+            lock (_gate) _interval = value;
+        }
+    }
+
+    /// <summary>
+    /// The least time between serial advances for time-driven changes (null: never); a configuration reload may change
+    /// it (secondaries added or removed, server.time-changes edited).
+    /// </summary>
+    public TimeSpan? TimeChanges
+    {
+        get { lock (_gate) return _timeChanges; }
+        set
+        {
+            lock (_gate)
+            {
+                if (value is not null && _timeChanges is null) _nextChange = _holder.Current.NextChange(_time.GetUtcNow());
+                _timeChanges = value;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Publishes the served data under a newer serial, because what the zone publishes besides the data changed (its name
+    /// servers, SOA fields or TTLs, on a configuration reload): secondaries must see a new serial to transfer again. The
+    /// store's serial is advanced so the next write and a restart stay above it; when the store cannot be written the
+    /// snapshot alone moves, as for a restored read-only store. Never backwards (RFC 1982). The new snapshot is NOTIFYed.
+    /// </summary>
+    /// <param name="why">What changed, for the log line returned.</param>
+    /// <returns>One line saying the serial moved.</returns>
+    public string AdvanceSerial(string why)
+    {
+        lock (_gate)
+        {
+            var current = _holder.Current;
+            uint? serial = null;
+            try
+            {
+                serial = AdvanceStoreSerial(current);
+            }
+            catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or BadInputException)
+            {
+                // A store this server cannot write: the snapshot alone goes above what was served.
+                var moved = current.WithSerial(current.Serial + 1);
+                Publish(moved);
+                return $"serial {moved.Serial} (the store is not writable, so it stays at {_loadedFrom}): {why}";
+            }
+            if (serial is null)
+            {
+                // Another write came first: the new data goes out under its own, newer serial.
+                return (Poll(force: true, log: false) ?? "") + $" ({why})";
+            }
+            _loadedFrom = serial.Value;
+            var next = current.WithSerial(serial.Value);
+            Publish(next);
+            return $"serial {next.Serial}: {why}";
+        }
+
+        void Publish(StatusSnapshot moved)
+        {
+            _holder.Publish(moved);
+            RememberServed(moved.Serial);
+            _published?.Invoke(moved);
+        }
+    }
+
+    /// <summary>Advances the store's serial past the served one (the one write the server makes); null when another write came first.</summary>
+    private uint? AdvanceStoreSerial(StatusSnapshot current)
+    {
+        using var store = CertStore.Open(_storePath);
+        return _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
+    }
+
     /// <summary>How long the last snapshot took to load.</summary>
     public TimeSpan LastLoad { get; private set; }
 
@@ -265,10 +347,8 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     {
         if (_timeChanges is not { } least || _nextChange is not { } due || now < due || now - _lastAdvance < least) return null;
         var current = _holder.Current;
-        uint? serial;
         // The one write the server makes, on its own short-lived connection.
-        using (var store = CertStore.Open(_storePath))
-            serial = _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
+        var serial = AdvanceStoreSerial(current);
         if (serial is null) return null;
         _loadedFrom = serial.Value;
         var moved = current.WithSerial(serial.Value);
