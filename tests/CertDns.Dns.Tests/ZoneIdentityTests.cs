@@ -36,6 +36,64 @@ public sealed class ZoneIdentityTests
     private static DnsResponder Responder(ZoneOptions? options = null) => TestZone.Responder(new SnapshotHolder(TestZone.Snapshot()), options);
 
     [Fact]
+    public void UseZone_NewIdentity_TheNextAnswerHasIt()
+    {
+        var responder = Responder();
+
+        responder.UseZone(TwoServers);
+
+        var ns = Parse(Respond(responder, WireQuery.Build(TestZone.Apex, WireQuery.Ns))).AnswerRecords;
+        Assert.Equal(["ns1.status.example.", "ns.example.net.", "a.b-c.status.example."], ns.Select(r => Assert.IsType<NsRecord>(r).NameServer.ToString()));
+        var soa = Assert.IsType<SoaRecord>(Assert.Single(Parse(Respond(responder, WireQuery.Build(TestZone.Apex, WireQuery.Soa))).AnswerRecords));
+        Assert.Equal("ns1.status.example.", soa.MasterName.ToString());
+        Assert.Equal(["dns.admin", "example", "org"], soa.ResponsibleName.Labels);
+        Assert.Same(TwoServers, responder.Options);
+    }
+
+    [Fact]
+    public void UseZone_InvalidIdentityOrAnotherApex_RefusedAndTheOldZoneStays()
+    {
+        var responder = Responder(TwoServers);
+        var before = responder.Zone;
+
+        // An in-zone name server without glue, and a different zone: neither is taken.
+        Assert.Throws<ArgumentException>(() => responder.UseZone(TwoServers with { Glue = new Dictionary<string, IReadOnlyList<IPAddress>>() }));
+        Assert.Throws<ArgumentException>(() => responder.UseZone(new ZoneOptions { Apex = "other.example" }));
+
+        Assert.Same(before, responder.Zone);
+        Assert.Equal(3, Parse(Respond(responder, WireQuery.Build(TestZone.Apex, WireQuery.Ns))).AnswerRecords.Count);
+    }
+
+    [Fact]
+    public async Task UseZone_SwappedWhileAnswering_EveryAnswerWhollyOneZone()
+    {
+        // Two identities whose SOA MNAME and NS RRset differ: an answer mixing them would pair one's MNAME with the other's NS.
+        var one = new ZoneOptions { NameServers = ["ns.one.example"], Glue = new Dictionary<string, IReadOnlyList<IPAddress>>() };
+        var two = TwoServers;
+        var responder = Responder(one);
+        using var stop = new CancellationTokenSource();
+        var swapper = Task.Run(() =>
+        {
+            for (long i = 0; !stop.IsCancellationRequested; i++) responder.UseZone(i % 2 == 0 ? two : one);
+        });
+        var query = WireQuery.Build(TestZone.Apex, WireQuery.Ns);
+        var seen = new HashSet<string>();
+        var until = Stopwatch.StartNew();
+        while (until.Elapsed < TimeSpan.FromSeconds(2) && seen.Count < 2 || until.Elapsed < TimeSpan.FromMilliseconds(300))
+        {
+            var message = Parse(Respond(responder, query));
+            var names = string.Join(" ", message.AnswerRecords.Select(r => ((NsRecord)r).NameServer.ToString()));
+            Assert.True(names is "ns.one.example." or "ns1.status.example. ns.example.net. a.b-c.status.example.", names);
+            // The glue goes with its own NS RRset: none with the first zone, three addresses with the second.
+            Assert.Equal(names == "ns.one.example." ? 0 : 3, message.AdditionalRecords.Count);
+            seen.Add(names);
+        }
+        await stop.CancelAsync();
+        await swapper;
+        Assert.Equal(2, seen.Count);
+    }
+
+    [Fact]
     public void Respond_SeveralNameServers_EveryNsAndOnlyTheConfiguredGlue()
     {
         var message = Parse(Respond(Responder(TwoServers), WireQuery.Build(TestZone.Apex, WireQuery.Ns)));

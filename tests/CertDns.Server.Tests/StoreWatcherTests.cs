@@ -146,6 +146,61 @@ public sealed class StoreWatcherTests : IDisposable
         Assert.Contains(_log, l => l.Contains("answers changed with time", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void AdvanceSerial_ZoneIdentityChanged_NewerSerialInTheStoreServedAndNotified()
+    {
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var published = new ConcurrentQueue<StatusSnapshot>();
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue, published.Enqueue);
+        var first = watcher.Start();
+
+        var line = watcher.AdvanceSerial("the zone's name servers changed");
+
+        var moved = Assert.Single(published);
+        Assert.True(StoreWatcher.Newer(moved.Serial, first.Serial));
+        Assert.Same(moved, holder.Current);
+        Assert.Equal(first.Count, moved.Count);
+        // The store and the served-serial file hold it too: the next write and a restart stay above it.
+        Assert.Equal(moved.Serial, StoreSerial(StorePath));
+        Assert.Equal(moved.Serial.ToString(System.Globalization.CultureInfo.InvariantCulture), File.ReadAllText(StoreWatcher.ServedSerialPath(StorePath)).Trim());
+        Assert.Equal($"serial {moved.Serial}: the zone's name servers changed", line);
+
+        // A SIGHUP's store reload right after keeps the advanced serial: nothing went back.
+        watcher.Reload();
+        Assert.Equal(moved.Serial, holder.Current.Serial);
+    }
+
+    [Fact]
+    public void AdvanceSerial_AnotherWriteCameFirst_ItsDataServedUnderANewerSerial()
+    {
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue);
+        var first = watcher.Start();
+        AddCertificate("raced.client.example", _clock.GetUtcNow().AddDays(30));
+
+        watcher.AdvanceSerial("the zone's SOA contact changed");
+
+        Assert.True(StoreWatcher.Newer(holder.Current.Serial, first.Serial));
+        Assert.Equal(1, holder.Current.Count);
+        Assert.Equal(StoreSerial(StorePath), holder.Current.Serial);
+    }
+
+    [Fact]
+    public async Task Interval_ChangedWhileRunning_TheNextPollsUseIt()
+    {
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue);
+        var first = watcher.Start();
+        // One hour's wait is under way; the reload shortens it from the next tick on.
+        watcher.Interval = Interval;
+        _clock.Advance(TimeSpan.FromHours(1));
+        AddCertificate("polled.client.example", _clock.GetUtcNow().AddDays(30));
+
+        await PollUntil(() => holder.Current.Count == 1, "the new poll interval was not taken");
+
+        Assert.NotEqual(first.Serial, holder.Current.Serial);
+    }
+
     /// <summary>The A record's address in the responder's answer to <paramref name="name"/>.</summary>
     private static byte[] AnswerA(DnsResponder responder, string name)
     {
