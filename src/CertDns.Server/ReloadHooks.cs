@@ -1,9 +1,9 @@
 namespace CertDns.Server;
 
 /// <summary>
-/// Something SIGHUP reloads: the store watcher today, the configuration file once it exists. A reload that finds its
-/// new input bad throws (a <see cref="CertDns.Core.BadInputException"/> naming the input and the reason) and keeps
-/// what it had: the server goes on with the old state, and the refusal is logged and shown on the status page.
+/// Something SIGHUP reloads: the configuration file (<see cref="Configuration.ConfigurationReloader"/>) and the store
+/// watcher. A reload that finds its new input bad throws (a <see cref="CertDns.Core.BadInputException"/> naming the
+/// input and the reason) and keeps what it had: the server goes on with the old state, and the refusal is logged and shown on the status page.
 /// </summary>
 public interface IReloadable
 {
