@@ -129,6 +129,69 @@ public sealed class PackageTests(PackageFixture package) : IClassFixture<Package
         Assert.Equal(0, process.ExitCode);
     }
 
+    [PeerFact(Peer.DpkgDeb, Peer.Netns, Peer.Setpriv, Peer.Dig, Peer.Curl)]
+    public void PackagedBinary_WithThePackagedConfigEdited_ServesMetricsReloadsOnSighupAndStopsOnSigterm()
+    {
+        var scenario = StatusScenario.Register(_store, "Package Test CA");
+        var db = _store.File("certdns.db");
+        // The packaged /etc/certdns/certdns.toml, its commented keys set as an operator would (a copy: the extracted
+        // package stays as shipped for the other tests).
+        var config = _store.File("certdns.toml");
+        var text = File.ReadAllText(Path.Combine(package.Root, "etc/certdns/certdns.toml"));
+        text = Set(text, "#path = \"/var/lib/certdns/certdns.db\"", $"path = \"{db}\"");
+        text = Set(text, "#ns = [\"ns1.status.example\", \"ns2.example.net\"]", "ns = [\"ns1.status.example\", \"ns2.example.net\"]");
+        text = Set(text, "#soa-contact = \"hostmaster@example.org\"", "soa-contact = \"first@example.org\"");
+        text = Set(text, "#\"ns1.status.example\" = [\"192.0.2.53\", \"2001:db8::53\"]", "\"ns1.status.example\" = [\"192.0.2.53\", \"2001:db8::53\"]");
+        text = Set(text, "#listen = [\"127.0.0.1:5353\"]", "listen = [\"127.0.0.1:53\", \"[::1]:53\"]");
+        text = Set(text, "#listen = \"127.0.0.1:9153\"", "listen = \"127.0.0.1:0\"");
+        File.WriteAllText(config, text);
+        Assert.Equal(0, Netns.Exec("chown", "-R", $"{Nobody}:{Nobody}", _store.Path).ExitCode);
+        var binary = Path.Combine(package.Root, "usr/bin/certdns");
+        using var netns = new Netns("certdns-pkc");
+
+        using var process = Process.Start(Info(netns.Name, [.. AsUnit(withCapability: true), binary, "serve", "--config", config]))!;
+        using var server = new CertDnsProcess.Server(process);
+        server.WaitFor("metrics on http://", TimeSpan.FromSeconds(60));
+        Assert.Contains("127.0.0.1:53 (udp, tcp), [::1]:53 (udp, tcp)", server.Output);
+
+        string Contact(string at)
+        {
+            var dig = netns.Run("dig", "@" + at, "-p", "53", "status.example", "SOA", "+short", "+tries=1", "+time=5");
+            Assert.True(dig.ExitCode == 0, $"dig @{at}: {dig.Output}");
+            return dig.Output.Trim().Split(' ')[1];
+        }
+        Assert.Equal(["first.example.org.", "first.example.org."], new[] { Contact("127.0.0.1"), Contact("::1") });
+        var revoked = Hex.Lower(scenario.Clients["revoked"].Parsed.Sha256);
+        var dig = netns.Run("dig", "@::1", "-p", "53", $"{revoked[..32]}.{revoked[32..]}.status.example", "A", "+short", "+tries=1", "+time=5");
+        Assert.Equal("127.0.0.2", dig.Output.Trim());
+
+        // Prometheus's view: /metrics from the packaged binary, the query just asked counted.
+        var metricsUrl = System.Text.RegularExpressions.Regex.Match(server.Output, @"metrics on (http://127\.0\.0\.1:\d+/metrics)").Groups[1].Value;
+        var metrics = netns.Run("curl", "-sSf", "--max-time", "10", metricsUrl);
+        Assert.True(metrics.ExitCode == 0, "curl /metrics: " + metrics.Output);
+        Assert.Matches(@"(?m)^certdns_queries_total\{[^}]*\} [1-9]", metrics.Output);
+        Assert.Contains("certdns_snapshot_serial ", metrics.Output, StringComparison.Ordinal);
+
+        // The operator edits a live key and reloads (the unit's ExecReload sends SIGHUP): dig sees it, nothing restarts.
+        File.WriteAllText(config, Set(File.ReadAllText(config), "soa-contact = \"first@example.org\"", "soa-contact = \"second@example.org\""));
+        Assert.Equal(0, Netns.Exec("kill", "-HUP", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode);
+        server.WaitFor("configuration reloaded from", TimeSpan.FromSeconds(30));
+        Assert.Equal(["second.example.org.", "second.example.org."], new[] { Contact("127.0.0.1"), Contact("::1") });
+
+        var stopping = Stopwatch.StartNew();
+        Assert.Equal(0, Netns.Exec("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode);
+        Assert.True(process.WaitForExit(TimeSpan.FromSeconds(5)), $"certdns did not stop within 5 s of SIGTERM ({stopping.Elapsed}): " + server.Output);
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    /// <summary>The packaged configuration with one line replaced; the line must be there as shipped.</summary>
+    private static string Set(string text, string from, string to)
+    {
+        Assert.True(text.Contains(from, StringComparison.Ordinal), $"the packaged certdns.toml has no line {from}");
+        int at = text.IndexOf(from, StringComparison.Ordinal);
+        return string.Concat(text.AsSpan(0, at), to, text.AsSpan(at + from.Length));
+    }
+
     /// <summary>
     /// The unit's privileges: its user (nobody here), no supplementary groups, no new privileges, and with the
     /// capability only CAP_NET_BIND_SERVICE (ambient, so it survives the exec; the bounding set holds nothing else).
