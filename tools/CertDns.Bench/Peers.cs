@@ -5,14 +5,21 @@ using System.Net.Sockets;
 namespace CertDns.Bench;
 
 /// <summary>A server under test: how to configure and start it in its own directory on a loopback port.</summary>
-internal sealed record Peer(string Name, Func<DataSet, string, int, ProcessStartInfo> Start);
+/// <param name="Name">Its row in the table.</param>
+/// <param name="Start">How to start it on the data, in a folder, on a port.</param>
+/// <param name="ScrapesMetrics">Whether the run scrapes its /metrics once per second, as Prometheus would.</param>
+internal sealed record Peer(string Name, Func<DataSet, string, int, ProcessStartInfo> Start, bool ScrapesMetrics = false);
 
 internal static class Peers
 {
     /// <summary>The store file a certdns run serves: a copy, so the reload test leaves the data set as it was.</summary>
     public static string CertDnsStore(string dir) => Path.Combine(dir, "certdns.db");
 
-    public static Peer CertDns(string certdnsDll, int? udpThreads) => new("certdns", (data, dir, port) =>
+    /// <summary>
+    /// certdns serve on a copy of the store; with <paramref name="metrics"/> ("certdns-metrics") also the monitoring
+    /// listener (on a port the kernel picks; the log says which), so the cost of metrics shows beside the plain row.
+    /// </summary>
+    public static Peer CertDns(string certdnsDll, int? udpThreads, bool metrics = false) => new(metrics ? "certdns-metrics" : "certdns", (data, dir, port) =>
     {
         File.Copy(data.Store, CertDnsStore(dir), overwrite: true);
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir };
@@ -22,8 +29,13 @@ internal static class Peers
             psi.ArgumentList.Add("--udp-threads");
             psi.ArgumentList.Add(threads.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
+        if (metrics)
+        {
+            psi.ArgumentList.Add("--metrics-listen");
+            psi.ArgumentList.Add("127.0.0.1:0");
+        }
         return psi;
-    });
+    }, ScrapesMetrics: metrics);
 
     /// <summary>rbldnsd refuses to run as root: it drops to its package's user and chroots into a copy readable by it.</summary>
     public static readonly Peer Rbldnsd = new("rbldnsd", (data, dir, port) =>

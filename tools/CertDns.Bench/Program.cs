@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -19,6 +19,7 @@ var data = DataSet.Prepare(options.Work, options.N, Log);
 var peers = new Dictionary<string, Peer>
 {
     ["certdns"] = Peers.CertDns(options.CertDns, options.UdpThreads),
+    ["certdns-metrics"] = Peers.CertDns(options.CertDns, options.UdpThreads, metrics: true),
     ["rbldnsd"] = Peers.Rbldnsd,
     ["nsd"] = Peers.Nsd,
     ["knot"] = Peers.Knot,
@@ -66,14 +67,18 @@ namespace CertDns.Bench
                     default: return null;
                 }
             }
-            if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "rbldnsd" or "nsd" or "knot"))) return null;
+            if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
             return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads);
         }
     }
 
     internal sealed record DnsPerf(long Sent, long Completed, long Lost, double Qps, double MeanMs, double MaxMs, double MinSecondQps);
 
-    internal sealed record Result(string Name, DnsPerf Perf, double CpuPer100k, double RssMb, double PssMb, double FirstAnswerSeconds, string? Reload);
+    internal sealed record Result(string Name, DnsPerf Perf, double CpuPer100k, double RssMb, double PssMb, double FirstAnswerSeconds, string? Reload)
+    {
+        /// <summary>For a run that scraped /metrics: how many scrapes succeeded and failed during it.</summary>
+        public (int Ok, int Failed)? Scrapes { get; init; }
+    }
 
     internal static partial class Bench
     {
@@ -101,14 +106,17 @@ namespace CertDns.Bench
                     return [];
                 }
                 log($"{peer.Name}: first answer after {firstAnswer:F2} s");
+                using var scraper = peer.ScrapesMetrics ? MetricsScraper.Start(() => { lock (output) return output.ToString(); }, log) : null;
                 // Warm-up (JIT tiers, caches): the same for every server.
                 RunDnsPerf(data.Queries, port, Math.Min(5, options.Seconds), options.Clients);
+                var scrapesBefore = scraper?.Counts;
                 double cpuBefore = ProcStats.CpuSeconds(process.Id);
                 var perf = RunDnsPerf(data.Queries, port, options.Seconds, options.Clients);
                 double cpu = ProcStats.CpuSeconds(process.Id) - cpuBefore;
                 var (rss, pss) = ProcStats.MemoryMb(process.Id);
-                log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB");
-                var results = new List<Result> { new(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, null) };
+                (int, int)? scrapes = scraper is null ? null : (scraper.Counts.Ok - scrapesBefore!.Value.Ok, scraper.Counts.Failed - scrapesBefore.Value.Failed);
+                log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB{(scrapes is var (ok, failed) ? $", /metrics scraped {ok} times ({failed} failed)" : "")}");
+                var results = new List<Result> { new(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, null) { Scrapes = scrapes } };
                 if (peer.Name == "certdns")
                 {
                     // The SHA-1 form only CertDns serves: looked up in the store's index, not in memory.
@@ -210,10 +218,11 @@ namespace CertDns.Bench
 
         public static void PrintTable(IReadOnlyList<Result> results, Options options)
         {
-            var baseline = results.FirstOrDefault(r => r.Name == "rbldnsd");
+            // rbldnsd when it ran; else the first row (certdns for --servers certdns,certdns-metrics).
+            var baseline = results.FirstOrDefault(r => r.Name == "rbldnsd") ?? results.FirstOrDefault();
             string Ratio(double value, Func<Result, double> of) => baseline is null || of(baseline) == 0 || double.IsNaN(value) ? "" : $" ({value / of(baseline):F2}x)";
             Console.WriteLine();
-            Console.WriteLine($"N = {options.N:N0} certificates, {options.Seconds} s of dnsperf -c {options.Clients} -q 200 over UDP, queries 1/3 valid, 1/3 revoked, 1/3 unknown; ratios to rbldnsd");
+            Console.WriteLine($"N = {options.N:N0} certificates, {options.Seconds} s of dnsperf -c {options.Clients} -q 200 over UDP, queries 1/3 valid, 1/3 revoked, 1/3 unknown; ratios to {baseline?.Name ?? "-"}");
             Console.WriteLine();
             Console.WriteLine("| server | queries/s | CPU s per 100k answers | mean latency ms | max latency ms | lost | RSS MB after load | PSS MB | start to first answer s |");
             Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
@@ -224,6 +233,12 @@ namespace CertDns.Bench
                     + $"| {r.RssMb:F0}{Ratio(r.RssMb, x => x.RssMb)} | {r.PssMb:F0}{Ratio(r.PssMb, x => x.PssMb)} | {(double.IsNaN(r.FirstAnswerSeconds) ? "-" : $"{r.FirstAnswerSeconds:F2}{Ratio(r.FirstAnswerSeconds, x => x.FirstAnswerSeconds)}")} |");
             }
             foreach (var r in results.Where(r => r.Reload is not null)) Console.WriteLine($"\n{r.Name} {r.Reload}");
+            // Issue #13: metrics on may cost at most 3% of the queries per second of metrics off.
+            if (results.FirstOrDefault(r => r.Name == "certdns") is { } off && results.FirstOrDefault(r => r.Name == "certdns-metrics") is { Scrapes: var (ok, failed) } on && off.Perf.Qps > 0)
+            {
+                double ratio = on.Perf.Qps / off.Perf.Qps;
+                Console.WriteLine($"\ncertdns-metrics: {ratio:F3}x the queries/s of certdns ({(ratio >= 0.97 ? "within" : "NOT within")} 3%), /metrics scraped once per second: {ok} scrapes, {failed} failed");
+            }
         }
     }
 }
