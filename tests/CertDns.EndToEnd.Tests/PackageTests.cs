@@ -22,7 +22,8 @@ public sealed class PackageFixture : IDisposable
         var deb = Environment.GetEnvironmentVariable("CERTDNS_DEB");
         if (string.IsNullOrEmpty(deb))
         {
-            var built = Netns.Exec("timeout", "600", Path.Combine(TestPaths.Repository, "tools", "package"), "--out", _dir.File("out"));
+            // A self-contained publish on a busy machine takes minutes: Exec's default minute killed it with no word.
+            var built = Netns.Exec(TimeSpan.FromMinutes(10), "timeout", "600", Path.Combine(TestPaths.Repository, "tools", "package"), "--out", _dir.File("out"));
             Assert.True(built.ExitCode == 0, "tools/package failed: " + built.Output);
             deb = Assert.Single(Directory.GetFiles(_dir.File("out"), "certdns_*.deb"));
         }

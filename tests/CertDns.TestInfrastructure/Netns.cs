@@ -61,16 +61,20 @@ public sealed class Netns : IDisposable
         throw new TimeoutException($"nothing listens on 127.0.0.1:{port} in {Name}");
     }
 
-    public static (int ExitCode, string Output) Exec(params string[] args)
+    public static (int ExitCode, string Output) Exec(params string[] args) => Exec(TimeSpan.FromMinutes(1), args);
+
+    /// <summary>Runs a command, killed (and saying so in the output) when it runs past <paramref name="limit"/>.</summary>
+    public static (int ExitCode, string Output) Exec(TimeSpan limit, params string[] args)
     {
         var info = new ProcessStartInfo(args[0]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args[1..]) info.ArgumentList.Add(a);
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(60_000)) p.Kill(entireProcessTree: true);
+        bool killed = !p.WaitForExit(limit);
+        if (killed) p.Kill(entireProcessTree: true);
         p.WaitForExit();
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        return (p.ExitCode, stdout.Result + stderr.Result + (killed ? $"\n(killed: still running after {limit.TotalSeconds:F0} s)" : ""));
     }
 
     public void Dispose()
