@@ -47,7 +47,8 @@ internal sealed class ServeCommand
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
         };
-        // Every flag that stands for a configuration key, by name: a typed one keeps overriding the file after a reload.
+        // Every flag that stands for a configuration key, by name (ConfigKey.Flag): a typed one keeps overriding the file
+        // after a reload. A new key's flag goes here too, or a reload takes the file's value over the typed flag's.
         var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen }
             .ToDictionary(o => o.Name, StringComparer.Ordinal);
 
@@ -130,7 +131,7 @@ internal sealed class ServeCommand
             settings = settings with
             {
                 Demo = demoCerts,
-                Reconfigure = file is null ? null : new ServeReconfigure(file, flag => GlobalOptions.Given(r, flags[flag]), f => Resolve(r, f)),
+                Reconfigure = file is null ? null : new ServeReconfigure(file, flag => flags.TryGetValue(flag, out var option) && GlobalOptions.Given(r, option), f => Resolve(r, f)),
             };
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
