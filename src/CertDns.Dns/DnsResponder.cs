@@ -53,6 +53,9 @@ public sealed class DnsResponder
         _udpPayloadSize = Math.Clamp(options.UdpPayloadSize, ClassicUdpSize, MaxMessageSize);
     }
 
+    /// <summary>The differences between published serials that IXFR answers from; null sends the whole zone to every IXFR.</summary>
+    public ZoneJournal? Journal { get; init; }
+
     /// <summary>The zone model every record of the apex comes from.</summary>
     public Zone Zone => _zone;
 
@@ -128,7 +131,7 @@ public sealed class DnsResponder
                 && q.LabelCount == _apexLabels.Length && EndsWithApex(ref q, 0))
             {
                 transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, _zone, _time.GetUtcNow(),
-                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
+                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null, Journal);
                 return 0;
             }
             // RFC 1995 section 2: an IXFR over UDP whose answer does not fit one packet gets the current SOA alone, which
