@@ -20,7 +20,11 @@ internal sealed record ServeSettings(
     IReadOnlyList<IPEndPoint> Secondaries,
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
-    IReadOnlyList<DemoCertificate> Demo);
+    IReadOnlyList<DemoCertificate> Demo)
+{
+    // IXFR journal ([journal] table, --journal-max-size/--journal-max-age): its bounds; null keeps none.
+    public JournalOptions? Journal { get; init; } = JournalOptions.Default;
+}
 
 /// <summary>
 /// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
@@ -59,11 +63,15 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        // The journal only serves secondaries: without a transfer client nobody could ask for its differences.
+        var journal = settings.Journal is { } limits && settings.Server.TransferClients.Count > 0
+            ? new ZoneJournal(settings.Zone, limits, ZoneJournal.PathBeside(settings.DbPath), m => _log.LogWarning("{Message}", m))
+            : null;
         _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine,
-            notifier.Any ? notifier.Notify : null, settings.AdvanceEvery);
+            notifier.Any ? notifier.Notify : null, settings.AdvanceEvery) { Journal = journal };
         Reloads.Add(_watcher);
         var first = _watcher.Start();
-        var responder = new DnsResponder(settings.Zone, holder, clock);
+        var responder = new DnsResponder(settings.Zone, holder, clock) { Journal = journal };
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
         // One server per address, each with its own sockets; all answer from the same snapshot.
         foreach (var at in settings.Listen)
