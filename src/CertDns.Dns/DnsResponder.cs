@@ -92,7 +92,7 @@ public sealed class DnsResponder
         CertStatus status = CertStatus.Unknown;
         ZoneView view = ZoneView.Combined;
         int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, out transfer, ref status, ref view);
-        if (transfer is not null) Counters.Transfer();
+        if (transfer is not null) Counters.Transfer(transfer.Kind);
         else if (length > 0) Counters.Query(tcp, response[3] & 0x0F, status, view);
         return length;
     }

@@ -32,10 +32,12 @@ public static class ZoneTransfer
         ZoneJournal? journal = null)
     {
         IEnumerable<ZoneRecord> records;
+        var kind = TransferKind.Axfr;
         if (clientSerial is not { } serial) records = Records(snapshot, zone, now);
-        else if (NotOlder(serial, snapshot.Serial)) records = [zone.Soa(snapshot.Serial)];
-        else records = journal?.Differences(serial, snapshot.Serial, zone) ?? Records(snapshot, zone, now);
-        return new TransferMessages(id, question.ToArray(), records);
+        else if (NotOlder(serial, snapshot.Serial)) (records, kind) = ([zone.Soa(snapshot.Serial)], TransferKind.IxfrCurrent);
+        else if (journal?.Differences(serial, snapshot.Serial, zone) is { } differences) (records, kind) = (differences, TransferKind.IxfrIncremental);
+        else (records, kind) = (Records(snapshot, zone, now), TransferKind.IxfrWhole);
+        return new TransferMessages(id, question.ToArray(), records) { Kind = kind };
     }
 
     /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
@@ -186,6 +188,22 @@ public sealed class TransferMessages : IDisposable
         return at + 1;
     }
 
+    /// <summary>What the transfer sends.</summary>
+    public TransferKind Kind { get; init; }
+
     /// <summary>Ends the pass over the store.</summary>
     public void Dispose() => _records.Dispose();
+}
+
+/// <summary>What a transfer answers with (counted for the metrics: an IXFR answered whole is a journal that fell short).</summary>
+public enum TransferKind
+{
+    /// <summary>An AXFR: the whole zone.</summary>
+    Axfr,
+    /// <summary>An IXFR from a client at the current serial or past it: one SOA.</summary>
+    IxfrCurrent,
+    /// <summary>An IXFR answered with the journal's differences.</summary>
+    IxfrIncremental,
+    /// <summary>An IXFR from a serial the journal does not reach: the whole zone.</summary>
+    IxfrWhole,
 }
