@@ -35,6 +35,18 @@ internal sealed class ServeCommand
             DefaultValueFactory = _ => 300,
         };
         var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
+        // IXFR journal bounds ([journal] table).
+        var journalMaxSize = new Option<int>("--journal-max-size")
+        {
+            Description = "With --allow-transfer: the most octets of changed records the IXFR journal keeps beside the store (<store>.journal), "
+                + "oldest dropped first; 0 keeps none (every IXFR gets the whole zone)",
+            DefaultValueFactory = _ => (int)JournalOptions.Default.MaxSize,
+        };
+        var journalMaxAge = new Option<double>("--journal-max-age")
+        {
+            Description = "Seconds the IXFR journal keeps a change; a secondary older than that transfers the whole zone",
+            DefaultValueFactory = _ => JournalOptions.Default.MaxAge.TotalSeconds,
+        };
         var metricsListen = new Option<string?>("--metrics-listen")
         {
             Description = "Address and port for HTTP monitoring: /metrics (Prometheus), /healthz, and a status page on / (off by default)",
@@ -46,6 +58,7 @@ internal sealed class ServeCommand
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
+            journalMaxSize, journalMaxAge,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -75,6 +88,13 @@ internal sealed class ServeCommand
                 throw new BadInputException("--time-changes", "must be between 0 and 86400 seconds");
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
+
+            // IXFR journal bounds.
+            if (GlobalOptions.Pick(r, journalMaxSize, file?.JournalMaxSize) is var journalSize && journalSize < 0)
+                throw new BadInputException("--journal-max-size", "must not be negative");
+            if (GlobalOptions.Pick(r, journalMaxAge, file?.JournalMaxAge) is var journalAge && journalAge is <= 0 or > 366 * 86400)
+                throw new BadInputException("--journal-max-age", "must be above 0 and at most 366 days in seconds");
+            var journal = journalSize == 0 ? null : new JournalOptions(journalSize, TimeSpan.FromSeconds(journalAge));
 
             var format = r.GetValue(logFormat) ?? ServeLogging.Default;
             if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
@@ -115,7 +135,7 @@ internal sealed class ServeCommand
 
             var settings = new ServeSettings(dbPath, apex, endpoints, metrics, options,
                 new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts) { Journal = journal };
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;
