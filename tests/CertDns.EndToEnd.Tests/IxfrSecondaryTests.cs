@@ -102,6 +102,17 @@ public sealed class IxfrSecondaryTests : IDisposable
     [PeerFact(Peer.Nsd, Peer.Dig)]
     public Task Nsd_CertdnsRestartedBetweenChanges_StillFollowsByIxfr() => FollowByIxfr(Nsd, restart: true);
 
+    [Theory]
+    [InlineData("--journal-max-size=-1", "--journal-max-size: must not be negative")]
+    [InlineData("--journal-max-age=0", "--journal-max-age: must be above 0")]
+    public void Serve_BadJournalBound_OneLineExit1(string flag, string reason)
+    {
+        var result = CertDnsProcess.Run(_dir.Path, "serve", "--listen", "127.0.0.1:0", flag);
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.StartsWith("certdns: " + reason, Assert.Single(result.Stderr.Trim().Split('\n')), StringComparison.Ordinal);
+    }
+
     private async Task FollowByIxfr(Secondary secondary, bool restart)
     {
         // The secondary must find the primary at the same port after a restart: a port picked here, not 0.
