@@ -32,6 +32,8 @@ public sealed class ZoneJournal
     private readonly string? _path;
     private readonly Action<string>? _log;
     private State _state;
+    // A folder the server cannot write fails every save: said once, until a save succeeds again.
+    private bool _unwritable;
 
     /// <summary>An empty journal at serial 0, saved to <paramref name="path"/> when one is given.</summary>
     /// <param name="options">The zone whose names are journalled.</param>
@@ -283,12 +285,14 @@ public sealed class ZoneJournal
             {
                 File.WriteAllBytes(temp, Encode(state));
                 File.Move(temp, _path, overwrite: true);
+                _unwritable = false;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A read-only folder: the journal lives in memory; after a restart secondaries transfer the whole zone.
                 try { File.Delete(temp); } catch (Exception d) when (d is IOException or UnauthorizedAccessException) { }
-                _log?.Invoke($"{_path}: cannot write the journal ({e.Message}): kept in memory only");
+                if (!_unwritable) _log?.Invoke($"{_path}: cannot write the journal ({e.Message}): kept in memory only");
+                _unwritable = true;
             }
         }
         Volatile.Write(ref _state, state);

@@ -275,6 +275,23 @@ public sealed partial class IxfrJournalTests : IDisposable
         Assert.Equal(Zone_(await AskAsync(server.LocalEndPoint.Port, "AXFR")), before);
     }
 
+    [Fact]
+    public void Save_FolderNotWritable_KeptInMemory_SaidOnce()
+    {
+        // A read-only store's folder: the journal still serves from memory, and the log does not repeat it per change.
+        var lines = new List<string>();
+        var journal = new ZoneJournal(Zone, JournalOptions.Default, _dir.File("missing/certdns.db.journal"), lines.Add);
+        journal.Reset(1, TestZone.Now);
+        var certs = Certs(10);
+        var first = new StatusSnapshot(1, certs);
+        certs[0] = Revoke(certs[0]);
+
+        journal.Record(first, TestZone.Now, new StatusSnapshot(2, certs), TestZone.Now);
+
+        Assert.Equal((1, 2u), (journal.Steps, journal.Serial));
+        Assert.Contains("kept in memory only", Assert.Single(lines), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("other serial")]
     [InlineData("damaged")]
