@@ -10,7 +10,7 @@ namespace CertDns.Cli;
 /// interval and the time-change interval. Restart keys reach it unchanged (<see cref="Server.Configuration.ConfigKeys"/>).
 /// </summary>
 internal sealed class LiveConfiguration(ServeSettings start, DnsResponder responder, LiveAddressList transferClients,
-    SecondaryNotifier notifier, StoreWatcher watcher)
+    SecondaryNotifier notifier, StoreWatcher watcher, ZoneJournal? journal = null)
 {
     private ServeSettings _current = start;
 
@@ -37,8 +37,12 @@ internal sealed class LiveConfiguration(ServeSettings start, DnsResponder respon
         watcher.Interval = next.Poll;
         watcher.TimeChanges = next.AdvanceEvery;
         _current = next;
+        if (!zoneChanged) return null;
+        // The journal holds certificate records only: an apex or name-form change is no step of it. It takes the new
+        // zone's names, and the serial advance below empties it there, so older secondaries transfer the whole zone.
+        journal?.Use(next.Zone);
         // The zone's records changed under the same data: secondaries transfer again only for a newer serial.
-        return zoneChanged ? watcher.AdvanceSerial("the zone's name servers, SOA fields or TTLs changed") : null;
+        return watcher.AdvanceSerial("the zone's name servers, SOA fields or TTLs changed");
     }
 
     /// <summary>Whether two zones publish the same records (record equality would compare the lists by reference).</summary>

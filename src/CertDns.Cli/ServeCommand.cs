@@ -35,6 +35,18 @@ internal sealed class ServeCommand
             DefaultValueFactory = _ => 300,
         };
         var forms = GlobalOptions.Forms("a zone transfer (--allow-transfer)");
+        // IXFR journal bounds ([journal] table).
+        var journalMaxSize = new Option<int>("--journal-max-size")
+        {
+            Description = "With --allow-transfer: the most octets of changed records the IXFR journal keeps beside the store (<store>.journal), "
+                + "oldest dropped first; 0 keeps none (every IXFR gets the whole zone)",
+            DefaultValueFactory = _ => (int)JournalOptions.Default.MaxSize,
+        };
+        var journalMaxAge = new Option<double>("--journal-max-age")
+        {
+            Description = "Seconds the IXFR journal keeps a change; a secondary older than that transfers the whole zone",
+            DefaultValueFactory = _ => JournalOptions.Default.MaxAge.TotalSeconds,
+        };
         var metricsListen = new Option<string?>("--metrics-listen")
         {
             Description = "Address and port for HTTP monitoring: /metrics (Prometheus), /healthz, and a status page on / (off by default)",
@@ -46,10 +58,11 @@ internal sealed class ServeCommand
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
+            journalMaxSize, journalMaxAge,
         };
         // Every flag that stands for a configuration key, by name (ConfigKey.Flag): a typed one keeps overriding the file
         // after a reload. A new key's flag goes here too, or a reload takes the file's value over the typed flag's.
-        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen }
+        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, journalMaxSize, journalMaxAge }
             .ToDictionary(o => o.Name, StringComparer.Ordinal);
 
         // The flags over a configuration file (or none): at start, and again on each SIGHUP with the file read anew.
@@ -81,6 +94,13 @@ internal sealed class ServeCommand
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
             TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
+            // IXFR journal bounds.
+            if (GlobalOptions.Pick(r, journalMaxSize, file?.JournalMaxSize) is var journalSize && journalSize < 0)
+                throw new BadInputException("--journal-max-size", "must not be negative");
+            if (GlobalOptions.Pick(r, journalMaxAge, file?.JournalMaxAge) is var journalAge && journalAge is <= 0 or > 366 * 86400)
+                throw new BadInputException("--journal-max-age", "must be above 0 and at most 366 days in seconds");
+            var journal = journalSize == 0 ? null : new JournalOptions(journalSize, TimeSpan.FromSeconds(journalAge));
+
             var metrics = r.GetValue(metricsListen) is { } m ? EndpointArgument.ParseListen(m) : file?.MetricsListen;
             var options = ZoneIdentity(r, file, apex, ns, glue, soaContact) with
             {
@@ -101,7 +121,7 @@ internal sealed class ServeCommand
             }
             return new ServeSettings(dbPath, apex, endpoints, metrics, options,
                 new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, []);
+                TimeSpan.FromSeconds(seconds), advanceEvery, []) { Journal = journal };
         }
 
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>

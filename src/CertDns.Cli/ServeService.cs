@@ -24,6 +24,9 @@ internal sealed record ServeSettings(
 {
     /// <summary>How SIGHUP re-reads <c>--config</c>; null when serve was started without one.</summary>
     public ServeReconfigure? Reconfigure { get; init; }
+
+    // IXFR journal ([journal] table, --journal-max-size/--journal-max-age): its bounds; null keeps none.
+    public JournalOptions? Journal { get; init; } = JournalOptions.Default;
 }
 
 /// <summary>What a configuration reload needs from the command line.</summary>
@@ -72,14 +75,18 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        // The journal only serves secondaries: kept when there is a transfer client, or a configuration reload may add one.
+        var journal = settings.Journal is { } limits && (settings.Server.TransferClients.Count > 0 || settings.Reconfigure is not null)
+            ? new ZoneJournal(settings.Zone, limits, ZoneJournal.PathBeside(settings.DbPath), m => _log.LogWarning("{Message}", m))
+            : null;
         // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
-        _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery);
-        var responder = new DnsResponder(settings.Zone, holder, clock);
+        _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery) { Journal = journal };
+        var responder = new DnsResponder(settings.Zone, holder, clock) { Journal = journal };
         // The transfer ACL the servers read on each connection: a reload replaces its contents.
         var transferClients = new LiveAddressList(settings.Server.TransferClients);
         if (settings.Reconfigure is { } reconfigure)
         {
-            var live = new LiveConfiguration(settings, responder, transferClients, notifier, _watcher);
+            var live = new LiveConfiguration(settings, responder, transferClients, notifier, _watcher, journal);
             Reloads.Add(new CertDns.Server.Configuration.ConfigurationReloader(reconfigure.File, reconfigure.FlagGiven,
                 next => live.Apply(reconfigure.Resolve(next)), m => _log.LogWarning("{Message}", m)));
         }

@@ -90,6 +90,89 @@ public sealed class StatusSnapshot
         return next;
     }
 
+    /// <summary>
+    /// The certificates whose published names may answer differently in this snapshot at <paramref name="nowAt"/> than in
+    /// <paramref name="before"/> at <paramref name="beforeAt"/> (the zone journal turns them into record differences):
+    /// each as it was (null when it was not registered) and as it is (null when it is gone). A certificate whose stored
+    /// facts, CA facts and chain are the same and whose status no time boundary crosses between the two moments is left
+    /// out; any other may be named although its records come out the same, never the reverse. One pass over the records
+    /// of each snapshot; the facts are built only for the certificates named.
+    /// </summary>
+    /// <exception cref="DirectoryUnavailableException">A certificate gone from the store can no longer be described.</exception>
+    public IEnumerable<(CertFacts? Before, CertFacts? Now)> ChangesSince(StatusSnapshot before, DateTimeOffset beforeAt, DateTimeOffset nowAt)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        // A clock set back still compares the two moments: a boundary between them changes the status either way.
+        var (from, to) = beforeAt <= nowAt ? (beforeAt, nowAt) : (nowAt, beforeAt);
+        var matched = new bool[before.Count];
+        var sameCa = new Dictionary<(int, int), bool>();
+        for (int r = 0; r < Count; r++)
+        {
+            int o = before.Find(_sha256[r]);
+            if (o < 0)
+            {
+                yield return (null, Facts(r));
+                continue;
+            }
+            matched[o] = true;
+            if (!SameFacts(before, o, r, sameCa) || Crosses(before, o, from, to) || Crosses(this, r, from, to))
+                yield return (before.Facts(o), Facts(r));
+        }
+        for (int o = 0; o < before.Count; o++)
+        {
+            if (!matched[o]) yield return (before.Facts(o), null);
+        }
+    }
+
+    /// <summary>Whether time alone changes record <paramref name="r"/>'s status after <paramref name="from"/>, by <paramref name="to"/>.</summary>
+    private static bool Crosses(StatusSnapshot s, int r, DateTimeOffset from, DateTimeOffset to)
+    {
+        s.StatusOf(r, from, out var until);
+        return until is { } at && at <= to;
+    }
+
+    /// <summary>Whether record <paramref name="o"/> of <paramref name="before"/> and record <paramref name="r"/> here hold the same facts.</summary>
+    private bool SameFacts(StatusSnapshot before, int o, int r, Dictionary<(int, int), bool> sameCa)
+    {
+        if (_flags[r] != before._flags[o] || _validity[2 * r] != before._validity[2 * o] || _validity[2 * r + 1] != before._validity[2 * o + 1]) return false;
+        var pair = (before._caOf[o], _caOf[r]);
+        if (!sameCa.TryGetValue(pair, out bool same)) sameCa[pair] = same = SameCa(before._cas[pair.Item1], _cas[pair.Item2]);
+        if (!same) return false;
+        int mine = Array.BinarySearch(_revokedRecords, r), theirs = Array.BinarySearch(before._revokedRecords, o);
+        if ((mine < 0) != (theirs < 0)) return false;
+        if (mine >= 0 && (_revokedAt[mine] != before._revokedAt[theirs]
+            || (_revokedCrl[mine] < 0 ? null : _crlNumbers[_revokedCrl[mine]]) != (before._revokedCrl[theirs] < 0 ? null : before._crlNumbers[before._revokedCrl[theirs]])))
+            return false;
+        mine = Array.BinarySearch(_blockedRecords, r);
+        theirs = Array.BinarySearch(before._blockedRecords, o);
+        if ((mine < 0) != (theirs < 0)) return false;
+        return mine < 0 || Equals(_blocks[mine], before._blocks[theirs]);
+    }
+
+    /// <summary>CA facts compared by value down the chain (a link's serial is an array, which the records compare by reference).</summary>
+    private static bool SameCa(CaFacts? a, CaFacts? b)
+    {
+        if (ReferenceEquals(a, b)) return true;
+        if (a is null || b is null) return false;
+        if (a.Id != b.Id || a.Name != b.Name || a.Trusted != b.Trusted || a.DistrustedAt != b.DistrustedAt || a.DistrustReason != b.DistrustReason
+            || !Equals(a.Crl, b.Crl) || a.NoCrlReason != b.NoCrlReason) return false;
+        if (a.Link is null || b.Link is null) return a.Link is null && b.Link is null;
+        var (x, y) = (a.Link, b.Link);
+        return x.Name == y.Name && x.Serial.AsSpan().SequenceEqual(y.Serial) && x.NotBefore == y.NotBefore && x.NotAfter == y.NotAfter
+            && Equals(x.Revocation, y.Revocation) && SameCa(x.Issuer, y.Issuer);
+    }
+
+    /// <summary>The record holding the certificate whose SHA-256 is <paramref name="key"/>, or -1.</summary>
+    private int Find(Digest32 key)
+    {
+        int position = -1, r;
+        while ((r = _sha256.Next(key.A, ref position)) >= 0)
+        {
+            if (_sha256[r].Equals(key)) return r;
+        }
+        return -1;
+    }
+
     /// <summary>The SOA serial of this data.</summary>
     public uint Serial { get; }
 

@@ -65,6 +65,9 @@ public sealed class DnsResponder
         _identity = new Identity(options);
     }
 
+    /// <summary>The differences between published serials that IXFR answers from; null sends the whole zone to every IXFR.</summary>
+    public ZoneJournal? Journal { get; init; }
+
     /// <summary>The zone model every record of the apex comes from (the one in use now).</summary>
     public Zone Zone => _identity.Zone;
 
@@ -118,7 +121,7 @@ public sealed class DnsResponder
         CertStatus status = CertStatus.Unknown;
         ZoneView view = ZoneView.Combined;
         int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, out transfer, ref status, ref view);
-        if (transfer is not null) Counters.Transfer();
+        if (transfer is not null) Counters.Transfer(transfer.Kind);
         else if (length > 0) Counters.Query(tcp, response[3] & 0x0F, status, view);
         return length;
     }
@@ -158,7 +161,7 @@ public sealed class DnsResponder
                 && q.LabelCount == z.ApexLabels.Length && EndsWithApex(z, ref q, 0))
             {
                 transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, z.Zone, _time.GetUtcNow(),
-                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null);
+                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null, Journal);
                 return 0;
             }
             // RFC 1995 section 2: an IXFR over UDP whose answer does not fit one packet gets the current SOA alone, which

@@ -24,6 +24,8 @@ public sealed class QueryCounters
     private readonly long[] _queries = new long[Transports * Rcodes * Statuses * Views];
     private long _transfers;
     private long _refusedTransfers;
+    // IXFR answers by kind: TransferKind.IxfrCurrent, IxfrIncremental, IxfrWhole.
+    private readonly long[] _ixfr = new long[4];
 
     /// <summary>Counts one answered query.</summary>
     public void Query(bool tcp, int rcode, CertStatus status, ZoneView view) =>
@@ -31,6 +33,16 @@ public sealed class QueryCounters
 
     /// <summary>Counts one zone transfer started (AXFR or IXFR).</summary>
     public void Transfer() => Interlocked.Increment(ref _transfers);
+
+    /// <summary>Counts one transfer started, and an IXFR also by what it answered with.</summary>
+    public void Transfer(TransferKind kind)
+    {
+        Interlocked.Increment(ref _transfers);
+        if (kind != TransferKind.Axfr) Interlocked.Increment(ref _ixfr[(int)kind]);
+    }
+
+    /// <summary>IXFRs answered so far with <paramref name="kind"/>.</summary>
+    public long Ixfr(TransferKind kind) => Volatile.Read(ref _ixfr[(int)kind]);
 
     /// <summary>Counts one transfer request refused (not on the ACL, over UDP, or not the apex).</summary>
     public void TransferRefused() => Interlocked.Increment(ref _refusedTransfers);

@@ -74,7 +74,7 @@ public static class ZoneExporter
         }
     }
 
-    private static IEnumerable<ZoneEntry> InViews(string name, Verdict verdict)
+    internal static IEnumerable<ZoneEntry> InViews(string name, Verdict verdict)
     {
         foreach (var (view, suffix) in Views)
         {

@@ -6,8 +6,9 @@ using CertDns.Core;
 namespace CertDns.Dns;
 
 /// <summary>
-/// AXFR (RFC 5936) of the zone generated from the snapshot, and IXFR (RFC 1995) answered the same way, so NSD, Knot or BIND secondaries can carry it:
-/// SOA, NS, the name server's address, every published name with its A and TXT, and the SOA again. Messages are
+/// AXFR (RFC 5936) of the zone generated from the snapshot, so NSD, Knot or BIND secondaries can carry it: SOA, NS, the
+/// name server's address, every published name with its A and TXT, and the SOA again; and IXFR (RFC 1995) from the
+/// <see cref="ZoneJournal"/>'s differences, or as AXFR when the journal does not reach the client's serial. Messages are
 /// at most about 16 KB, written one at a time (<see cref="TransferMessages"/>); only the first carries the question.
 /// </summary>
 public static class ZoneTransfer
@@ -22,15 +23,21 @@ public static class ZoneTransfer
     /// <param name="zone">The zone.</param>
     /// <param name="now">The moment statuses are evaluated at.</param>
     /// <param name="clientSerial">
-    /// For IXFR, the serial the client has. There are no incremental differences to send (RFC 1995 section 4): a
-    /// client already at the zone's serial or past it gets one SOA; any other gets the whole zone as AXFR sends it.
+    /// For IXFR, the serial the client has. A client already at the zone's serial or past it gets one SOA (RFC 1995
+    /// section 4); one the journal reaches gets the condensed differences from its serial (section 5); any other gets
+    /// the whole zone as AXFR sends it.
     /// </param>
-    internal static TransferMessages Start(ushort id, ReadOnlySpan<byte> question, StatusSnapshot snapshot, Zone zone, DateTimeOffset now, uint? clientSerial)
+    /// <param name="journal">The differences between published serials, or null when none are kept.</param>
+    internal static TransferMessages Start(ushort id, ReadOnlySpan<byte> question, StatusSnapshot snapshot, Zone zone, DateTimeOffset now, uint? clientSerial,
+        ZoneJournal? journal = null)
     {
-        var records = clientSerial is { } serial && NotOlder(serial, snapshot.Serial)
-            ? [zone.Soa(snapshot.Serial)]
-            : Records(snapshot, zone, now);
-        return new TransferMessages(id, question.ToArray(), records);
+        IEnumerable<ZoneRecord> records;
+        var kind = TransferKind.Axfr;
+        if (clientSerial is not { } serial) records = Records(snapshot, zone, now);
+        else if (NotOlder(serial, snapshot.Serial)) (records, kind) = ([zone.Soa(snapshot.Serial)], TransferKind.IxfrCurrent);
+        else if (journal?.Differences(serial, snapshot.Serial, zone) is { } differences) (records, kind) = (differences, TransferKind.IxfrIncremental);
+        else (records, kind) = (Records(snapshot, zone, now), TransferKind.IxfrWhole);
+        return new TransferMessages(id, question.ToArray(), records) { Kind = kind };
     }
 
     /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
@@ -181,6 +188,22 @@ public sealed class TransferMessages : IDisposable
         return at + 1;
     }
 
+    /// <summary>What the transfer sends.</summary>
+    public TransferKind Kind { get; init; }
+
     /// <summary>Ends the pass over the store.</summary>
     public void Dispose() => _records.Dispose();
+}
+
+/// <summary>What a transfer answers with (counted for the metrics: an IXFR answered whole is a journal that fell short).</summary>
+public enum TransferKind
+{
+    /// <summary>An AXFR: the whole zone.</summary>
+    Axfr,
+    /// <summary>An IXFR from a client at the current serial or past it: one SOA.</summary>
+    IxfrCurrent,
+    /// <summary>An IXFR answered with the journal's differences.</summary>
+    IxfrIncremental,
+    /// <summary>An IXFR from a serial the journal does not reach: the whole zone.</summary>
+    IxfrWhole,
 }

@@ -210,6 +210,11 @@ public sealed class MonitorEndpoint : IAsyncDisposable
         Sample(text, "certdns_tcp_connections", _sources.TcpConnections());
         Header(text, "certdns_transfers_total", "counter", "Zone transfers (AXFR, IXFR) started.");
         Sample(text, "certdns_transfers_total", q.Transfers);
+        // IXFR answers: incremental from the journal, whole when the journal did not reach the client's serial.
+        Header(text, "certdns_ixfr_total", "counter", "IXFR requests answered, by answer: incremental, whole (the journal fell short), current (one SOA).");
+        text.Append(CultureInfo.InvariantCulture, $"certdns_ixfr_total{{answer=\"incremental\"}} {q.Ixfr(TransferKind.IxfrIncremental)}\n");
+        text.Append(CultureInfo.InvariantCulture, $"certdns_ixfr_total{{answer=\"whole\"}} {q.Ixfr(TransferKind.IxfrWhole)}\n");
+        text.Append(CultureInfo.InvariantCulture, $"certdns_ixfr_total{{answer=\"current\"}} {q.Ixfr(TransferKind.IxfrCurrent)}\n");
         Header(text, "certdns_transfers_refused_total", "counter", "Zone transfer requests refused.");
         Sample(text, "certdns_transfers_refused_total", q.TransfersRefused);
         Header(text, "certdns_notifies_total", "counter", "NOTIFYs sent to secondaries, by outcome.");

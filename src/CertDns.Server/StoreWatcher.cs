@@ -58,6 +58,15 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         _directory = new StoreCertificateDirectory(storePath);
     }
 
+    /// <summary>
+    /// The zone journal IXFR answers from, or null for none. Each publication is recorded in it before the snapshot is
+    /// served and before the served serial is remembered, so the journal on disk never ends short of the serial served.
+    /// </summary>
+    public CertDns.Dns.ZoneJournal? Journal { get; init; }
+
+    // When the served serial was published: the moment the journal's newest step evaluated its records at.
+    private DateTimeOffset _publishedAt;
+
     /// <summary>How a snapshot is read from an open store; a test can make it fail.</summary>
     internal Func<CertStore, ICertificateDirectory, StatusSnapshot> Load { get; init; } = (store, directory) => store.Snapshots.Load(directory);
 
@@ -82,6 +91,12 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         _loadedFrom = first.Serial;
         // A backup restored while the server was down carries an older serial than the secondaries hold: serve above it.
         if (ReadServedSerial() is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
+        _publishedAt = LastLoadAt.Value;
+        // The journal from before a restart goes on only if it ends at the serial served now (no change while down).
+        if (Journal is { } journal)
+        {
+            if (journal.Load(first.Serial, _publishedAt)) _publishedAt = journal.PublishedAt;
+        }
         _holder.Publish(first);
         RememberServed(first.Serial);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
@@ -240,6 +255,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data. A forced
             // reload (SIGHUP) of the very store already served keeps the served serial: nothing published changed.
             if (!Newer(next.Serial, served)) next = sameAsLoaded ? next.WithSerial(served) : Above(next, served);
+            Journalled(_holder.Current, next, now);
             _holder.Publish(next);
             LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             LastLoadAt = now;
@@ -308,8 +324,11 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             }
             if (serial is null)
             {
-                // Another write came first: the new data goes out under its own, newer serial.
-                return (Poll(force: true, log: false) ?? "") + $" ({why})";
+                // Another write came first: the new data goes out under its own, newer serial. The zone changed too, which
+                // no journal step holds: the journal starts afresh there.
+                var line = Poll(force: true, log: false) ?? "";
+                Journal?.Reset(_holder.Current.Serial, _publishedAt);
+                return line + $" ({why})";
             }
             _loadedFrom = serial.Value;
             var next = current.WithSerial(serial.Value);
@@ -319,6 +338,10 @@ public sealed class StoreWatcher : IReloadable, IDisposable
 
         void Publish(StatusSnapshot moved)
         {
+            // What changed is the zone itself, not a certificate's records: no step of the journal, which starts afresh.
+            var now = _time.GetUtcNow();
+            Journal?.Reset(moved.Serial, now);
+            _publishedAt = now;
             _holder.Publish(moved);
             RememberServed(moved.Serial);
             _published?.Invoke(moved);
@@ -330,6 +353,25 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     {
         using var store = CertStore.Open(_storePath);
         return _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
+    }
+
+    /// <summary>
+    /// Records the publication of <paramref name="next"/> at <paramref name="now"/> in the journal. Any failure empties the
+    /// journal at the new serial (older secondaries then transfer the whole zone) and never stops the publication.
+    /// </summary>
+    private void Journalled(StatusSnapshot previous, StatusSnapshot next, DateTimeOffset now)
+    {
+        if (Journal is not { } journal) return;
+        try
+        {
+            journal.Record(previous, _publishedAt, next, now);
+        }
+        catch (Exception e)
+        {
+            _log?.Invoke($"journal: cannot record serial {next.Serial} ({e.GetType().Name}: {e.Message}): secondaries older than it transfer the whole zone");
+            journal.Reset(next.Serial, now);
+        }
+        _publishedAt = now;
     }
 
     /// <summary>How long the last snapshot took to load.</summary>
@@ -352,6 +394,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         if (serial is null) return null;
         _loadedFrom = serial.Value;
         var moved = current.WithSerial(serial.Value);
+        Journalled(current, moved, now);
         _holder.Publish(moved);
         _lastAdvance = now;
         _nextChange = moved.NextChange(now);

@@ -153,8 +153,8 @@ public sealed class SecondaryTests : IDisposable
     [PeerFact(Peer.Knot, Peer.Dig)]
     public async Task Knot_RefreshesByIxfr_GetsTheWholeZoneWithoutError()
     {
-        // Knot (like BIND) asks IXFR once it holds the zone. CertDns keeps no differences and answers with the whole
-        // zone (RFC 1995 section 4); before, the IXFR drew FORMERR and Knot logged a fallback to AXFR on every change.
+        // Knot (like BIND) asks IXFR once it holds the zone; before, the IXFR drew FORMERR and Knot logged a fallback to
+        // AXFR on every change. CertDns now answers it from its journal (IxfrSecondaryTests checks that in detail).
         var knotPort = CertDnsProcess.FreePort();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{knotPort}", "--poll", "0.3");
         var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;

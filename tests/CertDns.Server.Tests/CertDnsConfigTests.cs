@@ -147,6 +147,27 @@ public sealed partial class CertDnsConfigTests
             Assert.True(property.GetValue(config) is not null, $"zones/certdns.toml shows no key for {property.Name}");
     }
 
+    [Fact]
+    public void Parse_JournalTable_BoundsRead()
+    {
+        var config = Parse("[journal]\nmax-size = 0\nmax-age = 3600\n");
+
+        Assert.Equal((0, 3600.0), (config.JournalMaxSize, config.JournalMaxAge));
+    }
+
+    [Theory]
+    [InlineData("[journal]\nmax-size = -1\n", "journal.max-size: expected a whole number from 0")]
+    [InlineData("[journal]\nmax-size = \"16M\"\n", "journal.max-size: expected a whole number from 0")]
+    [InlineData("[journal]\nmax-age = 0\n", "journal.max-age: expected seconds, above 0")]
+    [InlineData("[journal]\nmax-entries = 5\n", "journal.max-entries: unknown key")]
+    public void Parse_BadJournalValue_FileLineAndReason(string text, string reason)
+    {
+        var e = Assert.Throws<BadInputException>(() => Parse(text));
+
+        Assert.Equal("certdns.toml:2", e.Input);
+        Assert.StartsWith(reason, e.Reason, StringComparison.Ordinal);
+    }
+
     [GeneratedRegex(@"^#([a-z""][a-z0-9.""-]* = )", RegexOptions.Multiline)]
     private static partial Regex CommentedKey();
 }

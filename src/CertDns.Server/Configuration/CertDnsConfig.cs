@@ -64,4 +64,12 @@ public sealed record CertDnsConfig
 
     /// <summary><c>metrics.listen</c>: the metrics and health listener's address and port.</summary>
     public IPEndPoint? MetricsListen { get; init; }
+
+    // [journal]: the IXFR journal's bounds.
+
+    /// <summary><c>journal.max-size</c>: the most octets of records the IXFR journal keeps; 0 keeps none (<c>--journal-max-size</c>).</summary>
+    public int? JournalMaxSize { get; init; }
+
+    /// <summary><c>journal.max-age</c>: seconds; older changes are dropped from the IXFR journal (<c>--journal-max-age</c>).</summary>
+    public double? JournalMaxAge { get; init; }
 }

@@ -17,7 +17,7 @@ namespace CertDns.Server.Configuration;
 public static class CertDnsConfigLoader
 {
     /// <summary>The tables a file may have; every key lives in one of them.</summary>
-    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics"];
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
@@ -148,6 +148,9 @@ public static class CertDnsConfigLoader
                 "server.notify" => config with { Notify = Strings(e, path).Select(s => Endpoint(e, path, s, listen: false)).ToList() },
                 "server.time-changes" => config with { TimeChanges = Number(e, path, 0, 86400, exclusiveMin: false) },
                 "metrics.listen" => config with { MetricsListen = Endpoint(e, path, Single(e, path), listen: true) },
+                // [journal]: IXFR journal bounds.
+                "journal.max-size" => config with { JournalMaxSize = Integer(e, path, 0, int.MaxValue) },
+                "journal.max-age" => config with { JournalMaxAge = Number(e, path, 0, 366 * 86400, exclusiveMin: true) },
                 _ => throw Bad(e, path, "unknown key"),
             };
         }

@@ -77,6 +77,9 @@ public static class ConfigKeys
         ConfigKey.Live("server.allow-transfer", "--allow-transfer", c => c.AllowTransfer),
         ConfigKey.Live("server.notify", "--notify", c => c.Notify),
         ConfigKey.Live("server.time-changes", "--time-changes", c => c.TimeChanges),
+        // The journal is built once, at start, with its bounds.
+        ConfigKey.Restart("journal.max-size", "--journal-max-size", c => c.JournalMaxSize, (c, old) => c with { JournalMaxSize = old.JournalMaxSize }),
+        ConfigKey.Restart("journal.max-age", "--journal-max-age", c => c.JournalMaxAge, (c, old) => c with { JournalMaxAge = old.JournalMaxAge }),
         ConfigKey.Restart("metrics.listen", "--metrics-listen", c => c.MetricsListen, (c, old) => c with { MetricsListen = old.MetricsListen }),
     ];
 

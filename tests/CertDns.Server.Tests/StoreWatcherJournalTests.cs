@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Ingest;
+using CertDns.Pki;
+using CertDns.Store;
+using Microsoft.Extensions.Time.Testing;
+
+namespace CertDns.Server.Tests;
+
+/// <summary>
+/// The watcher keeps the IXFR journal on a real store file: a step per publication (a write, a time-driven advance),
+/// none for a reload that changes nothing, kept across a restart only when nothing was written while down.
+/// </summary>
+public sealed class StoreWatcherJournalTests : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private static readonly ZoneOptions Zone = new();
+
+    private readonly TempDir _dir = new();
+    private readonly TestAuthority _ca = new("Journal Watcher CA");
+    private readonly FakeTimeProvider _clock = new(DateTimeOffset.UtcNow);
+    private readonly ConcurrentQueue<string> _log = new();
+
+    private string StorePath => _dir.File("certdns.db");
+
+    public StoreWatcherJournalTests()
+    {
+        var now = _clock.GetUtcNow();
+        using var store = CertStore.Open(StorePath);
+        new CaRegistry(store).Add("ca.pem", _ca.CertificateDer, [], null);
+        new CrlIngestor(store, _clock).Ingest("crl.der", _ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7), []));
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _dir.Dispose();
+    }
+
+    private byte[] AddCertificate(string name, DateTimeOffset notAfter)
+    {
+        var der = _ca.Issue(name, _clock.GetUtcNow().AddDays(-1), notAfter);
+        using var store = CertStore.Open(StorePath);
+        Assert.Equal(1, new CertificateRegistry(store).Add([(name, der)]).Added);
+        return CertificateFile.Read(der, name)[0].Sha256;
+    }
+
+    private void Block(byte[] sha256)
+    {
+        using var store = CertStore.Open(StorePath);
+        Assert.True(store.Listings.Block(sha256, "abuse", "operator", "test"));
+    }
+
+    private ZoneJournal Journal() => new(Zone, JournalOptions.Default, ZoneJournal.PathBeside(StorePath), _log.Enqueue);
+
+    private StoreWatcher Watcher(SnapshotHolder holder, ZoneJournal journal, TimeSpan? timeChanges = null, ConcurrentQueue<StatusSnapshot>? published = null) =>
+        new(StorePath, holder, TimeSpan.FromSeconds(1), _clock, _log.Enqueue, published is null ? null : published.Enqueue, timeChanges) { Journal = journal };
+
+    [PeerFact(Peer.Dig)]
+    public async Task TimeChange_CertificateExpires_JournalStepCarriesItsNamesOnly()
+    {
+        // A time-driven serial advance writes nothing but the serial: its difference must be journalled all the same.
+        var sha256 = AddCertificate("short.client.example", _clock.GetUtcNow().AddMinutes(10));
+        AddCertificate("long.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        var published = new ConcurrentQueue<StatusSnapshot>();
+        using var watcher = Watcher(holder, journal, TimeSpan.FromSeconds(1), published);
+        var first = watcher.Start();
+        var until = DateTime.UtcNow + Deadline;
+        while (published.IsEmpty)
+        {
+            Assert.True(DateTime.UtcNow < until, "the serial did not advance: " + string.Join(" | ", _log));
+            _clock.Advance(TimeSpan.FromSeconds(30));
+            await Task.Delay(10);
+        }
+
+        Assert.Equal((1, first.Serial, holder.Current.Serial), (journal.Steps, journal.OldestSerial, journal.Serial));
+        var responder = new DnsResponder(Zone, holder, _clock) { Journal = journal };
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), responder, new DnsServerOptions { TransferClients = [IPAddress.Loopback] });
+        var output = await Dig.RunRawAsync(server.LocalEndPoint.Port, "status.example", $"IXFR={first.Serial}", "+tcp", "+time=10");
+        var records = output.Split('\n').Where(l => l.Length > 0 && !l.StartsWith(';')).Select(l => l.Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries)).ToList();
+        var name = PublishedNames.Split(sha256) + ".";
+        // SOA, SOA, the valid names (combined, wl) out, SOA, the expired one in, SOA.
+        Assert.Equal(4 + 4 + 2, records.Count);
+        Assert.All(records.Where(r => r[3] != "SOA"), r => Assert.StartsWith(name, r[0], StringComparison.Ordinal));
+        Assert.Contains(records, r => r[3] == "A" && r[4] == "127.0.2.4");
+    }
+
+    [Fact]
+    public void Reload_NothingChanged_AddsNoStep()
+    {
+        AddCertificate("same.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using var watcher = Watcher(holder, journal);
+        var first = watcher.Start();
+
+        watcher.Reload();
+
+        Assert.Equal((0, first.Serial, first.Serial), (journal.Steps, journal.Serial, holder.Current.Serial));
+    }
+
+    [Fact]
+    public void Restart_NoWriteWhileDown_JournalKept_WriteWhileDown_Dropped()
+    {
+        var sha256 = AddCertificate("blocked.client.example", _clock.GetUtcNow().AddDays(30));
+        uint first, second;
+        using (var watcher = Watcher(new SnapshotHolder(StatusSnapshot.Empty), Journal()))
+        {
+            first = watcher.Start().Serial;
+            Block(sha256);
+            watcher.Reload();
+        }
+        var kept = Journal();
+        using (var watcher = Watcher(new SnapshotHolder(StatusSnapshot.Empty), kept))
+            second = watcher.Start().Serial;
+        Assert.Equal((1, first, second), (kept.Steps, kept.OldestSerial, kept.Serial));
+
+        // Written while no server ran: the journal cannot say what changed, so it starts again at the new serial.
+        AddCertificate("added.client.example", _clock.GetUtcNow().AddDays(30));
+        var dropped = Journal();
+        using var restarted = Watcher(new SnapshotHolder(StatusSnapshot.Empty), dropped);
+        var third = restarted.Start().Serial;
+
+        Assert.NotEqual(second, third);
+        Assert.Equal((0, third, third), (dropped.Steps, dropped.OldestSerial, dropped.Serial));
+    }
+
+    [Fact]
+    public void AdvanceSerial_ZoneChanged_JournalStartsAfresh_NoStepWithoutTheNewApex()
+    {
+        // A configuration reload changed the zone's name servers: the journal holds certificate records only, so a step
+        // from before the change would send a secondary the certificates' changes without the new NS set.
+        var sha256 = AddCertificate("before.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using var watcher = Watcher(holder, journal);
+        var first = watcher.Start();
+        Block(sha256);
+        watcher.Reload();
+        Assert.Equal(1, journal.Steps);
+
+        watcher.AdvanceSerial("the zone's name servers changed");
+
+        Assert.True(holder.Current.Serial != first.Serial);
+        Assert.Equal((0, holder.Current.Serial, holder.Current.Serial), (journal.Steps, journal.OldestSerial, journal.Serial));
+    }
+}
