@@ -17,10 +17,11 @@ internal sealed record ServeSettings(
     IPEndPoint? MetricsListen,
     ZoneOptions Zone,
     DnsServerOptions Server,
-    IReadOnlyList<IPEndPoint> Secondaries,
+    IReadOnlyList<NotifyTarget> Secondaries,
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
-    IReadOnlyList<DemoCertificate> Demo);
+    IReadOnlyList<DemoCertificate> Demo,
+    bool SecretReadableByOthers = false);
 
 /// <summary>
 /// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
@@ -56,6 +57,8 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 Reloads.ReloadAll();
             });
         });
+        if (settings.SecretReadableByOthers)
+            _log.LogWarning("the configuration file holds TSIG secrets and others may read it: chmod 600 (or 640 root:certdns)");
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
