@@ -110,13 +110,24 @@ public static class Notify
         if ((m[2] & 0x80) == 0) return "a query, not a reply";
         if (((m[2] >> 3) & 0xF) != 4) return $"a reply with opcode {(m[2] >> 3) & 0xF}, not NOTIFY";
         int rcode = m[3] & 0x0F;
+        // A refusal (NOTAUTH for a key the secondary does not share) says so, with its TSIG error when it carries one.
+        if (rcode != 0) return $"answered {RcodeName(rcode)}{(Tsig.ErrorOf(m) is { } error ? $" ({error})" : "")}";
         if (BinaryPrimitives.ReadUInt16BigEndian(m[4..]) != 1 || m.Length < DnsQuery.HeaderLength + question.Length
             || !AsciiEqualsIgnoreCase(m.Slice(DnsQuery.HeaderLength, question.Length), question))
-            return rcode != 0 ? $"answered rcode {rcode}" : "a reply that does not echo the question";
-        if (target.Key is { } key && !Tsig.VerifyResponse(m, key, requestMac, now, out var why)) return $"answered rcode {rcode}, TSIG {why}";
-        if (rcode != 0) return $"answered rcode {rcode}";
+            return "a reply that does not echo the question";
+        if (target.Key is { } key && !Tsig.VerifyResponse(m, key, requestMac, now, out var why)) return $"an acknowledgement whose TSIG is {why}";
         return null;
     }
+
+    private static string RcodeName(int rcode) => rcode switch
+    {
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        9 => "NOTAUTH",
+        _ => $"rcode {rcode}",
+    };
 
     private static bool AsciiEqualsIgnoreCase(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
     {

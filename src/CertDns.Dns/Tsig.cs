@@ -330,7 +330,7 @@ internal static class Tsig
         var checkedRequest = Check(response, [key], now);
         if (checkedRequest is null)
         {
-            why = "unsigned";
+            why = "missing (unsigned)";
             return false;
         }
         if (checkedRequest.Status is TsigStatus.FormErr or TsigStatus.BadKey or TsigStatus.BadTrunc)
@@ -362,7 +362,7 @@ internal static class Tsig
         int written = Compute(key, requestMac, response[..at], arCount, originalId, timersOnly: false, time, fudge, error, other, expected);
         if (macSize != written || !CryptographicOperations.FixedTimeEquals(expected[..written], mac))
         {
-            why = "bad signature";
+            why = "a bad signature";
             return false;
         }
         if (Math.Abs(now - (long)time) > fudge)
@@ -371,6 +371,27 @@ internal static class Tsig
             return false;
         }
         return true;
+    }
+
+    /// <summary>The TSIG error of a message's TSIG record by name (BADSIG ...), or null without a readable one.</summary>
+    public static string? ErrorOf(ReadOnlySpan<byte> message)
+    {
+        if (message.Length < DnsQuery.HeaderLength) return null;
+        int at = Locate(message, out _);
+        if (at < 0 || !DnsQuery.SkipName(message, ref at) || at + 10 > message.Length) return null;
+        at += 10;
+        if (!DnsQuery.SkipName(message, ref at) || at + 10 > message.Length) return null;
+        at += 10 + BinaryPrimitives.ReadUInt16BigEndian(message[(at + 8)..]);
+        if (at + 4 > message.Length) return null;
+        return BinaryPrimitives.ReadUInt16BigEndian(message[(at + 2)..]) switch
+        {
+            0 => null,
+            BadSig => "BADSIG",
+            BadKey => "BADKEY",
+            BadTime => "BADTIME",
+            BadTrunc => "BADTRUNC",
+            var other => other.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
     }
 
     /// <summary>Reads a name (following compression pointers backwards) into canonical form: lower case, uncompressed.</summary>

@@ -9,7 +9,7 @@ public static class Peer
     public const string Zonemaster = "zonemaster-cli";
 
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
-        Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
+        Rbldnsd = "rbldnsd", Unbound = "unbound", Named = "named", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium";
 
@@ -30,6 +30,7 @@ public static class Peer
         NamedCheckzone => "/usr/bin/named-checkzone",
         Nsd => "/usr/sbin/nsd",
         Knot => "/usr/sbin/knotd",
+        Named => "/usr/sbin/named",
         Rbldnsd => "/usr/sbin/rbldnsd",
         Zonemaster => "/usr/bin/zonemaster-cli",
         Unbound => "/usr/sbin/unbound",
@@ -63,6 +64,7 @@ public static class Peer
         Kdig => "knot-dnsutils",
         NamedCheckzone => "bind9-utils",
         Knot => "knot",
+        Named => "bind9",
         DpkgDeb => "dpkg",
         SystemdAnalyze => "systemd",
         Setpriv => "util-linux",
