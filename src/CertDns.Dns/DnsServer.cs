@@ -381,6 +381,7 @@ public sealed class DnsServer : IAsyncDisposable
     private static IPAddress? SenderAddress(ReadOnlySpan<byte> sockaddr)
     {
         if (sockaddr.Length < 8) return null;
+        // Linux sockaddr_in (family 2, address at 4) and sockaddr_in6 (family 10, address at 8).
         int family = sockaddr[0] | (sockaddr[1] << 8);
         IPAddress? address = family switch
         {

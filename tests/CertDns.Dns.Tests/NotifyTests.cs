@@ -45,7 +45,8 @@ public sealed class NotifyTests : IDisposable
     /// <summary>The NOTIFY turned into its proper acknowledgement: QR set, the question kept, the SOA dropped.</summary>
     private static byte[] Acknowledgement(byte[] notify)
     {
-        int questionEnd = 12 + Array.IndexOf(notify, (byte)0, 12) - 12 + 1 + 4;
+        // The apex's labels have no zero octet: the first one from offset 12 ends the name; type and class follow.
+        int questionEnd = Array.IndexOf(notify, (byte)0, 12) + 1 + 4;
         var ack = notify[..questionEnd];
         ack[2] |= 0x80;
         ack[6] = ack[7] = 0;
