@@ -96,6 +96,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                     TcpConnections = () => _servers.Sum(server => server.TcpConnections),
                     Watcher = _watcher,
                     Notifier = notifier,
+                    Tsig = () => (_servers.Sum(x => x.TsigSigned), _servers.Sum(x => x.TsigBadKey), _servers.Sum(x => x.TsigBadSig), _servers.Sum(x => x.TsigBadTime)),
                     Reloads = Reloads,
                     Report = (snapshot, now) => StatusReports.Build(settings.DbPath, snapshot, settings.Apex, now),
                 });

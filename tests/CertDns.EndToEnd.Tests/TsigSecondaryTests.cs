@@ -23,7 +23,7 @@ public sealed class TsigSecondaryTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     /// <summary>certdns with one key, transfers from 127.0.0.1 only with it, and a signed NOTIFY to the secondary.</summary>
-    private CertDnsProcess.Server Serve(int secondaryPort)
+    private CertDnsProcess.Server Serve(int secondaryPort, params string[] more)
     {
         var config = _dir.File("certdns.toml");
         File.WriteAllText(config, string.Create(CultureInfo.InvariantCulture, $"""
@@ -41,7 +41,7 @@ public sealed class TsigSecondaryTests : IDisposable
             key = "{KeyName}"
             """));
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        return CertDnsProcess.Serve(_dir.Path, "--config", config);
+        return CertDnsProcess.Serve(_dir.Path, ["--config", config, .. more]);
     }
 
     private static string OtherSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
@@ -231,6 +231,28 @@ public sealed class TsigSecondaryTests : IDisposable
 
         await GetsNothing(certdns, port, NamedServer.LogPath(NamedDir), log => log.Contains("tsig indicates error", StringComparison.OrdinalIgnoreCase)
             || log.Contains("BADSIG", StringComparison.Ordinal));
+    }
+
+    [PeerFact(Peer.Dig)]
+    public async Task Metrics_CountTsigOutcomes_NeverShowTheSecret()
+    {
+        using var certdns = Serve(CertDnsProcess.FreePort(), "--metrics-listen", "127.0.0.1:0");
+        certdns.WaitFor("metrics on http://", TimeSpan.FromSeconds(30));
+        var monitor = new Uri(System.Text.RegularExpressions.Regex.Match(certdns.Output, @"metrics on (http://\S+)/metrics").Groups[1].Value + "/");
+        var revoked = Hex.Lower(_scenario.Clients["revoked"].Parsed.Sha256);
+        var name = $"{revoked[..32]}.{revoked[32..]}.status.example";
+
+        var good = await Dig.RunAsync(certdns.Port, name, "A", "-y", $"hmac-sha256:{KeyName}:{_secret}");
+        var bad = await Dig.RunAsync(certdns.Port, name, "A", "-y", $"hmac-sha256:{KeyName}:{OtherSecret()}");
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(monitor, "metrics"));
+        var page = await http.GetStringAsync(monitor);
+
+        Assert.Equal("NOERROR", good.Status);
+        Assert.Equal("NOTAUTH", bad.Status);
+        Assert.Contains("certdns_tsig_requests_total{result=\"signed\"} 1\n", metrics);
+        Assert.Contains("certdns_tsig_requests_total{result=\"badsig\"} 1\n", metrics);
+        Assert.DoesNotContain(_secret, metrics + page + certdns.Output);
     }
 
     /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
