@@ -14,8 +14,10 @@ internal sealed class ConfigCommand
         {
             var path = r.GetValue(file)!;
             var config = CertDnsConfigLoader.Load(path);
-            int keys = typeof(CertDnsConfig).GetProperties().Count(p => p.Name != nameof(CertDnsConfig.Path) && p.GetValue(config) is not null);
+            int keys = typeof(CertDnsConfig).GetProperties().Count(p => p.Name is not (nameof(CertDnsConfig.Path) or nameof(CertDnsConfig.SecretReadableByOthers)) && p.GetValue(config) is not null);
             Console.WriteLine($"{path}: ok ({keys} settings)");
+            if (config.SecretReadableByOthers == true)
+                Console.Error.WriteLine($"{path}: warning: holds TSIG secrets ([[key]]) and others may read it: chmod 600 (or 640 root:certdns)");
             return ExitCodes.Ok;
         }));
         return new Command("config", "Work with certdns.toml") { check };

@@ -86,13 +86,17 @@ internal sealed class ServeCommand
             var secondaries = GlobalOptions.Given(r, notify) || file?.Notify is null
                 ? (r.GetValue(notify) ?? []).Select(EndpointArgument.Parse).ToList()
                 : [.. file.Notify];
+            // TSIG (RFC 8945): [[key]], [[transfer]] and [[notify]] come from the file only (no secret on a command line).
+            var tsigKeys = file?.Keys ?? [];
+            var transferRules = file?.Transfers ?? [];
+            List<NotifyTarget> notifyTargets = [.. secondaries.Select(s => new NotifyTarget(s, null)), .. file?.NotifyTargets ?? []];
             var published = PublishedNames.Parse(GlobalOptions.Pick(r, forms, file?.Forms));
             if (GlobalOptions.Pick(r, udpThreads, file?.UdpThreads) is var threads && threads is < 1 or > 256)
                 throw new BadInputException("--udp-threads", "must be between 1 and 256");
             if (GlobalOptions.Pick(r, timeChanges, file?.TimeChanges) is var every && every is < 0 or > 86400)
                 throw new BadInputException("--time-changes", "must be between 0 and 86400 seconds");
             // Only secondaries see the serial: without them, time-driven answers need no serial of their own.
-            TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || secondaries.Count > 0) ? TimeSpan.FromSeconds(every) : null;
+            TimeSpan? advanceEvery = every > 0 && (transferClients.Count > 0 || transferRules.Count > 0 || notifyTargets.Count > 0) ? TimeSpan.FromSeconds(every) : null;
 
             // IXFR journal bounds.
             if (GlobalOptions.Pick(r, journalMaxSize, file?.JournalMaxSize) is var journalSize && journalSize < 0)
@@ -120,8 +124,8 @@ internal sealed class ServeCommand
                 throw new BadInputException(file?.Path ?? "--ns", e.Message.Split(" (Parameter", 2)[0]);
             }
             return new ServeSettings(dbPath, apex, endpoints, metrics, options,
-                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, []) { Journal = journal };
+                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients, TsigKeys = tsigKeys, TransferRules = transferRules },
+                notifyTargets, TimeSpan.FromSeconds(seconds), advanceEvery, [], file?.SecretReadableByOthers == true) { Journal = journal };
         }
 
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>

@@ -17,10 +17,11 @@ internal sealed record ServeSettings(
     IPEndPoint? MetricsListen,
     ZoneOptions Zone,
     DnsServerOptions Server,
-    IReadOnlyList<IPEndPoint> Secondaries,
+    IReadOnlyList<NotifyTarget> Secondaries,
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
-    IReadOnlyList<DemoCertificate> Demo)
+    IReadOnlyList<DemoCertificate> Demo,
+    bool SecretReadableByOthers = false)
 {
     /// <summary>How SIGHUP re-reads <c>--config</c>; null when serve was started without one.</summary>
     public ServeReconfigure? Reconfigure { get; init; }
@@ -72,6 +73,8 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 Reloads.ReloadAll();
             });
         });
+        if (settings.SecretReadableByOthers)
+            _log.LogWarning("the configuration file holds TSIG secrets and others may read it: chmod 600 (or 640 root:certdns)");
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
@@ -121,6 +124,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                     TcpConnections = () => _servers.Sum(server => server.TcpConnections),
                     Watcher = _watcher,
                     Notifier = notifier,
+                    Tsig = () => (_servers.Sum(x => x.TsigSigned), _servers.Sum(x => x.TsigBadKey), _servers.Sum(x => x.TsigBadSig), _servers.Sum(x => x.TsigBadTime)),
                     Reloads = Reloads,
                     Report = (snapshot, now) => StatusReports.Build(settings.DbPath, snapshot, settings.Apex, now),
                 });

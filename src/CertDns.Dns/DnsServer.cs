@@ -198,8 +198,7 @@ public sealed class DnsServer : IAsyncDisposable
                 }
 
                 var query = receive.AsSpan(0, received);
-                int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false,
-                    UdpTransferAllowed(query, client.Buffer.Span[..client.Size]), out _);
+                int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), null, client.Buffer.Span[..client.Size], out _, out _);
                 if (length == 0) continue;
                 try
                 {
@@ -250,7 +249,7 @@ public sealed class DnsServer : IAsyncDisposable
                     continue;
                 }
                 for (int i = 0; i < received; i++)
-                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), out _);
+                    lengths[i] = Answer(batch.Query(i), batch.Response(i), null, batch.Sender(i), out _, out _);
                 batch.Send(handle, received, lengths);
             }
         }
@@ -274,19 +273,28 @@ public sealed class DnsServer : IAsyncDisposable
     /// Whether a UDP query is an IXFR from a transfer client (RFC 1995 section 2 lets it have the SOA over UDP). Only an
     /// IXFR reads the sender's address, so ordinary answers stay allocation-free.
     /// </summary>
-    private bool UdpTransferAllowed(ReadOnlySpan<byte> query, ReadOnlySpan<byte> sockaddr)
+    private bool UdpTransferAllowed(ReadOnlySpan<byte> query, ReadOnlySpan<byte> sockaddr, TsigKey? key)
     {
-        if (_options.TransferClients.Count == 0 || !DnsResponder.AsksIxfr(query) || sockaddr.Length < 8) return false;
-        // Linux sockaddr_in (family 2, address at 4) and sockaddr_in6 (family 10, address at 8).
-        int family = sockaddr[0] | (sockaddr[1] << 8);
-        IPAddress? address = family switch
+        if ((_options.TransferClients.Count == 0 && _options.TransferRules.Count == 0) || !DnsResponder.AsksIxfr(query)) return false;
+        return SenderAddress(sockaddr) is { } address && TransferAllowed(address, key);
+    }
+
+    /// <summary>
+    /// The transfer ACL (RFC 5936 section 4.1): server.allow-transfer's addresses without a key, and the [[transfer]]
+    /// rules, where an address a keyed rule covers needs that key (RFC 8945).
+    /// </summary>
+    private bool TransferAllowed(IPAddress address, TsigKey? key)
+    {
+        if (_options.TransferRules.Count > 0)
         {
-            2 => new IPAddress(sockaddr.Slice(4, 4)),
-            10 when sockaddr.Length >= 24 => new IPAddress(sockaddr.Slice(8, 16)),
-            _ => null,
-        };
-        if (address is null) return false;
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+            bool covered = false;
+            foreach (var rule in _options.TransferRules)
+            {
+                if (rule.Key is not null && rule.Network.Contains(address)) covered = true;
+            }
+            if (covered) return TransferRule.Allows(_options.TransferRules, address, key);
+            if (TransferRule.Allows(_options.TransferRules, address, key)) return true;
+        }
         // A loop, not a lambda: a closure over the address would be allocated on entry, for every query.
         foreach (var allowed in _options.TransferClients)
         {
@@ -295,20 +303,121 @@ public sealed class DnsServer : IAsyncDisposable
         return false;
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, out TransferMessages? transfer)
+    /// <summary>Whether an address may take the TCP slots held for secondaries: on some transfer rule, keyed or not.</summary>
+    private bool TransferCandidate(IPAddress address) =>
+        _options.TransferClients.Any(a => a.Equals(address)) || TransferRule.Covers(_options.TransferRules, address);
+
+    /// <summary>
+    /// Answers one message, TSIG first (RFC 8945 section 5.2): a request whose TSIG fails gets NOTAUTH with the TSIG
+    /// error and nothing else, whoever sent it; one signed with a known key is answered (and its transfer access
+    /// decided) as signed by that key, and the answer, or every message of the transfer (<paramref name="signer"/>), is
+    /// signed. <paramref name="tcpClient"/> is the TCP peer; UDP passes its sender's sockaddr instead.
+    /// </summary>
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
+        out TransferMessages? transfer, out Tsig.TransferSigner? signer)
     {
+        signer = null;
+        transfer = null;
+        bool tcp = tcpClient is not null;
         try
         {
-            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, out transfer);
+            // Responses are never answered (RFC 1035 section 4.1.1), signed or not: the responder stays silent on them.
+            var tsig = query.Length >= DnsQuery.HeaderLength && (query[2] & 0x80) == 0 ? Tsig.Check(query, _options.TsigKeys, Now()) : null;
+            if (tsig is { Status: not TsigStatus.Valid })
+            {
+                Interlocked.Increment(ref tsig.Status == TsigStatus.BadKey ? ref _tsigBadKey : ref tsig.Status == TsigStatus.BadTime ? ref _tsigBadTime : ref _tsigBadSig);
+                return Tsig.WriteError(query, response[..Math.Min(response.Length, ClientLimit(query, tcp))], tsig, Now());
+            }
+            var key = tsig?.Key;
+            bool allowed = tcp ? TransferAllowed(tcpClient!, key) : UdpTransferAllowed(query, sockaddr, key);
+            // A signed answer keeps room for its TSIG within the client's limit.
+            int max = key is null ? DnsResponder.MaxMessageSize : ClientLimit(query, tcp) - Tsig.MaxRecordLength(key);
+            int length = _responder.Respond(query, response, max, tcp, allowed, out transfer);
+            // A transfer refused only for want of the key its address needs: NOTAUTH, as for a bad signature (RFC 8945
+            // section 5.2). There is no TSIG to echo; naming the key would tell anyone which to try.
+            if (transfer is null && length >= DnsQuery.HeaderLength && (response[3] & 0x0F) == ResponseCode.Refused && !allowed && key is null
+                && AsksTransfer(query) && NeedsKey(tcp ? tcpClient! : SenderAddress(sockaddr)))
+                response[3] = (byte)((response[3] & 0xF0) | Tsig.NotAuth);
+            if (tsig is not null && key is not null)
+            {
+                Interlocked.Increment(ref _tsigSigned);
+                if (transfer is not null) signer = new Tsig.TransferSigner(key, tsig.Mac, tsig.OriginalId, _options.Time);
+                else if (length > 0) length = Tsig.SignResponse(response, length, key, tsig.Mac, tsig.OriginalId, (ulong)Now());
+            }
+            return length;
         }
         catch (Exception e)
         {
             // A fault in one answer (a bug, a bad snapshot) must not take the server down: this query goes unanswered.
             _options.OnError?.Invoke(e);
+            transfer?.Dispose();
             transfer = null;
+            signer = null;
             return 0;
         }
     }
+
+    /// <summary>Whether a keyed [[transfer]] rule covers <paramref name="address"/>.</summary>
+    private bool NeedsKey(IPAddress? address)
+    {
+        if (address is null) return false;
+        foreach (var rule in _options.TransferRules)
+        {
+            if (rule.Key is not null && rule.Network.Contains(address)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Whether the question asks AXFR or IXFR (read only once the responder has refused it).</summary>
+    private static bool AsksTransfer(ReadOnlySpan<byte> query)
+    {
+        int pos = DnsQuery.HeaderLength;
+        if (!DnsQuery.SkipName(query, ref pos) || pos + 2 > query.Length) return false;
+        ushort type = BinaryPrimitives.ReadUInt16BigEndian(query[pos..]);
+        return type is RecordType.Axfr or RecordType.Ixfr;
+    }
+
+    /// <summary>The address in a Linux sockaddr_in or sockaddr_in6.</summary>
+    private static IPAddress? SenderAddress(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length < 8) return null;
+        // Linux sockaddr_in (family 2, address at 4) and sockaddr_in6 (family 10, address at 8).
+        int family = sockaddr[0] | (sockaddr[1] << 8);
+        IPAddress? address = family switch
+        {
+            2 => new IPAddress(sockaddr.Slice(4, 4)),
+            10 when sockaddr.Length >= 24 => new IPAddress(sockaddr.Slice(8, 16)),
+            _ => null,
+        };
+        return address is { IsIPv4MappedToIPv6: true } ? address.MapToIPv4() : address;
+    }
+
+    private long Now() => _options.Time.GetUtcNow().ToUnixTimeSeconds();
+
+    /// <summary>The most the client takes (RFC 6891 section 6.2.5, RFC 1035 section 4.2.1), as the responder reckons it.</summary>
+    private int ClientLimit(ReadOnlySpan<byte> query, bool tcp)
+    {
+        if (tcp) return DnsResponder.MaxMessageSize;
+        Span<ushort> labels = stackalloc ushort[DnsQuery.MaxLabels];
+        var q = new DnsQuery(query, labels);
+        q.Parse();
+        return q.HasOpt ? Math.Clamp((int)q.UdpPayloadSize, DnsResponder.ClassicUdpSize, Math.Clamp(_responder.Options.UdpPayloadSize, DnsResponder.ClassicUdpSize, DnsResponder.MaxMessageSize))
+            : DnsResponder.ClassicUdpSize;
+    }
+
+    private long _tsigSigned, _tsigBadKey, _tsigBadSig, _tsigBadTime;
+
+    /// <summary>Requests answered signed with a known key (RFC 8945).</summary>
+    public long TsigSigned => Interlocked.Read(ref _tsigSigned);
+
+    /// <summary>Requests refused NOTAUTH/BADKEY: signed with a key this server does not know.</summary>
+    public long TsigBadKey => Interlocked.Read(ref _tsigBadKey);
+
+    /// <summary>Requests refused NOTAUTH/BADSIG (or BADTRUNC, FORMERR): the MAC did not verify.</summary>
+    public long TsigBadSig => Interlocked.Read(ref _tsigBadSig);
+
+    /// <summary>Requests refused NOTAUTH/BADTIME: signed outside the time window.</summary>
+    public long TsigBadTime => Interlocked.Read(ref _tsigBadTime);
 
     private async Task AcceptLoopAsync()
     {
@@ -331,8 +440,8 @@ public sealed class DnsServer : IAsyncDisposable
             }
 
             var address = client.RemoteEndPoint is IPEndPoint remote ? (remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address) : IPAddress.None;
-            // Zone transfers only to the configured secondaries; any other AXFR or IXFR gets the responder's refusal.
-            bool transferAllowed = _options.TransferClients.Count > 0 && _options.TransferClients.Any(a => a.Equals(address));
+            // Secondaries (by address; a key is checked per request) may take the slots held for transfers.
+            bool transferAllowed = TransferCandidate(address);
             if (!TryTakeSlot(address, transferAllowed))
             {
                 client.Dispose();
@@ -340,7 +449,7 @@ public sealed class DnsServer : IAsyncDisposable
             }
             client.NoDelay = true;
             long id = Interlocked.Increment(ref _nextConnectionId);
-            var connection = Task.Run(() => ServeTcpAsync(client, address, transferAllowed), CancellationToken.None);
+            var connection = Task.Run(() => ServeTcpAsync(client, address), CancellationToken.None);
             _connections[id] = connection;
             _ = connection.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
@@ -352,7 +461,7 @@ public sealed class DnsServer : IAsyncDisposable
     /// </summary>
     private bool TryTakeSlot(IPAddress address, bool transferClient)
     {
-        int reserved = _options.TransferClients.Count == 0 ? 0 : Math.Clamp(_options.TransferReservedConnections, 0, _options.MaxTcpConnections - 1);
+        int reserved = _options.TransferClients.Count == 0 && _options.TransferRules.Count == 0 ? 0 : Math.Clamp(_options.TransferReservedConnections, 0, _options.MaxTcpConnections - 1);
         lock (_perClient)
         {
             if (Volatile.Read(ref _tcpConnections) >= _options.MaxTcpConnections - (transferClient ? 0 : reserved)) return false;
@@ -378,7 +487,7 @@ public sealed class DnsServer : IAsyncDisposable
     /// RFC 7766: two-octet length framing; every complete query already received is answered, in order, and the
     /// answers go out in one write (pipelining, section 6.2.1.1).
     /// </summary>
-    private async Task ServeTcpAsync(Socket socket, IPAddress address, bool transferAllowed)
+    private async Task ServeTcpAsync(Socket socket, IPAddress address)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
@@ -416,7 +525,7 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, out var transfer);
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), address, [], out var transfer, out var signer);
                     start += 2 + length;
                     if (transfer is not null)
                     {
@@ -439,6 +548,8 @@ public sealed class DnsServer : IAsyncDisposable
                                     _options.OnError?.Invoke(e);
                                     return;
                                 }
+                                // RFC 8945 section 5.3.1: a signed request gets every message signed.
+                                if (signer is not null) frame = signer.Sign(frame);
                                 // Bounded per message, not per transfer: a large zone takes longer than any idle timeout.
                                 deadline.CancelAfter(_options.TransferWriteTimeout);
                                 await SendAsync(socket, frame, deadline.Token);

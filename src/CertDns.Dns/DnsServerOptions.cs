@@ -56,6 +56,23 @@ public sealed record DnsServerOptions
     /// </summary>
     public TimeSpan TransferWriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    // TSIG (RFC 8945) and transfer access by address or prefix and key.
+
+    /// <summary>
+    /// The TSIG keys the server knows. A request signed with one of them gets a signed answer (every message of a
+    /// transfer signed); one signed with any other key, a bad MAC or outside its time window gets NOTAUTH.
+    /// </summary>
+    public IReadOnlyList<TsigKey> TsigKeys { get; init; } = [];
+
+    /// <summary>
+    /// Transfer access by prefix and key, on top of <see cref="TransferClients"/> (addresses without a key). An address a
+    /// rule with a key covers transfers only with that key.
+    /// </summary>
+    public IReadOnlyList<TransferRule> TransferRules { get; init; } = [];
+
+    /// <summary>The clock TSIG times are checked and signed with.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }
 }

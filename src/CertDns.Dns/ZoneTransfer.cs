@@ -52,46 +52,11 @@ public static class ZoneTransfer
     }
 
     /// <summary>
-    /// A NOTIFY (RFC 1996) for the zone to a secondary, over UDP, retried until acknowledged: the secondary then
-    /// checks our SOA and transfers the zone when the serial moved.
+    /// A NOTIFY (RFC 1996) for the zone to a secondary, over UDP, unsigned, retried until acknowledged (<see cref="Notify"/>
+    /// checks the acknowledgement): the secondary then checks our SOA and transfers the zone when the serial moved.
     /// </summary>
-    public static async Task<bool> NotifyAsync(IPEndPoint secondary, Zone zone, uint serial, CancellationToken cancel = default)
-    {
-        ArgumentNullException.ThrowIfNull(secondary);
-        ArgumentNullException.ThrowIfNull(zone);
-        var message = new List<byte>();
-        var id = (ushort)Random.Shared.Next(ushort.MaxValue);
-        message.AddRange([(byte)(id >> 8), (byte)id, 0x24, 0x00, 0, 1, 0, 1, 0, 0, 0, 0]); // opcode NOTIFY, AA; QD 1, AN 1
-        message.AddRange(zone.ApexWire);
-        message.AddRange([0, 6, 0, 1]);
-        // The answer section may carry the new SOA (RFC 1996 section 3.7): a hint, the secondary still asks.
-        message.AddRange(zone.ApexWire);
-        var soa = zone.Soa(serial);
-        var record = new byte[10 + soa.Rdata.Length];
-        soa.WriteAfterOwner(record, 0);
-        message.AddRange(record);
-        using var udp = new System.Net.Sockets.UdpClient(secondary.AddressFamily);
-        var payload = message.ToArray();
-        for (int attempt = 0; attempt < 3; attempt++)
-        {
-            await udp.SendAsync(payload, secondary, cancel).ConfigureAwait(false);
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            wait.CancelAfter(TimeSpan.FromSeconds(2));
-            try
-            {
-                var reply = await udp.ReceiveAsync(wait.Token).ConfigureAwait(false);
-                if (reply.Buffer.Length >= 12 && BinaryPrimitives.ReadUInt16BigEndian(reply.Buffer) == id) return true;
-            }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
-            {
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                // ICMP port unreachable: the secondary is not up (yet); try again.
-            }
-        }
-        return false;
-    }
+    public static async Task<bool> NotifyAsync(IPEndPoint secondary, Zone zone, uint serial, CancellationToken cancel = default) =>
+        (await Notify.SendAsync(new NotifyTarget(secondary, null), zone, serial, cancel: cancel).ConfigureAwait(false)).Acknowledged;
 }
 
 /// <summary>

@@ -220,6 +220,15 @@ public sealed class MonitorEndpoint : IAsyncDisposable
         Header(text, "certdns_notifies_total", "counter", "NOTIFYs sent to secondaries, by outcome.");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"acknowledged\"}} {_sources.Notifier?.Acknowledged ?? 0}\n");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"failed\"}} {_sources.Notifier?.Failed ?? 0}\n");
+        if (_sources.Tsig?.Invoke() is var (signed, badKey, badSig, badTime))
+        {
+            // Key names and secrets stay out: only counts, by outcome.
+            Header(text, "certdns_tsig_requests_total", "counter", "Requests with a TSIG (RFC 8945), by outcome: answered signed, or refused NOTAUTH with the error.");
+            text.Append(CultureInfo.InvariantCulture, $"certdns_tsig_requests_total{{result=\"signed\"}} {signed}\n");
+            text.Append(CultureInfo.InvariantCulture, $"certdns_tsig_requests_total{{result=\"badkey\"}} {badKey}\n");
+            text.Append(CultureInfo.InvariantCulture, $"certdns_tsig_requests_total{{result=\"badsig\"}} {badSig}\n");
+            text.Append(CultureInfo.InvariantCulture, $"certdns_tsig_requests_total{{result=\"badtime\"}} {badTime}\n");
+        }
 
         var snapshot = _sources.Snapshots.Current;
         Header(text, "certdns_snapshot_serial", "gauge", "The zone serial served.");

@@ -27,6 +27,9 @@ public sealed class MonitorSources
     /// <summary>NOTIFY outcomes, when there are secondaries.</summary>
     public SecondaryNotifier? Notifier { get; init; }
 
+    /// <summary>TSIG outcomes of requests (RFC 8945): signed answers, BADKEY, BADSIG, BADTIME refusals; null without.</summary>
+    public Func<(long Signed, long BadKey, long BadSig, long BadTime)>? Tsig { get; init; }
+
     /// <summary>Recent reloads and refusals.</summary>
     public required ReloadHooks Reloads { get; init; }
 

@@ -143,7 +143,8 @@ public sealed partial class CertDnsConfigTests
         var text = CommentedKey().Replace(File.ReadAllText(Example), "$1");
         var config = Parse(text);
 
-        foreach (var property in typeof(CertDnsConfig).GetProperties().Where(p => p.Name != nameof(CertDnsConfig.Path)))
+        // SecretReadableByOthers is what Load finds of the file's mode, no key.
+        foreach (var property in typeof(CertDnsConfig).GetProperties().Where(p => p.Name is not (nameof(CertDnsConfig.Path) or nameof(CertDnsConfig.SecretReadableByOthers))))
             Assert.True(property.GetValue(config) is not null, $"zones/certdns.toml shows no key for {property.Name}");
     }
 
@@ -168,6 +169,88 @@ public sealed partial class CertDnsConfigTests
         Assert.StartsWith(reason, e.Reason, StringComparison.Ordinal);
     }
 
-    [GeneratedRegex(@"^#([a-z""][a-z0-9.""-]* = )", RegexOptions.Multiline)]
+    // TSIG: [[key]], [[transfer]], [[notify]].
+
+    private const string Secret32 = "cmVwbGFjZSB3aXRoIHRoZSBvdXRwdXQgb2YgdHNpZy1rZXlnZW4=";
+
+    [Fact]
+    public void Parse_KeysTransfersNotifies_Read()
+    {
+        var config = Parse($"""
+            [server]
+            allow-transfer = ["192.0.2.9"]
+            [[key]]
+            name = "Xfr.Status.Example."
+            secret = "{Secret32}"
+            [[key]]
+            name = "old"
+            algorithm = "HMAC-SHA1"
+            secret = "{Secret32}"
+            [[transfer]]
+            address = "192.0.2.0/24"
+            key = "xfr.status.example"
+            [[transfer]]
+            address = "2001:db8::2"
+            [[notify]]
+            address = "[2001:db8::2]:53"
+            key = "old"
+            """);
+
+        Assert.Equal(["xfr.status.example", "old"], config.Keys!.Select(k => k.Name));
+        Assert.Equal(Dns.TsigAlgorithm.HmacSha256, config.Keys![0].Algorithm);
+        Assert.Equal(Dns.TsigAlgorithm.HmacSha1, config.Keys![1].Algorithm);
+        Assert.Equal(IPNetwork.Parse("192.0.2.0/24"), config.Transfers![0].Network);
+        Assert.Same(config.Keys[0], config.Transfers[0].Key);
+        Assert.Equal(IPNetwork.Parse("2001:db8::2/128"), config.Transfers[1].Network);
+        Assert.Null(config.Transfers[1].Key);
+        Assert.Equal(IPEndPoint.Parse("[2001:db8::2]:53"), config.NotifyTargets![0].Address);
+        Assert.Same(config.Keys[1], config.NotifyTargets[0].Key);
+        Assert.Equal([IPAddress.Parse("192.0.2.9")], config.AllowTransfer!);
+    }
+
+    [Theory]
+    [InlineData("[[key]]\nname = \"k\"\nsecret = \"c2hvcnQ=\"\n", 3, "key.secret: the secret has 5 octets; hmac-sha256 needs at least 32")]
+    [InlineData("[[key]]\nname = \"k\"\nsecret = \"not base64!\"\n", 3, "key.secret: [[key]] \"k\": not base64")]
+    [InlineData("[[key]]\nname = \"k\"\n", 1, "[[key]] \"k\": secret is missing")]
+    [InlineData("[[key]]\nsecret = \"" + Secret32 + "\"\n", 1, "[[key]]: name is missing")]
+    [InlineData("[[key]]\nname = \"k\"\nalgorithm = \"hmac-md5\"\nsecret = \"" + Secret32 + "\"\n", 3, "key.algorithm: expected hmac-sha256")]
+    [InlineData("[[key]]\nname = \"k\"\nsecret = \"" + Secret32 + "\"\nsecrets = 1\n", 4, "key.secrets: unknown key")]
+    [InlineData("[[key]]\nname = \"k\"\nsecret = \"" + Secret32 + "\"\n[[key]]\nname = \"K.\"\nsecret = \"" + Secret32 + "\"\n", 4, "key.name: \"k\" given twice")]
+    [InlineData("[[transfer]]\naddress = \"192.0.2.1/24\"\n", 2, "transfer.address: \"192.0.2.1/24\" is not an address or prefix")]
+    [InlineData("[[transfer]]\naddress = \"192.0.2.0/24\"\nkey = \"nobody\"\n", 3, "transfer.key: no [[key]] named \"nobody\"")]
+    [InlineData("[[transfer]]\n[[notify]]\naddress = \"192.0.2.2:53\"\n", 1, "[[transfer]]: address is missing")]
+    [InlineData("[[notify]]\naddress = \"192.0.2.2\"\n", 2, "notify.address: \"192.0.2.2\" is not address:port")]
+    [InlineData("[[notify]]\naddress = \"192.0.2.2:53\"\nport = 53\n", 3, "notify.port: unknown key")]
+    [InlineData("[[acl]]\naddress = \"192.0.2.2\"\n", 1, "arrays of tables other than")]
+    public void Parse_BadTsigEntry_FileLineAndReason(string text, int line, string reason)
+    {
+        var e = Assert.Throws<BadInputException>(() => Parse(text));
+
+        Assert.Equal($"certdns.toml:{line}", e.Input);
+        Assert.StartsWith(reason, e.Reason, StringComparison.Ordinal);
+        Assert.DoesNotContain(Secret32, e.Message);
+    }
+
+    [Fact]
+    public void Load_SecretInFileOthersMayRead_Flagged()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        var path = Path.Combine(Path.GetTempPath(), Guid.NewGuid() + ".toml");
+        try
+        {
+            File.WriteAllText(path, $"[[key]]\nname = \"k\"\nsecret = \"{Secret32}\"\n");
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+            Assert.True(CertDnsConfigLoader.Load(path).SecretReadableByOthers);
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Assert.Null(CertDnsConfigLoader.Load(path).SecretReadableByOthers);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    // A commented key, or a commented [[key]], [[transfer]] or [[notify]] header.
+    [GeneratedRegex(@"^#(\[\[[a-z]+\]\]$|[a-z""][a-z0-9.""-]* = )", RegexOptions.Multiline)]
     private static partial Regex CommentedKey();
 }

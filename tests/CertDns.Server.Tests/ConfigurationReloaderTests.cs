@@ -156,11 +156,16 @@ public sealed class ConfigurationReloaderTests : IDisposable
             [typeof(IReadOnlyList<IPEndPoint>)] = new List<IPEndPoint> { new(IPAddress.Loopback, 53) },
             [typeof(IPEndPoint)] = new IPEndPoint(IPAddress.Loopback, 53),
             [typeof(IReadOnlyDictionary<string, IReadOnlyList<IPAddress>>)] = new Dictionary<string, IReadOnlyList<IPAddress>> { ["x"] = [IPAddress.Loopback] },
+            [typeof(IReadOnlyList<Dns.TsigKey>)] = new List<Dns.TsigKey> { new("k", Dns.TsigAlgorithm.HmacSha256, new byte[32]) },
+            [typeof(IReadOnlyList<Dns.TransferRule>)] = new List<Dns.TransferRule> { new(IPNetwork.Parse("127.0.0.0/8"), null) },
+            [typeof(IReadOnlyList<Dns.NotifyTarget>)] = new List<Dns.NotifyTarget> { new(new IPEndPoint(IPAddress.Loopback, 53), null) },
         };
         Assert.Equal(ConfigKeys.All.Count, ConfigKeys.All.Select(k => k.Name).Distinct().Count());
         Assert.All(ConfigKeys.RestartKeys, k => Assert.NotNull(k.Keep));
         var empty = new CertDnsConfig();
-        foreach (var property in typeof(CertDnsConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance).Where(p => p.Name != nameof(CertDnsConfig.Path)))
+        foreach (var property in typeof(CertDnsConfig).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+            // Path and SecretReadableByOthers say where the file is and how it may be read: no keys of it.
+            .Where(p => p.Name is not (nameof(CertDnsConfig.Path) or nameof(CertDnsConfig.SecretReadableByOthers))))
         {
             Assert.True(samples.TryGetValue(property.PropertyType, out var sample), $"add a sample value of {property.PropertyType} for {property.Name} here");
             var config = new CertDnsConfig();

@@ -4,27 +4,25 @@ using System.Globalization;
 namespace CertDns.TestInfrastructure;
 
 /// <summary>
-/// A real BIND <c>named</c> in the foreground, on 127.0.0.1, with its configuration, state and log in the test's folder.
+/// A real BIND <c>named</c> in the foreground on 127.0.0.1, its configuration, zone files and log
+/// (<c>named.log</c>: xfer-in, notify, security, at debug level 3: only there does named say "got incremental response") in a folder of the test's own, no rndc.
 /// </summary>
 public static class NamedServer
 {
-    /// <summary>The log file <see cref="Start"/> has named write (transfers, NOTIFY and the rest).</summary>
-    public static string LogPath(TempDir dir) => dir.File("named.log");
-
     /// <summary>
-    /// Starts named on <paramref name="port"/>; <paramref name="zones"/> holds its zone statements (e.g. a secondary
-    /// of <c>status.example</c> with <c>primaries { 127.0.0.1 port N; };</c>).
+    /// Starts named on <paramref name="port"/> with <paramref name="clauses"/> (key, zone and server statements) after
+    /// its options; the log is <see cref="LogPath(string)"/>.
     /// </summary>
-    public static Process Start(TempDir dir, int port, string zones)
+    public static Process Start(string dir, int port, string clauses)
     {
-        var state = Directory.CreateDirectory(dir.File("named")).FullName;
-        var conf = dir.File("named.conf");
+        Directory.CreateDirectory(dir);
+        var conf = Path.Combine(dir, "named.conf");
         File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $$"""
             options {
-                directory "{{state}}";
-                pid-file "{{state}}/named.pid";
-                session-keyfile "{{state}}/session.key";
-                managed-keys-directory "{{state}}";
+                directory "{{dir}}";
+                pid-file "{{Path.Combine(dir, "named.pid")}}";
+                session-keyfile "{{Path.Combine(dir, "session.key")}}";
+                managed-keys-directory "{{dir}}";
                 listen-on port {{port}} { 127.0.0.1; };
                 listen-on-v6 { none; };
                 recursion no;
@@ -34,13 +32,30 @@ public static class NamedServer
             };
             controls { };
             logging {
-                channel file { file "{{LogPath(dir)}}"; severity debug 3; print-time yes; print-category yes; };
+                channel file { file "{{LogPath(dir)}}"; severity debug 3; print-time yes; print-category yes; print-severity yes; };
                 category default { file; };
+                category xfer-in { file; };
+                category notify { file; };
+                category security { file; };
+                category general { file; };
             };
-            {{zones}}
+            {{clauses}}
             """));
         var info = new ProcessStartInfo(Peer.Path(Peer.Named)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-f", "-c", conf }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
+        // -f: foreground, logging as configured; as root it stays root (-u would need a user that can write the folder).
+        foreach (var a in new[] { "-f", "-c", conf, "-n", "1" }) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
+
+    /// <summary>Where named logs.</summary>
+    public static string LogPath(string dir) => Path.Combine(dir, "named.log");
+
+    /// <summary>Starts named in the folder <c>named</c> of <paramref name="dir"/>.</summary>
+    public static Process Start(TempDir dir, int port, string clauses) => Start(dir.File("named"), port, clauses);
+
+    /// <summary>Where named started in <paramref name="dir"/> logs.</summary>
+    public static string LogPath(TempDir dir) => LogPath(dir.File("named"));
 }

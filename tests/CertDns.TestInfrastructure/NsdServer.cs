@@ -8,9 +8,10 @@ public static class NsdServer
 {
     /// <summary>
     /// Starts NSD serving <c>status.example</c> on <paramref name="port"/>; <paramref name="zone"/> holds the lines of
-    /// the zone block after its name (a zonefile, request-xfr, allow-notify ...), indented by four spaces.
+    /// the zone block after its name (a zonefile, request-xfr, allow-notify ...), indented by four spaces;
+    /// <paramref name="clauses"/> holds top-level clauses to add before it (a key: for TSIG).
     /// </summary>
-    public static Process Start(TempDir dir, int port, string zone, int verbosity = 0)
+    public static Process Start(TempDir dir, int port, string zone, int verbosity = 0, string clauses = "")
     {
         var conf = dir.File("nsd.conf");
         File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
@@ -30,6 +31,7 @@ public static class NsdServer
                 verbosity: {verbosity}
             remote-control:
                 control-enable: no
+            {clauses}
             zone:
                 name: "status.example"
             {zone}

@@ -9,9 +9,9 @@ public static class Peer
     public const string Zonemaster = "zonemaster-cli";
 
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
-        Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
+        Rbldnsd = "rbldnsd", Unbound = "unbound", Named = "named", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
-        Named = "named", DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
+        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
         Curl = "curl";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>

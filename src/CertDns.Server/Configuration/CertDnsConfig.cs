@@ -72,4 +72,17 @@ public sealed record CertDnsConfig
 
     /// <summary><c>journal.max-age</c>: seconds; older changes are dropped from the IXFR journal (<c>--journal-max-age</c>).</summary>
     public double? JournalMaxAge { get; init; }
+    // TSIG (RFC 8945): [[key]], [[transfer]], [[notify]].
+
+    /// <summary><c>[[key]]</c>: TSIG keys by name (name, algorithm, secret).</summary>
+    public IReadOnlyList<CertDns.Dns.TsigKey>? Keys { get; init; }
+
+    /// <summary><c>[[transfer]]</c>: transfer access by address or prefix, each with the key it needs or none.</summary>
+    public IReadOnlyList<CertDns.Dns.TransferRule>? Transfers { get; init; }
+
+    /// <summary><c>[[notify]]</c>: secondaries to NOTIFY, each signed with its key or unsigned.</summary>
+    public IReadOnlyList<CertDns.Dns.NotifyTarget>? NotifyTargets { get; init; }
+
+    /// <summary>Whether the file holds a secret and others may read it (a warning for <c>config check</c> and serve).</summary>
+    public bool? SecretReadableByOthers { get; init; }
 }

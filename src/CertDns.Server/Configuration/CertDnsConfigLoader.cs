@@ -35,7 +35,14 @@ public static class CertDnsConfigLoader
         {
             throw new BadInputException(path, $"cannot read: {e.Message}");
         }
-        return Parse(text, path);
+        var config = Parse(text, path);
+        if (config.Keys is { Count: > 0 } && !OperatingSystem.IsWindows())
+        {
+            // A secret in a file others can read is anyone's key to the zone's transfers.
+            var mode = File.GetUnixFileMode(path);
+            if ((mode & (UnixFileMode.OtherRead | UnixFileMode.GroupRead)) != 0) config = config with { SecretReadableByOthers = true };
+        }
+        return config;
     }
 
     /// <summary>Checks <paramref name="text"/> as if read from <paramref name="path"/>.</summary>
@@ -59,10 +66,22 @@ public static class CertDnsConfigLoader
         }
 
         var entries = new List<Entry>();
+        var arrays = new List<(string Table, int Line, List<Entry> Items)>();
         foreach (var kv in document.KeyValues) Collect(entries, [], kv, path);
         foreach (var table in document.Tables)
         {
             int line = table.Span.Start.Line + 1;
+            if (table is TableArraySyntax array && array.Name is not null)
+            {
+                // [[key]], [[transfer]], [[notify]]: one table per entry, each entry's keys checked on their own.
+                var arrayName = string.Join('.', KeyParts(array.Name));
+                if (!ArrayTables.Contains(arrayName, StringComparer.Ordinal))
+                    throw new BadInputException($"{path}:{line}", $"arrays of tables other than {string.Join(", ", ArrayTables.Select(t => $"[[{t}]]"))} are not part of certdns.toml ([[{arrayName}]])");
+                var items = new List<Entry>();
+                foreach (var kv in array.Items) Collect(items, [arrayName], kv, path);
+                arrays.Add((arrayName, line, items));
+                continue;
+            }
             if (table is not TableSyntax || table.Name is null)
                 throw new BadInputException($"{path}:{line}", "arrays of tables ([[...]]) are not part of certdns.toml");
             var name = KeyParts(table.Name);
@@ -71,7 +90,105 @@ public static class CertDnsConfigLoader
                 throw new BadInputException($"{path}:{line}", $"[{joined}]: unknown table (known: {string.Join(", ", Tables)})");
             foreach (var kv in table.Items) Collect(entries, name, kv, path);
         }
-        return Build(entries, path);
+        return Tsig(Build(entries, path), arrays, path);
+    }
+
+    // TSIG (RFC 8945): [[key]], [[transfer]], [[notify]].
+
+    /// <summary>The arrays of tables a file may have.</summary>
+    private static readonly string[] ArrayTables = ["key", "transfer", "notify"];
+
+    /// <summary>
+    /// Reads the [[key]], [[transfer]] and [[notify]] entries: every key of an entry known, the secret base64 and long
+    /// enough, each key name given once and every one used defined. A refusal never shows a secret.
+    /// </summary>
+    private static CertDnsConfig Tsig(CertDnsConfig config, List<(string Table, int Line, List<Entry> Items)> arrays, string path)
+    {
+        var keys = new Dictionary<string, TsigKey>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (table, line, items) in arrays.Where(a => a.Table == "key"))
+        {
+            string? name = null, secret = null;
+            int secretLine = line;
+            var algorithm = TsigAlgorithm.HmacSha256;
+            foreach (var e in items)
+            {
+                switch (e.Key)
+                {
+                    case "key.name": name = NonEmpty(e, path); break;
+                    case "key.algorithm":
+                        if (!TsigKey.TryParseAlgorithm(Single(e, path), out algorithm))
+                            throw Bad(e, path, "expected hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1");
+                        break;
+                    case "key.secret":
+                        secret = Single(e, path);
+                        secretLine = e.Line;
+                        break;
+                    default: throw Bad(e, path, "unknown key (a [[key]] has name, algorithm, secret)");
+                }
+            }
+            if (name is null) throw new BadInputException($"{path}:{line}", "[[key]]: name is missing");
+            if (secret is null) throw new BadInputException($"{path}:{line}", $"[[key]] \"{name}\": secret is missing");
+            byte[] bytes;
+            try
+            {
+                bytes = Convert.FromBase64String(secret.Trim());
+            }
+            catch (FormatException)
+            {
+                throw new BadInputException($"{path}:{secretLine}", $"key.secret: [[key]] \"{name}\": not base64 (tsig-keygen prints one)");
+            }
+            TsigKey key;
+            try
+            {
+                key = new TsigKey(name, algorithm, bytes);
+            }
+            catch (ArgumentException x)
+            {
+                throw new BadInputException($"{path}:{(x.ParamName == "secret" ? secretLine : line)}", $"{(x.ParamName == "secret" ? "key.secret" : "key.name")}: {x.Message.Split(" (Parameter", 2)[0]}");
+            }
+            if (!keys.TryAdd(key.Name, key)) throw new BadInputException($"{path}:{line}", $"key.name: \"{key.Name}\" given twice");
+        }
+
+        TsigKey? KeyNamed(Entry e) => keys.TryGetValue(NonEmpty(e, path).Trim().TrimEnd('.'), out var k) ? k
+            : throw Bad(e, path, $"no [[key]] named \"{Single(e, path)}\"");
+
+        var transfers = new List<TransferRule>();
+        var notifies = new List<NotifyTarget>();
+        foreach (var (table, line, items) in arrays.Where(a => a.Table != "key"))
+        {
+            string? address = null;
+            Entry? addressEntry = null;
+            TsigKey? key = null;
+            foreach (var e in items)
+            {
+                if (e.Key == $"{table}.address")
+                {
+                    address = NonEmpty(e, path);
+                    addressEntry = e;
+                }
+                else if (e.Key == $"{table}.key") key = KeyNamed(e);
+                else throw Bad(e, path, $"unknown key (a [[{table}]] has address, key)");
+            }
+            if (address is null || addressEntry is null) throw new BadInputException($"{path}:{line}", $"[[{table}]]: address is missing");
+            if (table == "transfer") transfers.Add(new TransferRule(Prefix(addressEntry, path, address), key));
+            else notifies.Add(new NotifyTarget(Endpoint(addressEntry, path, address, listen: false), key));
+        }
+        return config with
+        {
+            Keys = keys.Count > 0 ? [.. keys.Values] : config.Keys,
+            Transfers = transfers.Count > 0 ? transfers : config.Transfers,
+            NotifyTargets = notifies.Count > 0 ? notifies : config.NotifyTargets,
+        };
+    }
+
+    /// <summary>An address (a /32 or /128) or a prefix, IPv4 or IPv6, without host bits past the prefix.</summary>
+    private static IPNetwork Prefix(Entry e, string path, string text)
+    {
+        if (!text.Contains('/', StringComparison.Ordinal) && IPAddress.TryParse(text, out var ip))
+            return new IPNetwork(ip, ip.AddressFamily == AddressFamily.InterNetwork ? 32 : 128);
+        // A prefix with host bits set (192.0.2.1/24) is a typo for an address or for the network: refused, not guessed.
+        if (IPNetwork.TryParse(text, out var network) && IPAddress.TryParse(text.Split('/')[0], out var given) && given.Equals(network.BaseAddress)) return network;
+        throw Bad(e, path, $"\"{text}\" is not an address or prefix (e.g. 192.0.2.53, 192.0.2.0/24, 2001:db8::/64)");
     }
 
     private sealed record Entry(string Key, string[] Parts, ValueSyntax Value, int Line);

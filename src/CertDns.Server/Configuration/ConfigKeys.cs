@@ -80,6 +80,12 @@ public static class ConfigKeys
         // The journal is built once, at start, with its bounds.
         ConfigKey.Restart("journal.max-size", "--journal-max-size", c => c.JournalMaxSize, (c, old) => c with { JournalMaxSize = old.JournalMaxSize }),
         ConfigKey.Restart("journal.max-age", "--journal-max-age", c => c.JournalMaxAge, (c, old) => c with { JournalMaxAge = old.JournalMaxAge }),
+        // TSIG: the keys and the keyed transfer ACL are fixed when the servers start; NOTIFY targets with keys too.
+        ConfigKey.Restart("key", null, c => c.Keys?.Select(k => k.Identity).ToList(), (c, old) => c with { Keys = old.Keys }, secret: true),
+        ConfigKey.Restart("transfer", null, c => c.Transfers?.Select(t => $"{t.Network} {t.Key?.Identity}").ToList(),
+            (c, old) => c with { Transfers = old.Transfers }, secret: true),
+        ConfigKey.Restart("notify", null, c => c.NotifyTargets?.Select(t => $"{t.Address} {t.Key?.Identity}").ToList(),
+            (c, old) => c with { NotifyTargets = old.NotifyTargets }, secret: true),
         ConfigKey.Restart("metrics.listen", "--metrics-listen", c => c.MetricsListen, (c, old) => c with { MetricsListen = old.MetricsListen }),
     ];
 

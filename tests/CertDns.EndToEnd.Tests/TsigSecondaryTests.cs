@@ -1,0 +1,268 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using CertDns.Core;
+
+namespace CertDns.EndToEnd.Tests;
+
+/// <summary>
+/// TSIG (RFC 8945) with the three secondaries operators run: NSD, Knot and BIND transfer the zone signed with the key
+/// certdns.toml gives them, and follow a signed NOTIFY whose signed acknowledgement certdns verifies. With the same key
+/// name and another secret they get no zone, and their logs say why; certdns does not take their answer to its NOTIFY
+/// as an acknowledgement.
+/// </summary>
+public sealed class TsigSecondaryTests : IDisposable
+{
+    private const string KeyName = "xfr.status.example";
+    private readonly TempDir _dir = new();
+    private readonly StatusScenario _scenario;
+    private readonly string _secret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    public TsigSecondaryTests() => _scenario = StatusScenario.Register(_dir, "Tsig Secondary Test CA");
+
+    public void Dispose() => _dir.Dispose();
+
+    /// <summary>certdns with one key, transfers from 127.0.0.1 only with it, and a signed NOTIFY to the secondary.</summary>
+    private CertDnsProcess.Server Serve(int secondaryPort, params string[] more)
+    {
+        var config = _dir.File("certdns.toml");
+        File.WriteAllText(config, string.Create(CultureInfo.InvariantCulture, $"""
+            [server]
+            poll = 0.3
+            [[key]]
+            name = "{KeyName}"
+            algorithm = "hmac-sha256"
+            secret = "{_secret}"
+            [[transfer]]
+            address = "127.0.0.1"
+            key = "{KeyName}"
+            [[notify]]
+            address = "127.0.0.1:{secondaryPort}"
+            key = "{KeyName}"
+            """));
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(config, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return CertDnsProcess.Serve(_dir.Path, ["--config", config, .. more]);
+    }
+
+    private static string OtherSecret() => Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+
+    private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
+
+    private static async Task WaitForSerial(int port, uint serial, Func<string> what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < until)
+        {
+            try
+            {
+                var soa = await Dig.RunAsync(port, "status.example", "SOA", "+norec");
+                if (soa.Status == "NOERROR" && soa.Answer.Count == 1 && Serial(soa) == serial) return;
+            }
+            catch (Xunit.Sdk.XunitException)
+            {
+                // dig timed out: the secondary is still starting.
+            }
+            await Task.Delay(200);
+        }
+        throw new TimeoutException(what());
+    }
+
+    private static async Task WaitForLog(string path, Func<string, bool> done, string what)
+    {
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < until)
+        {
+            if (File.Exists(path) && done(File.ReadAllText(path))) return;
+            await Task.Delay(200);
+        }
+        throw new TimeoutException($"{what}: {(File.Exists(path) ? File.ReadAllText(path) : "no log")}");
+    }
+
+    /// <summary>Good key: the secondary transfers, and follows a signed NOTIFY that certdns sees acknowledged.</summary>
+    private async Task TransfersAndFollowsNotify(CertDnsProcess.Server certdns, int port, Func<string> log)
+    {
+        var serial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(port, serial, () => "the secondary did not transfer the zone: " + log());
+        var revoked = Hex.Lower(_scenario.Clients["revoked"].Parsed.Sha256);
+        Assert.Equal("127.0.0.2", (await Dig.RunAsync(port, $"{revoked[..32]}.{revoked[32..]}.status.example", "A")).SingleAnswer("A")[4]);
+
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+        // "notified" is logged only for an acknowledgement whose TSIG verified with the key.
+        certdns.WaitFor($"notified 127.0.0.1:{port} (key {KeyName})", TimeSpan.FromSeconds(20));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(port, newSerial, () => "the secondary did not follow the signed NOTIFY: " + log());
+        Assert.DoesNotContain("not acknowledged", certdns.Output);
+    }
+
+    /// <summary>Wrong secret: no zone at the secondary, its log says why, and the NOTIFY is not acknowledged.</summary>
+    private async Task GetsNothing(CertDnsProcess.Server certdns, int port, string logPath, Func<string, bool> logSaysWhy)
+    {
+        await WaitForLog(logPath, logSaysWhy, "the secondary's log does not say the TSIG failed");
+        // A change makes certdns NOTIFY the secondary, which cannot verify it.
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+        certdns.WaitFor($"NOTIFY to 127.0.0.1:{port} (key {KeyName}) not acknowledged", TimeSpan.FromSeconds(30));
+        var soa = await Dig.RunAsync(port, "status.example", "SOA", "+norec");
+        Assert.NotEqual("NOERROR", soa.Status);
+        Assert.Empty(soa.Answer);
+        // The secondary refused the NOTIFY signed with a key it does not share, and certdns logged that refusal.
+        Assert.Matches($@"NOTIFY to 127\.0\.0\.1:{port} \(key {KeyName}\) not acknowledged: answered NOTAUTH", certdns.Output);
+    }
+
+    private Process StartNsd(int port, int primary, string secret) => NsdServer.Start(_dir, port, $"""
+            zonefile: "secondary.zone"
+            request-xfr: AXFR 127.0.0.1@{primary} {KeyName}
+            allow-notify: 127.0.0.1 {KeyName}
+        """, verbosity: 2, clauses: $"""
+        key:
+            name: "{KeyName}"
+            algorithm: hmac-sha256
+            secret: "{secret}"
+        """);
+
+    [PeerFact(Peer.Nsd, Peer.Dig)]
+    public async Task Nsd_RightKey_TransfersAndFollowsSignedNotify()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var nsd = new Daemon(StartNsd(port, certdns.Port, _secret));
+
+        await TransfersAndFollowsNotify(certdns, port, () => File.Exists(_dir.File("nsd.log")) ? File.ReadAllText(_dir.File("nsd.log")) : "");
+    }
+
+    [PeerFact(Peer.Nsd, Peer.Dig)]
+    public async Task Nsd_WrongKey_GetsNoZone_LogSaysWhy()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var nsd = new Daemon(StartNsd(port, certdns.Port, OtherSecret()));
+
+        await GetsNothing(certdns, port, _dir.File("nsd.log"), log => log.Contains("BADSIG", StringComparison.Ordinal) || log.Contains("bad tsig", StringComparison.OrdinalIgnoreCase));
+    }
+
+    private Process StartKnot(int port, int primary, string secret)
+    {
+        var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;
+        File.WriteAllText(_dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
+            server:
+                listen: 127.0.0.1@{port}
+                rundir: "{knotDir}"
+            log:
+              - target: "{KnotLog}"
+                any: info
+            database:
+                storage: "{knotDir}"
+            key:
+              - id: {KeyName}
+                algorithm: hmac-sha256
+                secret: {secret}
+            remote:
+              - id: primary
+                address: 127.0.0.1@{primary}
+                key: {KeyName}
+            acl:
+              - id: notify_from_primary
+                address: 127.0.0.1
+                key: {KeyName}
+                action: notify
+            template:
+              - id: default
+                storage: "{knotDir}"
+            zone:
+              - domain: status.example
+                master: primary
+                acl: notify_from_primary
+            """));
+        var info = new ProcessStartInfo(Peer.Path(Peer.Knot)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
+        return Process.Start(info)!;
+    }
+
+    private string KnotLog => _dir.File("knot.log");
+
+    [PeerFact(Peer.Knot, Peer.Dig)]
+    public async Task Knot_RightKey_TransfersAndFollowsSignedNotify()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var knot = new Daemon(StartKnot(port, certdns.Port, _secret));
+
+        await TransfersAndFollowsNotify(certdns, port, () => File.Exists(KnotLog) ? File.ReadAllText(KnotLog) : "");
+    }
+
+    [PeerFact(Peer.Knot, Peer.Dig)]
+    public async Task Knot_WrongKey_GetsNoZone_LogSaysWhy()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var knot = new Daemon(StartKnot(port, certdns.Port, OtherSecret()));
+
+        await GetsNothing(certdns, port, KnotLog, log => log.Contains("BADSIG", StringComparison.OrdinalIgnoreCase) || log.Contains("TSIG", StringComparison.Ordinal));
+    }
+
+    private string NamedDir => _dir.File("named");
+
+    private Process StartNamed(int port, int primary, string secret) => NamedServer.Start(NamedDir, port, string.Create(CultureInfo.InvariantCulture, $$"""
+        key "{{KeyName}}" { algorithm hmac-sha256; secret "{{secret}}"; };
+        zone "status.example" {
+            type secondary;
+            primaries port {{primary}} { 127.0.0.1 key "{{KeyName}}"; };
+            allow-notify { key "{{KeyName}}"; };
+            file "status.example.db";
+        };
+        """));
+
+    [PeerFact(Peer.Named, Peer.Dig)]
+    public async Task Named_RightKey_TransfersAndFollowsSignedNotify()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var named = new Daemon(StartNamed(port, certdns.Port, _secret));
+        var log = NamedServer.LogPath(NamedDir);
+
+        await TransfersAndFollowsNotify(certdns, port, () => File.Exists(log) ? File.ReadAllText(log) : "");
+    }
+
+    [PeerFact(Peer.Named, Peer.Dig)]
+    public async Task Named_WrongKey_GetsNoZone_LogSaysWhy()
+    {
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port);
+        using var named = new Daemon(StartNamed(port, certdns.Port, OtherSecret()));
+
+        await GetsNothing(certdns, port, NamedServer.LogPath(NamedDir), log => log.Contains("tsig indicates error", StringComparison.OrdinalIgnoreCase)
+            || log.Contains("BADSIG", StringComparison.Ordinal));
+    }
+
+    [PeerFact(Peer.Dig)]
+    public async Task Metrics_CountTsigOutcomes_NeverShowTheSecret()
+    {
+        using var certdns = Serve(CertDnsProcess.FreePort(), "--metrics-listen", "127.0.0.1:0");
+        certdns.WaitFor("metrics on http://", TimeSpan.FromSeconds(30));
+        var monitor = new Uri(System.Text.RegularExpressions.Regex.Match(certdns.Output, @"metrics on (http://\S+)/metrics").Groups[1].Value + "/");
+        var revoked = Hex.Lower(_scenario.Clients["revoked"].Parsed.Sha256);
+        var name = $"{revoked[..32]}.{revoked[32..]}.status.example";
+
+        var good = await Dig.RunAsync(certdns.Port, name, "A", "-y", $"hmac-sha256:{KeyName}:{_secret}");
+        var bad = await Dig.RunAsync(certdns.Port, name, "A", "-y", $"hmac-sha256:{KeyName}:{OtherSecret()}");
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(new Uri(monitor, "metrics"));
+        var page = await http.GetStringAsync(monitor);
+
+        Assert.Equal("NOERROR", good.Status);
+        Assert.Equal("NOTAUTH", bad.Status);
+        Assert.Contains("certdns_tsig_requests_total{result=\"signed\"} 1\n", metrics);
+        Assert.Contains("certdns_tsig_requests_total{result=\"badsig\"} 1\n", metrics);
+        Assert.DoesNotContain(_secret, metrics + page + certdns.Output);
+    }
+
+    /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
+    private sealed class Daemon(Process process) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+            process.Dispose();
+        }
+    }
+}
