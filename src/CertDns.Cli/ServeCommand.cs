@@ -43,9 +43,13 @@ internal sealed class ServeCommand
         {
             Description = "Log lines on stderr as text (time, level, message), json, or journal (systemd's; the default under systemd)",
         };
+        var dnstap = new Option<string?>("--dnstap")
+        {
+            Description = "Query log in dnstap to this file (replaced on start), or unix:PATH to a Frame Streams socket (fstrm_capture); off by default",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
+            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat, dnstap,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -115,10 +119,19 @@ internal sealed class ServeCommand
 
             var settings = new ServeSettings(dbPath, apex, endpoints, metrics, options,
                 new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts, DnstapFrom(r.GetValue(dnstap), file));
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;
+    }
+
+    /// <summary>The query log: <c>--dnstap</c> over <c>log.dnstap</c>; null (off) when neither names a target.</summary>
+    private static DnstapSettings? DnstapFrom(string? flag, CertDns.Server.Configuration.CertDnsConfig? file)
+    {
+        var target = flag ?? file?.Dnstap;
+        if (target is null) return null;
+        if (CertDns.Server.Configuration.CertDnsConfigLoader.CheckDnstapTarget(target) is { } reason) throw new BadInputException("--dnstap", reason);
+        return new DnstapSettings(target, file?.DnstapQueue ?? DnstapSettings.DefaultQueue, file?.DnstapQueries ?? true, file?.DnstapResponses ?? true);
     }
 
     /// <summary>

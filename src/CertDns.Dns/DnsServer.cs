@@ -30,6 +30,8 @@ public sealed class DnsServer : IAsyncDisposable
     // TCP connections per client address, under its own lock: taken on accept, given back when a connection ends.
     private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _disposed;
+    // The query log's view of this server's address: computed once, copied into each logged entry.
+    private readonly QueryLogEndpoint _logAddress;
 
     private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
@@ -38,6 +40,7 @@ public sealed class DnsServer : IAsyncDisposable
         _responder = responder;
         _options = options;
         LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
+        _logAddress = QueryLogEndpoint.From(LocalEndPoint);
     }
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
@@ -198,8 +201,9 @@ public sealed class DnsServer : IAsyncDisposable
                 }
 
                 var query = receive.AsSpan(0, received);
+                var sender = client.Buffer.Span[..client.Size];
                 int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false,
-                    UdpTransferAllowed(query, client.Buffer.Span[..client.Size]), out _);
+                    UdpTransferAllowed(query, sender), sender, out _);
                 if (length == 0) continue;
                 try
                 {
@@ -250,7 +254,7 @@ public sealed class DnsServer : IAsyncDisposable
                     continue;
                 }
                 for (int i = 0; i < received; i++)
-                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), out _);
+                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), batch.Sender(i), out _);
                 batch.Send(handle, received, lengths);
             }
         }
@@ -295,19 +299,25 @@ public sealed class DnsServer : IAsyncDisposable
         return false;
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, out TransferMessages? transfer)
+    /// <summary>Answers one query; <paramref name="client"/> (its socket address) is only for the query log.</summary>
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, ReadOnlySpan<byte> client, out TransferMessages? transfer)
     {
+        int length;
         try
         {
-            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, out transfer);
+            length = _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, out transfer);
         }
         catch (Exception e)
         {
             // A fault in one answer (a bug, a bad snapshot) must not take the server down: this query goes unanswered.
             _options.OnError?.Invoke(e);
             transfer = null;
-            return 0;
+            length = 0;
         }
+        // The query log's one hook: a copy into its queue, never a wait; its own thread encodes and writes.
+        // A transfer's messages are not logged, only the query that asked for it.
+        _options.QueryLog?.Record(query, transfer is null ? response[..length] : default, tcp, client, _logAddress);
+        return length;
     }
 
     private async Task AcceptLoopAsync()
@@ -339,8 +349,15 @@ public sealed class DnsServer : IAsyncDisposable
                 continue;
             }
             client.NoDelay = true;
+            // The client's socket address, once per connection, for the query log.
+            byte[] peer = [];
+            if (_options.QueryLog is not null && client.RemoteEndPoint is IPEndPoint from)
+            {
+                var serialized = from.Serialize();
+                peer = serialized.Buffer[..serialized.Size].ToArray();
+            }
             long id = Interlocked.Increment(ref _nextConnectionId);
-            var connection = Task.Run(() => ServeTcpAsync(client, address, transferAllowed), CancellationToken.None);
+            var connection = Task.Run(() => ServeTcpAsync(client, address, peer, transferAllowed), CancellationToken.None);
             _connections[id] = connection;
             _ = connection.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
@@ -378,7 +395,7 @@ public sealed class DnsServer : IAsyncDisposable
     /// RFC 7766: two-octet length framing; every complete query already received is answered, in order, and the
     /// answers go out in one write (pipelining, section 6.2.1.1).
     /// </summary>
-    private async Task ServeTcpAsync(Socket socket, IPAddress address, bool transferAllowed)
+    private async Task ServeTcpAsync(Socket socket, IPAddress address, byte[] peer, bool transferAllowed)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
@@ -416,7 +433,7 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, out var transfer);
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, peer, out var transfer);
                     start += 2 + length;
                     if (transfer is not null)
                     {

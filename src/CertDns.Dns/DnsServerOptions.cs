@@ -56,6 +56,12 @@ public sealed record DnsServerOptions
     /// </summary>
     public TimeSpan TransferWriteTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Where every answered query is recorded for the query log (dnstap), or null: off, the default. The answer path
+    /// only copies into its bounded queue; a full queue drops and counts.
+    /// </summary>
+    public QueryLog? QueryLog { get; init; }
+
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }
 }

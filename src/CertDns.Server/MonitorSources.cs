@@ -27,6 +27,9 @@ public sealed class MonitorSources
     /// <summary>NOTIFY outcomes, when there are secondaries.</summary>
     public SecondaryNotifier? Notifier { get; init; }
 
+    /// <summary>The dnstap query log's writer, when it is on.</summary>
+    public Dnstap.DnstapWriter? Dnstap { get; init; }
+
     /// <summary>Recent reloads and refusals.</summary>
     public required ReloadHooks Reloads { get; init; }
 

@@ -64,4 +64,18 @@ public sealed record CertDnsConfig
 
     /// <summary><c>metrics.listen</c>: the metrics and health listener's address and port.</summary>
     public IPEndPoint? MetricsListen { get; init; }
+
+    // [log]: the dnstap query log.
+
+    /// <summary><c>log.dnstap</c>: the query log's file, or <c>unix:PATH</c> for a socket (<c>--dnstap</c>); off when absent.</summary>
+    public string? Dnstap { get; init; }
+
+    /// <summary><c>log.dnstap-queue</c>: entries the query log holds before it drops.</summary>
+    public int? DnstapQueue { get; init; }
+
+    /// <summary><c>log.dnstap-queries</c>: whether queries are logged (AUTH_QUERY).</summary>
+    public bool? DnstapQueries { get; init; }
+
+    /// <summary><c>log.dnstap-responses</c>: whether responses are logged (AUTH_RESPONSE).</summary>
+    public bool? DnstapResponses { get; init; }
 }
