@@ -11,7 +11,8 @@ public static class Peer
     public const string Dig = "dig", Kdig = "kdig", NamedCheckzone = "named-checkzone", Nsd = "nsd", Knot = "knotd",
         Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
-        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium";
+        DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
+        DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -43,6 +44,8 @@ public static class Peer
         DpkgDeb => "/usr/bin/dpkg-deb",
         SystemdAnalyze => "/usr/bin/systemd-analyze",
         Setpriv => "/usr/bin/setpriv",
+        DnstapRead => "/usr/bin/dnstap-read",
+        FstrmCapture => "/usr/bin/fstrm_capture",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -66,6 +69,8 @@ public static class Peer
         DpkgDeb => "dpkg",
         SystemdAnalyze => "systemd",
         Setpriv => "util-linux",
+        DnstapRead => "bind9-dnsutils",
+        FstrmCapture => "fstrm-bin",
         _ => peer,
     };
 }

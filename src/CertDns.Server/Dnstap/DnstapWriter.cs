@@ -105,6 +105,12 @@ public sealed class DnstapWriter : IDisposable
                 }
             }
 
+            // A reader sends nothing after ACCEPT but FINISH: a readable socket is one whose reader went away. Caught
+            // here, before entries are taken, the next ones go to the next reader instead of a dead connection.
+            if (_output is NetworkStream { Socket: var socket } && socket.Poll(0, SelectMode.SelectRead))
+                Lose(new IOException("the reader closed the connection"));
+            if (_output is null) continue;
+
             bool wrote = false;
             while (_output is not null && _log.TryTake(entry))
             {
