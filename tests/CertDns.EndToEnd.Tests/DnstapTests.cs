@@ -128,6 +128,23 @@ public sealed partial class DnstapTests : IDisposable
         Assert.True(dropped > 0 && written < 2 * count, $"written {written}, dropped {dropped}");
     }
 
+    [Fact]
+    public void Serve_DnstapUnusable_OneLineAndNothingServed()
+    {
+        var relative = CertDnsProcess.Run(_dir.Path, "serve", "--demo", "--listen", "127.0.0.1:0", "--dnstap", "unix:dnstap.sock");
+        Assert.Equal(1, relative.ExitCode);
+        Assert.Equal("certdns: --dnstap: expected unix: and an absolute socket path, e.g. unix:/run/certdns/dnstap.sock", relative.Stderr.Trim());
+
+        // A file that cannot be created stops serve before it answers anything.
+        var missing = _dir.File("no-such-folder/dnstap.fstrm");
+        var unwritable = CertDnsProcess.Run(_dir.Path, "serve", "--demo", "--listen", "127.0.0.1:0", "--dnstap", missing);
+        Assert.Equal(2, unwritable.ExitCode);
+        var line = Assert.Single(unwritable.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("certdns: ", StringComparison.Ordinal));
+        Assert.StartsWith($"certdns: {missing}: cannot write the dnstap log: ", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("serving ", unwritable.Stderr);
+        Assert.DoesNotContain("   at ", unwritable.Stderr);
+    }
+
     private static void Stop(CertDnsProcess.Server server)
     {
         server.Signal(15);
