@@ -71,7 +71,8 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine,
             notifier.Any ? notifier.Notify : null, settings.AdvanceEvery);
         Reloads.Add(_watcher);
-        var first = _watcher.Start();
+        // The first load of a large store takes seconds: a spinner on a terminal, nothing in a unit's journal.
+        var first = ProgressDisplay.Run($"loading {settings.DbPath}", _ => _watcher.Start());
         var responder = new DnsResponder(settings.Zone, holder, clock);
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var serverOptions = settings.Server with { OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") };

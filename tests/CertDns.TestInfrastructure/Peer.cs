@@ -12,7 +12,7 @@ public static class Peer
         Rbldnsd = "rbldnsd", Unbound = "unbound", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
-        DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture";
+        DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -46,6 +46,7 @@ public static class Peer
         Setpriv => "/usr/bin/setpriv",
         DnstapRead => "/usr/bin/dnstap-read",
         FstrmCapture => "/usr/bin/fstrm_capture",
+        Script => "/usr/bin/script",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -71,6 +72,7 @@ public static class Peer
         Setpriv => "util-linux",
         DnstapRead => "bind9-dnsutils",
         FstrmCapture => "fstrm-bin",
+        Script => "bsdutils",
         _ => peer,
     };
 }
