@@ -127,8 +127,9 @@ public sealed class QueryLog
     /// <summary>Blocks the writer until an entry may be waiting or <paramref name="timeout"/> passes.</summary>
     public void WaitForEntries(TimeSpan timeout)
     {
-        Volatile.Write(ref _writerWaiting, 1);
-        // Checked after announcing the wait: an entry recorded just before would otherwise not wake it.
+        // A full fence (a store then a load, as the recorder's Interlocked.Increment is on its side): checked after
+        // announcing the wait, an entry recorded just before is seen, and one recorded after sees the announcement.
+        Interlocked.Exchange(ref _writerWaiting, 1);
         if (Volatile.Read(ref _slots[_dequeue & _mask].Sequence) != _dequeue + 1) _entries.Wait(timeout);
         Volatile.Write(ref _writerWaiting, 0);
         _entries.Reset();

@@ -127,7 +127,9 @@ public sealed class AllocationTests
         }) { IsBackground = true };
         writer.Start();
         await using (var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
-            new DnsServerOptions { UdpBatching = batching, QueryLog = log }))
+            // One loop, one socket, no SO_REUSEPORT: the port is this server's alone, so every query the client sends is
+            // this server's to log (another process of the same user can share a SO_REUSEPORT group and answer some).
+            new DnsServerOptions { UdpBatching = batching, QueryLog = log, UdpReceiveLoops = 1 }))
         {
             using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
             client.Connect(server.LocalEndPoint);
