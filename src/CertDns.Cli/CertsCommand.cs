@@ -17,21 +17,36 @@ internal sealed class CertsCommand
         add.SetAction(r => Run.Guarded(() =>
         {
             var files = new List<(string Path, byte[] Data)>();
-            foreach (var (path, inFolder) in Expand(r.GetValue(inputs)!))
+            var skipped = new List<string>();
+            var found = Expand(r.GetValue(inputs)!).ToList();
+            try
             {
-                var data = Run.ReadInput(path);
-                // A folder holds what it holds (a CSR, a key, a README): those are passed over, each with a line.
-                // A file named on the command line is meant as certificates and refused if it is not.
-                if (inFolder && !CertificateFile.MayHoldCertificates(data))
+                ProgressDisplay.Run("reading certificate files", step =>
                 {
-                    Console.WriteLine(SafeText.OneLine($"skipped {path}: not a certificate file"));
-                    continue;
-                }
-                files.Add((path, data));
+                    foreach (var (path, inFolder) in found)
+                    {
+                        step.Report(files.Count + skipped.Count, found.Count);
+                        var data = Run.ReadInput(path);
+                        // A folder holds what it holds (a CSR, a key, a README): those are passed over, each with a line.
+                        // A file named on the command line is meant as certificates and refused if it is not.
+                        if (inFolder && !CertificateFile.MayHoldCertificates(data))
+                        {
+                            skipped.Add(path);
+                            continue;
+                        }
+                        files.Add((path, data));
+                    }
+                    return 0;
+                });
+            }
+            finally
+            {
+                // After the bar has cleared: these lines are stdout's, as they were without it.
+                foreach (var path in skipped) Console.WriteLine(SafeText.OneLine($"skipped {path}: not a certificate file"));
             }
             if (files.Count == 0) throw new BadInputException(string.Join(' ', r.GetValue(inputs)!), "no certificate file found");
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
-            var result = new CertificateRegistry(store).Add(files);
+            var result = ProgressDisplay.Run($"verifying and storing {files.Count} files", _ => new CertificateRegistry(store).Add(files));
             foreach (var refused in result.Outcomes.Where(o => o.Refusal is not null))
                 Console.Error.WriteLine($"certdns: {SafeText.OneLine($"{refused.Source}: {refused.Refusal}")}");
             if (!result.Stored && result.Refused > 0)

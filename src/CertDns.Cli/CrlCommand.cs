@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using CertDns.Core;
 using CertDns.Ingest;
 using CertDns.Store;
@@ -22,14 +21,15 @@ internal sealed class CrlCommand
         ingest.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
-            using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
+            var step = new StepHolder();
+            using var fetcher = new CrlFetcher(store, step.Ingestor(store), Options(r));
             int exit = ExitCodes.Ok;
             // Each CRL stands alone: one refused source does not hold back the others, but the exit code says so.
             foreach (var source in r.GetValue(files)!)
             {
                 if (CrlFetcher.IsUrl(source))
                 {
-                    exit = Math.Max(exit, await FetchOneAsync(fetcher, source, cancel).ConfigureAwait(false));
+                    exit = Math.Max(exit, await FetchOneAsync(fetcher, step, source, cancel).ConfigureAwait(false));
                     continue;
                 }
                 try
@@ -59,9 +59,14 @@ internal sealed class CrlCommand
             if (held is null) return Run.Fail($"{store.Path}: another certdns crl fetch is running (lock {store.Path}.fetch-lock)", ExitCodes.Failed);
             var sources = CrlFetcher.Sources(store, r.GetValue(distributionPoints));
             if (sources.Count == 0) throw new BadInputException(db, "no CRL URLs configured (certdns ca add <ca> --crl-url URL), nothing to fetch");
-            using var fetcher = new CrlFetcher(store, new CrlIngestor(store), Options(r));
+            var step = new StepHolder();
+            using var fetcher = new CrlFetcher(store, step.Ingestor(store), Options(r));
             int exit = ExitCodes.Ok;
-            foreach (var url in sources) exit = Math.Max(exit, await FetchOneAsync(fetcher, url, cancel, r.GetValue(quiet)).ConfigureAwait(false));
+            for (int i = 0; i < sources.Count; i++)
+            {
+                step.Position = sources.Count > 1 ? $"{i + 1}/{sources.Count} " : "";
+                exit = Math.Max(exit, await FetchOneAsync(fetcher, step, sources[i], cancel, r.GetValue(quiet)).ConfigureAwait(false));
+            }
             return exit;
         }));
 
@@ -82,11 +87,23 @@ internal sealed class CrlCommand
     }
 
     /// <summary>Fetches one source and prints its line; whatever goes wrong with it, the next source is still fetched.</summary>
-    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, string url, CancellationToken cancel, bool quiet = false)
+    private static async Task<int> FetchOneAsync(CrlFetcher fetcher, StepHolder step, string url, CancellationToken cancel, bool quiet = false)
     {
         try
         {
-            var result = await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
+            // The bar covers the download and the ingest; the source's line is printed once it has cleared.
+            var result = await ProgressDisplay.RunAsync($"{step.Position}{url}", async current =>
+            {
+                step.Current = current;
+                try
+                {
+                    return await fetcher.FetchAsync(url, cancel).ConfigureAwait(false);
+                }
+                finally
+                {
+                    step.Current = ProgressDisplay.Step.None;
+                }
+            }).ConfigureAwait(false);
             // Cron mails whatever is printed: quiet leaves out the sources that need nothing.
             if (!quiet || !result.Current) Report(result);
             return ExitFor(result);
@@ -103,35 +120,22 @@ internal sealed class CrlCommand
         else Console.WriteLine(SafeText.OneLine(result.ToString()));
     }
 
+    /// <summary>The bar of the source being fetched, for the one ingestor every source shares.</summary>
+    private sealed class StepHolder
+    {
+        public volatile ProgressDisplay.Step Current = ProgressDisplay.Step.None;
+
+        public string Position { get; set; } = "";
+
+        public CrlIngestor Ingestor(CertStore store) => new(store) { Progress = (done, total) => Current.Report(done, total) };
+    }
+
     /// <summary>0 only when the source is current; a refused CRL is bad input (1), anything else failed (2).</summary>
     private static int ExitFor(FetchResult result) => result.Current ? ExitCodes.Ok
         : result.Outcome == FetchOutcome.Refused ? ExitCodes.BadInput : ExitCodes.Failed;
 
-    /// <summary>Ingests with a progress line (entries/s, time left) on a terminal; plain for cron and pipes.</summary>
-    private static CrlIngestResult WithProgress(CertStore store, string source, byte[] data)
-    {
-        // Below a few hundred thousand entries an ingest takes well under a second: no progress line.
-        if (Console.IsErrorRedirected || data.Length < 8 * 1024 * 1024) return new CrlIngestor(store).Ingest(source, data);
-        var watch = System.Diagnostics.Stopwatch.StartNew();
-        var name = Path.GetFileName(source);
-        var ingestor = new CrlIngestor(store)
-        {
-            Progress = (done, total) =>
-            {
-                var rate = done / Math.Max(0.001, watch.Elapsed.TotalSeconds);
-                var left = rate > 0 ? TimeSpan.FromSeconds((total - done) / rate) : TimeSpan.Zero;
-                // One line rewritten in place on the terminal (stderr, so stdout stays the summary).
-                Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
-                    $"\r{name}: {done,12:N0} / {total:N0} entries, {rate,10:N0}/s, {left.TotalSeconds,5:0.0} s left "));
-            },
-        };
-        try
-        {
-            return ingestor.Ingest(source, data);
-        }
-        finally
-        {
-            Console.Error.Write("\r" + new string(' ', Math.Min(Console.BufferWidth > 0 ? Console.BufferWidth - 1 : 79, 100)) + "\r");
-        }
-    }
+    /// <summary>Ingests with a progress bar (entries stored, time left) on a terminal; plain for cron and pipes.</summary>
+    private static CrlIngestResult WithProgress(CertStore store, string source, byte[] data) =>
+        ProgressDisplay.Run($"{Path.GetFileName(source)}: storing entries", step =>
+            new CrlIngestor(store) { Progress = (done, total) => step.Report(done, total) }.Ingest(source, data));
 }

@@ -23,7 +23,7 @@ internal sealed class ExportCommand
             if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir && !Directory.Exists(dir))
                 throw new BadInputException(path, "folder does not exist");
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
-            var snapshot = store.Snapshots.Load();
+            var snapshot = ProgressDisplay.Run("loading the store", _ => store.Snapshots.Load());
             // The same identity serve publishes: the configuration file's name servers, glue, SOA and TTLs, else the demo's.
             var options = new ZoneOptions { Apex = GlobalOptions.ZoneName(r).TrimEnd('.').ToLowerInvariant() };
             if (GlobalOptions.ConfigFile(r) is { } file) options = CertDns.Server.Configuration.CertDnsConfigLoader.ZoneOptionsFrom(file, options);
@@ -33,11 +33,11 @@ internal sealed class ExportCommand
             if (r.GetValue(format) == "zone")
             {
                 // Written aside and renamed, so a server reloading the file never reads half of it.
-                records = AtomicFile.Write(path, file =>
+                records = ProgressDisplay.Run($"writing {path}", _ => AtomicFile.Write(path, file =>
                 {
                     using var writer = new StreamWriter(file, new UTF8Encoding(false), leaveOpen: true);
                     return ZoneExporter.WriteZoneFile(writer, snapshot, options, now);
-                });
+                }));
                 Console.WriteLine($"{path}: {records} names, serial {snapshot.Serial}");
             }
             else
@@ -45,12 +45,12 @@ internal sealed class ExportCommand
                 var names = new Dictionary<ZoneView, string> { [ZoneView.Combined] = "combined", [ZoneView.Block] = "bl", [ZoneView.Allow] = "wl" };
                 using var batch = new AtomicFile.Batch();
                 var writers = new List<StreamWriter>();
-                records = ZoneExporter.WriteRbldnsd(view =>
+                records = ProgressDisplay.Run($"writing {path}.{{combined,bl,wl}}", _ => ZoneExporter.WriteRbldnsd(view =>
                 {
                     var w = new StreamWriter(batch.Open($"{path}.{names[view]}"), new UTF8Encoding(false), leaveOpen: true);
                     writers.Add(w);
                     return w;
-                }, snapshot, options, now);
+                }, snapshot, options, now));
                 foreach (var writer in writers) writer.Dispose();
                 batch.Commit();
                 Console.WriteLine($"{path}.{{combined,bl,wl}}: {records} entries, serial {snapshot.Serial}; serve with: rbldnsd -b ADDR/PORT " +

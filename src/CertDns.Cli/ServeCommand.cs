@@ -55,14 +55,18 @@ internal sealed class ServeCommand
         {
             Description = "Log lines on stderr as text (time, level, message), json, or journal (systemd's; the default under systemd)",
         };
+        var dnstap = new Option<string?>("--dnstap")
+        {
+            Description = "Query log in dnstap to this file (replaced on start), or unix:PATH to a Frame Streams socket (fstrm_capture); off by default",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
-            journalMaxSize, journalMaxAge,
+            journalMaxSize, journalMaxAge, dnstap,
         };
         // Every flag that stands for a configuration key, by name (ConfigKey.Flag): a typed one keeps overriding the file
         // after a reload. A new key's flag goes here too, or a reload takes the file's value over the typed flag's.
-        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, journalMaxSize, journalMaxAge }
+        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, journalMaxSize, journalMaxAge, dnstap }
             .ToDictionary(o => o.Name, StringComparer.Ordinal);
 
         // The flags over a configuration file (or none): at start, and again on each SIGHUP with the file read anew.
@@ -125,7 +129,8 @@ internal sealed class ServeCommand
             }
             return new ServeSettings(dbPath, apex, endpoints, metrics, options,
                 new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients, TsigKeys = tsigKeys, TransferRules = transferRules },
-                notifyTargets, TimeSpan.FromSeconds(seconds), advanceEvery, [], file?.SecretReadableByOthers == true) { Journal = journal };
+                notifyTargets, TimeSpan.FromSeconds(seconds), advanceEvery, [], file?.SecretReadableByOthers == true,
+                DnstapFrom(r.GetValue(dnstap), file)) { Journal = journal };
         }
 
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
@@ -160,6 +165,15 @@ internal sealed class ServeCommand
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;
+    }
+
+    /// <summary>The query log: <c>--dnstap</c> over <c>log.dnstap</c>; null (off) when neither names a target.</summary>
+    private static DnstapSettings? DnstapFrom(string? flag, CertDns.Server.Configuration.CertDnsConfig? file)
+    {
+        var target = flag ?? file?.Dnstap;
+        if (target is null) return null;
+        if (CertDns.Server.Configuration.CertDnsConfigLoader.CheckDnstapTarget(target) is { } reason) throw new BadInputException("--dnstap", reason);
+        return new DnstapSettings(target, file?.DnstapQueue ?? DnstapSettings.DefaultQueue, file?.DnstapQueries ?? true, file?.DnstapResponses ?? true);
     }
 
     /// <summary>

@@ -15,6 +15,11 @@ internal static class ServeHost
     /// <summary>How long stopping may take before the host gives up on the service: inside systemd's and the 5 s promised.</summary>
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(4);
 
+    /// <summary>"certdns" and the build's version, as the query log's dnstap <c>version</c> names the server.</summary>
+    public static string Version { get; } = "certdns " + (typeof(ServeHost).Assembly
+        .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+        .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion.Split('+')[0] ?? "0");
+
     public static async Task<int> RunAsync(ServeSettings settings, string logFormat, CancellationToken cancel)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });

@@ -21,7 +21,8 @@ internal sealed record ServeSettings(
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
     IReadOnlyList<DemoCertificate> Demo,
-    bool SecretReadableByOthers = false)
+    bool SecretReadableByOthers = false,
+    DnstapSettings? Dnstap = null)
 {
     /// <summary>How SIGHUP re-reads <c>--config</c>; null when serve was started without one.</summary>
     public ServeReconfigure? Reconfigure { get; init; }
@@ -39,6 +40,13 @@ internal sealed record ServeReconfigure(
     Func<string, bool> FlagGiven,
     Func<CertDns.Server.Configuration.CertDnsConfig, ServeSettings> Resolve);
 
+/// <summary>The dnstap query log (<c>[log]</c>, <c>serve --dnstap</c>): where, how many entries queued, what is logged.</summary>
+internal sealed record DnstapSettings(string Target, int Queue, bool Queries, bool Responses)
+{
+    /// <summary>Entries queued by default: about 16 MiB of slots.</summary>
+    public const int DefaultQueue = 16384;
+}
+
 /// <summary>
 /// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
 /// then returns, so the host's "started" (systemd's READY=1) means the port answers. SIGHUP runs the reload hooks
@@ -50,6 +58,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
     private StoreWatcher? _watcher;
     private readonly List<DnsServer> _servers = [];
     private MonitorEndpoint? _monitor;
+    private CertDns.Server.Dnstap.DnstapWriter? _dnstap;
     private PosixSignalRegistration? _hangup;
 
     /// <summary>The parts SIGHUP reloads, in order: the configuration (with <c>--config</c>), then the store.</summary>
@@ -94,15 +103,31 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 next => live.Apply(reconfigure.Resolve(next)), m => _log.LogWarning("{Message}", m)));
         }
         Reloads.Add(_watcher);
-        var first = _watcher.Start();
+        // The first load of a large store takes seconds: a spinner on a terminal, nothing in a unit's journal.
+        var first = ProgressDisplay.Run($"loading {settings.DbPath}", _ => _watcher.Start());
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
+        var serverOptions = settings.Server with { TransferClients = transferClients, OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") };
+        if (settings.Dnstap is { } dnstap)
+        {
+            // The query log: the answer path only queues; this writer's thread encodes and writes.
+            var queryLog = new QueryLog(dnstap.Queue, dnstap.Queries, dnstap.Responses);
+            var dnstapLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
+            try
+            {
+                _dnstap = CertDns.Server.Dnstap.DnstapWriter.Start(queryLog, dnstap.Target, Environment.MachineName, ServeHost.Version, dnstapLog.Write);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ListenException($"{dnstap.Target}: cannot write the dnstap log: {e.Message}");
+            }
+            serverOptions = serverOptions with { QueryLog = queryLog };
+        }
         // One server per address, each with its own sockets; all answer from the same snapshot.
         foreach (var at in settings.Listen)
         {
             try
             {
-                _servers.Add(await DnsServer.StartAsync(at, responder, settings.Server with { TransferClients = transferClients, OnError = e => errors.Write($"answering a query failed: {e.GetType().Name}: {e.Message}") },
-                    cancellationToken).ConfigureAwait(false));
+                _servers.Add(await DnsServer.StartAsync(at, responder, serverOptions, cancellationToken).ConfigureAwait(false));
             }
             catch (System.Net.Sockets.SocketException e)
             {
@@ -126,6 +151,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                     Notifier = notifier,
                     Tsig = () => (_servers.Sum(x => x.TsigSigned), _servers.Sum(x => x.TsigBadKey), _servers.Sum(x => x.TsigBadSig), _servers.Sum(x => x.TsigBadTime)),
                     Reloads = Reloads,
+                    Dnstap = _dnstap,
                     Report = (snapshot, now) => StatusReports.Build(settings.DbPath, snapshot, settings.Apex, now),
                 });
             }
@@ -137,6 +163,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var where = string.Join(", ", _servers.Select(server => $"{server.LocalEndPoint} (udp, tcp)"));
         _log.LogInformation("serving {Zone} from {Store} on {Endpoints}: serial {Serial}, {Count} certificates (loaded in {Seconds:F2} s)",
             settings.Apex, Path.GetFullPath(settings.DbPath), where, first.Serial, first.Count, _watcher.LastLoad.TotalSeconds);
+        if (_dnstap is not null) _log.LogInformation("query log (dnstap) to {Target}", _dnstap.Target);
         if (_monitor is not null) _log.LogInformation("metrics on http://{Endpoint}/metrics, health on /healthz, status page on /", _monitor.LocalEndPoint);
         PrintDemo(settings.Demo, settings.Apex, _servers[0].LocalEndPoint);
 
@@ -164,6 +191,9 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         _monitor = null;
         foreach (var server in _servers) await server.DisposeAsync().ConfigureAwait(false);
         _servers.Clear();
+        // After the servers: nothing is queued any more, and what was is written before STOP.
+        _dnstap?.Dispose();
+        _dnstap = null;
         _watcher?.Dispose();
         _watcher = null;
     }

@@ -30,6 +30,8 @@ public sealed class DnsServer : IAsyncDisposable
     // TCP connections per client address, under its own lock: taken on accept, given back when a connection ends.
     private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _disposed;
+    // The query log's view of this server's address: computed once, copied into each logged entry.
+    private readonly QueryLogEndpoint _logAddress;
 
     private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
@@ -38,6 +40,7 @@ public sealed class DnsServer : IAsyncDisposable
         _responder = responder;
         _options = options;
         LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
+        _logAddress = QueryLogEndpoint.From(LocalEndPoint);
     }
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
@@ -307,13 +310,24 @@ public sealed class DnsServer : IAsyncDisposable
     private bool TransferCandidate(IPAddress address) =>
         _options.TransferClients.Any(a => a.Equals(address)) || TransferRule.Covers(_options.TransferRules, address);
 
+    /// <summary>Answers one message (<see cref="AnswerSigned"/>) and hands it to the query log, when it is on.</summary>
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
+        out TransferMessages? transfer, out Tsig.TransferSigner? signer)
+    {
+        int length = AnswerSigned(query, response, tcpClient, sockaddr, out transfer, out signer);
+        // The query log's one hook: a copy into its queue, never a wait; its own thread encodes and writes.
+        // A transfer's messages are not logged, only the query that asked for it. sockaddr is the peer's, UDP or TCP.
+        _options.QueryLog?.Record(query, transfer is null ? response[..length] : default, tcpClient is not null, sockaddr, _logAddress);
+        return length;
+    }
+
     /// <summary>
     /// Answers one message, TSIG first (RFC 8945 section 5.2): a request whose TSIG fails gets NOTAUTH with the TSIG
     /// error and nothing else, whoever sent it; one signed with a known key is answered (and its transfer access
     /// decided) as signed by that key, and the answer, or every message of the transfer (<paramref name="signer"/>), is
-    /// signed. <paramref name="tcpClient"/> is the TCP peer; UDP passes its sender's sockaddr instead.
+    /// signed. <paramref name="tcpClient"/> is the TCP peer (null over UDP); <paramref name="sockaddr"/> the peer's socket address, which decides transfer access over UDP.
     /// </summary>
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
+    private int AnswerSigned(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
         out TransferMessages? transfer, out Tsig.TransferSigner? signer)
     {
         signer = null;
@@ -448,8 +462,15 @@ public sealed class DnsServer : IAsyncDisposable
                 continue;
             }
             client.NoDelay = true;
+            // The client's socket address, once per connection, for the query log.
+            byte[] peer = [];
+            if (_options.QueryLog is not null && client.RemoteEndPoint is IPEndPoint from)
+            {
+                var serialized = from.Serialize();
+                peer = serialized.Buffer[..serialized.Size].ToArray();
+            }
             long id = Interlocked.Increment(ref _nextConnectionId);
-            var connection = Task.Run(() => ServeTcpAsync(client, address), CancellationToken.None);
+            var connection = Task.Run(() => ServeTcpAsync(client, address, peer), CancellationToken.None);
             _connections[id] = connection;
             _ = connection.ContinueWith(_ => _connections.TryRemove(id, out Task? _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
@@ -487,7 +508,7 @@ public sealed class DnsServer : IAsyncDisposable
     /// RFC 7766: two-octet length framing; every complete query already received is answered, in order, and the
     /// answers go out in one write (pipelining, section 6.2.1.1).
     /// </summary>
-    private async Task ServeTcpAsync(Socket socket, IPAddress address)
+    private async Task ServeTcpAsync(Socket socket, IPAddress address, byte[] peer)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
@@ -525,7 +546,7 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), address, [], out var transfer, out var signer);
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), address, peer, out var transfer, out var signer);
                     start += 2 + length;
                     if (transfer is not null)
                     {

@@ -72,6 +72,11 @@ public sealed record DnsServerOptions
 
     /// <summary>The clock TSIG times are checked and signed with.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
+    /// <summary>
+    /// Where every answered query is recorded for the query log (dnstap), or null: off, the default. The answer path
+    /// only copies into its bounded queue; a full queue drops and counts.
+    /// </summary>
+    public QueryLog? QueryLog { get; init; }
 
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }

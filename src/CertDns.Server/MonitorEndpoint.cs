@@ -217,6 +217,13 @@ public sealed class MonitorEndpoint : IAsyncDisposable
         text.Append(CultureInfo.InvariantCulture, $"certdns_ixfr_total{{answer=\"current\"}} {q.Ixfr(TransferKind.IxfrCurrent)}\n");
         Header(text, "certdns_transfers_refused_total", "counter", "Zone transfer requests refused.");
         Sample(text, "certdns_transfers_refused_total", q.TransfersRefused);
+        if (_sources.Dnstap is { } dnstap)
+        {
+            Header(text, "certdns_dnstap_frames_written_total", "counter", "Dnstap frames (a query, a response) written to the query log.");
+            Sample(text, "certdns_dnstap_frames_written_total", dnstap.FramesWritten);
+            Header(text, "certdns_dnstap_frames_dropped_total", "counter", "Dnstap frames dropped: the query log's queue was full, or its reader went away.");
+            Sample(text, "certdns_dnstap_frames_dropped_total", dnstap.FramesDropped);
+        }
         Header(text, "certdns_notifies_total", "counter", "NOTIFYs sent to secondaries, by outcome.");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"acknowledged\"}} {_sources.Notifier?.Acknowledged ?? 0}\n");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"failed\"}} {_sources.Notifier?.Failed ?? 0}\n");

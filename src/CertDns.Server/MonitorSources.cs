@@ -29,6 +29,8 @@ public sealed class MonitorSources
 
     /// <summary>TSIG outcomes of requests (RFC 8945): signed answers, BADKEY, BADSIG, BADTIME refusals; null without.</summary>
     public Func<(long Signed, long BadKey, long BadSig, long BadTime)>? Tsig { get; init; }
+    /// <summary>The dnstap query log's writer, when it is on.</summary>
+    public Dnstap.DnstapWriter? Dnstap { get; init; }
 
     /// <summary>Recent reloads and refusals.</summary>
     public required ReloadHooks Reloads { get; init; }

@@ -250,6 +250,39 @@ public sealed partial class CertDnsConfigTests
         }
     }
 
+    // [log]: the dnstap query log.
+
+    [Fact]
+    public void Parse_LogTable_DnstapKeysRead()
+    {
+        var config = Parse("""
+            [log]
+            dnstap = "unix:/run/certdns/dnstap.sock"
+            dnstap-queue = 65536
+            dnstap-queries = false
+            dnstap-responses = true
+            """);
+
+        Assert.Equal("unix:/run/certdns/dnstap.sock", config.Dnstap);
+        Assert.Equal((65536, false, true), (config.DnstapQueue, config.DnstapQueries, config.DnstapResponses));
+        Assert.Null(Parse("[log]\n").Dnstap);
+    }
+
+    [Theory]
+    [InlineData("[log]\ndnstap = \"\"\n", 2, "log.dnstap: must not be empty")]
+    [InlineData("[log]\ndnstap = \"unix:run/dnstap.sock\"\n", 2, "log.dnstap: expected unix: and an absolute socket path")]
+    [InlineData("[log]\ndnstap = \"/tmp\"\n", 2, "log.dnstap: \"/tmp\" is a folder")]
+    [InlineData("[log]\ndnstap-queue = 0\n", 2, "log.dnstap-queue: expected a whole number from 1 to 1048576")]
+    [InlineData("[log]\n\ndnstap-queries = \"yes\"\n", 3, "log.dnstap-queries: expected true or false")]
+    [InlineData("[log]\ndnstp = \"/var/log/x\"\n", 2, "log.dnstp: unknown key")]
+    public void Parse_BadLogKey_FileLineAndReason(string text, int line, string reason)
+    {
+        var e = Assert.Throws<BadInputException>(() => Parse(text));
+
+        Assert.Equal($"certdns.toml:{line}", e.Input);
+        Assert.StartsWith(reason, e.Reason, StringComparison.Ordinal);
+    }
+
     // A commented key, or a commented [[key]], [[transfer]] or [[notify]] header.
     [GeneratedRegex(@"^#(\[\[[a-z]+\]\]$|[a-z""][a-z0-9.""-]* = )", RegexOptions.Multiline)]
     private static partial Regex CommentedKey();

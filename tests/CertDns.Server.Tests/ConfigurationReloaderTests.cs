@@ -151,6 +151,7 @@ public sealed class ConfigurationReloaderTests : IDisposable
             [typeof(string)] = "x",
             [typeof(int?)] = 7,
             [typeof(double?)] = 7.5,
+            [typeof(bool?)] = true,
             [typeof(IReadOnlyList<string>)] = new List<string> { "x" },
             [typeof(IReadOnlyList<IPAddress>)] = new List<IPAddress> { IPAddress.Loopback },
             [typeof(IReadOnlyList<IPEndPoint>)] = new List<IPEndPoint> { new(IPAddress.Loopback, 53) },

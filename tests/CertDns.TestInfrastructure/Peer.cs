@@ -12,7 +12,7 @@ public static class Peer
         Rbldnsd = "rbldnsd", Unbound = "unbound", Named = "named", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
-        Curl = "curl";
+        Curl = "curl", DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -46,6 +46,9 @@ public static class Peer
         SystemdAnalyze => "/usr/bin/systemd-analyze",
         Setpriv => "/usr/bin/setpriv",
         Curl => "/usr/bin/curl",
+        DnstapRead => "/usr/bin/dnstap-read",
+        FstrmCapture => "/usr/bin/fstrm_capture",
+        Script => "/usr/bin/script",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -70,6 +73,9 @@ public static class Peer
         DpkgDeb => "dpkg",
         SystemdAnalyze => "systemd",
         Setpriv => "util-linux",
+        DnstapRead => "bind9-dnsutils",
+        FstrmCapture => "fstrm-bin",
+        Script => "bsdutils",
         _ => peer,
     };
 }

@@ -85,4 +85,17 @@ public sealed record CertDnsConfig
 
     /// <summary>Whether the file holds a secret and others may read it (a warning for <c>config check</c> and serve).</summary>
     public bool? SecretReadableByOthers { get; init; }
+    // [log]: the dnstap query log.
+
+    /// <summary><c>log.dnstap</c>: the query log's file, or <c>unix:PATH</c> for a socket (<c>--dnstap</c>); off when absent.</summary>
+    public string? Dnstap { get; init; }
+
+    /// <summary><c>log.dnstap-queue</c>: entries the query log holds before it drops.</summary>
+    public int? DnstapQueue { get; init; }
+
+    /// <summary><c>log.dnstap-queries</c>: whether queries are logged (AUTH_QUERY).</summary>
+    public bool? DnstapQueries { get; init; }
+
+    /// <summary><c>log.dnstap-responses</c>: whether responses are logged (AUTH_RESPONSE).</summary>
+    public bool? DnstapResponses { get; init; }
 }

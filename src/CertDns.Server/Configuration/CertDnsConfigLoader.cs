@@ -17,7 +17,7 @@ namespace CertDns.Server.Configuration;
 public static class CertDnsConfigLoader
 {
     /// <summary>The tables a file may have; every key lives in one of them.</summary>
-    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal"];
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal", "log"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
@@ -268,6 +268,11 @@ public static class CertDnsConfigLoader
                 // [journal]: IXFR journal bounds.
                 "journal.max-size" => config with { JournalMaxSize = Integer(e, path, 0, int.MaxValue) },
                 "journal.max-age" => config with { JournalMaxAge = Number(e, path, 0, 366 * 86400, exclusiveMin: true) },
+                // [log]: the dnstap query log.
+                "log.dnstap" => config with { Dnstap = DnstapTarget(e, path) },
+                "log.dnstap-queue" => config with { DnstapQueue = Integer(e, path, 1, MaxDnstapQueue) },
+                "log.dnstap-queries" => config with { DnstapQueries = Boolean(e, path) },
+                "log.dnstap-responses" => config with { DnstapResponses = Boolean(e, path) },
                 _ => throw Bad(e, path, "unknown key"),
             };
         }
@@ -395,6 +400,26 @@ public static class CertDnsConfigLoader
             throw Bad(e, path, x.Reason);
         }
         return joined;
+    }
+
+    /// <summary>The largest <c>log.dnstap-queue</c> (and <c>--dnstap-queue</c>): a slot is about a kilobyte.</summary>
+    public const int MaxDnstapQueue = 1 << 20;
+
+    private static bool Boolean(Entry e, string path) =>
+        e.Value is BooleanValueSyntax b ? b.Value : throw Bad(e, path, "expected true or false");
+
+    private static string DnstapTarget(Entry e, string path) =>
+        CheckDnstapTarget(NonEmpty(e, path)) is { } reason ? throw Bad(e, path, reason) : Single(e, path);
+
+    /// <summary>Why <paramref name="target"/> is no query log target (a file path, or <c>unix:</c> and an absolute socket path); null when it is one.</summary>
+    public static string? CheckDnstapTarget(string target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        if (target.StartsWith("unix:", StringComparison.Ordinal))
+            return target.Length > 5 && target[5] == '/' ? null : "expected unix: and an absolute socket path, e.g. unix:/run/certdns/dnstap.sock";
+        if (target.Length == 0) return "must not be empty";
+        if (Directory.Exists(target)) return $"\"{target}\" is a folder, expected a file";
+        return null;
     }
 
     private static IPAddress Address(Entry e, string path, string text) =>

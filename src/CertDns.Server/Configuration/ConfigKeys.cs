@@ -86,6 +86,11 @@ public static class ConfigKeys
             (c, old) => c with { Transfers = old.Transfers }, secret: true),
         ConfigKey.Restart("notify", null, c => c.NotifyTargets?.Select(t => $"{t.Address} {t.Key?.Identity}").ToList(),
             (c, old) => c with { NotifyTargets = old.NotifyTargets }, secret: true),
+        // The query log's queue and writer are made once, before the sockets answer.
+        ConfigKey.Restart("log.dnstap", "--dnstap", c => c.Dnstap, (c, old) => c with { Dnstap = old.Dnstap }),
+        ConfigKey.Restart("log.dnstap-queue", null, c => c.DnstapQueue, (c, old) => c with { DnstapQueue = old.DnstapQueue }),
+        ConfigKey.Restart("log.dnstap-queries", null, c => c.DnstapQueries, (c, old) => c with { DnstapQueries = old.DnstapQueries }),
+        ConfigKey.Restart("log.dnstap-responses", null, c => c.DnstapResponses, (c, old) => c with { DnstapResponses = old.DnstapResponses }),
         ConfigKey.Restart("metrics.listen", "--metrics-listen", c => c.MetricsListen, (c, old) => c with { MetricsListen = old.MetricsListen }),
     ];
 
