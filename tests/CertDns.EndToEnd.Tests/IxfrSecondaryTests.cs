@@ -51,7 +51,7 @@ public sealed class IxfrSecondaryTests : IDisposable
                 allow-notify { 127.0.0.1; };
                 request-ixfr yes;
             };
-            """)), "named.log",
+            """)), "named/named.log",
         // At debug 3 BIND says which answer it got.
         ["got incremental response"], ["got nonincremental response", "failed while receiving responses", "retrying with AXFR"]);
 
