@@ -30,6 +30,8 @@ public sealed class DnsServer : IAsyncDisposable
     // TCP connections per client address, under its own lock: taken on accept, given back when a connection ends.
     private readonly Dictionary<IPAddress, int> _perClient = [];
     private int _disposed;
+    // Response rate limiting, on this listener's UDP only: null when off here.
+    private readonly RateLimiter? _limiter;
 
     private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
@@ -38,7 +40,13 @@ public sealed class DnsServer : IAsyncDisposable
         _responder = responder;
         _options = options;
         LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
+        // Off on loopback unless asked for (a local resolver or MTA is the only client there), on elsewhere; a
+        // wildcard bind also answers the world, so it counts as elsewhere.
+        _limiter = options.RateLimiter is { } limiter && (options.RateLimitEnabled ?? !IPAddress.IsLoopback(LocalEndPoint.Address)) ? limiter : null;
     }
+
+    /// <summary>Whether this listener's UDP answers go through the rate limiter.</summary>
+    public bool RateLimiting => _limiter is not null;
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
     public IPEndPoint LocalEndPoint { get; }
@@ -198,8 +206,9 @@ public sealed class DnsServer : IAsyncDisposable
                 }
 
                 var query = receive.AsSpan(0, received);
+                var sender = client.Buffer.Span[..client.Size];
                 int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), tcp: false,
-                    UdpTransferAllowed(query, client.Buffer.Span[..client.Size]), out _);
+                    UdpTransferAllowed(query, sender), ClientAddress(sender), out _);
                 if (length == 0) continue;
                 try
                 {
@@ -250,7 +259,7 @@ public sealed class DnsServer : IAsyncDisposable
                     continue;
                 }
                 for (int i = 0; i < received; i++)
-                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), out _);
+                    lengths[i] = Answer(batch.Query(i), batch.Response(i), tcp: false, UdpTransferAllowed(batch.Query(i), batch.Sender(i)), ClientAddress(batch.Sender(i)), out _);
                 batch.Send(handle, received, lengths);
             }
         }
@@ -295,11 +304,26 @@ public sealed class DnsServer : IAsyncDisposable
         return false;
     }
 
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, out TransferMessages? transfer)
+    /// <summary>
+    /// The sender's address octets inside a Linux sockaddr (4 for IPv4, also when mapped into IPv6; 16 for IPv6): what
+    /// cookies are bound to and the rate limiter buckets by. A slice, not a copy.
+    /// </summary>
+    private static ReadOnlySpan<byte> ClientAddress(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length < 8) return default;
+        int family = sockaddr[0] | (sockaddr[1] << 8);
+        if (family == 2) return sockaddr.Slice(4, 4);
+        if (family != 10 || sockaddr.Length < 24) return default;
+        var address = sockaddr.Slice(8, 16);
+        bool mapped = BinaryPrimitives.ReadUInt64LittleEndian(address) == 0 && BinaryPrimitives.ReadUInt32BigEndian(address[8..]) == 0xFFFF;
+        return mapped ? address[12..] : address;
+    }
+
+    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, bool tcp, bool transferAllowed, ReadOnlySpan<byte> client, out TransferMessages? transfer)
     {
         try
         {
-            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, out transfer);
+            return _responder.Respond(query, response, DnsResponder.MaxMessageSize, tcp, transferAllowed, client, _limiter, out transfer);
         }
         catch (Exception e)
         {
@@ -381,6 +405,8 @@ public sealed class DnsServer : IAsyncDisposable
     private async Task ServeTcpAsync(Socket socket, IPAddress address, bool transferAllowed)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
+        // For cookies: TCP answers are never rate-limited.
+        var client = address.GetAddressBytes();
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         try
@@ -416,7 +442,7 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, out var transfer);
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), tcp: true, transferAllowed, client, out var transfer);
                     start += 2 + length;
                     if (transfer is not null)
                     {
