@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using CertDns.Core;
@@ -57,6 +58,46 @@ public sealed class AllocationTests
         Assert.Equal(0, allocated);
         // The metrics' counters are on the measured path: every answer was counted, and counting allocated nothing.
         Assert.Equal(110_000, responder.Counters.Total);
+    }
+
+    [Fact]
+    public void Respond_RateLimitedAndCookies_AllocatesNothing()
+    {
+        var time = new FakeTimeProvider(TestZone.Now);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(TestZone.Snapshot()), time)
+        {
+            Cookies = new ServerCookies(new byte[16], default, time),
+        };
+        var limiter = new RateLimiter(new RateLimitOptions { ResponsesPerSecond = 100 }, time);
+        // Plain queries (answered, slipped, dropped) and ones with a client cookie, from many prefixes.
+        var queries = Queries().Concat(Queries().Select(q => WithClientCookie(q))).ToArray();
+        var response = new byte[DnsResponder.MaxMessageSize];
+        var address = new byte[4];
+        long sent = 0;
+        void Ask(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(address, (i % 50) << 8);
+                sent += responder.Respond(queries[i % queries.Length], response, DnsResponder.MaxMessageSize, false, false, address, limiter, out _) > 0 ? 1 : 0;
+            }
+        }
+        Ask(10_000);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Ask(100_000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.True(responder.Counters.RateLimitedResponses > 0 && responder.Counters.SlippedResponses > 0, "the limiter was on the measured path");
+        Assert.True(responder.Counters.Cookies(CookieOutcome.ClientOnly) > 0);
+    }
+
+    private static byte[] WithClientCookie(byte[] query)
+    {
+        var name = new List<string>();
+        for (int pos = 12; query[pos] != 0; pos += 1 + query[pos]) name.Add(System.Text.Encoding.ASCII.GetString(query, pos + 1, query[pos]));
+        return WireQuery.WithCookie(string.Join('.', name), WireQuery.A, [1, 2, 3, 4, 5, 6, 7, 8], WireQuery.Id(query));
     }
 
     [Theory]
