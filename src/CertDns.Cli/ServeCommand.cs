@@ -43,9 +43,13 @@ internal sealed class ServeCommand
         {
             Description = "Log lines on stderr as text (time, level, message), json, or journal (systemd's; the default under systemd)",
         };
+        var rrl = new Option<string?>("--rrl")
+        {
+            Description = "Response rate limiting on UDP: auto (the default: off on loopback listeners, on elsewhere), on or off; rates in [rrl] of the configuration",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
-            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
+            listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat, rrl,
         };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
@@ -113,9 +117,23 @@ internal sealed class ServeCommand
                 throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
             }
 
+            // Response rate limiting: one table for every listener; DNS cookies: on unless the configuration says off.
+            bool? limit = r.GetValue(rrl) switch
+            {
+                null => file?.RrlEnable,
+                "auto" => null,
+                "on" => true,
+                "off" => false,
+                var other => throw new BadInputException("--rrl", $"\"{other}\": must be auto, on or off"),
+            };
+            var limiter = new RateLimiter(file?.Rrl ?? new RateLimitOptions(), TimeProvider.System);
+            var cookies = file?.CookiesEnable == false ? null
+                : file?.CookieSecret is { } secret ? new ServerCookies(secret, file.CookiePreviousSecret, TimeProvider.System)
+                : ServerCookies.Random(TimeProvider.System);
+
             var settings = new ServeSettings(dbPath, apex, endpoints, metrics, options,
-                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients }, secondaries,
-                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts);
+                new DnsServerOptions { UdpReceiveLoops = threads, TransferClients = transferClients, RateLimiter = limiter, RateLimitEnabled = limit }, secondaries,
+                TimeSpan.FromSeconds(seconds), advanceEvery, demoCerts) { Cookies = cookies };
             return await ServeHost.RunAsync(settings, format, cancel).ConfigureAwait(false);
         }));
         return command;

@@ -20,7 +20,11 @@ internal sealed record ServeSettings(
     IReadOnlyList<IPEndPoint> Secondaries,
     TimeSpan Poll,
     TimeSpan? AdvanceEvery,
-    IReadOnlyList<DemoCertificate> Demo);
+    IReadOnlyList<DemoCertificate> Demo)
+{
+    /// <summary>DNS cookies (RFC 7873) the responder checks and answers with; null: off.</summary>
+    public ServerCookies? Cookies { get; init; }
+}
 
 /// <summary>
 /// The server as a hosted service: starting loads the first snapshot, binds every socket (DNS, then monitoring) and only
@@ -63,7 +67,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             notifier.Any ? notifier.Notify : null, settings.AdvanceEvery);
         Reloads.Add(_watcher);
         var first = _watcher.Start();
-        var responder = new DnsResponder(settings.Zone, holder, clock);
+        var responder = new DnsResponder(settings.Zone, holder, clock) { Cookies = settings.Cookies };
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
         // One server per address, each with its own sockets; all answer from the same snapshot.
         foreach (var at in settings.Listen)
@@ -103,6 +107,12 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             }
         }
         var where = string.Join(", ", _servers.Select(server => $"{server.LocalEndPoint} (udp, tcp)"));
+        if (_servers.Any(server => server.RateLimiting))
+        {
+            var limits = settings.Server.RateLimiter!.Options;
+            _log.LogInformation("rate limiting UDP answers to {Rate}/s per client prefix on {Endpoints} (slip {Slip}, window {Window} s)", limits.ResponsesPerSecond,
+                string.Join(", ", _servers.Where(server => server.RateLimiting).Select(server => server.LocalEndPoint)), limits.Slip, limits.Window);
+        }
         _log.LogInformation("serving {Zone} from {Store} on {Endpoints}: serial {Serial}, {Count} certificates (loaded in {Seconds:F2} s)",
             settings.Apex, Path.GetFullPath(settings.DbPath), where, first.Serial, first.Count, _watcher.LastLoad.TotalSeconds);
         if (_monitor is not null) _log.LogInformation("metrics on http://{Endpoint}/metrics, health on /healthz, status page on /", _monitor.LocalEndPoint);

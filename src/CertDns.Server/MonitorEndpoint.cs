@@ -212,6 +212,14 @@ public sealed class MonitorEndpoint : IAsyncDisposable
         Sample(text, "certdns_transfers_total", q.Transfers);
         Header(text, "certdns_transfers_refused_total", "counter", "Zone transfer requests refused.");
         Sample(text, "certdns_transfers_refused_total", q.TransfersRefused);
+        // Response rate limiting and DNS cookies.
+        Header(text, "certdns_rate_limited_total", "counter", "UDP responses the rate limiter dropped.");
+        Sample(text, "certdns_rate_limited_total", q.RateLimitedResponses);
+        Header(text, "certdns_rate_limit_slipped_total", "counter", "UDP responses the rate limiter sent truncated (TC=1) instead.");
+        Sample(text, "certdns_rate_limit_slipped_total", q.SlippedResponses);
+        Header(text, "certdns_cookies_total", "counter", "Queries with a DNS COOKIE option, by outcome (valid ones are exempt from rate limiting).");
+        foreach (var (outcome, label) in new[] { (CookieOutcome.ClientOnly, "client_only"), (CookieOutcome.Valid, "valid"), (CookieOutcome.Invalid, "invalid"), (CookieOutcome.Malformed, "malformed") })
+            text.Append(CultureInfo.InvariantCulture, $"certdns_cookies_total{{outcome=\"{label}\"}} {q.Cookies(outcome)}\n");
         Header(text, "certdns_notifies_total", "counter", "NOTIFYs sent to secondaries, by outcome.");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"acknowledged\"}} {_sources.Notifier?.Acknowledged ?? 0}\n");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"failed\"}} {_sources.Notifier?.Failed ?? 0}\n");

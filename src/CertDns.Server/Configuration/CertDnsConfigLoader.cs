@@ -17,7 +17,7 @@ namespace CertDns.Server.Configuration;
 public static class CertDnsConfigLoader
 {
     /// <summary>The tables a file may have; every key lives in one of them.</summary>
-    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics"];
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "rrl", "cookies"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
@@ -148,6 +148,19 @@ public static class CertDnsConfigLoader
                 "server.notify" => config with { Notify = Strings(e, path).Select(s => Endpoint(e, path, s, listen: false)).ToList() },
                 "server.time-changes" => config with { TimeChanges = Number(e, path, 0, 86400, exclusiveMin: false) },
                 "metrics.listen" => config with { MetricsListen = Endpoint(e, path, Single(e, path), listen: true) },
+                // Response rate limiting and DNS cookies.
+                "rrl.enable" => config with { RrlEnable = Boolean(e, path) },
+                "rrl.responses-per-second" => config with { Rrl = Rrl(config) with { ResponsesPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.nxdomains-per-second" => config with { Rrl = Rrl(config) with { NxDomainsPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.errors-per-second" => config with { Rrl = Rrl(config) with { ErrorsPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.slip" => config with { Rrl = Rrl(config) with { Slip = Integer(e, path, 0, 10) } },
+                "rrl.window" => config with { Rrl = Rrl(config) with { Window = Integer(e, path, 1, 3600) } },
+                "rrl.ipv4-prefix-length" => config with { Rrl = Rrl(config) with { Ipv4PrefixLength = Integer(e, path, 1, 32) } },
+                "rrl.ipv6-prefix-length" => config with { Rrl = Rrl(config) with { Ipv6PrefixLength = Integer(e, path, 1, 64) } },
+                "rrl.table-size" => config with { Rrl = Rrl(config) with { TableSize = Integer(e, path, 4, 1 << 24) } },
+                "cookies.enable" => config with { CookiesEnable = Boolean(e, path) },
+                "cookies.secret" => config with { CookieSecret = CookieSecret(e, path) },
+                "cookies.previous-secret" => config with { CookiePreviousSecret = CookieSecret(e, path) },
                 _ => throw Bad(e, path, "unknown key"),
             };
         }
@@ -197,6 +210,19 @@ public static class CertDnsConfigLoader
         if (config.Minimum is { } minimum) o = o with { Minimum = minimum };
         if (config.Ttl is { } ttl) o = o with { MaxTtl = ttl };
         return o;
+    }
+
+    // Response rate limiting and DNS cookies.
+    private static RateLimitOptions Rrl(CertDnsConfig config) => config.Rrl ?? new RateLimitOptions();
+
+    private static bool Boolean(Entry e, string path) =>
+        e.Value is BooleanValueSyntax b ? b.Value : throw Bad(e, path, "expected true or false");
+
+    private static byte[] CookieSecret(Entry e, string path)
+    {
+        var text = Single(e, path).Trim();
+        if (text.Length == 2 * ServerCookies.SecretLength && text.All(Uri.IsHexDigit)) return Convert.FromHexString(text);
+        throw Bad(e, path, $"expected {2 * ServerCookies.SecretLength} hex digits (a 16-octet secret, e.g. from: openssl rand -hex 16)");
     }
 
     private static BadInputException Bad(Entry e, string path, string reason) => new($"{path}:{e.Line}", $"{e.Key}: {reason}");
