@@ -93,11 +93,20 @@ public sealed partial class RateLimitTests : IDisposable
     {
         File.WriteAllText(_dir.File("certdns.toml"), Config);
         _netns = new Netns("certdns-rrl");
-        _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--demo", "--config", _dir.File("certdns.toml"), "--listen", "127.0.0.1:53");
+        _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--demo", "--config", _dir.File("certdns.toml"), "--listen", "127.0.0.1:53", "--metrics-listen", "127.0.0.1:9153");
         _netns.WaitForPort(53, TimeSpan.FromSeconds(60));
+        _netns.WaitForPort(9153, TimeSpan.FromSeconds(60));
         var netns = _netns;
         return (RevokedNameFromStore(), script => netns.Run("bash", "-c", script).Output);
     }
+
+    /// <summary>The server's /metrics, fetched inside the namespace with bash's /dev/tcp.</summary>
+    private string Metrics() =>
+        _netns!.Run("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9153; printf 'GET /metrics HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3; cat <&3").Output;
+
+    private static long Metric(string metrics, string sample) =>
+        Regex.Match(metrics, "^" + Regex.Escape(sample) + @" (\d+)\r?$", RegexOptions.Multiline) is { Success: true } m
+            ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no {sample} in:\n{metrics}");
 
     /// <summary>The demo's revoked certificate, read back from the store the server seeded before it listened.</summary>
     private string RevokedNameFromStore()
@@ -132,6 +141,11 @@ public sealed partial class RateLimitTests : IDisposable
         // The flooded prefix over TCP: never limited.
         var tcp = Digs("127.1.0.1", 10, "+tcp");
         Assert.Equal(10, Regex.Matches(tcp, "status: NOERROR").Count);
+
+        // Every slip was counted; with slip 1 none was dropped.
+        var metrics = Metrics();
+        Assert.True(Metric(metrics, "certdns_rate_limit_slipped_total") >= truncated, metrics);
+        Assert.Equal(0, Metric(metrics, "certdns_rate_limited_total"));
     }
 
     [PeerFact(Peer.Dig, Peer.Netns)]
@@ -162,6 +176,10 @@ public sealed partial class RateLimitTests : IDisposable
         // dig retries a BADCOOKIE with the server cookie that came with it, and that one is accepted.
         Assert.Contains(";; BADCOOKIE, retrying.", headerOnly);
         Assert.Contains("status: NOERROR", headerOnly);
+        var metrics = Metrics();
+        Assert.True(Metric(metrics, "certdns_cookies_total{outcome=\"valid\"}") >= 40, metrics);
+        Assert.True(Metric(metrics, "certdns_cookies_total{outcome=\"invalid\"}") >= 2, metrics);
+        Assert.True(Metric(metrics, "certdns_cookies_total{outcome=\"client_only\"}") >= 1, metrics);
         var goodHeaderOnly = run($"dig @127.0.0.1 -b 127.1.0.9 +header-only +cookie={learned} +noall +comments");
         Assert.True(goodHeaderOnly.Contains("status: NOERROR", StringComparison.Ordinal), goodHeaderOnly);
     }
