@@ -106,10 +106,15 @@ public sealed class AllocationTests
     // A wildcard bind: every answer names its source address from the query's control data (IP_PKTINFO).
     [InlineData(true, true)]
     [InlineData(false, true)]
-    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching, bool wildcard)
+    // Rate limiting on: one client far over the rate, every limited answer slipped (slip 1) so each query gets one.
+    [InlineData(true, false, true)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching, bool wildcard, bool rateLimited = false)
     {
+        var limiter = rateLimited ? new RateLimiter(new RateLimitOptions { ResponsesPerSecond = 1000, Slip = 1 }, TimeProvider.System) : null;
         await using var server = await DnsServer.StartAsync(new IPEndPoint(wildcard ? IPAddress.Any : IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
-            new DnsServerOptions { UdpBatching = batching });
+            new DnsServerOptions { UdpBatching = batching, RateLimiter = limiter, RateLimitEnabled = rateLimited ? true : null });
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         // Connected: the kernel delivers only answers from exactly this address, so a wrong source fails the test.
         client.Connect(new IPEndPoint(wildcard ? IPAddress.Parse("127.0.0.2") : IPAddress.Loopback, server.LocalEndPoint.Port));
@@ -140,6 +145,7 @@ public sealed class AllocationTests
         }
 
         Assert.Equal(0, mismatched);
+        if (rateLimited) Assert.True(server.RateLimiting);
         // One object per datagram would be 24 bytes or more each.
         Assert.True(allocated < 4L * count, $"{allocated} bytes allocated for {count} queries");
         Console.WriteLine($"UDP server: {allocated} bytes allocated in the process for {count} queries");
