@@ -83,6 +83,15 @@ internal sealed class ServeCommand
             var format = r.GetValue(logFormat) ?? ServeLogging.Default;
             if (format is not (ServeLogging.Text or ServeLogging.Json or ServeLogging.Journal))
                 throw new BadInputException("--log-format", "must be text, json or journal");
+            // Response rate limiting: one table for every listener; DNS cookies: on unless the configuration says off.
+            bool? limit = r.GetValue(rrl) switch
+            {
+                null => file?.RrlEnable,
+                "auto" => null,
+                "on" => true,
+                "off" => false,
+                var other => throw new BadInputException("--rrl", $"\"{other}\": must be auto, on or off"),
+            };
             var metrics = r.GetValue(metricsListen) is { } m ? EndpointArgument.ParseListen(m) : file?.MetricsListen;
             var options = ZoneIdentity(r, file, apex, ns, glue, soaContact) with
             {
@@ -117,15 +126,6 @@ internal sealed class ServeCommand
                 throw new BadInputException(dbPath, "no such store (try serve --demo, or create it with certdns ca add)");
             }
 
-            // Response rate limiting: one table for every listener; DNS cookies: on unless the configuration says off.
-            bool? limit = r.GetValue(rrl) switch
-            {
-                null => file?.RrlEnable,
-                "auto" => null,
-                "on" => true,
-                "off" => false,
-                var other => throw new BadInputException("--rrl", $"\"{other}\": must be auto, on or off"),
-            };
             var limiter = new RateLimiter(file?.Rrl ?? new RateLimitOptions(), TimeProvider.System);
             var cookies = file?.CookiesEnable == false ? null
                 : file?.CookieSecret is { } secret ? new ServerCookies(secret, file.CookiePreviousSecret, TimeProvider.System)
