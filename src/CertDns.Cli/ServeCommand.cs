@@ -59,14 +59,18 @@ internal sealed class ServeCommand
         {
             Description = "Query log in dnstap to this file (replaced on start), or unix:PATH to a Frame Streams socket (fstrm_capture); off by default",
         };
+        var rrl = new Option<string?>("--rrl")
+        {
+            Description = "Response rate limiting on UDP: auto (the default: off on loopback listeners, on elsewhere), on or off; rates in [rrl] of the configuration",
+        };
         var command = new Command("serve", "Serve the zone (default: status.example from ./certdns.db on 127.0.0.1:5353)")
         {
             listen, demo, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, logFormat,
-            journalMaxSize, journalMaxAge, dnstap,
+            journalMaxSize, journalMaxAge, dnstap, rrl,
         };
         // Every flag that stands for a configuration key, by name (ConfigKey.Flag): a typed one keeps overriding the file
         // after a reload. A new key's flag goes here too, or a reload takes the file's value over the typed flag's.
-        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, journalMaxSize, journalMaxAge, dnstap }
+        var flags = new Option[] { GlobalOptions.Database, GlobalOptions.Zone, listen, poll, ttl, negativeTtl, ns, glue, soaContact, udpThreads, allowTransfer, notify, timeChanges, forms, metricsListen, journalMaxSize, journalMaxAge, dnstap, rrl }
             .ToDictionary(o => o.Name, StringComparer.Ordinal);
 
         // The flags over a configuration file (or none): at start, and again on each SIGHUP with the file read anew.
@@ -141,6 +145,21 @@ internal sealed class ServeCommand
             var file = GlobalOptions.ConfigFile(r);
             var settings = Resolve(r, file);
             var dbPath = settings.DbPath;
+            // Response rate limiting: one table for every listener; DNS cookies: on unless the configuration says off.
+            // Made once here, not in Resolve: a reload does not replace them (restart keys) and must not reallocate them.
+            bool? limit = r.GetValue(rrl) switch
+            {
+                null => file?.RrlEnable,
+                "auto" => null,
+                "on" => true,
+                "off" => false,
+                var other => throw new BadInputException("--rrl", $"\"{other}\": must be auto, on or off"),
+            };
+            var limiter = new RateLimiter(file?.Rrl ?? new RateLimitOptions(), TimeProvider.System);
+            var cookies = file?.CookiesEnable == false ? null
+                : file?.CookieSecret is { } secret ? new ServerCookies(secret, file.CookiePreviousSecret, TimeProvider.System)
+                : ServerCookies.Random(TimeProvider.System);
+            settings = settings with { Server = settings.Server with { RateLimiter = limiter, RateLimitEnabled = limit }, Cookies = cookies };
 
             IReadOnlyList<DemoCertificate> demoCerts = [];
             if (r.GetValue(demo))

@@ -29,6 +29,9 @@ internal sealed record ServeSettings(
 
     // IXFR journal ([journal] table, --journal-max-size/--journal-max-age): its bounds; null keeps none.
     public JournalOptions? Journal { get; init; } = JournalOptions.Default;
+
+    /// <summary>DNS cookies (RFC 7873) the responder checks and answers with; null: off.</summary>
+    public ServerCookies? Cookies { get; init; }
 }
 
 /// <summary>What a configuration reload needs from the command line.</summary>
@@ -93,7 +96,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             : null;
         // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
         _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery) { Journal = journal };
-        var responder = new DnsResponder(settings.Zone, holder, clock) { Journal = journal };
+        var responder = new DnsResponder(settings.Zone, holder, clock) { Journal = journal, Cookies = settings.Cookies };
         // The transfer ACL the servers read on each connection: a reload replaces its contents.
         var transferClients = new LiveAddressList(settings.Server.TransferClients);
         if (settings.Reconfigure is { } reconfigure)
@@ -161,6 +164,12 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             }
         }
         var where = string.Join(", ", _servers.Select(server => $"{server.LocalEndPoint} (udp, tcp)"));
+        if (_servers.Any(server => server.RateLimiting))
+        {
+            var rates = settings.Server.RateLimiter!.Options;
+            _log.LogInformation("rate limiting UDP answers to {Rate}/s per client prefix on {Endpoints} (slip {Slip}, window {Window} s)", rates.ResponsesPerSecond,
+                string.Join(", ", _servers.Where(server => server.RateLimiting).Select(server => server.LocalEndPoint)), rates.Slip, rates.Window);
+        }
         _log.LogInformation("serving {Zone} from {Store} on {Endpoints}: serial {Serial}, {Count} certificates (loaded in {Seconds:F2} s)",
             settings.Apex, Path.GetFullPath(settings.DbPath), where, first.Serial, first.Count, _watcher.LastLoad.TotalSeconds);
         if (_dnstap is not null) _log.LogInformation("query log (dnstap) to {Target}", _dnstap.Target);

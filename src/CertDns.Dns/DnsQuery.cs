@@ -44,6 +44,24 @@ internal ref struct DnsQuery
     /// <summary>The OPT's DO bit (RFC 3225 section 3): copied into the response's OPT.</summary>
     public bool DnssecOk { get; private set; }
 
+    /// <summary>Whether the OPT carried a COOKIE option (RFC 7873 section 4); the first one counts.</summary>
+    public bool HasCookie { get; private set; }
+
+    /// <summary>The COOKIE option's data (client cookie, then any server cookie), unchecked; empty without one.</summary>
+    public readonly ReadOnlySpan<byte> Cookie => HasCookie ? _message.Slice(_cookieStart, _cookieLength) : default;
+
+    /// <summary>
+    /// A query without a question (QDCOUNT 0): only a request for a server cookie may be one (RFC 7873 section 5.4);
+    /// <see cref="QuestionEnd"/> stays 0.
+    /// </summary>
+    public bool NoQuestion { get; private set; }
+
+    /// <summary>The COOKIE option the response's OPT carries (client cookie and server cookie); empty for none.</summary>
+    public ReadOnlySpan<byte> ResponseCookie { get; set; }
+
+    private int _cookieStart;
+    private int _cookieLength;
+
     /// <summary>For IXFR, the serial of the SOA the client sent in its authority section; null when none could be read.</summary>
     public uint? IxfrSerial { get; private set; }
 
@@ -76,8 +94,9 @@ internal ref struct DnsQuery
         int anCount = BinaryPrimitives.ReadUInt16BigEndian(m[6..]);
         int nsCount = BinaryPrimitives.ReadUInt16BigEndian(m[8..]);
         int arCount = BinaryPrimitives.ReadUInt16BigEndian(m[10..]);
-        // RFC 9619: a query carries exactly one question.
-        if (qdCount != 1) return false;
+        // RFC 9619: a query carries exactly one question; RFC 7873 section 5.4: or none, to learn a server cookie.
+        if (qdCount > 1) return false;
+        if (qdCount == 0) return ParseWithoutQuestion(m, anCount, nsCount, arCount);
 
         int pos = HeaderLength;
         int nameLength = 1;
@@ -122,6 +141,19 @@ internal ref struct DnsQuery
             pos = rdataEnd;
         }
 
+        return ParseAdditional(m, pos, arCount);
+    }
+
+    /// <summary>A header and the additional section only: the caller answers it only when it asks for a cookie.</summary>
+    private bool ParseWithoutQuestion(ReadOnlySpan<byte> m, int anCount, int nsCount, int arCount)
+    {
+        NoQuestion = true;
+        if (anCount != 0 || nsCount != 0) return false;
+        return ParseAdditional(m, HeaderLength, arCount);
+    }
+
+    private bool ParseAdditional(ReadOnlySpan<byte> m, int pos, int arCount)
+    {
         bool sawOpt = false;
         for (int i = 0; i < arCount; i++)
         {
@@ -144,11 +176,35 @@ internal ref struct DnsQuery
                 EdnsVersion = (byte)(ttl >> 16);
                 DnssecOk = (ttl & 0x8000) != 0;
                 HasOpt = true;
+                FindCookie(m.Slice(pos, rdLength), pos);
             }
             pos += rdLength;
         }
         // Trailing bytes mean the counts lie: FORMERR rather than guessing.
         return pos == m.Length;
+    }
+
+    /// <summary>
+    /// RFC 6891 section 6.1.2: the OPT's RDATA is {code, length, data} options. The first COOKIE (code 10) is noted;
+    /// options that overrun the RDATA end the search, as they always went unread.
+    /// </summary>
+    private void FindCookie(ReadOnlySpan<byte> rdata, int offset)
+    {
+        int at = 0;
+        while (at + 4 <= rdata.Length)
+        {
+            int code = BinaryPrimitives.ReadUInt16BigEndian(rdata[at..]);
+            int length = BinaryPrimitives.ReadUInt16BigEndian(rdata[(at + 2)..]);
+            if (at + 4 + length > rdata.Length) return;
+            if (code == OptionCode.Cookie)
+            {
+                HasCookie = true;
+                _cookieStart = offset + at + 4;
+                _cookieLength = length;
+                return;
+            }
+            at += 4 + length;
+        }
     }
 
     /// <summary>Skips a name past the question (authority, additional, RDATA), where compression pointers are allowed.</summary>
@@ -198,6 +254,13 @@ internal static class RecordType
     public const ushort Any = 255;
 }
 
+/// <summary>EDNS option codes this server reads or writes (RFC 6891 section 6.1.2).</summary>
+internal static class OptionCode
+{
+    /// <summary>RFC 7873 section 4.</summary>
+    public const ushort Cookie = 10;
+}
+
 /// <summary>Response codes (RFC 1035 section 4.1.1, RFC 6891 section 9).</summary>
 internal static class ResponseCode
 {
@@ -208,4 +271,6 @@ internal static class ResponseCode
     public const int NotImp = 4;
     public const int Refused = 5;
     public const int BadVers = 16;
+    /// <summary>RFC 7873 section 8.</summary>
+    public const int BadCookie = 23;
 }

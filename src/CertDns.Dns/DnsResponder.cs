@@ -116,21 +116,100 @@ public sealed class DnsResponder
     /// <param name="tcp">Whether the query came over TCP; transfers are TCP-only (over UDP an allowed IXFR gets the SOA).</param>
     /// <param name="transferAllowed">Whether the client's address is on the transfer ACL.</param>
     /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
-    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer)
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer) =>
+        Respond(query, response, maxResponseSize, tcp, transferAllowed, default, null, out transfer);
+
+    /// <summary>
+    /// Answers <paramref name="query"/> from the client at <paramref name="clientAddress"/>: as the other overloads do,
+    /// with its DNS cookie checked and answered (<see cref="Cookies"/>), and over UDP the answer charged to
+    /// <paramref name="limiter"/> unless the client showed a valid server cookie.
+    /// </summary>
+    /// <param name="query">One DNS message, exactly as received (for TCP, without the length prefix).</param>
+    /// <param name="response">Where to write the answer; 65535 bytes hold any answer.</param>
+    /// <param name="maxResponseSize">A further cap on the response, as for the ordinary answer.</param>
+    /// <param name="tcp">Whether the query came over TCP (never rate-limited).</param>
+    /// <param name="transferAllowed">Whether the client's address is on the transfer ACL.</param>
+    /// <param name="clientAddress">The client's address, 4 or 16 octets (an IPv4-mapped one as its 4).</param>
+    /// <param name="limiter">The response rate limiter for this listener, or null for none.</param>
+    /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
+    /// <returns>The response length, or 0 when nothing is to be sent (not to be answered, or rate-limited).</returns>
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed,
+        ReadOnlySpan<byte> clientAddress, RateLimiter? limiter, out TransferMessages? transfer)
     {
         CertStatus status = CertStatus.Unknown;
         ZoneView view = ZoneView.Combined;
-        int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, out transfer, ref status, ref view);
+        var cookie = CookieOutcome.None;
+        int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, clientAddress, out transfer, ref status, ref view, ref cookie);
         if (transfer is not null) Counters.Transfer(transfer.Kind);
         else if (length > 0) Counters.Query(tcp, response[3] & 0x0F, status, view);
+        if (cookie != CookieOutcome.None) Counters.Cookie(cookie);
+        // Response rate limiting (UDP only): a client that proved its address with a server cookie is not limited.
+        if (limiter is not null && !tcp && length > 0 && cookie != CookieOutcome.Valid)
+        {
+            var kind = Classify(response);
+            switch (limiter.Check(clientAddress, kind))
+            {
+                case RateDecision.Drop:
+                    Counters.RateLimited();
+                    return 0;
+                case RateDecision.Slip:
+                    Counters.Slipped();
+                    return Slip(query, response, kind);
+            }
+        }
         return length;
+    }
+
+    /// <summary>
+    /// The server cookies queries' COOKIE options are checked against and answered with (RFC 7873, RFC 9018); null
+    /// (the default): cookies are off and COOKIE options are ignored (RFC 7873 section 5.2.1).
+    /// </summary>
+    public ServerCookies? Cookies { get; init; }
+
+    /// <summary>The kind of a response written, for the rate limiter.</summary>
+    private static ResponseKind Classify(ReadOnlySpan<byte> response) => (response[3] & 0x0F) switch
+    {
+        ResponseCode.NoError => BinaryPrimitives.ReadUInt16BigEndian(response[6..]) > 0 ? ResponseKind.Answer : ResponseKind.NoData,
+        ResponseCode.NxDomain => ResponseKind.NxDomain,
+        _ => ResponseKind.Error,
+    };
+
+    /// <summary>
+    /// A slipped response: TC=1, the question and the OPT (no cookie), never longer than the query, so a flood gains
+    /// nothing by it and a real client asks again over TCP (RFC 2181 section 9). A slipped answer says SERVFAIL: a
+    /// client that ignores TC must not read a listed certificate's truncated answer as "not listed" (fail closed).
+    /// Denials and errors keep saying what they said.
+    /// </summary>
+    private int Slip(ReadOnlySpan<byte> query, Span<byte> response, ResponseKind kind)
+    {
+        Span<ushort> labelStarts = stackalloc ushort[DnsQuery.MaxLabels];
+        var q = new DnsQuery(query, labelStarts);
+        bool question = q.Parse() && !q.NoQuestion;
+        int rcode = kind switch
+        {
+            ResponseKind.NoData => ResponseCode.NoError,
+            ResponseKind.NxDomain => ResponseCode.NxDomain,
+            _ => ResponseCode.ServFail,
+        };
+        var buffer = response[..Math.Min(response.Length, query.Length)];
+        return question ? Truncated(_identity, ref q, buffer, rcode) : BareTruncated(ref q, buffer, rcode);
+    }
+
+    /// <summary>The header alone, TC set: all a slip of an unparsed query says.</summary>
+    private static int BareTruncated(ref DnsQuery q, Span<byte> buffer, int rcode)
+    {
+        var w = new WireWriter(buffer);
+        WriteHeader(ref w, ref q, rcode, authoritative: false);
+        buffer[2] |= 0x02;
+        BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], 0);
+        return DnsQuery.HeaderLength;
     }
 
     /// <summary>What the answer path counts; read by the metrics endpoint.</summary>
     public QueryCounters Counters { get; } = new();
 
-    private int RespondCore(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, out TransferMessages? transfer,
-        ref CertStatus answered, ref ZoneView answeredView)
+    private int RespondCore(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, ReadOnlySpan<byte> clientAddress,
+        out TransferMessages? transfer, ref CertStatus answered, ref ZoneView answeredView, ref CookieOutcome cookie)
     {
         transfer = null;
         var z = _identity;
@@ -149,6 +228,22 @@ public sealed class DnsResponder
         int opcode = (query[2] >> 3) & 0xF;
         if (opcode != 0) return Error(z, ref q, buffer, ResponseCode.NotImp);
         if (!wellFormed) return Error(z, ref q, buffer, ResponseCode.FormErr);
+        // DNS cookies (RFC 7873 section 5.2): every response to a COOKIE carries the client's cookie and a server cookie.
+        Span<byte> responseCookie = stackalloc byte[ServerCookies.ResponseLength];
+        if (Cookies is { } cookies && q.HasCookie)
+        {
+            cookie = cookies.Check(q.Cookie, clientAddress, responseCookie);
+            // Section 5.2.2: a COOKIE of a length no cookie has is a malformed query.
+            if (cookie == CookieOutcome.Malformed) return Error(z, ref q, buffer, ResponseCode.FormErr);
+            q.ResponseCookie = responseCookie;
+        }
+        if (q.NoQuestion)
+        {
+            // Section 5.4: no question, only a COOKIE, asks for a server cookie: NOERROR, or BADCOOKIE when the one it
+            // showed is not valid. Anything else without a question is malformed (RFC 9619).
+            if (cookie == CookieOutcome.None) return Error(z, ref q, buffer, ResponseCode.FormErr);
+            return Error(z, ref q, buffer, cookie == CookieOutcome.Invalid ? ResponseCode.BadCookie : ResponseCode.NoError);
+        }
         // RFC 6891 section 6.1.3: we speak EDNS version 0 only.
         if (q.HasOpt && q.EdnsVersion > 0) return Error(z, ref q, buffer, ResponseCode.BadVers);
         if (q.QClass != ClassIn && q.QClass != ClassAny) return Error(z, ref q, buffer, ResponseCode.Refused);
@@ -337,7 +432,7 @@ public sealed class DnsResponder
         }
         if (q.HasOpt)
         {
-            WriteOpt(z, ref w, 0, q.DnssecOk);
+            WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
             additional++;
         }
         if (w.Overflow) return Truncated(z, ref q, buffer, rcode);
@@ -355,7 +450,7 @@ public sealed class DnsResponder
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, rcode, authoritative: true);
         w.Bytes(q.Question);
-        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
         buffer[2] |= 0x02;
         if (w.Overflow)
         {
@@ -375,7 +470,7 @@ public sealed class DnsResponder
         bool question = q.QuestionEnd > 0;
         if (question) w.Bytes(q.Question);
         // RFC 6891 section 7: a responder that understood the OPT includes one, also in errors.
-        if (q.HasOpt) WriteOpt(z, ref w, rcode >> 4, q.DnssecOk);
+        if (q.HasOpt) WriteOpt(z, ref w, rcode >> 4, q.DnssecOk, q.ResponseCookie);
         if (w.Overflow)
         {
             BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], 0);
@@ -400,14 +495,23 @@ public sealed class DnsResponder
         w.U16(0);
     }
 
-    private static void WriteOpt(Identity z, ref WireWriter w, int extendedRcode, bool dnssecOk)
+    private static void WriteOpt(Identity z, ref WireWriter w, int extendedRcode, bool dnssecOk, ReadOnlySpan<byte> cookie)
     {
         w.U8(0);
         w.U16(RecordType.Opt);
         w.U16(z.UdpPayloadSize);
         // EXTENDED-RCODE, VERSION 0, and DO copied from the query (RFC 3225 section 3), though we sign nothing.
         w.U32(((uint)extendedRcode << 24) | (dnssecOk ? 0x8000u : 0));
-        w.U16(0);
+        if (cookie.IsEmpty)
+        {
+            w.U16(0);
+            return;
+        }
+        // RFC 7873 section 4: the COOKIE option, the client cookie followed by our server cookie.
+        w.U16(4 + cookie.Length);
+        w.U16(OptionCode.Cookie);
+        w.U16(cookie.Length);
+        w.Bytes(cookie);
     }
 
     /// <summary>RFC 1995 section 2: the current SOA alone, AA, in the answer section.</summary>
@@ -417,7 +521,7 @@ public sealed class DnsResponder
         WriteHeader(ref w, ref q, ResponseCode.NoError, authoritative: true);
         w.Bytes(q.Question);
         WriteSoa(z, ref w, PointerToQuestion, z.Zone.ApexTtl, _snapshots.Current.Serial);
-        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
         if (w.Overflow) return Truncated(z, ref q, buffer, ResponseCode.NoError);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[6..], 1);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[10..], (ushort)(q.HasOpt ? 1 : 0));

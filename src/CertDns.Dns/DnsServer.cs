@@ -32,6 +32,8 @@ public sealed class DnsServer : IAsyncDisposable
     private int _disposed;
     // The query log's view of this server's address: computed once, copied into each logged entry.
     private readonly QueryLogEndpoint _logAddress;
+    // Response rate limiting, on this listener's UDP only: null when off here.
+    private readonly RateLimiter? _limiter;
 
     private DnsServer(Socket[] udp, Socket tcp, DnsResponder responder, DnsServerOptions options)
     {
@@ -41,7 +43,13 @@ public sealed class DnsServer : IAsyncDisposable
         _options = options;
         LocalEndPoint = (IPEndPoint)udp[0].LocalEndPoint!;
         _logAddress = QueryLogEndpoint.From(LocalEndPoint);
+        // Off on loopback unless asked for (a local resolver or MTA is the only client there), on elsewhere; a
+        // wildcard bind also answers the world, so it counts as elsewhere.
+        _limiter = options.RateLimiter is { } limiter && (options.RateLimitEnabled ?? !IPAddress.IsLoopback(LocalEndPoint.Address)) ? limiter : null;
     }
+
+    /// <summary>Whether this listener's UDP answers go through the rate limiter.</summary>
+    public bool RateLimiting => _limiter is not null;
 
     /// <summary>The address and port both transports listen on (the chosen port when 0 was asked for).</summary>
     public IPEndPoint LocalEndPoint { get; }
@@ -310,6 +318,21 @@ public sealed class DnsServer : IAsyncDisposable
     private bool TransferCandidate(IPAddress address) =>
         _options.TransferClients.Any(a => a.Equals(address)) || TransferRule.Covers(_options.TransferRules, address);
 
+    /// <summary>
+    /// The sender's address octets inside a Linux sockaddr (4 for IPv4, also when mapped into IPv6; 16 for IPv6): what
+    /// cookies are bound to and the rate limiter buckets by. A slice, not a copy.
+    /// </summary>
+    private static ReadOnlySpan<byte> ClientAddress(ReadOnlySpan<byte> sockaddr)
+    {
+        if (sockaddr.Length < 8) return default;
+        int family = sockaddr[0] | (sockaddr[1] << 8);
+        if (family == 2) return sockaddr.Slice(4, 4);
+        if (family != 10 || sockaddr.Length < 24) return default;
+        var address = sockaddr.Slice(8, 16);
+        bool mapped = BinaryPrimitives.ReadUInt64LittleEndian(address) == 0 && BinaryPrimitives.ReadUInt32BigEndian(address[8..]) == 0xFFFF;
+        return mapped ? address[12..] : address;
+    }
+
     /// <summary>Answers one message (<see cref="AnswerSigned"/>) and hands it to the query log, when it is on.</summary>
     private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
         out TransferMessages? transfer, out Tsig.TransferSigner? signer)
@@ -346,7 +369,8 @@ public sealed class DnsServer : IAsyncDisposable
             bool allowed = tcp ? TransferAllowed(tcpClient!, key) : UdpTransferAllowed(query, sockaddr, key);
             // A signed answer keeps room for its TSIG within the client's limit.
             int max = key is null ? DnsResponder.MaxMessageSize : ClientLimit(query, tcp) - Tsig.MaxRecordLength(key);
-            int length = _responder.Respond(query, response, max, tcp, allowed, out transfer);
+            // Cookies are bound to the client's address, over TCP too; only UDP is charged to the rate limiter.
+            int length = _responder.Respond(query, response, max, tcp, allowed, ClientAddress(sockaddr), tcp ? null : _limiter, out transfer);
             // A transfer refused only for want of the key its address needs: NOTAUTH, as for a bad signature (RFC 8945
             // section 5.2). There is no TSIG to echo; naming the key would tell anyone which to try.
             if (transfer is null && length >= DnsQuery.HeaderLength && (response[3] & 0x0F) == ResponseCode.Refused && !allowed && key is null
@@ -462,9 +486,9 @@ public sealed class DnsServer : IAsyncDisposable
                 continue;
             }
             client.NoDelay = true;
-            // The client's socket address, once per connection, for the query log.
+            // The client's socket address, once per connection: its cookies are bound to it, and the query log records it.
             byte[] peer = [];
-            if (_options.QueryLog is not null && client.RemoteEndPoint is IPEndPoint from)
+            if (client.RemoteEndPoint is IPEndPoint from)
             {
                 var serialized = from.Serialize();
                 peer = serialized.Buffer[..serialized.Size].ToArray();
@@ -511,6 +535,8 @@ public sealed class DnsServer : IAsyncDisposable
     private async Task ServeTcpAsync(Socket socket, IPAddress address, byte[] peer)
     {
         var input = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
+        // For cookies: TCP answers are never rate-limited.
+        var client = address.GetAddressBytes();
         var output = ArrayPool<byte>.Shared.Rent(2 * FrameSize);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         try

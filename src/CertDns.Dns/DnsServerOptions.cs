@@ -77,6 +77,19 @@ public sealed record DnsServerOptions
     /// only copies into its bounded queue; a full queue drops and counts.
     /// </summary>
     public QueryLog? QueryLog { get; init; }
+    // Response rate limiting (RRL).
+
+    /// <summary>
+    /// The response rate limiter UDP answers are charged to; one table may serve several listeners. Null (the
+    /// default): no rate limiting.
+    /// </summary>
+    public RateLimiter? RateLimiter { get; init; }
+
+    /// <summary>
+    /// Whether <see cref="RateLimiter"/> applies on this listener: null (the default) limits on every address but a
+    /// loopback one, where the only clients are this machine's own resolver and MTA.
+    /// </summary>
+    public bool? RateLimitEnabled { get; init; }
 
     /// <summary>Called when answering one query failed unexpectedly; the query goes unanswered and serving goes on.</summary>
     public Action<Exception>? OnError { get; init; }

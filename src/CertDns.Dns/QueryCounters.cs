@@ -26,6 +26,10 @@ public sealed class QueryCounters
     private long _refusedTransfers;
     // IXFR answers by kind: TransferKind.IxfrCurrent, IxfrIncremental, IxfrWhole.
     private readonly long[] _ixfr = new long[4];
+    // Response rate limiting and DNS cookies.
+    private long _rateLimited;
+    private long _slipped;
+    private readonly long[] _cookies = new long[Enum.GetValues<CookieOutcome>().Length];
 
     /// <summary>Counts one answered query.</summary>
     public void Query(bool tcp, int rcode, CertStatus status, ZoneView view) =>
@@ -46,6 +50,24 @@ public sealed class QueryCounters
 
     /// <summary>Counts one transfer request refused (not on the ACL, over UDP, or not the apex).</summary>
     public void TransferRefused() => Interlocked.Increment(ref _refusedTransfers);
+
+    /// <summary>Counts one UDP response the rate limiter dropped.</summary>
+    public void RateLimited() => Interlocked.Increment(ref _rateLimited);
+
+    /// <summary>Counts one UDP response the rate limiter sent truncated instead (a slip).</summary>
+    public void Slipped() => Interlocked.Increment(ref _slipped);
+
+    /// <summary>Counts one query's COOKIE option by what it turned out to be.</summary>
+    public void Cookie(CookieOutcome outcome) => Interlocked.Increment(ref _cookies[(int)outcome]);
+
+    /// <summary>UDP responses dropped by the rate limiter so far.</summary>
+    public long RateLimitedResponses => Volatile.Read(ref _rateLimited);
+
+    /// <summary>UDP responses the rate limiter slipped (sent truncated) so far.</summary>
+    public long SlippedResponses => Volatile.Read(ref _slipped);
+
+    /// <summary>Queries whose COOKIE option had this outcome so far.</summary>
+    public long Cookies(CookieOutcome outcome) => Volatile.Read(ref _cookies[(int)outcome]);
 
     /// <summary>Queries answered so far with these labels.</summary>
     public long Queries(int transport, int rcode, CertStatus status, ZoneView view) =>

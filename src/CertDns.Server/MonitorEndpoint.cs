@@ -224,6 +224,14 @@ public sealed class MonitorEndpoint : IAsyncDisposable
             Header(text, "certdns_dnstap_frames_dropped_total", "counter", "Dnstap frames dropped: the query log's queue was full, or its reader went away.");
             Sample(text, "certdns_dnstap_frames_dropped_total", dnstap.FramesDropped);
         }
+        // Response rate limiting and DNS cookies.
+        Header(text, "certdns_rate_limited_total", "counter", "UDP responses the rate limiter dropped.");
+        Sample(text, "certdns_rate_limited_total", q.RateLimitedResponses);
+        Header(text, "certdns_rate_limit_slipped_total", "counter", "UDP responses the rate limiter sent truncated (TC=1) instead.");
+        Sample(text, "certdns_rate_limit_slipped_total", q.SlippedResponses);
+        Header(text, "certdns_cookies_total", "counter", "Queries with a DNS COOKIE option, by outcome (valid ones are exempt from rate limiting).");
+        foreach (var (outcome, label) in new[] { (CookieOutcome.ClientOnly, "client_only"), (CookieOutcome.Valid, "valid"), (CookieOutcome.Invalid, "invalid"), (CookieOutcome.Malformed, "malformed") })
+            text.Append(CultureInfo.InvariantCulture, $"certdns_cookies_total{{outcome=\"{label}\"}} {q.Cookies(outcome)}\n");
         Header(text, "certdns_notifies_total", "counter", "NOTIFYs sent to secondaries, by outcome.");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"acknowledged\"}} {_sources.Notifier?.Acknowledged ?? 0}\n");
         text.Append(CultureInfo.InvariantCulture, $"certdns_notifies_total{{result=\"failed\"}} {_sources.Notifier?.Failed ?? 0}\n");

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 using CertDns.Core;
@@ -59,16 +60,61 @@ public sealed class AllocationTests
         Assert.Equal(110_000, responder.Counters.Total);
     }
 
+    [Fact]
+    public void Respond_RateLimitedAndCookies_AllocatesNothing()
+    {
+        var time = new FakeTimeProvider(TestZone.Now);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(TestZone.Snapshot()), time)
+        {
+            Cookies = new ServerCookies(new byte[16], default, time),
+        };
+        var limiter = new RateLimiter(new RateLimitOptions { ResponsesPerSecond = 100 }, time);
+        // Plain queries (answered, slipped, dropped) and ones with a client cookie, from many prefixes.
+        var queries = Queries().Concat(Queries().Select(q => WithClientCookie(q))).ToArray();
+        var response = new byte[DnsResponder.MaxMessageSize];
+        var address = new byte[4];
+        long sent = 0;
+        void Ask(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                BinaryPrimitives.WriteInt32BigEndian(address, (i % 50) << 8);
+                sent += responder.Respond(queries[i % queries.Length], response, DnsResponder.MaxMessageSize, false, false, address, limiter, out _) > 0 ? 1 : 0;
+            }
+        }
+        Ask(10_000);
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Ask(100_000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, allocated);
+        Assert.True(responder.Counters.RateLimitedResponses > 0 && responder.Counters.SlippedResponses > 0, "the limiter was on the measured path");
+        Assert.True(responder.Counters.Cookies(CookieOutcome.ClientOnly) > 0);
+    }
+
+    private static byte[] WithClientCookie(byte[] query)
+    {
+        var name = new List<string>();
+        for (int pos = 12; query[pos] != 0; pos += 1 + query[pos]) name.Add(System.Text.Encoding.ASCII.GetString(query, pos + 1, query[pos]));
+        return WireQuery.WithCookie(string.Join('.', name), WireQuery.A, [1, 2, 3, 4, 5, 6, 7, 8], WireQuery.Id(query));
+    }
+
     [Theory]
     [InlineData(true, false)]
     [InlineData(false, false)]
     // A wildcard bind: every answer names its source address from the query's control data (IP_PKTINFO).
     [InlineData(true, true)]
     [InlineData(false, true)]
-    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching, bool wildcard)
+    // Rate limiting on: one client far over the rate, every limited answer slipped (slip 1) so each query gets one.
+    [InlineData(true, false, true)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    public async Task UdpServer_ManyQueries_AllocatesUnderFourBytesPerQuery(bool batching, bool wildcard, bool rateLimited = false)
     {
+        var limiter = rateLimited ? new RateLimiter(new RateLimitOptions { ResponsesPerSecond = 1000, Slip = 1 }, TimeProvider.System) : null;
         await using var server = await DnsServer.StartAsync(new IPEndPoint(wildcard ? IPAddress.Any : IPAddress.Loopback, 0), TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())),
-            new DnsServerOptions { UdpBatching = batching });
+            new DnsServerOptions { UdpBatching = batching, RateLimiter = limiter, RateLimitEnabled = rateLimited ? true : null });
         using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         // Connected: the kernel delivers only answers from exactly this address, so a wrong source fails the test.
         client.Connect(new IPEndPoint(wildcard ? IPAddress.Parse("127.0.0.2") : IPAddress.Loopback, server.LocalEndPoint.Port));
@@ -99,6 +145,7 @@ public sealed class AllocationTests
         }
 
         Assert.Equal(0, mismatched);
+        if (rateLimited) Assert.True(server.RateLimiting);
         // One object per datagram would be 24 bytes or more each.
         Assert.True(allocated < 4L * count, $"{allocated} bytes allocated for {count} queries");
         Console.WriteLine($"UDP server: {allocated} bytes allocated in the process for {count} queries");

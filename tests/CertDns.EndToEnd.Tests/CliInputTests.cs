@@ -63,6 +63,12 @@ public sealed class CliInputTests : IDisposable
     }
 
     [Fact]
+    public void Serve_RrlNeitherAutoOnNorOff_Refused()
+    {
+        AssertRefused("--rrl", "must be auto, on or off", "serve", "--listen", "127.0.0.1:0", "--rrl", "sometimes");
+    }
+
+    [Fact]
     public void CertsAdd_NotACertificate_Refused()
     {
         File.WriteAllText(_dir.File("junk.pem"), "hello, this is not a certificate\n");

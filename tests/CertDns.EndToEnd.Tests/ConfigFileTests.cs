@@ -28,6 +28,9 @@ public sealed class ConfigFileTests : IDisposable
     [Theory]
     [InlineData("[zone]\nname = \"status.example\"\nnmae = \"x\"\n", "bad.toml:3: zone.nmae: unknown key")]
     [InlineData("[server]\nudp-threads = 1000\n", "bad.toml:2: server.udp-threads: expected a whole number from 1 to 256")]
+    // Response rate limiting and DNS cookies.
+    [InlineData("[rrl]\nslip = 11\n", "bad.toml:2: rrl.slip: expected a whole number from 0 to 10")]
+    [InlineData("[cookies]\nsecret = \"not hex\"\n", "bad.toml:2: cookies.secret: expected 32 hex digits (a 16-octet secret, e.g. from: openssl rand -hex 16)")]
     public void ConfigCheck_BadFile_OneLineWithFileLineAndReasonExit1(string text, string expected)
     {
         var path = Write("bad.toml", text);

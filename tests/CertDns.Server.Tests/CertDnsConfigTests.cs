@@ -127,6 +127,54 @@ public sealed partial class CertDnsConfigTests
         Assert.Equal("no such file", e.Reason);
     }
 
+    // Response rate limiting and DNS cookies.
+
+    [Fact]
+    public void Parse_RrlAndCookies_Read()
+    {
+        var config = Parse("""
+            [rrl]
+            enable = false
+            responses-per-second = 7
+            nxdomains-per-second = 3
+            errors-per-second = 2
+            slip = 1
+            window = 4
+            ipv4-prefix-length = 32
+            ipv6-prefix-length = 48
+            table-size = 4096
+            [cookies]
+            secret = "000102030405060708090A0B0C0D0E0F"
+            previous-secret = "0f0e0d0c0b0a09080706050403020100"
+            """);
+
+        Assert.False(config.RrlEnable);
+        Assert.Equal(new Dns.RateLimitOptions
+        {
+            ResponsesPerSecond = 7, NxDomainsPerSecond = 3, ErrorsPerSecond = 2, Slip = 1, Window = 4, Ipv4PrefixLength = 32, Ipv6PrefixLength = 48, TableSize = 4096,
+        }, config.Rrl);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => (byte)i), config.CookieSecret!);
+        Assert.Equal(Enumerable.Range(0, 16).Select(i => (byte)(15 - i)), config.CookiePreviousSecret!);
+        Assert.Null(config.CookiesEnable);
+    }
+
+    [Theory]
+    [InlineData("[rrl]\nenable = \"yes\"\n", 2, "rrl.enable: expected true or false")]
+    [InlineData("[rrl]\nresponses-per-second = 0\n", 2, "rrl.responses-per-second: expected a whole number from 1 to 1000000")]
+    [InlineData("[rrl]\nslip = -1\n", 2, "rrl.slip: expected a whole number from 0 to 10")]
+    [InlineData("[rrl]\nwindow = 0\n", 2, "rrl.window: expected a whole number from 1 to 3600")]
+    [InlineData("[rrl]\nipv6-prefix-length = 65\n", 2, "rrl.ipv6-prefix-length: expected a whole number from 1 to 64")]
+    [InlineData("[rrl]\nrate = 5\n", 2, "rrl.rate: unknown key")]
+    [InlineData("[cookies]\nsecret = \"0011\"\n", 2, "cookies.secret: expected 32 hex digits")]
+    [InlineData("[cookies]\nprevious-secret = \"zz0102030405060708090a0b0c0d0e0f\"\n", 2, "cookies.previous-secret: expected 32 hex digits")]
+    public void Parse_BadRrlOrCookieValue_FileLineAndReason(string text, int line, string reason)
+    {
+        var e = Assert.Throws<BadInputException>(() => Parse(text));
+
+        Assert.Equal($"certdns.toml:{line}", e.Input);
+        Assert.StartsWith(reason, e.Reason, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Example_AsShipped_ValidAndSetsNothing()
     {

@@ -152,6 +152,8 @@ public sealed class ConfigurationReloaderTests : IDisposable
             [typeof(int?)] = 7,
             [typeof(double?)] = 7.5,
             [typeof(bool?)] = true,
+            [typeof(byte[])] = new byte[16],
+            [typeof(Dns.RateLimitOptions)] = new Dns.RateLimitOptions { ResponsesPerSecond = 7 },
             [typeof(IReadOnlyList<string>)] = new List<string> { "x" },
             [typeof(IReadOnlyList<IPAddress>)] = new List<IPAddress> { IPAddress.Loopback },
             [typeof(IReadOnlyList<IPEndPoint>)] = new List<IPEndPoint> { new(IPAddress.Loopback, 53) },

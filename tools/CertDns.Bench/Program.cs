@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -26,6 +26,13 @@ var peers = new Dictionary<string, Peer>
 };
 
 Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+if (options.Rrl)
+{
+    // Response rate limiting and cookies only (issue #14): amplification under a flood, legitimate qps on and off.
+    RrlBench.Run(data, options, Log);
+    Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+    return 0;
+}
 var results = new List<Result>();
 int port = options.Port;
 foreach (var name in options.Servers)
@@ -40,6 +47,9 @@ namespace CertDns.Bench
 {
     internal sealed record Options(string CertDns, long N, int Seconds, int Clients, string Work, string[] Servers, bool Reload, int Port, int? UdpThreads)
     {
+        /// <summary>--rrl: only the rate limiting and cookie measurements.</summary>
+        public bool Rrl { get; init; }
+
         public static Options? Parse(string[] args)
         {
             string? certdns = null;
@@ -50,6 +60,7 @@ namespace CertDns.Bench
             bool reload = true;
             // One worker, as the peers run here (NSD server-count 1, Knot udp-workers 1, rbldnsd has one).
             int? udpThreads = 1;
+            bool rrl = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -64,11 +75,12 @@ namespace CertDns.Bench
                     case "--port": port = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--no-reload": reload = false; break;
                     case "--udp-threads": udpThreads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--rrl": rrl = true; break;
                     default: return null;
                 }
             }
             if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
-            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads);
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl };
         }
     }
 
@@ -154,11 +166,11 @@ namespace CertDns.Bench
             return double.NaN;
         }
 
-        public static DnsPerf RunDnsPerf(string queries, int port, int seconds, int clients)
+        public static DnsPerf RunDnsPerf(string queries, int port, int seconds, int clients, params string[] extra)
         {
             var psi = new ProcessStartInfo("dnsperf") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { "-s", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-d", queries, "-l", seconds.ToString(CultureInfo.InvariantCulture),
-                "-c", clients.ToString(CultureInfo.InvariantCulture), "-q", "200", "-t", "2", "-S", "1" }) psi.ArgumentList.Add(a);
+            foreach (var a in (string[])["-s", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-d", queries, "-l", seconds.ToString(CultureInfo.InvariantCulture),
+                "-c", clients.ToString(CultureInfo.InvariantCulture), "-q", "200", "-t", "2", "-S", "1", .. extra]) psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var err = p.StandardError.ReadToEndAsync();
             var text = p.StandardOutput.ReadToEnd();

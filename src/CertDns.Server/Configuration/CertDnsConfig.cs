@@ -98,4 +98,21 @@ public sealed record CertDnsConfig
 
     /// <summary><c>log.dnstap-responses</c>: whether responses are logged (AUTH_RESPONSE).</summary>
     public bool? DnstapResponses { get; init; }
+    // Response rate limiting ([rrl]) and DNS cookies ([cookies]).
+
+    /// <summary><c>rrl.enable</c>: true or false on every listener; absent, off on loopback listeners and on elsewhere.</summary>
+    public bool? RrlEnable { get; init; }
+
+    /// <summary><c>rrl.responses-per-second</c>, <c>rrl.nxdomains-per-second</c>, <c>rrl.errors-per-second</c>, <c>rrl.slip</c>,
+    /// <c>rrl.window</c>, <c>rrl.ipv4-prefix-length</c>, <c>rrl.ipv6-prefix-length</c>, <c>rrl.table-size</c>, laid over the defaults.</summary>
+    public CertDns.Dns.RateLimitOptions? Rrl { get; init; }
+
+    /// <summary><c>cookies.enable</c>: DNS cookies (RFC 7873) answered; on when absent.</summary>
+    public bool? CookiesEnable { get; init; }
+
+    /// <summary><c>cookies.secret</c>: the 16-octet server secret (32 hex digits), shared by an anycast set; random at start when absent.</summary>
+    public byte[]? CookieSecret { get; init; }
+
+    /// <summary><c>cookies.previous-secret</c>: the secret being rotated out, still accepted (RFC 9018 section 5).</summary>
+    public byte[]? CookiePreviousSecret { get; init; }
 }

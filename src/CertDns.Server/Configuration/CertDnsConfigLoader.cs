@@ -17,7 +17,7 @@ namespace CertDns.Server.Configuration;
 public static class CertDnsConfigLoader
 {
     /// <summary>The tables a file may have; every key lives in one of them.</summary>
-    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal", "log"];
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal", "log", "rrl", "cookies"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
@@ -273,6 +273,19 @@ public static class CertDnsConfigLoader
                 "log.dnstap-queue" => config with { DnstapQueue = Integer(e, path, 1, MaxDnstapQueue) },
                 "log.dnstap-queries" => config with { DnstapQueries = Boolean(e, path) },
                 "log.dnstap-responses" => config with { DnstapResponses = Boolean(e, path) },
+                // Response rate limiting and DNS cookies.
+                "rrl.enable" => config with { RrlEnable = Boolean(e, path) },
+                "rrl.responses-per-second" => config with { Rrl = Rrl(config) with { ResponsesPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.nxdomains-per-second" => config with { Rrl = Rrl(config) with { NxDomainsPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.errors-per-second" => config with { Rrl = Rrl(config) with { ErrorsPerSecond = Integer(e, path, 1, 1_000_000) } },
+                "rrl.slip" => config with { Rrl = Rrl(config) with { Slip = Integer(e, path, 0, 10) } },
+                "rrl.window" => config with { Rrl = Rrl(config) with { Window = Integer(e, path, 1, 3600) } },
+                "rrl.ipv4-prefix-length" => config with { Rrl = Rrl(config) with { Ipv4PrefixLength = Integer(e, path, 1, 32) } },
+                "rrl.ipv6-prefix-length" => config with { Rrl = Rrl(config) with { Ipv6PrefixLength = Integer(e, path, 1, 64) } },
+                "rrl.table-size" => config with { Rrl = Rrl(config) with { TableSize = Integer(e, path, 4, 1 << 24) } },
+                "cookies.enable" => config with { CookiesEnable = Boolean(e, path) },
+                "cookies.secret" => config with { CookieSecret = CookieSecret(e, path) },
+                "cookies.previous-secret" => config with { CookiePreviousSecret = CookieSecret(e, path) },
                 _ => throw Bad(e, path, "unknown key"),
             };
         }
@@ -322,6 +335,19 @@ public static class CertDnsConfigLoader
         if (config.Minimum is { } minimum) o = o with { Minimum = minimum };
         if (config.Ttl is { } ttl) o = o with { MaxTtl = ttl };
         return o;
+    }
+
+    // Response rate limiting and DNS cookies.
+    private static RateLimitOptions Rrl(CertDnsConfig config) => config.Rrl ?? new RateLimitOptions();
+
+    private static bool Boolean(Entry e, string path) =>
+        e.Value is BooleanValueSyntax b ? b.Value : throw Bad(e, path, "expected true or false");
+
+    private static byte[] CookieSecret(Entry e, string path)
+    {
+        var text = Single(e, path).Trim();
+        if (text.Length == 2 * ServerCookies.SecretLength && text.All(Uri.IsHexDigit)) return Convert.FromHexString(text);
+        throw Bad(e, path, $"expected {2 * ServerCookies.SecretLength} hex digits (a 16-octet secret, e.g. from: openssl rand -hex 16)");
     }
 
     private static BadInputException Bad(Entry e, string path, string reason) => new($"{path}:{e.Line}", $"{e.Key}: {reason}");
@@ -404,9 +430,6 @@ public static class CertDnsConfigLoader
 
     /// <summary>The largest <c>log.dnstap-queue</c> (and <c>--dnstap-queue</c>): a slot is about a kilobyte.</summary>
     public const int MaxDnstapQueue = 1 << 20;
-
-    private static bool Boolean(Entry e, string path) =>
-        e.Value is BooleanValueSyntax b ? b.Value : throw Bad(e, path, "expected true or false");
 
     private static string DnstapTarget(Entry e, string path) =>
         CheckDnstapTarget(NonEmpty(e, path)) is { } reason ? throw Bad(e, path, reason) : Single(e, path);

@@ -91,6 +91,13 @@ public static class ConfigKeys
         ConfigKey.Restart("log.dnstap-queue", null, c => c.DnstapQueue, (c, old) => c with { DnstapQueue = old.DnstapQueue }),
         ConfigKey.Restart("log.dnstap-queries", null, c => c.DnstapQueries, (c, old) => c with { DnstapQueries = old.DnstapQueries }),
         ConfigKey.Restart("log.dnstap-responses", null, c => c.DnstapResponses, (c, old) => c with { DnstapResponses = old.DnstapResponses }),
+        // Rate limiting and cookies: the limiter's table and the cookie secrets are made once, at start.
+        ConfigKey.Restart("rrl.enable", "--rrl", c => c.RrlEnable, (c, old) => c with { RrlEnable = old.RrlEnable }),
+        ConfigKey.Restart("rrl", null, c => c.Rrl, (c, old) => c with { Rrl = old.Rrl }),
+        ConfigKey.Restart("cookies.enable", null, c => c.CookiesEnable, (c, old) => c with { CookiesEnable = old.CookiesEnable }),
+        ConfigKey.Restart("cookies.secret", null, c => c.CookieSecret is { } s ? Convert.ToHexString(s) : null, (c, old) => c with { CookieSecret = old.CookieSecret }, secret: true),
+        ConfigKey.Restart("cookies.previous-secret", null, c => c.CookiePreviousSecret is { } s ? Convert.ToHexString(s) : null,
+            (c, old) => c with { CookiePreviousSecret = old.CookiePreviousSecret }, secret: true),
         ConfigKey.Restart("metrics.listen", "--metrics-listen", c => c.MetricsListen, (c, old) => c with { MetricsListen = old.MetricsListen }),
     ];
 
