@@ -17,7 +17,8 @@ internal sealed class PolicyCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for the zone per query", DefaultValueFactory = _ => 2.0 };
         var fail = new Option<string>("--fail") { Description = "When the zone cannot be asked: open (DUNNO, the default) or closed (defer)", DefaultValueFactory = _ => "open" };
         fail.AcceptOnlyFromAmong("open", "closed");
-        var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail };
+        var stamp = new Option<string?>("--stamp") { Description = "Instead of deciding, answer PREPEND X-CertDns-Client-Cert: HOST; sha256=... (a reporter's trace header)" };
+        var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail, stamp };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             var zone = GlobalOptions.ZoneName(r).TrimEnd('.');
@@ -26,9 +27,15 @@ internal sealed class PolicyCommand
             var client = new ZoneClient(address, r.GetValue(port), zone, TimeSpan.FromSeconds(t));
             var decision = new PolicyDecision(client, r.GetValue(fail) == "closed" ? FailureMode.Closed : FailureMode.Open, m => Console.WriteLine(m));
             var idle = TimeSpan.FromMinutes(5);
-            await using var policy = new PolicyServer(EndpointArgument.ParseListen(r.GetValue(listen)!), decision, idle);
+            var host = r.GetValue(stamp);
+            // The host goes into a header after "X-CertDns-Client-Cert: ": one token, as report --mail reads it.
+            if (host is not null && !System.Text.RegularExpressions.Regex.IsMatch(host, @"^[A-Za-z0-9.-]{1,253}$"))
+                throw new BadInputException(host, "--stamp is not a host name");
+            await using var policy = new PolicyServer(EndpointArgument.ParseListen(r.GetValue(listen)!), decision, LineServerLimits.Default(idle), null, host);
             await using var map = r.GetValue(socketmap) is { } s ? new SocketmapServer(EndpointArgument.ParseListen(s), decision, idle) : null;
-            Console.WriteLine($"policy service on {policy.LocalEndPoint}{(map is null ? "" : $", socketmap on {map.LocalEndPoint}")}, asking {zone} at {address}:{r.GetValue(port)}, failing {r.GetValue(fail)}");
+            Console.WriteLine(host is not null
+                ? $"policy service on {policy.LocalEndPoint}, stamping {PolicyStamp.Header} as {host}{(map is null ? "" : $"; socketmap on {map.LocalEndPoint}, asking {zone} at {address}:{r.GetValue(port)}")}"
+                : $"policy service on {policy.LocalEndPoint}{(map is null ? "" : $", socketmap on {map.LocalEndPoint}")}, asking {zone} at {address}:{r.GetValue(port)}, failing {r.GetValue(fail)}");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancel).ConfigureAwait(false);

@@ -25,6 +25,7 @@ internal static class Program
         root.Add(BlockCommand.Create(block: false));
         root.Add(ReportCommand.Create());
         root.Add(ComplaintsCommand.Create());
+        root.Add(ReportersCommand.Create());
         root.Add(SettingsCommand.Create());
         root.Add(AuditCommand.Create());
         root.Add(StatusCommand.Create());

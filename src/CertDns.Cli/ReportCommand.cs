@@ -5,22 +5,28 @@ using CertDns.Store;
 
 namespace CertDns.Cli;
 
-/// <summary><c>certdns report &lt;fingerprint|cert&gt; --evidence msg.eml [--reporter ID] [--arf out.eml]</c>.</summary>
+/// <summary>
+/// <c>certdns report &lt;fingerprint|cert&gt; --evidence msg.eml [--reporter ID] [--arf out.eml]</c>, the operator's own
+/// evidence; and <c>certdns report --mail</c>, a registered reporter's signed report on stdin (an MTA pipe transport).
+/// </summary>
 internal sealed class ReportCommand
 {
     public static Command Create()
     {
-        var input = new Argument<string>("fingerprint") { Description = "The reported certificate: file or fingerprint" };
-        var evidence = new Option<string>("--evidence") { Description = "The abusive message (RFC 5322 .eml; - for stdin)", Required = true };
+        var input = new Argument<string?>("fingerprint") { Description = "The reported certificate: file or fingerprint", Arity = ArgumentArity.ZeroOrOne };
+        var evidence = new Option<string?>("--evidence") { Description = "The abusive message (RFC 5322 .eml; - for stdin)" };
+        var mail = new Option<bool>("--mail") { Description = "Read a registered reporter's DKIM-signed report (ARF or a forward) on stdin; exit codes per sysexits(3)" };
         var reporter = new Option<string>("--reporter") { Description = "Who reports (distinct reporters are what count)", DefaultValueFactory = _ => "local:" + Environment.UserName };
         var arf = new Option<string?>("--arf") { Description = "Also write an RFC 5965 abuse report for the issuing CA's abuse contact to this file" };
         var from = new Option<string?>("--from") { Description = "From address of the ARF report (default abuse-reports@<zone>)" };
         var command = new Command("report", "Record an abuse complaint against a certificate; at the threshold it is listed as blocked")
         {
-            input, evidence, reporter, arf, from,
+            input, evidence, reporter, arf, from, mail,
         };
-        command.SetAction(r => Run.Guarded(() =>
+        command.SetAction(r => r.GetValue(mail) ? ReportMail.Run(r, [input, evidence, reporter, arf, from]) : Run.Guarded(() =>
         {
+            if (r.GetValue(input) is null) throw new BadInputException("report", "name the certificate (file or fingerprint), or give --mail");
+            if (r.GetValue(evidence) is null) throw new BadInputException("report", "--evidence is required (or --mail)");
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var zone = GlobalOptions.ZoneName(r);
             var cert = FingerprintArgument.Registered(store, r.GetValue(input)!, zone);

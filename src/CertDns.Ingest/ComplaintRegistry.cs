@@ -72,9 +72,25 @@ public sealed class ComplaintRegistry(CertStore store, TimeProvider? clock = nul
         if (string.IsNullOrWhiteSpace(reporter) || reporter.Length > 200)
             throw new BadInputException(reporter, "a reporter id is 1 to 200 characters");
         var message = ParseEvidence(evidenceSource, evidence);
+        try
+        {
+            return Record(cert, ca, message, evidence, reporter.Trim(), 1, ComplaintRecord.ViaOperator);
+        }
+        catch (DuplicateComplaintException e)
+        {
+            // The operator is told, as before; only a mailed report treats it as counted.
+            throw new BadInputException(e.Input, e.Reason);
+        }
+    }
+
+    /// <summary>Records checked evidence as a complaint by <paramref name="reporter"/>.</summary>
+    /// <exception cref="DuplicateComplaintException">The same evidence, or a message with its Message-ID, was reported before.</exception>
+    internal ReportResult Record(CertRow cert, CaRow ca, MimeMessage message, byte[] evidence, string reporter, int weight, string via)
+    {
         var summary = $"From: {message.From}; Date: {message.Headers[HeaderId.Date] ?? "-"}; Subject: {message.Subject ?? "-"}";
-        var record = new ComplaintRecord(cert.Sha256, reporter.Trim(), SHA256.HashData(evidence),
-            evidence.Length <= StoredEvidenceBytes ? evidence : evidence[..StoredEvidenceBytes], evidence.Length, summary);
+        var messageId = string.IsNullOrWhiteSpace(message.MessageId) ? null : message.MessageId.Trim();
+        var record = new ComplaintRecord(cert.Sha256, reporter, SHA256.HashData(evidence),
+            evidence.Length <= StoredEvidenceBytes ? evidence : evidence[..StoredEvidenceBytes], evidence.Length, summary, messageId, weight, via);
         var (id, standing) = store.Listings.AddComplaint(record, cert.Subject ?? Hex.Lower(cert.Sha256), Reader, _clock.GetUtcNow());
         return new ReportResult(id, cert, ca, standing, message);
     }

@@ -10,7 +10,12 @@ namespace CertDns.Policy;
 /// <c>name=value</c> lines up to an empty line and answers <c>action=...</c>. Uses <c>ccert_fingerprint</c>
 /// and <c>ccert_pubkey_fingerprint</c>, which Postfix fills when the client presented a certificate.
 /// </summary>
-public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, LineServerLimits limits, Action<string>? log = null)
+/// <remarks>
+/// With <c>stamp</c> (<c>certdns policy --stamp HOST</c>, issue #16) it decides nothing: it answers
+/// <c>PREPEND X-CertDns-Client-Cert: HOST; sha256=...</c> (<see cref="PolicyStamp"/>), the trace header a
+/// reporter's MTA writes so that its abuse reports name the certificate it saw.
+/// </remarks>
+public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, LineServerLimits limits, Action<string>? log = null, string? stamp = null)
     : LineServer(endpoint, limits, log)
 {
     /// <summary>With the default connection limits and the given idle timeout.</summary>
@@ -44,9 +49,9 @@ public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, L
                 attributes[line[..eq]] = line[(eq + 1)..];
             }
             // Postfix 3.x sends request=smtpd_access_policy; anything else gets the neutral answer.
-            var action = attributes.GetValueOrDefault("request") == "smtpd_access_policy"
-                ? await decision.DecideAsync(attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), cancel).ConfigureAwait(false)
-                : "DUNNO";
+            var action = attributes.GetValueOrDefault("request") != "smtpd_access_policy" ? "DUNNO"
+                : stamp is not null ? PolicyStamp.Action(stamp, attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), Log)
+                : await decision.DecideAsync(attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), cancel).ConfigureAwait(false);
             // One line per answer whatever the zone's TXT holds: a line break in it would be read by Postfix as
             // the end of this answer and the start of the next one.
             var reply = Encoding.UTF8.GetBytes($"action={SafeText.OneLine(action)}\n\n");

@@ -30,6 +30,7 @@ public sealed class CertStore : IDisposable
         Certificates = new CertificateStore(this);
         Crls = new CrlStore(this);
         Listings = new ListingStore(this);
+        Reporters = new ReporterStore(this);
         Sources = new CrlSourceStore(this);
         Snapshots = new SnapshotLoader(this);
     }
@@ -45,6 +46,9 @@ public sealed class CertStore : IDisposable
 
     /// <summary>Local listings, complaints and the zone's settings.</summary>
     public ListingStore Listings { get; }
+
+    /// <summary>Registered reporters: whose signed complaints by mail count.</summary>
+    public ReporterStore Reporters { get; }
 
     /// <summary>Fetch bookkeeping of CRL URLs.</summary>
     public CrlSourceStore Sources { get; }

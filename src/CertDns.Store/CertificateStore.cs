@@ -58,6 +58,10 @@ public sealed class CertificateStore : StoreAggregate
     public CertRow? Find(byte[] sha256) =>
         _db.QuerySingleOrDefault<CertRow>("SELECT id, sha256, ca_id, serial, subject, not_before, not_after FROM certificates WHERE sha256 = @sha256;", new { sha256 });
 
+    /// <summary>SHA-256 of a registered certificate's SubjectPublicKeyInfo, or null when not registered.</summary>
+    public byte[]? SpkiSha256(byte[] sha256) =>
+        _db.ExecuteScalar<byte[]?>("SELECT spki_sha256 FROM certificates WHERE sha256 = @sha256;", new { sha256 });
+
     /// <summary>A registered certificate by any digest a query name can carry, or null.</summary>
     public CertRow? Find(DigestKind kind, byte[] digest)
     {

@@ -27,7 +27,34 @@ public sealed class ComplaintRow
 /// <param name="Evidence">The message as kept (capped in size).</param>
 /// <param name="EvidenceSize">The whole message's size.</param>
 /// <param name="Summary">From, Date and Subject of the evidence, for listings.</param>
-public sealed record ComplaintRecord(byte[] Sha256, string Reporter, byte[] EvidenceSha256, byte[] Evidence, long EvidenceSize, string Summary);
+/// <param name="MessageId">The evidence's Message-ID, or null: the same message counts once whoever reports it.</param>
+/// <param name="Weight">How much the reporter counts (a registered reporter's weight; 1 for the operator's).</param>
+/// <param name="Via">How it arrived: <see cref="ViaOperator"/> or <see cref="ViaMail"/>.</param>
+public sealed record ComplaintRecord(byte[] Sha256, string Reporter, byte[] EvidenceSha256, byte[] Evidence, long EvidenceSize, string Summary,
+    string? MessageId = null, int Weight = 1, string Via = ComplaintRecord.ViaOperator)
+{
+    /// <summary>The operator's own evidence (<c>certdns report</c>).</summary>
+    public const string ViaOperator = "operator";
+
+    /// <summary>A registered reporter's DKIM-signed report (<c>certdns report --mail</c>).</summary>
+    public const string ViaMail = "mail";
+}
+
+/// <summary>
+/// The complaint was counted before: the same evidence, or a message with the same Message-ID. The operator's
+/// <c>report</c> refuses it as bad input; <c>report --mail</c> answers it as already counted (a replay is harmless).
+/// </summary>
+public sealed class DuplicateComplaintException(string input, string reason, long earlier) : Exception($"{input}: {reason}")
+{
+    /// <summary>The evidence digest or Message-ID seen before.</summary>
+    public string Input { get; } = input;
+
+    /// <summary>Why it counts once, without the input.</summary>
+    public string Reason { get; } = reason;
+
+    /// <summary>The complaint that counted it.</summary>
+    public long Earlier { get; } = earlier;
+}
 
 /// <summary>The thresholds a recompute of complaint listings applies; ComplaintRegistry (CertDns.Ingest) decides them.</summary>
 /// <param name="Threshold">Distinct reporters that list a certificate as blocked.</param>
@@ -42,7 +69,12 @@ public sealed record ComplaintPolicy(int Threshold, TimeSpan? Window);
 public delegate ComplaintPolicy ComplaintPolicyReader(Func<string, string?> setting);
 
 /// <summary>Where a certificate stands after a change to its complaints.</summary>
-public sealed record ComplaintStanding(int DistinctReporters, int Threshold, bool Listed, DateTimeOffset? Since);
+/// <param name="DistinctReporters">Reporters whose complaints count.</param>
+/// <param name="Threshold">The weight that lists.</param>
+/// <param name="Listed">Whether it is listed now.</param>
+/// <param name="Since">Since when, when listed.</param>
+/// <param name="Weight">The distinct reporters' summed weights (each counts its weight once); what reaches the threshold.</param>
+public sealed record ComplaintStanding(int DistinctReporters, int Threshold, bool Listed, DateTimeOffset? Since, int Weight = 0);
 
 /// <summary>
 /// Local listings (operator blocks and complaint thresholds) and the complaints that lead to them
@@ -115,19 +147,28 @@ public sealed class ListingStore : StoreAggregate
     /// Records a complaint and lists the certificate when its distinct reporters reach the threshold, in one
     /// transaction: parallel reporters are serialised by SQLite's write lock and none is lost.
     /// </summary>
-    /// <exception cref="BadInputException">The same evidence was reported before.</exception>
+    /// <exception cref="DuplicateComplaintException">The same evidence, or a message with its Message-ID, was reported before.</exception>
     public (long Id, ComplaintStanding Standing) AddComplaint(ComplaintRecord complaint, string subject, ComplaintPolicyReader policy, DateTimeOffset now) => _store.Write(tx =>
     {
         var earlier = _db.ExecuteScalar<long?>("SELECT id FROM complaints WHERE evidence_sha256 = @EvidenceSha256;", new { complaint.EvidenceSha256 }, tx);
-        if (earlier is not null)
-            throw new BadInputException(Hex.Lower(complaint.EvidenceSha256), $"this evidence was already reported (complaint {earlier})");
+        if (earlier is { } same)
+            throw new DuplicateComplaintException(Hex.Lower(complaint.EvidenceSha256), $"this evidence was already reported (complaint {same})", same);
+        // Issue #16: one spam message counts once whoever reports it; withdrawn complaints included, so an unblock holds.
+        if (complaint.MessageId is { } messageId &&
+            _db.ExecuteScalar<long?>("SELECT id FROM complaints WHERE message_id = @messageId ORDER BY id LIMIT 1;", new { messageId }, tx) is { } sameMessage)
+            throw new DuplicateComplaintException(messageId, $"a message with this Message-ID was already reported (complaint {sameMessage})", sameMessage);
         var id = _db.ExecuteScalar<long>(
             """
-            INSERT INTO complaints (sha256, reporter, evidence_sha256, evidence, evidence_size, summary, received_at)
-            VALUES (@Sha256, @Reporter, @EvidenceSha256, @Evidence, @EvidenceSize, @Summary, @now) RETURNING id;
+            INSERT INTO complaints (sha256, reporter, evidence_sha256, evidence, evidence_size, summary, received_at, message_id, weight, via)
+            VALUES (@Sha256, @Reporter, @EvidenceSha256, @Evidence, @EvidenceSize, @Summary, @now, @MessageId, @Weight, @Via) RETURNING id;
             """,
-            new { complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary, now = now.ToUnixTimeSeconds() }, tx);
-        _store.Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter}: {complaint.Summary}", complaint.Reporter);
+            new
+            {
+                complaint.Sha256, complaint.Reporter, complaint.EvidenceSha256, complaint.Evidence, complaint.EvidenceSize, complaint.Summary,
+                now = now.ToUnixTimeSeconds(), complaint.MessageId, complaint.Weight, complaint.Via,
+            }, tx);
+        var how = complaint.Via == ComplaintRecord.ViaMail ? $"signed report by mail, weight {complaint.Weight}" : "operator's own evidence";
+        _store.Audit(tx, "complaint", subject, $"#{id} by {complaint.Reporter} ({how}): {complaint.Summary}", complaint.Reporter);
         return (id, Recompute(tx, complaint.Sha256, subject, PolicyIn(tx, policy), now));
     }, tx => ListingShown(tx, complaint.Sha256));
 
@@ -199,35 +240,43 @@ public sealed class ListingStore : StoreAggregate
     private ComplaintStanding Recompute(IDbTransaction tx, byte[] sha256, string subject, ComplaintPolicy policy, DateTimeOffset now)
     {
         var since = WindowStart(policy, now);
-        // Each reporter counts once, from its first complaint still inside the window.
-        var firsts = _db.Query<long>(
-            "SELECT MIN(received_at) FROM complaints WHERE sha256 = @sha256 AND withdrawn_at IS NULL AND received_at >= @since GROUP BY reporter ORDER BY 1;",
+        // Each reporter counts once, from its first complaint still inside the window, with the largest weight it
+        // complained with (issue #16: a registered reporter's weight; the operator's reports weigh 1).
+        var firsts = _db.Query<(long At, long Weight)>(
+            "SELECT MIN(received_at), MAX(weight) FROM complaints WHERE sha256 = @sha256 AND withdrawn_at IS NULL AND received_at >= @since GROUP BY reporter ORDER BY 1, 2 DESC;",
             new { sha256, since }, tx).ToList();
+        var weight = (int)Math.Min(int.MaxValue, firsts.Sum(f => f.Weight));
         var listing = _db.QuerySingleOrDefault<ListingRow>("SELECT * FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
         if (listing is not null && listing.Source != "complaints")
-            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listing.Since));
+            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listing.Since), weight);
 
-        if (firsts.Count >= policy.Threshold)
+        if (weight >= policy.Threshold)
         {
             var reason = $"{firsts.Count} abuse complaints";
             // Listed since the complaint that reached the threshold.
-            var listedSince = listing?.Since ?? firsts[policy.Threshold - 1];
+            long reached = 0, sum = 0;
+            foreach (var first in firsts)
+            {
+                sum += first.Weight;
+                if (sum >= policy.Threshold) { reached = first.At; break; }
+            }
+            var listedSince = listing?.Since ?? reached;
             if (listing is null)
             {
                 _db.Execute("INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @listedSince, 'complaints');", new { sha256, reason, listedSince }, tx);
-                _store.Audit(tx, "block", subject, $"complaint threshold reached: {reason} (threshold {policy.Threshold})", "certdns");
+                _store.Audit(tx, "block", subject, $"complaint threshold reached: {reason}, weight {weight} (threshold {policy.Threshold})", "certdns");
             }
             else if (listing.Reason != reason)
             {
                 _db.Execute("UPDATE listings SET reason = @reason WHERE sha256 = @sha256;", new { sha256, reason }, tx);
             }
-            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listedSince));
+            return new ComplaintStanding(firsts.Count, policy.Threshold, true, DateTimeOffset.FromUnixTimeSeconds(listedSince), weight);
         }
         if (listing is not null)
         {
             _db.Execute("DELETE FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
-            _store.Audit(tx, "unblock", subject, $"below the complaint threshold: {firsts.Count} of {policy.Threshold}", "certdns");
+            _store.Audit(tx, "unblock", subject, $"below the complaint threshold: weight {weight} of {policy.Threshold}", "certdns");
         }
-        return new ComplaintStanding(firsts.Count, policy.Threshold, false, null);
+        return new ComplaintStanding(firsts.Count, policy.Threshold, false, null, weight);
     }
 }

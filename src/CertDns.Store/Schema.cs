@@ -195,6 +195,28 @@ internal static class Schema
             FROM cas ORDER BY id;
         CREATE INDEX cas_parent ON cas (parent_id);
         """,
+
+        // 7: registered reporters (issue #16). A complaint by mail counts only under a reporter's DKIM key, and names
+        // the certificate through the trace header its own MTA writes (authserv_id). One key, one selector and one
+        // authserv-id belong to one reporter: three names for one key would be one reporter counted three times.
+        // Complaints remember the spam's Message-ID (the same message counts once whoever sends it), the reporter's
+        // weight when it complained, and how it arrived (operator: `certdns report`; mail: `certdns report --mail`).
+        """
+        CREATE TABLE reporters (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            dkim_domain TEXT NOT NULL,
+            dkim_selector TEXT NOT NULL,
+            dkim_key BLOB NOT NULL UNIQUE,
+            authserv_id TEXT NOT NULL UNIQUE,
+            weight INTEGER NOT NULL CHECK (weight >= 1),
+            added_at INTEGER NOT NULL,
+            UNIQUE (dkim_domain, dkim_selector));
+        ALTER TABLE complaints ADD COLUMN message_id TEXT;
+        ALTER TABLE complaints ADD COLUMN weight INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE complaints ADD COLUMN via TEXT NOT NULL DEFAULT 'operator';
+        CREATE INDEX complaints_message_id ON complaints (message_id);
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>

@@ -188,4 +188,22 @@ public sealed class PolicyTests : IDisposable
             process.WaitForExit(5000);
         }
     }
+
+    [Fact]
+    public async Task Stamp_ClientCertificate_PrependsTraceHeaderWithoutAskingTheZone()
+    {
+        // Issue #16: a reporter's Postfix stamps the certificate it saw; the zone port is closed, so any lookup would
+        // show as DUNNO (fail open) instead of the stamp.
+        await using var policy = new PolicyServer(new IPEndPoint(IPAddress.Loopback, 0), Decision(port: 9), LineServerLimits.Default(TimeSpan.FromSeconds(30)), null, "mx1.example");
+        var cert = _certs["revoked"];
+
+        var stamped = await AskPolicy(policy.LocalEndPoint, "ccert_fingerprint=" + Colons(cert.Sha256), "ccert_pubkey_fingerprint=" + Colons(cert.SpkiSha256));
+        var sha1 = await AskPolicy(policy.LocalEndPoint, "ccert_fingerprint=" + Colons(cert.Sha1));
+        var none = await AskPolicy(policy.LocalEndPoint);
+
+        Assert.Equal($"action=PREPEND X-CertDns-Client-Cert: mx1.example; sha256={Hex.Lower(cert.Sha256)}; spki-sha256={Hex.Lower(cert.SpkiSha256)}", stamped);
+        // Another digest names no certificate a report could count against: no stamp.
+        Assert.Equal("action=DUNNO", sha1);
+        Assert.Equal("action=DUNNO", none);
+    }
 }
