@@ -27,6 +27,8 @@ public sealed class MonitorEndpoint : IAsyncDisposable
     private readonly Task _sampler;
     private readonly object _reportLock = new();
     private (StatusReport Report, long At)? _cached;
+    // How long a summary of the same serial is reused (see Report).
+    private static readonly TimeSpan ReportEvery = TimeSpan.FromMinutes(1);
 
     private MonitorEndpoint(TcpListener listener, MonitorSources sources)
     {
@@ -180,13 +182,18 @@ public sealed class MonitorEndpoint : IAsyncDisposable
         }
     }
 
-    /// <summary>The store summary, taken at most every few seconds: it walks every certificate of the snapshot.</summary>
+    /// <summary>
+    /// The store summary: it reads the store and evaluates every certificate of the snapshot (about a second of one core
+    /// at 1,000,000 certificates), so it is taken again only for a new serial or once a minute, when time alone may have
+    /// moved a certificate to another status. Scraped every second, a 5 s cache cost 23% of the answers' queries/s at
+    /// 1,000,000 on two cores (tools/bench certdns-metrics); seconds-to-nextUpdate are computed at each scrape.
+    /// </summary>
     private StatusReport Report()
     {
         lock (_reportLock)
         {
             var snapshot = _sources.Snapshots.Current;
-            if (_cached is { } c && c.Report.Serial == snapshot.Serial && System.Diagnostics.Stopwatch.GetElapsedTime(c.At) < TimeSpan.FromSeconds(5)) return c.Report;
+            if (_cached is { } c && c.Report.Serial == snapshot.Serial && System.Diagnostics.Stopwatch.GetElapsedTime(c.At) < ReportEvery) return c.Report;
             var report = _sources.Report(snapshot, _sources.Time.GetUtcNow());
             _cached = (report, System.Diagnostics.Stopwatch.GetTimestamp());
             return report;
