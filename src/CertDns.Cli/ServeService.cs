@@ -90,8 +90,10 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var reloadLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
         var notifier = new SecondaryNotifier(settings.Secondaries, new Zone(settings.Zone), m => _log.LogInformation("{Message}", m));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
-        // The journal only serves secondaries: kept when there is a transfer client, or a configuration reload may add one.
-        var journal = settings.Journal is { } limits && (settings.Server.TransferClients.Count > 0 || settings.Reconfigure is not null)
+        // The journal only serves secondaries: kept when someone may transfer, by address or by a [[transfer]] rule (keyed
+        // secondaries too). Without one it is not kept: each publication would diff the snapshots and rewrite the file for
+        // nobody. A first transfer client added by a reload gets whole-zone IXFR answers until a restart.
+        var journal = settings.Journal is { } limits && (settings.Server.TransferClients.Count > 0 || settings.Server.TransferRules.Count > 0)
             ? new ZoneJournal(settings.Zone, limits, ZoneJournal.PathBeside(settings.DbPath), m => _log.LogWarning("{Message}", m))
             : null;
         // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
