@@ -139,45 +139,10 @@ public sealed class TsigSecondaryTests : IDisposable
         await GetsNothing(certdns, port, _dir.File("nsd.log"), log => log.Contains("BADSIG", StringComparison.Ordinal) || log.Contains("bad tsig", StringComparison.OrdinalIgnoreCase));
     }
 
-    private Process StartKnot(int port, int primary, string secret)
-    {
-        var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;
-        File.WriteAllText(_dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                listen: 127.0.0.1@{port}
-                rundir: "{knotDir}"
-            log:
-              - target: "{KnotLog}"
-                any: info
-            database:
-                storage: "{knotDir}"
-            key:
-              - id: {KeyName}
-                algorithm: hmac-sha256
-                secret: {secret}
-            remote:
-              - id: primary
-                address: 127.0.0.1@{primary}
-                key: {KeyName}
-            acl:
-              - id: notify_from_primary
-                address: 127.0.0.1
-                key: {KeyName}
-                action: notify
-            template:
-              - id: default
-                storage: "{knotDir}"
-            zone:
-              - domain: status.example
-                master: primary
-                acl: notify_from_primary
-            """));
-        var info = new ProcessStartInfo(Peer.Path(Peer.Knot)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
-    }
+    private Process StartKnot(int port, int primary, string secret) =>
+        KnotServer.Start(_dir, port, primary, new KnotServer.Key(KeyName, "hmac-sha256", secret));
 
-    private string KnotLog => _dir.File("knot.log");
+    private string KnotLog => KnotServer.LogPath(_dir);
 
     [PeerFact(Peer.Knot, Peer.Dig)]
     public async Task Knot_RightKey_TransfersAndFollowsSignedNotify()
@@ -186,7 +151,7 @@ public sealed class TsigSecondaryTests : IDisposable
         using var certdns = Serve(port);
         using var knot = new Daemon(StartKnot(port, certdns.Port, _secret));
 
-        await TransfersAndFollowsNotify(certdns, port, () => File.Exists(KnotLog) ? File.ReadAllText(KnotLog) : "");
+        await TransfersAndFollowsNotify(certdns, port, () => KnotServer.Log(_dir));
     }
 
     [PeerFact(Peer.Knot, Peer.Dig)]
