@@ -164,6 +164,37 @@ public sealed class TsigSecondaryTests : IDisposable
         await GetsNothing(certdns, port, KnotLog, log => log.Contains("BADSIG", StringComparison.OrdinalIgnoreCase) || log.Contains("TSIG", StringComparison.Ordinal));
     }
 
+    [PeerFact(Peer.Knot, Peer.Dig)]
+    public async Task Knot_KeyedTransferRuleOnly_FollowsAChangeByIxfr()
+    {
+        // Transfer access by a keyed [[transfer]] rule and no allow-transfer address: the journal must be kept for it
+        // too (it is kept only when someone may transfer), or every change reaches Knot as the whole zone.
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port, "--metrics-listen", "127.0.0.1:0");
+        using var knot = new Daemon(StartKnot(port, certdns.Port, _secret));
+        var serial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(port, serial, () => "Knot did not transfer the zone: " + KnotServer.Log(_dir));
+        int holding = KnotServer.Log(_dir).Length;
+
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+        certdns.WaitFor($"notified 127.0.0.1:{port} (key {KeyName})", TimeSpan.FromSeconds(20));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        Assert.NotEqual(serial, newSerial);
+        await WaitForSerial(port, newSerial, () => "Knot did not follow the change: " + KnotServer.Log(_dir));
+
+        var since = KnotServer.Log(_dir)[holding..];
+        Assert.Contains("IXFR, incoming", since);
+        Assert.DoesNotContain("AXFR, incoming", since);
+        Assert.DoesNotContain("fallback to AXFR", since);
+        var monitor = System.Text.RegularExpressions.Regex.Match(certdns.Output, @"metrics on (http://\S+)/metrics").Groups[1].Value;
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(monitor + "/metrics");
+        Assert.Contains("certdns_ixfr_total{answer=\"whole\"} 0\n", metrics);
+        Assert.DoesNotContain("certdns_ixfr_total{answer=\"incremental\"} 0\n", metrics);
+        var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+        Assert.Equal("127.0.0.3", (await Dig.RunAsync(port, $"{valid[..32]}.{valid[32..]}.status.example", "A")).SingleAnswer("A")[4]);
+    }
+
     private string NamedDir => _dir.File("named");
 
     private Process StartNamed(int port, int primary, string secret) => NamedServer.Start(NamedDir, port, string.Create(CultureInfo.InvariantCulture, $$"""
