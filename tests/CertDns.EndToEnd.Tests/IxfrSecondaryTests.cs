@@ -41,7 +41,7 @@ public sealed class IxfrSecondaryTests : IDisposable
         // NSD 4.6 does not name the type of the transfer it committed (at any verbosity): CertDns's count says it.
         [], ["AXFR", "ixfr failed", "fallback"]);
 
-    private static readonly Secondary Knot = new("Knot", StartKnot, "knot/knot.log", ["IXFR, incoming"], ["AXFR, incoming", "fallback to AXFR"]);
+    private static readonly Secondary Knot = new("Knot", (dir, port, primary) => KnotServer.Start(dir, port, primary), "knot/knot.log", ["IXFR, incoming"], ["AXFR, incoming", "fallback to AXFR"]);
 
     private static readonly Secondary Bind = new("BIND", (dir, port, primary) => NamedServer.Start(dir, port, string.Create(CultureInfo.InvariantCulture, $$"""
             zone "status.example" {
@@ -54,38 +54,6 @@ public sealed class IxfrSecondaryTests : IDisposable
             """)), "named/named.log",
         // At debug 3 BIND says which answer it got.
         ["got incremental response"], ["got nonincremental response", "failed while receiving responses", "retrying with AXFR"]);
-
-    private static Process StartKnot(TempDir dir, int port, int primary)
-    {
-        var knotDir = Directory.CreateDirectory(dir.File("knot")).FullName;
-        File.WriteAllText(dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                listen: 127.0.0.1@{port}
-                rundir: "{knotDir}"
-            log:
-              - target: "{Path.Combine(knotDir, "knot.log")}"
-                any: info
-            database:
-                storage: "{knotDir}"
-            remote:
-              - id: primary
-                address: 127.0.0.1@{primary}
-            acl:
-              - id: notify_from_primary
-                address: 127.0.0.1
-                action: notify
-            template:
-              - id: default
-                storage: "{knotDir}"
-            zone:
-              - domain: status.example
-                master: primary
-                acl: notify_from_primary
-            """));
-        var info = new ProcessStartInfo(Peer.Path(Peer.Knot)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", dir.File("knot.conf") }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
-    }
 
     [PeerFact(Peer.Nsd, Peer.Dig)]
     public Task Nsd_ChangesAtPrimary_FollowsByIxfrOnly_AnswersAsCertdns() => FollowByIxfr(Nsd, restart: false);

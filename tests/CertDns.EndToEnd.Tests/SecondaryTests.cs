@@ -12,7 +12,6 @@ namespace CertDns.EndToEnd.Tests;
 public sealed class SecondaryTests : IDisposable
 {
     private static readonly string Nsd = Peer.Path(Peer.Nsd);
-    private static readonly string Knotd = Peer.Path(Peer.Knot);
     private readonly TempDir _dir = new();
     private readonly StatusScenario _scenario;
 
@@ -157,35 +156,8 @@ public sealed class SecondaryTests : IDisposable
         // AXFR on every change. CertDns now answers it from its journal (IxfrSecondaryTests checks that in detail).
         var knotPort = CertDnsProcess.FreePort();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{knotPort}", "--poll", "0.3");
-        var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;
-        var log = Path.Combine(knotDir, "knot.log");
-        File.WriteAllText(_dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                listen: 127.0.0.1@{knotPort}
-                rundir: "{knotDir}"
-            log:
-              - target: "{log}"
-                any: info
-            database:
-                storage: "{knotDir}"
-            remote:
-              - id: primary
-                address: 127.0.0.1@{certdns.Port}
-            acl:
-              - id: notify_from_primary
-                address: 127.0.0.1
-                action: notify
-            template:
-              - id: default
-                storage: "{knotDir}"
-            zone:
-              - domain: status.example
-                master: primary
-                acl: notify_from_primary
-            """));
-        var info = new ProcessStartInfo(Knotd) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
-        using var knot = new Daemon(Process.Start(info)!);
+        var log = KnotServer.LogPath(_dir);
+        using var knot = new Daemon(KnotServer.Start(_dir, knotPort, certdns.Port));
         var primarySerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
         await WaitForSerial(knotPort, primarySerial, "Knot did not transfer the zone " + (File.Exists(log) ? File.ReadAllText(log) : ""));
 

@@ -139,45 +139,10 @@ public sealed class TsigSecondaryTests : IDisposable
         await GetsNothing(certdns, port, _dir.File("nsd.log"), log => log.Contains("BADSIG", StringComparison.Ordinal) || log.Contains("bad tsig", StringComparison.OrdinalIgnoreCase));
     }
 
-    private Process StartKnot(int port, int primary, string secret)
-    {
-        var knotDir = Directory.CreateDirectory(_dir.File("knot")).FullName;
-        File.WriteAllText(_dir.File("knot.conf"), string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                listen: 127.0.0.1@{port}
-                rundir: "{knotDir}"
-            log:
-              - target: "{KnotLog}"
-                any: info
-            database:
-                storage: "{knotDir}"
-            key:
-              - id: {KeyName}
-                algorithm: hmac-sha256
-                secret: {secret}
-            remote:
-              - id: primary
-                address: 127.0.0.1@{primary}
-                key: {KeyName}
-            acl:
-              - id: notify_from_primary
-                address: 127.0.0.1
-                key: {KeyName}
-                action: notify
-            template:
-              - id: default
-                storage: "{knotDir}"
-            zone:
-              - domain: status.example
-                master: primary
-                acl: notify_from_primary
-            """));
-        var info = new ProcessStartInfo(Peer.Path(Peer.Knot)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "-c", _dir.File("knot.conf") }) info.ArgumentList.Add(a);
-        return Process.Start(info)!;
-    }
+    private Process StartKnot(int port, int primary, string secret) =>
+        KnotServer.Start(_dir, port, primary, new KnotServer.Key(KeyName, "hmac-sha256", secret));
 
-    private string KnotLog => _dir.File("knot.log");
+    private string KnotLog => KnotServer.LogPath(_dir);
 
     [PeerFact(Peer.Knot, Peer.Dig)]
     public async Task Knot_RightKey_TransfersAndFollowsSignedNotify()
@@ -186,7 +151,7 @@ public sealed class TsigSecondaryTests : IDisposable
         using var certdns = Serve(port);
         using var knot = new Daemon(StartKnot(port, certdns.Port, _secret));
 
-        await TransfersAndFollowsNotify(certdns, port, () => File.Exists(KnotLog) ? File.ReadAllText(KnotLog) : "");
+        await TransfersAndFollowsNotify(certdns, port, () => KnotServer.Log(_dir));
     }
 
     [PeerFact(Peer.Knot, Peer.Dig)]
@@ -197,6 +162,37 @@ public sealed class TsigSecondaryTests : IDisposable
         using var knot = new Daemon(StartKnot(port, certdns.Port, OtherSecret()));
 
         await GetsNothing(certdns, port, KnotLog, log => log.Contains("BADSIG", StringComparison.OrdinalIgnoreCase) || log.Contains("TSIG", StringComparison.Ordinal));
+    }
+
+    [PeerFact(Peer.Knot, Peer.Dig)]
+    public async Task Knot_KeyedTransferRuleOnly_FollowsAChangeByIxfr()
+    {
+        // Transfer access by a keyed [[transfer]] rule and no allow-transfer address: the journal must be kept for it
+        // too (it is kept only when someone may transfer), or every change reaches Knot as the whole zone.
+        var port = CertDnsProcess.FreePort();
+        using var certdns = Serve(port, "--metrics-listen", "127.0.0.1:0");
+        using var knot = new Daemon(StartKnot(port, certdns.Port, _secret));
+        var serial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        await WaitForSerial(port, serial, () => "Knot did not transfer the zone: " + KnotServer.Log(_dir));
+        int holding = KnotServer.Log(_dir).Length;
+
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "block", "valid.pem", "--reason", "abuse").ExitCode);
+        certdns.WaitFor($"notified 127.0.0.1:{port} (key {KeyName})", TimeSpan.FromSeconds(20));
+        var newSerial = Serial(await Dig.RunAsync(certdns.Port, "status.example", "SOA"));
+        Assert.NotEqual(serial, newSerial);
+        await WaitForSerial(port, newSerial, () => "Knot did not follow the change: " + KnotServer.Log(_dir));
+
+        var since = KnotServer.Log(_dir)[holding..];
+        Assert.Contains("IXFR, incoming", since);
+        Assert.DoesNotContain("AXFR, incoming", since);
+        Assert.DoesNotContain("fallback to AXFR", since);
+        var monitor = System.Text.RegularExpressions.Regex.Match(certdns.Output, @"metrics on (http://\S+)/metrics").Groups[1].Value;
+        using var http = new HttpClient();
+        var metrics = await http.GetStringAsync(monitor + "/metrics");
+        Assert.Contains("certdns_ixfr_total{answer=\"whole\"} 0\n", metrics);
+        Assert.DoesNotContain("certdns_ixfr_total{answer=\"incremental\"} 0\n", metrics);
+        var valid = Hex.Lower(_scenario.Clients["valid"].Parsed.Sha256);
+        Assert.Equal("127.0.0.3", (await Dig.RunAsync(port, $"{valid[..32]}.{valid[32..]}.status.example", "A")).SingleAnswer("A")[4]);
     }
 
     private string NamedDir => _dir.File("named");

@@ -59,6 +59,14 @@ try
         if (WaitSerial(port, s0, TimeSpan.FromMinutes(10)) is null) throw new TimeoutException($"{name} did not transfer the zone");
         Log($"{name}: holds serial {s0} after {held.Elapsed.TotalSeconds:F1} s (AXFR)");
     }
+    // Steady state before the change: Knot writes its zone file after the AXFR (zonefile-sync 0) and takes a NOTIFY
+    // only when that is done; at 1M that is tens of seconds a secondary in service is not spending.
+    if (ports.ContainsKey("knot"))
+    {
+        var idle = Stopwatch.StartNew();
+        while (!LogText(dir, "knot").Contains("zone file updated", StringComparison.Ordinal) && idle.Elapsed < TimeSpan.FromMinutes(5)) Thread.Sleep(100);
+        Log($"knot: zone file written {idle.Elapsed.TotalSeconds:F1} s later");
+    }
     var logMarks = secondaries.ToDictionary(s => s, s => LogText(dir, s).Length);
 
     // C changes: every other certificate from 1 on blocked (valid ones: their names move from wl to bl).
@@ -91,13 +99,17 @@ try
         Thread.Sleep(5);
     }
     // The condensed IXFR from s0, as dig receives it.
+    // Timed: what CertDns takes to build and send it, with nothing applied at the other end (dig only prints it).
+    var answering = Stopwatch.StartNew();
     var dig = Run("dig", ["@127.0.0.1", "-p", primary.ToString(CultureInfo.InvariantCulture), DataSet.Apex, $"IXFR={s0}", "+tcp", "+time=30"]);
+    var answered = answering.Elapsed;
     var size = Regex.Match(dig, @"XFR size: (\d+) records \(messages (\d+), bytes (\d+)\)");
     int records = int.Parse(size.Groups[1].Value, CultureInfo.InvariantCulture) - 4;
     int bytes = int.Parse(size.Groups[3].Value, CultureInfo.InvariantCulture);
     var axfr = Regex.Match(Run("dig", ["@127.0.0.1", "-p", primary.ToString(CultureInfo.InvariantCulture), DataSet.Apex, "AXFR", "+time=60"]), @"XFR size: \d+ records \(messages \d+, bytes (\d+)\)");
     Console.WriteLine($"n={n} changes={changed.Count} ixfr: {records} changed records, {bytes} octets, {(double)bytes / records:F1} octets per changed record, "
         + $"{(double)bytes / changed.Count:F0} per changed certificate; the whole zone (AXFR) is {axfr.Groups[1].Value} octets");
+    Console.WriteLine($"certdns: publication (SIGHUP to the new serial served) {atPrimary.TotalSeconds:F2} s; the IXFR from {s0} to dig over TCP {answered.TotalSeconds:F3} s");
     foreach (var name in secondaries)
     {
         var since = LogText(dir, name)[logMarks[name]..];
@@ -105,10 +117,12 @@ try
         {
             // Knot logs the transfer's own time and then the whole refresh (transfer and applying it to its zone).
             "knot" => (since.Contains("IXFR, incoming", StringComparison.Ordinal) && !since.Contains("fallback to AXFR", StringComparison.Ordinal) ? "IXFR" : "AXFR?")
-                + $" (transfer {Regex.Match(since, @"IXFR, incoming, .*finished, ([\d.]+) seconds").Groups[1].Value} s, refresh with applying {Regex.Match(since, @"zone updated, ([\d.]+) seconds").Groups[1].Value} s)",
-            "bind" => since.Contains("got incremental response", StringComparison.Ordinal) && !since.Contains("nonincremental", StringComparison.Ordinal) ? "IXFR" : "AXFR?",
-            // NSD does not log the transfer type; "of N bytes" is what it received.
-            _ => Regex.Match(since, @"of (\d+) bytes") is { Success: true } m ? $"{m.Groups[1].Value} bytes received" : "?",
+                + $" (NOTIFY to transfer start {KnotWait(since)}, transfer {Regex.Match(since, @"IXFR, incoming, .*finished, ([\d.]+) seconds").Groups[1].Value} s, refresh with applying {Regex.Match(since, @"zone updated, ([\d.]+) seconds").Groups[1].Value} s)",
+            // BIND applies each message as it arrives: its transfer time includes applying the differences.
+            "bind" => (since.Contains("got incremental response", StringComparison.Ordinal) && !since.Contains("nonincremental", StringComparison.Ordinal) ? "IXFR" : "AXFR?")
+                + $" (transfer with applying {Regex.Matches(since, @"Transfer completed: .*, ([\d.]+) secs").LastOrDefault()?.Groups[1].Value} s)",
+            // NSD does not log the transfer type; "of N bytes in S seconds" is what xfrd received; the rest is its reload.
+            _ => Regex.Matches(since, @"of (\d+) bytes in ([\d.]+) seconds").LastOrDefault() is { } m ? $"{m.Groups[1].Value} bytes received in {double.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture):F3} s" : "?",
         };
         int wrong = 0;
         using (var probe = new Probe(ports[name]))
@@ -126,6 +140,17 @@ finally
         try { if (!p.HasExited) p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         p.WaitForExit(5000);
     }
+}
+
+// Knot takes a NOTIFY only after the zone's earlier events (writing its zone file after the AXFR): from its log's
+// timestamps (whole seconds), how long the IXFR waited.
+static string KnotWait(string log)
+{
+    var notify = Regex.Match(log, @"T(\d\d:\d\d:\d\d)\S* info: \[[^\]]*\] notify, incoming");
+    var start = Regex.Match(log, @"T(\d\d:\d\d:\d\d)\S* info: \[[^\]]*\] IXFR, incoming, .*started");
+    return notify.Success && start.Success
+        ? $"{(TimeSpan.Parse(start.Groups[1].Value, CultureInfo.InvariantCulture) - TimeSpan.Parse(notify.Groups[1].Value, CultureInfo.InvariantCulture)).TotalSeconds:F0} s"
+        : "?";
 }
 
 static string LogText(string dir, string name)
