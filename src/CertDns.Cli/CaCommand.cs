@@ -38,9 +38,9 @@ internal sealed class CaCommand
         var list = new Command("list", "List registered CAs with trust and CRL freshness");
         list.SetAction(r => Run.Guarded(() =>
         {
-            var db = GlobalOptions.DatabasePath(r);
-            // Read-only on an existing store (read access suffices); on none it still creates the empty one, as before.
-            using var store = CertStore.Open(db, readOnly: File.Exists(db));
+            // Read-only, as every reading verb: read access suffices, and a missing store is "no such store", exit 1,
+            // not an empty one created behind a mistyped --db.
+            using var store = CertStore.Open(GlobalOptions.DatabasePath(r), readOnly: true);
             var coverage = store.Snapshots.LoadCoverage();
             var snapshot = store.Snapshots.Load();
             var rows = store.Cas.List().Select(ca => Describe(store, coverage, snapshot, ca)).ToList();

@@ -53,12 +53,16 @@ internal sealed class ComplaintsCommand
         }));
 
         var quiet = new Option<bool>("--quiet") { Description = "Print only when a listing changed (so cron mails nobody otherwise)" };
-        var expire = new Command("expire", "Apply the complaint window (run from cron): lift listings whose complaints expired") { quiet };
+        var sendmail = ForwardOptions.Sendmail();
+        var from = ForwardOptions.From();
+        var expire = new Command("expire", "Apply the complaint window (run from cron): lift listings whose complaints expired; send queued ARF reports") { quiet, sendmail, from };
         expire.SetAction(r => Run.Guarded(() =>
         {
+            var forward = ForwardOptions.Parse(r, sendmail, from);
             using var store = CertStore.Open(GlobalOptions.DatabasePath(r));
             var changed = new ComplaintRegistry(store).Expire();
             if (changed > 0 || !r.GetValue(quiet)) Console.WriteLine($"{changed} listings changed; zone serial {store.Serial}");
+            ForwardOptions.SendPending(store, forward, r, r.GetValue(quiet));
             return ExitCodes.Ok;
         }));
 

@@ -18,12 +18,13 @@ internal sealed class ReportCommand
         var mail = new Option<bool>("--mail") { Description = "Read a registered reporter's DKIM-signed report (ARF or a forward) on stdin; exit codes per sysexits(3)" };
         var reporter = new Option<string>("--reporter") { Description = "Who reports (distinct reporters are what count)", DefaultValueFactory = _ => "local:" + Environment.UserName };
         var arf = new Option<string?>("--arf") { Description = "Also write an RFC 5965 abuse report for the issuing CA's abuse contact to this file" };
-        var from = new Option<string?>("--from") { Description = "From address of the ARF report (default abuse-reports@<zone>)" };
+        var from = ForwardOptions.From();
+        var sendmail = ForwardOptions.Sendmail();
         var command = new Command("report", "Record an abuse complaint against a certificate; at the threshold it is listed as blocked")
         {
-            input, evidence, reporter, arf, from, mail,
+            input, evidence, reporter, arf, from, sendmail, mail,
         };
-        command.SetAction(r => r.GetValue(mail) ? ReportMail.Run(r, [input, evidence, reporter, arf, from]) : Run.Guarded(() =>
+        command.SetAction(r => r.GetValue(mail) ? ReportMail.Run(r, [input, evidence, reporter, arf], sendmail, from) : Run.Guarded(() =>
         {
             if (r.GetValue(input) is null) throw new BadInputException("report", "name the certificate (file or fingerprint), or give --mail");
             if (r.GetValue(evidence) is null) throw new BadInputException("report", "--evidence is required (or --mail)");
@@ -33,7 +34,8 @@ internal sealed class ReportCommand
             var evidencePath = r.GetValue(evidence)!;
             var message = Run.ReadInput(evidencePath);
             var arfPath = r.GetValue(arf);
-            var sender = r.GetValue(from) ?? "abuse-reports@" + zone;
+            var forward = ForwardOptions.Parse(r, sendmail, from);
+            var sender = forward.From;
             // Everything that can refuse is checked before anything is stored.
             ComplaintRegistry.ParseEvidence(evidencePath, message);
             if (arfPath is not null)
@@ -41,7 +43,6 @@ internal sealed class ReportCommand
                 var ca = store.Cas.Get(cert.CaId)!;
                 if (string.IsNullOrEmpty(ca.AbuseContact))
                     throw new BadInputException(ca.Subject, "CA has no abuse contact for --arf (certdns ca add <ca> --abuse-contact ADDRESS)");
-                if (!MimeKit.MailboxAddress.TryParse(sender, out _)) throw new BadInputException(sender, "not an e-mail address");
                 if (Path.GetDirectoryName(Path.GetFullPath(arfPath)) is { } dir && !Directory.Exists(dir))
                     throw new BadInputException(arfPath, "folder does not exist");
             }
@@ -61,6 +62,7 @@ internal sealed class ReportCommand
                 });
                 Console.WriteLine($"ARF report for {result.Ca.AbuseContact} written to {arfPath}");
             }
+            ForwardOptions.SendPending(store, forward, r);
             return ExitCodes.Ok;
         }));
         return command;

@@ -16,7 +16,7 @@ internal static class ReportMail
     /// <summary>sysexits(3) codes.</summary>
     public const int Counted = 0, Usage = 64, DataError = 65, Software = 70, TempFail = 75;
 
-    public static int Run(ParseResult r, IReadOnlyList<Symbol> operatorOnly)
+    public static int Run(ParseResult r, IReadOnlyList<Symbol> operatorOnly, Option<string?> sendmail, Option<string?> from)
     {
         foreach (var symbol in operatorOnly)
         {
@@ -28,6 +28,15 @@ internal static class ReportMail
             };
             if (given)
                 return Cli.Run.Fail($"report --mail: {symbol.Name} is the operator's; a mailed report names its certificate and reporter itself", Usage);
+        }
+        (SendmailSubmitter?, string) forward;
+        try
+        {
+            forward = ForwardOptions.Parse(r, sendmail, from);
+        }
+        catch (BadInputException e)
+        {
+            return Cli.Run.Fail(e.Message, Usage);
         }
         try
         {
@@ -41,12 +50,14 @@ internal static class ReportMail
             if (outcome.AlreadyCounted)
             {
                 Console.WriteLine($"already counted: complaint {outcome.Earlier} (reporter {outcome.Reporter.Name})");
+                Forward(store, forward, r);
                 return Counted;
             }
             var result = outcome.Result!;
             var s = result.Standing;
             Console.WriteLine($"counted: complaint {result.ComplaintId} by reporter {outcome.Reporter.Name} against {SafeText.OneLine(result.Certificate.Subject)}: " +
                 $"weight {s.Weight} of {s.Threshold}; " + (s.Listed ? $"blocked since {TimeText.Utc(s.Since!.Value)}" : "not blocked yet"));
+            Forward(store, forward, r);
             return Counted;
         }
         catch (BadInputException e)
@@ -65,6 +76,22 @@ internal static class ReportMail
         catch (Exception e)
         {
             return Cli.Run.Fail($"failed: {e.GetType().Name}: {e.Message}", Software);
+        }
+    }
+
+    /// <summary>
+    /// The queued ARF reports go on to the CAs once the complaint is counted. Whatever happens here the report's exit code
+    /// stays 0: the complaint is stored, and a forward that did not go stays queued for the next run.
+    /// </summary>
+    private static void Forward(CertStore store, (SendmailSubmitter?, string) forward, ParseResult r)
+    {
+        try
+        {
+            ForwardOptions.SendPending(store, forward, r);
+        }
+        catch (Exception e) when (e is SqliteException or IOException)
+        {
+            Console.Error.WriteLine($"certdns: {SafeText.OneLine($"forwards stay queued: {e.Message}")}");
         }
     }
 }

@@ -13,7 +13,11 @@ public static class ArfReport
 {
     /// <summary>Builds the report for a recorded complaint.</summary>
     /// <exception cref="BadInputException">The CA has no abuse contact.</exception>
-    public static MimeMessage Build(ReportResult report, string from, DateTimeOffset now)
+    public static MimeMessage Build(ReportResult report, string from, DateTimeOffset now) => Build(report, from, now, null);
+
+    /// <summary>Builds the report, with <paramref name="messageId"/> when given (a resent report keeps its Message-ID, so the CA sees one).</summary>
+    /// <exception cref="BadInputException">The CA has no abuse contact.</exception>
+    public static MimeMessage Build(ReportResult report, string from, DateTimeOffset now, string? messageId)
     {
         var ca = report.Ca;
         if (string.IsNullOrEmpty(ca.AbuseContact))
@@ -29,6 +33,7 @@ public static class ArfReport
         message.To.Add(MailboxAddress.Parse(ca.AbuseContact));
         message.Subject = $"Abuse report: TLS certificate {subject} (serial {Hex.Lower(cert.Serial)})";
         message.Date = now;
+        if (messageId is not null) message.MessageId = messageId;
 
         // RFC 5965 section 2: multipart/report; report-type=feedback-report, with a human part, the
         // machine-readable part and the original message.

@@ -31,6 +31,7 @@ public sealed class CertStore : IDisposable
         Crls = new CrlStore(this);
         Listings = new ListingStore(this);
         Reporters = new ReporterStore(this);
+        Forwards = new ForwardStore(this);
         Sources = new CrlSourceStore(this);
         Snapshots = new SnapshotLoader(this);
     }
@@ -49,6 +50,9 @@ public sealed class CertStore : IDisposable
 
     /// <summary>Registered reporters: whose signed complaints by mail count.</summary>
     public ReporterStore Reporters { get; }
+
+    /// <summary>ARF reports queued for the issuing CAs' abuse contacts, one per complaint listing.</summary>
+    public ForwardStore Forwards { get; }
 
     /// <summary>Fetch bookkeeping of CRL URLs.</summary>
     public CrlSourceStore Sources { get; }

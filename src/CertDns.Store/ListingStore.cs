@@ -265,6 +265,8 @@ public sealed class ListingStore : StoreAggregate
             {
                 _db.Execute("INSERT INTO listings (sha256, reason, since, source) VALUES (@sha256, @reason, @listedSince, 'complaints');", new { sha256, reason, listedSince }, tx);
                 _store.Audit(tx, "block", subject, $"complaint threshold reached: {reason}, weight {weight} (threshold {policy.Threshold})", "certdns");
+                // Issue #16: the CA hears of each listing once; queued here, in the listing's transaction, so none is lost.
+                _store.Forwards.Queue(tx, sha256, listedSince, reached, since, firsts.Count, policy.Threshold, now);
             }
             else if (listing.Reason != reason)
             {

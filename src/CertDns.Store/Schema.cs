@@ -217,6 +217,28 @@ internal static class Schema
         ALTER TABLE complaints ADD COLUMN via TEXT NOT NULL DEFAULT 'operator';
         CREATE INDEX complaints_message_id ON complaints (message_id);
         """,
+
+        // 8: the ARF report to the issuing CA's abuse contact, once per listing (issue #16). A row is queued in the
+        // transaction that makes a complaint listing, so no listing goes unreported; it names the complaint whose
+        // evidence goes with it. A relisting (after expiry or unblock) is reached by another complaint: another row.
+        // claimed_at keeps two senders from handing the same report to the MTA; sent_at is set once it took it.
+        """
+        CREATE TABLE abuse_forwards (
+            id INTEGER PRIMARY KEY,
+            sha256 BLOB NOT NULL,
+            listed_since INTEGER NOT NULL,
+            complaint_id INTEGER NOT NULL REFERENCES complaints (id),
+            reporters INTEGER NOT NULL,
+            threshold INTEGER NOT NULL,
+            queued_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at INTEGER,
+            last_error TEXT,
+            done_at INTEGER,
+            outcome TEXT,
+            UNIQUE (sha256, complaint_id));
+        CREATE INDEX abuse_forwards_pending ON abuse_forwards (done_at);
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>

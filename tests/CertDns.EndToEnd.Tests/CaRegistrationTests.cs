@@ -35,11 +35,17 @@ public sealed class CaRegistrationTests : IDisposable
         return name;
     }
 
+    /// <summary>An empty store, as a writing verb creates it (reading verbs never do).</summary>
+    private void CreateStore()
+    {
+        using (CertDns.Store.CertStore.Open(_dir.File("certdns.db"))) { }
+    }
+
     private byte[]? Db() => File.Exists(_dir.File("certdns.db")) ? File.ReadAllBytes(_dir.File("certdns.db")) : null;
 
     private void AssertRefused(string file, string reason, params string[] args)
     {
-        Assert.Equal(0, Cli("ca", "list").ExitCode); // the store exists, so "nothing stored" is byte-for-byte
+        CreateStore(); // the store exists, so "nothing stored" is byte-for-byte
         var before = Db();
         var result = Cli(args.Length > 0 ? args : ["ca", "add", file]);
 
@@ -185,7 +191,7 @@ public sealed class CaRegistrationTests : IDisposable
         Write("good.pem", good.CertificateDer);
         Write("leaf1.pem", Craft.Cert(Craft.Name("Leaf One"), key, Craft.Name("Leaf One"), key.Public, basic: new BasicConstraints(false)));
         Write("leaf2.pem", Craft.Cert(Craft.Name("Leaf Two"), key, Craft.Name("Leaf Two"), key.Public, noBasic: true));
-        Assert.Equal(0, Cli("ca", "list").ExitCode);
+        CreateStore();
         var before = Db();
 
         var result = Cli("ca", "add", "good.pem", "leaf1.pem", "leaf2.pem");

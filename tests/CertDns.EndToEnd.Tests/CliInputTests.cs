@@ -32,6 +32,25 @@ public sealed class CliInputTests : IDisposable
         Assert.Equal(before, Db());
     }
 
+    [Theory]
+    [InlineData("ca", "list")]
+    [InlineData("audit")]
+    [InlineData("status")]
+    [InlineData("complaints", "list")]
+    [InlineData("reporters", "list")]
+    [InlineData("settings")]
+    public void ReadingVerb_NoStore_OneLineExit1_CreatesNothing(params string[] verb)
+    {
+        using var empty = new TempDir();
+
+        var result = CertDnsProcess.Run(empty.Path, verb);
+
+        Assert.True(result.ExitCode == 1, $"certdns {string.Join(' ', verb)} exited {result.ExitCode}: {result.Stdout}{result.Stderr}");
+        Assert.Equal("certdns: certdns.db: no such store", Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        // A verb that only reads must not leave an empty store behind (a typo in --db would otherwise look like a fresh zone).
+        Assert.Empty(Directory.GetFileSystemEntries(empty.Path));
+    }
+
     [Fact]
     public void CertsAdd_CertificateFromUnregisteredCa_RefusedNothingStored()
     {

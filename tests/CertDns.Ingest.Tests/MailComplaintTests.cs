@@ -80,6 +80,49 @@ public sealed class MailComplaintTests : IDisposable
         Assert.DoesNotContain(Complaints(), c => c.Sha256.AsSpan().SequenceEqual(_innocent.Sha256));
     }
 
+    /// <summary>An Ed25519 reporter (RFC 8463): its key as PEM SubjectPublicKeyInfo, its report signed ed25519-sha256.</summary>
+    private (TestReporter Reporter, Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters Key) Ed25519Reporter(CertStore store)
+    {
+        var key = new Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters(new Org.BouncyCastle.Security.SecureRandom());
+        var spki = Org.BouncyCastle.X509.SubjectPublicKeyInfoFactory.CreateSubjectPublicKeyInfo(key.GeneratePublicKey()).GetDerEncoded();
+        var reporter = new TestReporter("eddie");
+        new ReporterRegistry(store).Add(reporter.Name, reporter.Domain, reporter.Selector, "eddie.pem",
+            Encoding.ASCII.GetBytes(TestAuthority.ToPem("PUBLIC KEY", spki)), reporter.AuthservId, 1);
+        return (reporter, key);
+    }
+
+    private static MimeMessage SignedEd25519(TestReporter reporter, Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters key, byte[] spam)
+    {
+        var report = MailReports.Arf(reporter, spam, sign: false);
+        var signer = new MimeKit.Cryptography.DkimSigner(key, reporter.Domain, reporter.Selector, MimeKit.Cryptography.DkimSignatureAlgorithm.Ed25519Sha256)
+        {
+            HeaderCanonicalizationAlgorithm = MimeKit.Cryptography.DkimCanonicalizationAlgorithm.Relaxed,
+            BodyCanonicalizationAlgorithm = MimeKit.Cryptography.DkimCanonicalizationAlgorithm.Relaxed,
+        };
+        signer.Sign(report, [HeaderId.From, HeaderId.To, HeaderId.Date, HeaderId.Subject, HeaderId.MessageId]);
+        return report;
+    }
+
+    [Fact]
+    public void Receive_Ed25519SignedReport_Counts_EditedOneRefused()
+    {
+        TestReporter eddie;
+        Org.BouncyCastle.Crypto.Parameters.Ed25519PrivateKeyParameters key;
+        using (var store = _file.Open()) (eddie, key) = Ed25519Reporter(store);
+        var report = MailReports.Bytes(SignedEd25519(eddie, key, Spam(eddie.Stamp(_spammer.Sha256))));
+        Assert.Contains("a=ed25519-sha256", Encoding.ASCII.GetString(report));
+        // The same report with the stamp turned on the innocent certificate: the signature no longer verifies.
+        var edited = Encoding.ASCII.GetBytes(Encoding.ASCII.GetString(report).Replace(Hex.Lower(_spammer.Sha256), Hex.Lower(_innocent.Sha256), StringComparison.Ordinal));
+
+        Refused("DKIM signature of reporter eddie does not verify", edited);
+        var outcome = Receive(report);
+
+        Assert.Equal("eddie", outcome.Reporter.Name);
+        Assert.False(outcome.AlreadyCounted);
+        Assert.Equal(_spammer.Sha256, Assert.Single(Complaints()).Sha256);
+        AssertInnocentUntouched();
+    }
+
     [Fact]
     public void Receive_ThreeRegisteredReportersArf_ThirdBlocksTheStampedCertificate()
     {

@@ -1,6 +1,7 @@
 using CertDns.Core;
 using CertDns.Ingest;
 using CertDns.Store;
+using Dapper;
 
 namespace CertDns.Store.Tests;
 
@@ -16,7 +17,7 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
 
         Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
-        Assert.Equal(7, store.SchemaVersion);
+        Assert.Equal(8, store.SchemaVersion);
         Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
         using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
         raw.Open();
@@ -46,6 +47,39 @@ public sealed class StoreTests : IDisposable
         Assert.Equal("alice", kept.Reporter);
         Assert.Equal(0, kept.EvidenceSize);
         Assert.Equal(ComplaintRegistry.DefaultPolicy, new ComplaintRegistry(store).Policy());
+    }
+
+    [Fact]
+    public void Open_Schema6WithComplaintsAndListing_MigratedKeepingThem_NoReportQueuedForOldListings()
+    {
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False"))
+        {
+            raw.Open();
+            using var cmd = raw.CreateCommand();
+            cmd.CommandText = string.Join("\n", Schema.Migrations.Take(6)) + """
+                PRAGMA user_version = 6;
+                INSERT INTO complaints (sha256, reporter, evidence_sha256, evidence, evidence_size, summary, received_at)
+                    VALUES (x'01', 'local:alice', x'02', x'03', 1, 'From: a', 1700000000),
+                           (x'01', 'local:bob', x'04', x'05', 1, 'From: b', 1700000100),
+                           (x'01', 'local:carol', x'06', x'07', 1, 'From: c', 1700000200);
+                INSERT INTO listings (sha256, reason, since, source) VALUES (x'01', '3 abuse complaints', 1700000200, 'complaints');
+                """;
+            cmd.ExecuteNonQuery();
+        }
+
+        using var store = _file.Open();
+
+        Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
+        // Complaints from before step 7 stay the operator's own, weight 1, with no Message-ID; they still list.
+        Assert.Equal(3, new ComplaintRegistry(store).Complaints(all: true).Count);
+        Assert.Equal(3L, store.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM complaints WHERE via = 'operator' AND weight = 1 AND message_id IS NULL;"));
+        Assert.Equal("3 abuse complaints", Assert.Single(store.Listings.List()).Reason);
+        Assert.Empty(store.Reporters.List());
+        // Step 8 queues reports of listings made from then on: CAs are not mailed about listings of the past.
+        Assert.Empty(store.Forwards.All());
+        // And the migrated complaints go on counting: withdrawing one lifts the listing.
+        var first = new ComplaintRegistry(store).Complaints(all: true).Single(c => c.Reporter == "local:alice");
+        Assert.False(new ComplaintRegistry(store).Withdraw(first.Id, "test", "x").Listed);
     }
 
     [Fact]
