@@ -5,7 +5,7 @@ using CertDns.Dns.Dnssec;
 namespace CertDns.Cli;
 
 /// <summary>
-/// <c>certdns dnssec keygen|ds|dnskey</c>: the zone's DNSSEC key set (SPEC section 2.8), kept in one file outside the
+/// <c>certdns dnssec keygen|ds|dnskey</c>: the zone's DNSSEC key set (SPEC section 2.12), kept in one file outside the
 /// store (<c>zone.dnssec-keys</c> or <c>--keys</c>), and what the parent and validating resolvers need from it.
 /// </summary>
 internal static class DnssecCommand

@@ -65,7 +65,7 @@ public sealed class DnsResponder
     {
     }
 
-    /// <summary>Prepares the zone, signed online with <paramref name="signer"/>'s keys when it is not null (SPEC section 2.8).</summary>
+    /// <summary>Prepares the zone, signed online with <paramref name="signer"/>'s keys when it is not null (SPEC section 2.12).</summary>
     /// <exception cref="ArgumentException">As the other constructor; or the key set is another zone's.</exception>
     public DnsResponder(ZoneOptions options, SnapshotHolder snapshots, TimeProvider time, OnlineSigner? signer)
     {
@@ -327,7 +327,7 @@ public sealed class DnsResponder
         int rcode = ResponseCode.NoError;
         int answers = 0, additional = 0;
         ushort qtype = q.QType;
-        // DNSSEC (SPEC section 2.8): signatures only for a signed zone and a client that set DO; every RRset written
+        // DNSSEC (SPEC section 2.12): signatures only for a signed zone and a client that set DO; every RRset written
         // below gets its RRSIGs right after it, from the signer's cache. nsecTypes is the NSEC bitmap of what exists
         // at the name, for a denial.
         var signer = q.DnssecOk ? z.Signer : null;
