@@ -368,7 +368,8 @@ public sealed class DnsResponder
                 // In-zone name servers: their addresses go along, as glue would (RFC 1034 section 4.3.2).
                 for (int i = 0; i < z.NameServers.Length; i++)
                 {
-                    foreach (var glue in z.NameServers[i].Glue) WriteNsAddress(ref w, z.NameServers[i], glue, rdataAt[i], apexPointer);
+                    var glue = z.NameServers[i].Glue;
+                    for (int g = 0; g < glue.Count; g++) WriteNsAddress(ref w, z.NameServers[i], glue[g], rdataAt[i], apexPointer);
                 }
                 additional = z.GlueCount;
             }
@@ -378,8 +379,10 @@ public sealed class DnsResponder
             // RFC 8482: ANY gets one RRset, the first address's type.
             ushort type = qtype == RecordType.Any && nameServer.Glue.Count > 0 ? nameServer.Glue[0].Type : qtype;
             var glueKey = signer is null ? default : new RrsetKey(keyBuffer, nameServer.Wire, type, z.Zone.ApexTtl);
-            foreach (var glue in nameServer.Glue)
+            // Indexed, not foreach: an IReadOnlyList's enumerator is an allocation per query.
+            for (int g = 0; g < nameServer.Glue.Count; g++)
             {
+                var glue = nameServer.Glue[g];
                 if (glue.Type != type) continue;
                 WriteRecordStart(ref w, PointerToQuestion, glue.Type, (uint)glue.Ttl);
                 w.U16(glue.Rdata.Length);

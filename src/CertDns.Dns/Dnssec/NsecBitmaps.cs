@@ -26,10 +26,10 @@ internal static class NsecBitmaps
     public static byte[] Addresses(NameServer ns)
     {
         bool a = false, aaaa = false;
-        foreach (var glue in ns.Glue)
+        for (int i = 0; i < ns.Glue.Count; i++)
         {
-            a |= glue.Type == RecordType.A;
-            aaaa |= glue.Type == RecordType.Aaaa;
+            a |= ns.Glue[i].Type == RecordType.A;
+            aaaa |= ns.Glue[i].Type == RecordType.Aaaa;
         }
         return a && aaaa ? AAndAaaa : aaaa ? Aaaa : a ? A : Empty;
     }
