@@ -331,7 +331,7 @@ public sealed class DnsResponder
         // below gets its RRSIGs right after it, from the signer's cache. nsecTypes is the NSEC bitmap of what exists
         // at the name, for a denial.
         var signer = q.DnssecOk ? z.Signer : null;
-        var window = signer is null ? default : SignatureWindow.Aligned(_time.GetUtcNow());
+        var (window, intoStep) = signer is null ? default : OnlineSigner.WindowAt(_time.GetUtcNow());
         Span<byte> keyBuffer = signer is null ? default : stackalloc byte[RrsetKey.MaxLength];
         ReadOnlySpan<byte> nsecTypes = NsecBitmaps.Empty;
 
@@ -343,7 +343,7 @@ public sealed class DnsResponder
                 // RFC 8482 section 4.2: ANY gets one RRset, and the SOA is the one a resolver needs.
                 WriteSoa(z, ref w, apexPointer, z.Zone.ApexTtl, snapshot.Serial);
                 answers = 1;
-                if (signer is not null) answers += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, false, apexPointer, z.Zone.ApexTtl);
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, intoStep, false, apexPointer, z.Zone.ApexTtl);
             }
             else if (qtype == DnssecType.Dnskey && z.Signer is not null)
             {
@@ -356,7 +356,7 @@ public sealed class DnsResponder
                     w.Bytes(dnskeys[i].Span);
                 }
                 answers = dnskeys.Count;
-                if (signer is not null) answers += WriteRrsigs(ref w, signer, DnskeyKey(z, keyBuffer), window, false, apexPointer, z.Zone.ApexTtl);
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, DnskeyKey(z, keyBuffer), window, intoStep, false, apexPointer, z.Zone.ApexTtl);
             }
             else if (qtype == RecordType.Ns)
             {
@@ -364,7 +364,7 @@ public sealed class DnsResponder
                 Span<int> rdataAt = stackalloc int[Zone.MaxNameServers];
                 for (int i = 0; i < z.NameServers.Length; i++) rdataAt[i] = WriteNs(z, ref w, z.NameServers[i], apexPointer);
                 answers = z.NameServers.Length;
-                if (signer is not null) answers += WriteRrsigs(ref w, signer, NsKey(z, keyBuffer), window, false, apexPointer, z.Zone.ApexTtl);
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, NsKey(z, keyBuffer), window, intoStep, false, apexPointer, z.Zone.ApexTtl);
                 // In-zone name servers: their addresses go along, as glue would (RFC 1034 section 4.3.2).
                 for (int i = 0; i < z.NameServers.Length; i++)
                 {
@@ -390,7 +390,7 @@ public sealed class DnsResponder
                 answers++;
                 if (signer is not null) glueKey.Add(glue.Rdata.Span);
             }
-            if (signer is not null && answers > 0) answers += WriteRrsigs(ref w, signer, glueKey.Span, window, false, PointerToQuestion, z.Zone.ApexTtl);
+            if (signer is not null && answers > 0) answers += WriteRrsigs(ref w, signer, glueKey.Span, window, intoStep, false, PointerToQuestion, z.Zone.ApexTtl);
             nsecTypes = NsecBitmaps.Addresses(nameServer);
         }
         else if (IsAboveNameServer(z, ref q, below))
@@ -480,7 +480,7 @@ public sealed class DnsResponder
                 {
                     var key = new RrsetKey(keyBuffer, QueryName(ref q), qtype == RecordType.Txt ? RecordType.Txt : RecordType.A, (uint)z.Options.MaxTtl);
                     key.Add(buffer[rdataAt..w.Position]);
-                    answers += WriteRrsigs(ref w, signer, key.Span, window, false, PointerToQuestion, ttl);
+                    answers += WriteRrsigs(ref w, signer, key.Span, window, intoStep, false, PointerToQuestion, ttl);
                 }
             }
             else if (rcode == ResponseCode.NxDomain)
@@ -497,8 +497,8 @@ public sealed class DnsResponder
             authority = 1;
             if (signer is not null)
             {
-                authority += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, false, apexPointer, z.Zone.NegativeTtl);
-                authority += WriteCompactDenial(ref w, signer, z, ref q, keyBuffer, window, nsecTypes);
+                authority += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, intoStep, false, apexPointer, z.Zone.NegativeTtl);
+                authority += WriteCompactDenial(ref w, signer, z, ref q, keyBuffer, window, intoStep, nsecTypes);
                 // RFC 9824 section 3: the name that does not exist answers NOERROR with NXNAME in the NSEC, unless
                 // the client asked for the real RCODE with CO (section 4).
                 if (rcode == ResponseCode.NxDomain && !q.CompactOk) rcode = ResponseCode.NoError;
@@ -606,10 +606,10 @@ public sealed class DnsResponder
     }
 
     /// <summary>The RRSIGs of the RRset <paramref name="key"/> describes, owned by <paramref name="ownerPointer"/>; returns how many.</summary>
-    private static int WriteRrsigs(ref WireWriter w, OnlineSigner signer, scoped ReadOnlySpan<byte> key, SignatureWindow window, bool negative,
-        ushort ownerPointer, uint ttl)
+    private static int WriteRrsigs(ref WireWriter w, OnlineSigner signer, scoped ReadOnlySpan<byte> key, SignatureWindow window, uint intoStep,
+        bool negative, ushort ownerPointer, uint ttl)
     {
-        var signatures = signer.Signatures(key, window, negative);
+        var signatures = signer.Signatures(key, window, negative, OnlineSigner.Step, intoStep);
         foreach (var rrsig in signatures)
         {
             WriteRecordStart(ref w, ownerPointer, DnssecType.Rrsig, ttl);
@@ -625,7 +625,7 @@ public sealed class DnsResponder
     /// is the negative TTL (RFC 4034 section 4). Returns the records written.
     /// </summary>
     private static int WriteCompactDenial(ref WireWriter w, OnlineSigner signer, Identity z, ref DnsQuery q, scoped Span<byte> keyBuffer,
-        SignatureWindow window, scoped ReadOnlySpan<byte> types)
+        SignatureWindow window, uint intoStep, scoped ReadOnlySpan<byte> types)
     {
         var qname = QueryName(ref q);
         uint ttl = z.Zone.NegativeTtl;
@@ -641,7 +641,7 @@ public sealed class DnsResponder
         w.U16(length);
         // The next name is written out, never compressed (RFC 4034 section 4.1.1), lower case as signed.
         w.Bytes(rdata[..length]);
-        return 1 + WriteRrsigs(ref w, signer, key.Span, window, types == NsecBitmaps.NxName, PointerToQuestion, ttl);
+        return 1 + WriteRrsigs(ref w, signer, key.Span, window, intoStep, types == NsecBitmaps.NxName, PointerToQuestion, ttl);
     }
 
     /// <summary>The question's name, uncompressed as received.</summary>

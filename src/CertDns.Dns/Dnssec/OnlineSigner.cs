@@ -11,6 +11,16 @@ public sealed class OnlineSigner
 {
     public const int DefaultPositiveSlots = 1 << 18, DefaultNegativeSlots = 1 << 15;
 
+    /// <summary>The signature window's step (inception and expiration move by it; see <see cref="SignatureWindow"/>).</summary>
+    public static readonly uint Step = (uint)SignatureWindow.DefaultStep.TotalSeconds;
+
+    /// <summary>The window for <paramref name="now"/> and how far into its step that is, for the cache's staggered refresh.</summary>
+    public static (SignatureWindow Window, uint IntoStep) WindowAt(DateTimeOffset now)
+    {
+        var window = SignatureWindow.Aligned(now);
+        return (window, (uint)(now.ToUnixTimeSeconds() - window.Inception) - Step);
+    }
+
     private readonly SignatureCache _positive, _negative;
 
     public OnlineSigner(DnssecKeySet keys, int positiveSlots = DefaultPositiveSlots, int negativeSlots = DefaultNegativeSlots)
@@ -33,10 +43,10 @@ public sealed class OnlineSigner
     private long _signed;
 
     /// <summary>The RRSIG RDATAs of the RRset <paramref name="key"/> describes, from the cache or signed now.</summary>
-    internal byte[][] Signatures(ReadOnlySpan<byte> key, SignatureWindow window, bool negative)
+    internal byte[][] Signatures(ReadOnlySpan<byte> key, SignatureWindow window, bool negative, uint step, uint intoWindow)
     {
         var cache = negative ? _negative : _positive;
-        if (cache.Get(key, window) is { } cached) return cached;
+        if (cache.Get(key, window, step, intoWindow) is { } cached) return cached;
         var (owner, type, ttl, rdatas) = RrsetKey.Parse(key);
         var signers = Keys.SignersFor(type);
         var signatures = new byte[signers.Count][];

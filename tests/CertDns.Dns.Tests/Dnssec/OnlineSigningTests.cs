@@ -111,7 +111,7 @@ public sealed class OnlineSigningTests : IDisposable
     }
 
     [Fact]
-    public void CachedSignatures_AllocateNothing_AndAreMadeOncePerWindow()
+    public void CachedSignatures_AllocateNothing_AndAreRenewedOncePerWindowSpreadOverTheHour()
     {
         var time = new FakeTimeProvider(TestZone.Now);
         var signed = Signed(time);
@@ -145,7 +145,12 @@ public sealed class OnlineSigningTests : IDisposable
         time.Advance(TimeSpan.FromMinutes(59) - TimeSpan.FromSeconds(TestZone.Now.Minute * 60 + TestZone.Now.Second));
         foreach (var q in wire) signed.Respond(q, response, DnsResponder.MaxMessageSize, false);
         Assert.Equal(made, signed.Signer.Signed);
-        time.Advance(TimeSpan.FromMinutes(2));
+        // Half a minute into the next hour few RRsets are due: re-signing is spread over the hour, not done at once.
+        time.Advance(TimeSpan.FromMinutes(1.5));
+        foreach (var q in wire) signed.Respond(q, response, DnsResponder.MaxMessageSize, false);
+        Assert.True(signed.Signer.Signed < 2 * made, $"{signed.Signer.Signed - made} of {made} re-signed at once");
+        // At that hour's last second every one has been signed again, once (no key's point in the hour is later).
+        time.Advance(TimeSpan.FromMinutes(59) + TimeSpan.FromSeconds(29));
         foreach (var q in wire) signed.Respond(q, response, DnsResponder.MaxMessageSize, false);
         foreach (var q in wire) signed.Respond(q, response, DnsResponder.MaxMessageSize, false);
         Assert.Equal(2 * made, signed.Signer.Signed);
