@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -26,6 +26,13 @@ var peers = new Dictionary<string, Peer>
 };
 
 Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+if (options.Dnssec)
+{
+    // DNSSEC online signing against Knot's mod-onlinesign (issue #15).
+    DnssecBench.Run(data, options, Log);
+    Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+    return 0;
+}
 if (options.Rrl)
 {
     // Response rate limiting and cookies only (issue #14): amplification under a flood, legitimate qps on and off.
@@ -50,6 +57,9 @@ namespace CertDns.Bench
         /// <summary>--rrl: only the rate limiting and cookie measurements.</summary>
         public bool Rrl { get; init; }
 
+        /// <summary>--dnssec: only the online signing measurements, against Knot's mod-onlinesign.</summary>
+        public bool Dnssec { get; init; }
+
         public static Options? Parse(string[] args)
         {
             string? certdns = null;
@@ -60,7 +70,7 @@ namespace CertDns.Bench
             bool reload = true;
             // One worker, as the peers run here (NSD server-count 1, Knot udp-workers 1, rbldnsd has one).
             int? udpThreads = 1;
-            bool rrl = false;
+            bool rrl = false, dnssec = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -76,11 +86,12 @@ namespace CertDns.Bench
                     case "--no-reload": reload = false; break;
                     case "--udp-threads": udpThreads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--rrl": rrl = true; break;
+                    case "--dnssec": dnssec = true; break;
                     default: return null;
                 }
             }
             if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
-            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl };
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec };
         }
     }
 
