@@ -12,7 +12,8 @@ public static class Peer
         Rbldnsd = "rbldnsd", Unbound = "unbound", Named = "named", Openssl = "openssl", Swaks = "swaks",
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
-        Curl = "curl", DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script";
+        Curl = "curl", DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script",
+        LdnsVerifyZone = "ldns-verify-zone", LdnsKey2ds = "ldns-key2ds", Delv = "delv";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -49,6 +50,9 @@ public static class Peer
         DnstapRead => "/usr/bin/dnstap-read",
         FstrmCapture => "/usr/bin/fstrm_capture",
         Script => "/usr/bin/script",
+        LdnsVerifyZone => "/usr/bin/ldns-verify-zone",
+        LdnsKey2ds => "/usr/bin/ldns-key2ds",
+        Delv => "/usr/bin/delv",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -76,6 +80,8 @@ public static class Peer
         DnstapRead => "bind9-dnsutils",
         FstrmCapture => "fstrm-bin",
         Script => "bsdutils",
+        LdnsVerifyZone or LdnsKey2ds => "ldnsutils",
+        Delv => "bind9-dnsutils",
         _ => peer,
     };
 }
