@@ -248,12 +248,6 @@ internal static class RecordType
     public const ushort Soa = 6;
     public const ushort Txt = 16;
     public const ushort Aaaa = 28;
-    public const ushort Ds = 43;
-    public const ushort Rrsig = 46;
-    public const ushort Nsec = 47;
-    public const ushort Dnskey = 48;
-    public const ushort Nsec3 = 50;
-    public const ushort Nsec3Param = 51;
     public const ushort Opt = 41;
     public const ushort Ixfr = 251;
     public const ushort Axfr = 252;

@@ -144,7 +144,7 @@ public sealed class Nsec3Chain
         Next(i).Write(hash);
         var rdata = _parameters.Rdata(hash, bitmap);
         entry.Write(hash);
-        return new ZoneRecord(Base32Hex.Encode(hash) + "." + _apex, RecordType.Nsec3, ttl, rdata);
+        return new ZoneRecord(Base32Hex.Encode(hash) + "." + _apex, DnssecType.Nsec3, ttl, rdata);
     }
 
     private static byte[] Bitmap(ulong types)
