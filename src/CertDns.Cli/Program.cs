@@ -34,6 +34,7 @@ internal static class Program
         root.Add(FpCommand.Create());
         root.Add(QueryCommand.Create());
         root.Add(ConfigCommand.Create());
+        root.Add(DnssecCommand.Create());
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 }

@@ -32,6 +32,9 @@ internal sealed record ServeSettings(
 
     /// <summary>DNS cookies (RFC 7873) the responder checks and answers with; null: off.</summary>
     public ServerCookies? Cookies { get; init; }
+
+    /// <summary>The online signer (zone.dnssec); null: the zone is served unsigned.</summary>
+    public CertDns.Dns.Dnssec.OnlineSigner? Signer { get; init; }
 }
 
 /// <summary>What a configuration reload needs from the command line.</summary>
@@ -98,7 +101,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             : null;
         // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
         _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery) { Journal = journal };
-        var responder = new DnsResponder(settings.Zone, holder, clock) { Journal = journal, Cookies = settings.Cookies };
+        var responder = new DnsResponder(settings.Zone, holder, clock, settings.Signer) { Journal = journal, Cookies = settings.Cookies };
         // The transfer ACL the servers read on each connection: a reload replaces its contents.
         var transferClients = new LiveAddressList(settings.Server.TransferClients);
         if (settings.Reconfigure is { } reconfigure)

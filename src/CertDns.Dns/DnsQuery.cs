@@ -44,6 +44,9 @@ internal ref struct DnsQuery
     /// <summary>The OPT's DO bit (RFC 3225 section 3): copied into the response's OPT.</summary>
     public bool DnssecOk { get; private set; }
 
+    /// <summary>The OPT's CO bit (Compact Answers OK, RFC 9824 section 4): the client wants NXDOMAIN back from a compact denial.</summary>
+    public bool CompactOk { get; private set; }
+
     /// <summary>Whether the OPT carried a COOKIE option (RFC 7873 section 4); the first one counts.</summary>
     public bool HasCookie { get; private set; }
 
@@ -175,6 +178,7 @@ internal ref struct DnsQuery
                 UdpPayloadSize = @class;
                 EdnsVersion = (byte)(ttl >> 16);
                 DnssecOk = (ttl & 0x8000) != 0;
+                CompactOk = (ttl & 0x4000) != 0;
                 HasOpt = true;
                 FindCookie(m.Slice(pos, rdLength), pos);
             }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using CertDns.Core;
+using CertDns.Dns.Dnssec;
 
 namespace CertDns.Dns;
 
@@ -33,9 +34,10 @@ public sealed class DnsResponder
     /// <summary>Everything an answer takes from the zone's configuration, built once per zone and never changed.</summary>
     private sealed class Identity
     {
-        public Identity(ZoneOptions options)
+        public Identity(ZoneOptions options, OnlineSigner? signer)
         {
             Options = options;
+            Signer = signer;
             Zone = new Zone(options);
             ApexLabels = Zone.ApexLabels;
             NameServers = [.. Zone.NameServers];
@@ -51,19 +53,37 @@ public sealed class DnsResponder
         public int GlueCount { get; }
         public TimeSpan MaxTtl { get; }
         public int UdpPayloadSize { get; }
+
+        /// <summary>The zone's online signer when DNSSEC is on (zone.dnssec), else null: answers are as unsigned zones get.</summary>
+        public OnlineSigner? Signer { get; }
     }
 
     /// <summary>Prepares the zone's fixed names and records.</summary>
     /// <exception cref="ArgumentException">A name in <paramref name="options"/> is not a valid DNS name, or a time is negative.</exception>
     public DnsResponder(ZoneOptions options, SnapshotHolder snapshots, TimeProvider time)
+        : this(options, snapshots, time, null)
+    {
+    }
+
+    /// <summary>Prepares the zone, signed online with <paramref name="signer"/>'s keys when it is not null (SPEC section 2.12).</summary>
+    /// <exception cref="ArgumentException">As the other constructor; or the key set is another zone's.</exception>
+    public DnsResponder(ZoneOptions options, SnapshotHolder snapshots, TimeProvider time, OnlineSigner? signer)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(snapshots);
         ArgumentNullException.ThrowIfNull(time);
         _snapshots = snapshots;
         _time = time;
-        _identity = new Identity(options);
+        _signer = signer;
+        _identity = new Identity(options, signer);
+        if (signer is not null && !signer.Keys.Zone.Equals(_identity.Zone.Apex.ToLowerInvariant() + ".", StringComparison.Ordinal))
+            throw new ArgumentException($"the key set is for {signer.Keys.Zone}, the zone is {_identity.Zone.Apex}", nameof(signer));
     }
+
+    private readonly OnlineSigner? _signer;
+
+    /// <summary>The online signer (null: the zone is not signed).</summary>
+    public OnlineSigner? Signer => _signer;
 
     /// <summary>The differences between published serials that IXFR answers from; null sends the whole zone to every IXFR.</summary>
     public ZoneJournal? Journal { get; init; }
@@ -87,7 +107,7 @@ public sealed class DnsResponder
     public Zone UseZone(ZoneOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var next = new Identity(options);
+        var next = new Identity(options, _signer);
         if (!next.Zone.Apex.Equals(_identity.Zone.Apex, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"the zone is {_identity.Zone.Apex}: another apex ({next.Zone.Apex}) needs a restart", nameof(options));
         _identity = next;
@@ -310,14 +330,36 @@ public sealed class DnsResponder
         int rcode = ResponseCode.NoError;
         int answers = 0, additional = 0;
         ushort qtype = q.QType;
+        // DNSSEC (SPEC section 2.12): signatures only for a signed zone and a client that set DO; every RRset written
+        // below gets its RRSIGs right after it, from the signer's cache. nsecTypes is the NSEC bitmap of what exists
+        // at the name, for a denial.
+        var signer = q.DnssecOk ? z.Signer : null;
+        var window = signer is null ? default : SignatureWindow.Aligned(_time.GetUtcNow());
+        Span<byte> keyBuffer = signer is null ? default : stackalloc byte[RrsetKey.MaxLength];
+        ReadOnlySpan<byte> nsecTypes = NsecBitmaps.Empty;
 
         if (below == 0)
         {
+            nsecTypes = NsecBitmaps.Apex;
             if (qtype is RecordType.Soa or RecordType.Any)
             {
                 // RFC 8482 section 4.2: ANY gets one RRset, and the SOA is the one a resolver needs.
                 WriteSoa(z, ref w, apexPointer, z.Zone.ApexTtl, snapshot.Serial);
                 answers = 1;
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, false, apexPointer, z.Zone.ApexTtl);
+            }
+            else if (qtype == DnssecType.Dnskey && z.Signer is not null)
+            {
+                // The DNSKEY RRset is the zone's data once it is signed, asked with DO or not.
+                var dnskeys = z.Signer.Keys.DnskeyRdatas;
+                for (int i = 0; i < dnskeys.Count; i++)
+                {
+                    WriteRecordStart(ref w, apexPointer, DnssecType.Dnskey, z.Zone.ApexTtl);
+                    w.U16(dnskeys[i].Length);
+                    w.Bytes(dnskeys[i].Span);
+                }
+                answers = dnskeys.Count;
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, DnskeyKey(z, keyBuffer), window, false, apexPointer, z.Zone.ApexTtl);
             }
             else if (qtype == RecordType.Ns)
             {
@@ -325,10 +367,12 @@ public sealed class DnsResponder
                 Span<int> rdataAt = stackalloc int[Zone.MaxNameServers];
                 for (int i = 0; i < z.NameServers.Length; i++) rdataAt[i] = WriteNs(z, ref w, z.NameServers[i], apexPointer);
                 answers = z.NameServers.Length;
+                if (signer is not null) answers += WriteRrsigs(ref w, signer, NsKey(z, keyBuffer), window, false, apexPointer, z.Zone.ApexTtl);
                 // In-zone name servers: their addresses go along, as glue would (RFC 1034 section 4.3.2).
                 for (int i = 0; i < z.NameServers.Length; i++)
                 {
-                    foreach (var glue in z.NameServers[i].Glue) WriteNsAddress(ref w, z.NameServers[i], glue, rdataAt[i], apexPointer);
+                    var glue = z.NameServers[i].Glue;
+                    for (int g = 0; g < glue.Count; g++) WriteNsAddress(ref w, z.NameServers[i], glue[g], rdataAt[i], apexPointer);
                 }
                 additional = z.GlueCount;
             }
@@ -337,14 +381,20 @@ public sealed class DnsResponder
         {
             // RFC 8482: ANY gets one RRset, the first address's type.
             ushort type = qtype == RecordType.Any && nameServer.Glue.Count > 0 ? nameServer.Glue[0].Type : qtype;
-            foreach (var glue in nameServer.Glue)
+            var glueKey = signer is null ? default : new RrsetKey(keyBuffer, nameServer.Wire, type, z.Zone.ApexTtl);
+            // Indexed, not foreach: an IReadOnlyList's enumerator is an allocation per query.
+            for (int g = 0; g < nameServer.Glue.Count; g++)
             {
+                var glue = nameServer.Glue[g];
                 if (glue.Type != type) continue;
                 WriteRecordStart(ref w, PointerToQuestion, glue.Type, (uint)glue.Ttl);
                 w.U16(glue.Rdata.Length);
                 w.Bytes(glue.Rdata.Span);
                 answers++;
+                if (signer is not null) glueKey.Add(glue.Rdata.Span);
             }
+            if (signer is not null && answers > 0) answers += WriteRrsigs(ref w, signer, glueKey.Span, window, false, PointerToQuestion, z.Zone.ApexTtl);
+            nsecTypes = NsecBitmaps.Addresses(nameServer);
         }
         else if (IsAboveNameServer(z, ref q, below))
         {
@@ -408,21 +458,37 @@ public sealed class DnsResponder
             answered = status;
             if (status != CertStatus.Unknown)
             {
+                nsecTypes = NsecBitmaps.Listed;
+                int rdataAt = 0;
                 if (qtype is RecordType.A or RecordType.Any)
                 {
                     // RFC 8482: ANY at a listed name gets the A record only.
                     var address = StatusCodes.Address(status);
                     WriteRecordStart(ref w, PointerToQuestion, RecordType.A, ttl);
                     w.U16(address.Length);
+                    rdataAt = w.Position;
                     w.Bytes(address);
                     answers = 1;
                 }
                 else if (qtype == RecordType.Txt)
                 {
                     var text = name.Kind == NameKind.TestEntry ? TestTexts[(int)status] : verdict!.Text;
+                    rdataAt = w.Position + 12;
                     WriteTxt(ref w, text, ttl);
                     answers = 1;
                 }
+                // Signed with the zone's largest TTL as the original, so the signature holds whatever TTL the CRL
+                // leaves this answer (RFC 4035 section 5.3.3 takes the original TTL from the RRSIG).
+                if (signer is not null && answers == 1 && !w.Overflow)
+                {
+                    var key = new RrsetKey(keyBuffer, QueryName(ref q), qtype == RecordType.Txt ? RecordType.Txt : RecordType.A, (uint)z.Options.MaxTtl);
+                    key.Add(buffer[rdataAt..w.Position]);
+                    answers += WriteRrsigs(ref w, signer, key.Span, window, false, PointerToQuestion, ttl);
+                }
+            }
+            else if (rcode == ResponseCode.NxDomain)
+            {
+                nsecTypes = NsecBitmaps.NxName;
             }
         }
 
@@ -432,10 +498,18 @@ public sealed class DnsResponder
             // RFC 2308 section 3: NXDOMAIN and NODATA carry the SOA so the denial can be cached.
             WriteSoa(z, ref w, apexPointer, z.Zone.NegativeTtl, snapshot.Serial);
             authority = 1;
+            if (signer is not null)
+            {
+                authority += WriteRrsigs(ref w, signer, SoaKey(z, keyBuffer, snapshot.Serial), window, false, apexPointer, z.Zone.NegativeTtl);
+                authority += WriteCompactDenial(ref w, signer, z, ref q, keyBuffer, window, nsecTypes);
+                // RFC 9824 section 3: the name that does not exist answers NOERROR with NXNAME in the NSEC, unless
+                // the client asked for the real RCODE with CO (section 4).
+                if (rcode == ResponseCode.NxDomain && !q.CompactOk) rcode = ResponseCode.NoError;
+            }
         }
         if (q.HasOpt)
         {
-            WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
+            WriteOpt(z, ref w, 0, ref q);
             additional++;
         }
         if (w.Overflow) return Truncated(z, ref q, buffer, rcode);
@@ -453,7 +527,7 @@ public sealed class DnsResponder
         var w = new WireWriter(buffer);
         WriteHeader(ref w, ref q, rcode, authoritative: true);
         w.Bytes(q.Question);
-        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, ref q);
         buffer[2] |= 0x02;
         if (w.Overflow)
         {
@@ -473,7 +547,7 @@ public sealed class DnsResponder
         bool question = q.QuestionEnd > 0;
         if (question) w.Bytes(q.Question);
         // RFC 6891 section 7: a responder that understood the OPT includes one, also in errors.
-        if (q.HasOpt) WriteOpt(z, ref w, rcode >> 4, q.DnssecOk, q.ResponseCookie);
+        if (q.HasOpt) WriteOpt(z, ref w, rcode >> 4, ref q);
         if (w.Overflow)
         {
             BinaryPrimitives.WriteUInt16BigEndian(buffer[4..], 0);
@@ -498,13 +572,16 @@ public sealed class DnsResponder
         w.U16(0);
     }
 
-    private static void WriteOpt(Identity z, ref WireWriter w, int extendedRcode, bool dnssecOk, ReadOnlySpan<byte> cookie)
+    private static void WriteOpt(Identity z, ref WireWriter w, int extendedRcode, ref DnsQuery q)
     {
+        var cookie = q.ResponseCookie;
         w.U8(0);
         w.U16(RecordType.Opt);
         w.U16(z.UdpPayloadSize);
-        // EXTENDED-RCODE, VERSION 0, and DO copied from the query (RFC 3225 section 3), though we sign nothing.
-        w.U32(((uint)extendedRcode << 24) | (dnssecOk ? 0x8000u : 0));
+        // EXTENDED-RCODE, VERSION 0, and DO copied from the query (RFC 3225 section 3); CO copied when the zone is
+        // signed, saying we understood it (RFC 9824 section 4).
+        uint flags = (q.DnssecOk ? DnssecType.DnssecOkFlag : 0u) | (q.CompactOk && z.Signer is not null ? DnssecType.CompactOkFlag : 0u);
+        w.U32(((uint)extendedRcode << 24) | flags);
         if (cookie.IsEmpty)
         {
             w.U16(0);
@@ -524,11 +601,87 @@ public sealed class DnsResponder
         WriteHeader(ref w, ref q, ResponseCode.NoError, authoritative: true);
         w.Bytes(q.Question);
         WriteSoa(z, ref w, PointerToQuestion, z.Zone.ApexTtl, _snapshots.Current.Serial);
-        if (q.HasOpt) WriteOpt(z, ref w, 0, q.DnssecOk, q.ResponseCookie);
+        if (q.HasOpt) WriteOpt(z, ref w, 0, ref q);
         if (w.Overflow) return Truncated(z, ref q, buffer, ResponseCode.NoError);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[6..], 1);
         BinaryPrimitives.WriteUInt16BigEndian(buffer[10..], (ushort)(q.HasOpt ? 1 : 0));
         return w.Position;
+    }
+
+    /// <summary>The RRSIGs of the RRset <paramref name="key"/> describes, owned by <paramref name="ownerPointer"/>; returns how many.</summary>
+    private static int WriteRrsigs(ref WireWriter w, OnlineSigner signer, scoped ReadOnlySpan<byte> key, SignatureWindow window, bool negative,
+        ushort ownerPointer, uint ttl)
+    {
+        var signatures = signer.Signatures(key, window, negative);
+        foreach (var rrsig in signatures)
+        {
+            WriteRecordStart(ref w, ownerPointer, DnssecType.Rrsig, ttl);
+            w.U16(rrsig.Length);
+            w.Bytes(rrsig);
+        }
+        return signatures.Length;
+    }
+
+    /// <summary>
+    /// Compact Denial of Existence (RFC 9824 section 3): one NSEC at the query name, next name <c>\000.qname</c>, the
+    /// types that exist there (<paramref name="types"/>: NXNAME for a name that does not), and its RRSIGs; the TTL
+    /// is the negative TTL (RFC 4034 section 4). Returns the records written.
+    /// </summary>
+    private static int WriteCompactDenial(ref WireWriter w, OnlineSigner signer, Identity z, ref DnsQuery q, scoped Span<byte> keyBuffer,
+        SignatureWindow window, scoped ReadOnlySpan<byte> types)
+    {
+        var qname = QueryName(ref q);
+        uint ttl = z.Zone.NegativeTtl;
+        var key = new RrsetKey(keyBuffer, qname, DnssecType.Nsec, ttl);
+        var rdata = key.BeginRdata();
+        rdata[0] = 1;
+        rdata[1] = 0;
+        int length = 2 + CanonicalName.CopyLower(qname, rdata[2..]);
+        types.CopyTo(rdata[length..]);
+        length += types.Length;
+        key.EndRdata(length);
+        WriteRecordStart(ref w, PointerToQuestion, DnssecType.Nsec, ttl);
+        w.U16(length);
+        // The next name is written out, never compressed (RFC 4034 section 4.1.1), lower case as signed.
+        w.Bytes(rdata[..length]);
+        return 1 + WriteRrsigs(ref w, signer, key.Span, window, types == NsecBitmaps.NxName, PointerToQuestion, ttl);
+    }
+
+    /// <summary>The question's name, uncompressed as received.</summary>
+    private static ReadOnlySpan<byte> QueryName(ref DnsQuery q) => q.Message[DnsQuery.HeaderLength..(q.QuestionEnd - 4)];
+
+    private static ReadOnlySpan<byte> SoaKey(Identity z, Span<byte> keyBuffer, uint serial)
+    {
+        var key = new RrsetKey(keyBuffer, z.Zone.ApexWire, RecordType.Soa, z.Zone.ApexTtl);
+        var rdata = key.BeginRdata();
+        int n = CanonicalName.CopyLower(z.Zone.NameServers[0].Wire, rdata);
+        n += CanonicalName.CopyLower(z.Zone.HostmasterWire, rdata[n..]);
+        BinaryPrimitives.WriteUInt32BigEndian(rdata[n..], serial);
+        BinaryPrimitives.WriteUInt32BigEndian(rdata[(n + 4)..], (uint)z.Options.Refresh);
+        BinaryPrimitives.WriteUInt32BigEndian(rdata[(n + 8)..], (uint)z.Options.Retry);
+        BinaryPrimitives.WriteUInt32BigEndian(rdata[(n + 12)..], (uint)z.Options.Expire);
+        BinaryPrimitives.WriteUInt32BigEndian(rdata[(n + 16)..], (uint)z.Options.Minimum);
+        key.EndRdata(n + 20);
+        return keyBuffer[..key.Length];
+    }
+
+    private static ReadOnlySpan<byte> NsKey(Identity z, Span<byte> keyBuffer)
+    {
+        var key = new RrsetKey(keyBuffer, z.Zone.ApexWire, RecordType.Ns, z.Zone.ApexTtl);
+        foreach (var ns in z.NameServers)
+        {
+            var rdata = key.BeginRdata();
+            key.EndRdata(CanonicalName.CopyLower(ns.Wire, rdata));
+        }
+        return keyBuffer[..key.Length];
+    }
+
+    private static ReadOnlySpan<byte> DnskeyKey(Identity z, Span<byte> keyBuffer)
+    {
+        var key = new RrsetKey(keyBuffer, z.Zone.ApexWire, DnssecType.Dnskey, z.Zone.ApexTtl);
+        var dnskeys = z.Signer!.Keys.DnskeyRdatas;
+        for (int i = 0; i < dnskeys.Count; i++) key.Add(dnskeys[i].Span);
+        return keyBuffer[..key.Length];
     }
 
     private static void WriteRecordStart(ref WireWriter w, ushort owner, ushort type, uint ttl)

@@ -29,7 +29,7 @@ internal ref struct WireWriter(Span<byte> buffer)
         if (Reserve(4) is var at and >= 0) BinaryPrimitives.WriteUInt32BigEndian(_buffer[at..], value);
     }
 
-    public void Bytes(ReadOnlySpan<byte> value)
+    public void Bytes(scoped ReadOnlySpan<byte> value)
     {
         if (Reserve(value.Length) is var at and >= 0) value.CopyTo(_buffer[at..]);
     }

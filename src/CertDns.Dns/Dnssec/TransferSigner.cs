@@ -8,7 +8,7 @@ namespace CertDns.Dns.Dnssec;
 /// NSEC3PARAM at the apex and the NSEC3 chain (RFC 5155, <see cref="Nsec3Parameters.Default"/>) with its RRSIGs, so a
 /// secondary answers and denies names provably and without letting them be walked.
 /// <para>
-/// Signatures are made once per RRset and window and kept (<see cref="SignatureCache"/>): a second AXFR signs nothing
+/// Signatures are made once per RRset and window and kept (<see cref="TransferSignatureCache"/>): a second AXFR signs nothing
 /// that did not change. Each serial keeps the window it was first signed in (<see cref="WindowFor"/>), aligned on
 /// <see cref="Step"/>, so every transfer of one serial carries the same RRSIGs and an IXFR step can delete exactly
 /// the ones a secondary holds. A step across a new window, one whose old RRSIGs are not held, and the first step after
@@ -33,8 +33,8 @@ public sealed class TransferSigner
     private readonly Lock _lock = new();
     private (uint Serial, SignatureWindow Window) _newest;
     private (uint Serial, SignatureWindow Window) _older;
-    private SignatureCache? _cache;
-    private SignatureCache? _previousCache;
+    private TransferSignatureCache? _cache;
+    private TransferSignatureCache? _previousCache;
     private (uint Serial, DateTimeOffset At, Nsec3Chain Chain)? _chain;
     private bool _stepped;
 
@@ -199,7 +199,7 @@ public sealed class TransferSigner
     /// The RRSIG records of <paramref name="rrset"/> (one owner and type), one per signing key, from the cache or, when
     /// <paramref name="sign"/>, made now; null when one is not held and not to be made. Their TTL is the RRset's.
     /// </summary>
-    private List<ZoneRecord>? Rrsigs(List<ZoneRecord> rrset, uint originalTtl, SignatureWindow window, SignatureCache cache, bool sign, List<UInt128>? ids = null)
+    private List<ZoneRecord>? Rrsigs(List<ZoneRecord> rrset, uint originalTtl, SignatureWindow window, TransferSignatureCache cache, bool sign, List<UInt128>? ids = null)
     {
         var first = rrset[0];
         var owner = CanonicalName.FromText(first.Owner);
@@ -209,7 +209,7 @@ public sealed class TransferSigner
         Span<byte> rrsig = stackalloc byte[_rrsigLength];
         foreach (var key in _keys.SignersFor(first.Type))
         {
-            var id = SignatureCache.Id(key.KeyTag, owner, first.Type, originalTtl, rdatas);
+            var id = TransferSignatureCache.Id(key.KeyTag, owner, first.Type, originalTtl, rdatas);
             var held = cache.Get(id);
             if (held is null)
             {
@@ -237,13 +237,13 @@ public sealed class TransferSigner
     }
 
     /// <summary>The cache of <paramref name="window"/>: the newest two windows are kept, older signatures dropped.</summary>
-    private SignatureCache CacheFor(SignatureWindow window)
+    private TransferSignatureCache CacheFor(SignatureWindow window)
     {
         lock (_lock)
         {
             if (_cache?.Window == window) return _cache;
             if (_previousCache?.Window == window) return _previousCache;
-            (_previousCache, _cache) = (_cache, new SignatureCache(window, _rrsigLength));
+            (_previousCache, _cache) = (_cache, new TransferSignatureCache(window, _rrsigLength));
             return _cache;
         }
     }

@@ -115,4 +115,10 @@ public sealed record CertDnsConfig
 
     /// <summary><c>cookies.previous-secret</c>: the secret being rotated out, still accepted (RFC 9018 section 5).</summary>
     public byte[]? CookiePreviousSecret { get; init; }
+
+    /// <summary><c>zone.dnssec</c>: answers to queries with DO are signed online (SPEC section 2.12); off when absent.</summary>
+    public bool? Dnssec { get; init; }
+
+    /// <summary><c>zone.dnssec-keys</c>: the key set file <c>certdns dnssec keygen</c> writes (mode 0600 or 0640).</summary>
+    public string? DnssecKeys { get; init; }
 }

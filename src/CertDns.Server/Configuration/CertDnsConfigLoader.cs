@@ -258,6 +258,8 @@ public static class CertDnsConfigLoader
                 "zone.soa.minimum" => config with { Minimum = Integer(e, path, 0, 86400) },
                 "zone.ttl" => config with { Ttl = Integer(e, path, 1, 86400) },
                 "zone.forms" => config with { Forms = Forms(e, path) },
+                "zone.dnssec" => config with { Dnssec = Boolean(e, path) },
+                "zone.dnssec-keys" => config with { DnssecKeys = NonEmpty(e, path) },
                 "server.listen" => config with { Listen = Strings(e, path).Select(s => Endpoint(e, path, s, listen: true)).ToList() },
                 "server.poll" => config with { Poll = Number(e, path, 0, 3600, exclusiveMin: true) },
                 "server.udp-threads" => config with { UdpThreads = Integer(e, path, 1, 256) },

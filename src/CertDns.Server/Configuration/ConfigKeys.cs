@@ -70,6 +70,9 @@ public static class ConfigKeys
         ConfigKey.Live("zone.soa.minimum", "--negative-ttl", c => c.Minimum),
         ConfigKey.Live("zone.ttl", "--ttl", c => c.Ttl),
         ConfigKey.Live("zone.forms", "--forms", c => c.Forms),
+        // DNSSEC: the keys are read once at start (a key set is not swapped under running answers; rollover is its own verb).
+        ConfigKey.Restart("zone.dnssec", null, c => c.Dnssec, (c, old) => c with { Dnssec = old.Dnssec }),
+        ConfigKey.Restart("zone.dnssec-keys", null, c => c.DnssecKeys, (c, old) => c with { DnssecKeys = old.DnssecKeys }),
         // Sockets are bound once, before the service reports ready.
         ConfigKey.Restart("server.listen", "--listen", c => c.Listen, (c, old) => c with { Listen = old.Listen }),
         ConfigKey.Live("server.poll", "--poll", c => c.Poll),

@@ -1,0 +1,300 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using CertDns.Core;
+
+namespace CertDns.EndToEnd.Tests;
+
+/// <summary>
+/// The zone signed online (zone.dnssec), checked by validators outside the project: Unbound validating with the
+/// trust anchor <c>certdns dnssec dnskey</c> prints, and BIND's delv. Every status, form, view and negative case
+/// must resolve with the AD bit; a flipped signature byte on the way, or the wrong trust anchor, must give SERVFAIL.
+/// </summary>
+public sealed class DnssecResolverTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+    private readonly StatusScenario _scenario;
+    private readonly string _keys, _anchor, _config;
+
+    public DnssecResolverTests()
+    {
+        _scenario = StatusScenario.Register(_dir, "Dnssec Test CA");
+        _keys = _dir.File("status.example.keys");
+        _anchor = _dir.File("anchor");
+        _config = _dir.File("certdns.toml");
+        var keygen = CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", _keys);
+        Assert.True(keygen.ExitCode == 0, keygen.Stderr);
+        var dnskey = CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", _keys);
+        Assert.True(dnskey.ExitCode == 0, dnskey.Stderr);
+        File.WriteAllText(_anchor, dnskey.Stdout);
+        File.WriteAllText(_config, $"[zone]\nname = \"status.example\"\ndnssec = true\ndnssec-keys = \"{_keys}\"\n");
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private string Split(string name)
+    {
+        var hex = Hex.Lower(_scenario.Clients[name].Parsed.Sha256);
+        return $"{hex[..32]}.{hex[32..]}";
+    }
+
+    [PeerFact(Peer.Unbound, Peer.Dig)]
+    public async Task Unbound_Validating_EveryStatusFormViewAndDenialHasAd()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var unbound = ValidatingUnbound.Start(_dir, "u", certdns.Port, _anchor);
+
+        foreach (var (name, code) in new[] { ("valid", "127.0.1.2"), ("revoked", "127.0.0.2"), ("held", "127.0.0.4"), ("blocked", "127.0.0.3") })
+        {
+            var parsed = _scenario.Clients[name].Parsed;
+            var hex = Hex.Lower(parsed.Sha256);
+            foreach (var form in new[] { Split(name), hex[..56], Hex.Lower(parsed.Sha1), Hex.Base32(parsed.Sha256) })
+            {
+                var answer = await Dig.RunAsync(unbound.Port, $"{form}.status.example", "A", "+rec", "+dnssec");
+                Assert.True(answer.Status == "NOERROR" && answer.Flags.Contains("ad"), $"{name} as {form}: {answer.Status} {string.Join(' ', answer.Flags)}\n{answer.Output}");
+                Assert.Equal(code, answer.SingleAnswer("A")[4]);
+            }
+            var txt = await Dig.RunAsync(unbound.Port, $"{Split(name)}.status.example", "TXT", "+rec", "+dnssec");
+            Assert.True(txt.Flags.Contains("ad"), txt.Output);
+            Assert.Contains(name switch { "blocked" => "block", "held" => "hold", _ => name }, txt.SingleAnswer("TXT")[4], StringComparison.OrdinalIgnoreCase);
+            // Views: bl publishes everything but valid, wl only valid; a status a view hides is a validated denial.
+            foreach (var view in new[] { "bl", "wl" })
+            {
+                bool listed = view == "bl" ? name != "valid" : name == "valid";
+                var r = await Dig.RunAsync(unbound.Port, $"{Split(name)}.{view}.status.example", "A", "+rec", "+dnssec");
+                Assert.True(r.Flags.Contains("ad"), $"{name} in {view}: no AD\n{r.Output}");
+                if (listed) Assert.Equal(code, r.SingleAnswer("A")[4]);
+                else Assert.True(r.Answer.All(a => a[3] != "A"), r.Output);
+            }
+        }
+
+        // NODATA at a listed name, an empty non-terminal (the split name's right half), the apex, a name that does
+        // not exist: all proven, none with an address.
+        foreach (var (qname, qtype) in new[]
+        {
+            ($"{Split("revoked")}.status.example", "AAAA"),
+            ($"{Split("revoked")[33..]}.status.example", "A"),
+            ("status.example", "A"),
+            ($"{new string('a', 32)}.{new string('b', 32)}.status.example", "A"),
+            ($"{new string('c', 32)}.{new string('d', 32)}.bl.status.example", "TXT"),
+        })
+        {
+            var r = await Dig.RunAsync(unbound.Port, qname, qtype, "+rec", "+dnssec");
+            Assert.True(r.Status is "NOERROR" or "NXDOMAIN" && r.Flags.Contains("ad"), $"{qname} {qtype}: {r.Status} {string.Join(' ', r.Flags)}\n{r.Output}");
+            Assert.DoesNotContain(r.Answer, a => a[3] == qtype);
+        }
+
+        var soa = await Dig.RunAsync(unbound.Port, "status.example", "SOA", "+rec", "+dnssec");
+        Assert.True(soa.Flags.Contains("ad"), soa.Output);
+        var ns = await Dig.RunAsync(unbound.Port, "status.example", "NS", "+rec", "+dnssec");
+        Assert.True(ns.Flags.Contains("ad"), ns.Output);
+    }
+
+    [PeerFact(Peer.Unbound, Peer.Dig)]
+    public async Task Unbound_OneFlippedSignatureByte_IsServfail()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var proxy = new CorruptingProxy(certdns.Port, $"{Split("revoked")[..32]}");
+        using var unbound = ValidatingUnbound.Start(_dir, "u", proxy.Port, _anchor);
+        var bad = await Dig.RunAsync(unbound.Port, $"{Split("revoked")}.status.example", "A", "+rec", "+dnssec");
+        Assert.True(bad.Status == "SERVFAIL", $"a corrupted RRSIG was accepted: {bad.Status}\n{bad.Output}");
+        Assert.True(proxy.Corrupted > 0, "the proxy corrupted nothing");
+        // The same path passes every other answer untouched: the SERVFAIL is the signature's, not the proxy's.
+        var good = await Dig.RunAsync(unbound.Port, $"{Split("valid")}.status.example", "A", "+rec", "+dnssec");
+        Assert.True(good.Status == "NOERROR" && good.Flags.Contains("ad"), good.Output);
+    }
+
+    [PeerFact(Peer.Unbound, Peer.Dig)]
+    public async Task Unbound_WrongTrustAnchor_IsServfail()
+    {
+        var other = _dir.File("other.keys");
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", other).ExitCode);
+        var wrong = _dir.File("wrong-anchor");
+        File.WriteAllText(wrong, CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", other).Stdout);
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var unbound = ValidatingUnbound.Start(_dir, "w", certdns.Port, wrong);
+        var r = await Dig.RunAsync(unbound.Port, $"{Split("revoked")}.status.example", "A", "+rec", "+dnssec");
+        Assert.Equal("SERVFAIL", r.Status);
+    }
+
+    [PeerFact(Peer.Delv, Peer.Dig)]
+    public async Task Delv_FullyValidatesSampledAnswers()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        var anchor = File.ReadAllText(_anchor).Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        var delvAnchor = _dir.File("delv-anchor");
+        File.WriteAllText(delvAnchor, $"trust-anchors {{ status.example. static-key {anchor[4]} {anchor[5]} {anchor[6]} \"{anchor[7]}\"; }};\n");
+        foreach (var (qname, qtype, positive) in new[]
+        {
+            ($"{Split("revoked")}.status.example", "A", true),
+            ($"{Split("valid")}.wl.status.example", "TXT", true),
+            ($"{Split("revoked")}.status.example", "AAAA", false),
+            ($"{new string('e', 32)}.{new string('f', 32)}.status.example", "A", false),
+            ("status.example", "DNSKEY", true),
+        })
+        {
+            var (code, output) = await RunDelv(certdns.Port, delvAnchor, qname, qtype);
+            Assert.True(output.Contains(positive ? "; fully validated" : "; negative response, fully validated", StringComparison.Ordinal), $"{qname} {qtype} (exit {code}):\n{output}");
+        }
+    }
+
+    private static async Task<(int, string)> RunDelv(int port, string anchor, string name, string type)
+    {
+        var info = new ProcessStartInfo(Peer.Path(Peer.Delv)) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "@127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-a", anchor, "+root=status.example", name, type }) info.ArgumentList.Add(a);
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        return (p.ExitCode, await stdout + await stderr);
+    }
+
+    /// <summary>
+    /// A UDP relay between Unbound and CertDns that flips the last octet of the last RRSIG in A answers for names
+    /// starting with <c>label</c> (the octet before a trailing option-less OPT): a forged or damaged signature.
+    /// </summary>
+    private sealed class CorruptingProxy : IDisposable
+    {
+        private readonly UdpClient _front = new(new IPEndPoint(IPAddress.Loopback, 0));
+        private readonly CancellationTokenSource _stop = new();
+        private readonly byte[] _label;
+        private int _corrupted;
+
+        public CorruptingProxy(int upstream, string label)
+        {
+            _label = System.Text.Encoding.ASCII.GetBytes(label);
+            Port = ((IPEndPoint)_front.Client.LocalEndPoint!).Port;
+            _ = Task.Run(() => Relay(upstream));
+        }
+
+        public int Port { get; }
+
+        public int Corrupted => Volatile.Read(ref _corrupted);
+
+        private async Task Relay(int upstream)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                UdpReceiveResult query;
+                try { query = await _front.ReceiveAsync(_stop.Token); }
+                catch (Exception) { return; }
+                _ = Task.Run(async () =>
+                {
+                    using var back = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+                    await back.SendAsync(query.Buffer, new IPEndPoint(IPAddress.Loopback, upstream));
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
+                    try
+                    {
+                        var answer = (await back.ReceiveAsync(timeout.Token)).Buffer;
+                        if (Targets(answer))
+                        {
+                            answer[^12] ^= 0x01;
+                            Interlocked.Increment(ref _corrupted);
+                        }
+                        await _front.SendAsync(answer, query.RemoteEndPoint);
+                    }
+                    catch (OperationCanceledException) { }
+                });
+            }
+        }
+
+        private bool Targets(byte[] m)
+        {
+            if (m.Length < 40 || m[12] != _label.Length || !m.AsSpan(13, _label.Length).SequenceEqual(_label)) return false;
+            int at = 12;
+            while (m[at] != 0) at += 1 + m[at];
+            bool isA = m[at + 1] == 0 && m[at + 2] == 1;
+            int answers = (m[6] << 8) | m[7];
+            // The message ends in an OPT with no options: 00 0029 size(2) ttl(4) 0000.
+            bool plainOpt = m[^11] == 0 && m[^10] == 0 && m[^9] == 41 && m[^2] == 0 && m[^1] == 0;
+            return isA && answers >= 2 && plainOpt;
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _front.Dispose();
+        }
+    }
+}
+
+/// <summary>Unbound validating (module-config "validator iterator") with one trust anchor file, stubbed to CertDns on loopback.</summary>
+internal sealed class ValidatingUnbound : IDisposable
+{
+    private readonly Process _process;
+
+    private ValidatingUnbound(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static ValidatingUnbound Start(TempDir dir, string name, int certdnsPort, string anchor)
+    {
+        var port = CertDnsProcess.FreePort();
+        var conf = dir.File($"unbound-{name}.conf");
+        File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
+            server:
+                interface: 127.0.0.1
+                port: {port}
+                outgoing-interface: 127.0.0.1
+                do-ip6: no
+                access-control: 127.0.0.0/8 allow
+                chroot: ""
+                username: ""
+                directory: "{dir.Path}"
+                pidfile: "{dir.File($"unbound-{name}.pid")}"
+                use-syslog: no
+                logfile: ""
+                verbosity: 1
+                val-log-level: 2
+                module-config: "validator iterator"
+                trust-anchor-file: "{anchor}"
+                do-not-query-localhost: no
+                qname-minimisation: yes
+                harden-below-nxdomain: yes
+                num-threads: 1
+            stub-zone:
+                name: "status.example"
+                stub-addr: 127.0.0.1@{certdnsPort}
+            stub-zone:
+                name: "."
+                stub-addr: 127.0.0.1@{certdnsPort}
+            """));
+        var info = new ProcessStartInfo(Peer.Path(Peer.Unbound)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        var unbound = new ValidatingUnbound(process, port);
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited) throw new InvalidOperationException("unbound exited: " + process.StandardError.ReadToEnd());
+            using var probe = new UdpClient();
+            try
+            {
+                probe.Connect(IPAddress.Loopback, port);
+                probe.Send([0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+                probe.Client.ReceiveTimeout = 200;
+                var from = new IPEndPoint(IPAddress.Any, 0);
+                probe.Receive(ref from);
+                return unbound;
+            }
+            catch (SocketException)
+            {
+                Thread.Sleep(100);
+            }
+        }
+        unbound.Dispose();
+        throw new TimeoutException("unbound did not start");
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        _process.WaitForExit(5000);
+        _process.Dispose();
+    }
+}
