@@ -27,7 +27,7 @@ public sealed class TransferSigner
 
     private const ushort ClassIn = 1;
 
-    private readonly Zone _zone;
+    private Zone _zone;
     private readonly DnssecKeySet _keys;
     private readonly int _rrsigLength;
     private readonly Lock _lock = new();
@@ -50,6 +50,20 @@ public sealed class TransferSigner
         Step = step ?? DefaultStep;
         Validity = validity ?? DefaultValidity;
         _rrsigLength = RrsigSigner.RdataLength(keys.ZoneWire);
+    }
+
+    /// <summary>
+    /// Signs <paramref name="zone"/> from now on (a configuration reload changed its name servers, SOA fields or TTLs;
+    /// the serial advance that follows empties the journal, so no step spans the two).
+    /// </summary>
+    public void Use(Zone zone)
+    {
+        ArgumentNullException.ThrowIfNull(zone);
+        lock (_lock)
+        {
+            _zone = zone;
+            _chain = null;
+        }
     }
 
     /// <summary>The NSEC3 parameters of the chain.</summary>
