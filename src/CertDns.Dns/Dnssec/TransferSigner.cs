@@ -86,8 +86,9 @@ public sealed class TransferSigner
     }
 
     /// <summary>
-    /// The window <paramref name="serial"/>'s signatures are made in: the one it was first signed in, or for a serial
-    /// not signed yet the window aligned at <paramref name="at"/>. The newest two serials are remembered.
+    /// The window <paramref name="serial"/>'s signatures are made in: the one it was first signed in; for a serial not
+    /// signed yet the newest serial's while less than half of its validity has passed at <paramref name="at"/>, else
+    /// the window aligned at <paramref name="at"/>. The newest two serials are remembered.
     /// </summary>
     public SignatureWindow WindowFor(uint serial, DateTimeOffset at)
     {
@@ -95,7 +96,11 @@ public sealed class TransferSigner
         {
             if (_newest.Window != default && _newest.Serial == serial) return _newest.Window;
             if (_older.Window != default && _older.Serial == serial) return _older.Window;
-            var window = SignatureWindow.Aligned(at, Step, Validity);
+            // A new serial keeps the newest serial's window while half its validity is left, so the whole zone is signed
+            // again (and every secondary transfers it whole) once in half a validity, not at every window step.
+            var window = _newest.Window != default && at >= _newest.Window.InceptionTime && at < _newest.Window.InceptionTime + Validity / 2
+                ? _newest.Window
+                : SignatureWindow.Aligned(at, Step, Validity);
             (_older, _newest) = (_newest, (serial, window));
             return window;
         }

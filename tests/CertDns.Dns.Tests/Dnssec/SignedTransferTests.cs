@@ -151,8 +151,12 @@ public sealed class SignedTransferTests : IDisposable
         })];
     }
 
-    [Fact]
-    public void JournalStep_AcrossANewWindow_JournalStartsAfresh()
+    [Theory]
+    // A day later: the window is kept (half its validity is left), the step is journalled.
+    [InlineData(1, true)]
+    // Past half the validity: every signature is made again, which no step carries.
+    [InlineData(8, false)]
+    public void JournalStep_LaterSerial_KeepsTheWindowUntilHalfItsValidity(int days, bool journalled)
     {
         var signer = Signer();
         var journal = new ZoneJournal(Options, JournalOptions.Default) { Signer = signer };
@@ -160,10 +164,12 @@ public sealed class SignedTransferTests : IDisposable
         journal.Record(Snapshot(1, 10), Now, Snapshot(2, 10), Now);
         signer.Axfr(Snapshot(2, 10), Now).ToList();
 
-        // The next serial is published a window later: every signature changes, which no step carries.
-        var later = Now + TransferSigner.DefaultStep;
-        Assert.Equal(-1, journal.Record(Snapshot(2, 10), Now, Snapshot(3, 10, Block, changed: 1), later));
-        Assert.Equal(3u, journal.OldestSerial);
+        var later = Now + TimeSpan.FromDays(days);
+        var size = journal.Record(Snapshot(2, 10), Now, Snapshot(3, 10, Block, changed: 1), later);
+
+        Assert.Equal(journalled, size > 0);
+        Assert.Equal(journalled ? 2u : 3u, journal.OldestSerial);
+        Assert.Equal(journalled, signer.WindowFor(3, later) == signer.WindowFor(2, Now));
     }
 
     [Fact]
