@@ -26,6 +26,8 @@ internal sealed class LiveConfiguration(ServeSettings start, DnsResponder respon
             {
                 // Checked and built before the swap: a refused zone leaves the old one served.
                 zone = responder.UseZone(next.Zone);
+                // A signed zone's transfers are signed from the new zone's records.
+                responder.TransferSigner?.Use(zone);
             }
             catch (ArgumentException e)
             {

@@ -99,9 +99,13 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
         var journal = settings.Journal is { } limits && (settings.Server.TransferClients.Count > 0 || settings.Server.TransferRules.Count > 0)
             ? new ZoneJournal(settings.Zone, limits, ZoneJournal.PathBeside(settings.DbPath), m => _log.LogWarning("{Message}", m))
             : null;
+        // A signed zone reaches secondaries signed (a secondary serving it unsigned under a DS is bogus): transfers and the
+        // journal's steps carry the pre-signed form, NSEC3 and RRSIGs. Made even with no transfer client yet: a reload may add one.
+        var transferSigner = settings.Signer is { } online ? new CertDns.Dns.Dnssec.TransferSigner(new Zone(settings.Zone), online.Keys) : null;
+        if (journal is not null) journal.Signer = transferSigner;
         // NOTIFY goes through even with no secondaries yet: a configuration reload may add some.
         _watcher = new StoreWatcher(settings.DbPath, holder, settings.Poll, clock, WatcherLine, notifier.Notify, settings.AdvanceEvery) { Journal = journal };
-        var responder = new DnsResponder(settings.Zone, holder, clock, settings.Signer) { Journal = journal, Cookies = settings.Cookies };
+        var responder = new DnsResponder(settings.Zone, holder, clock, settings.Signer) { Journal = journal, Cookies = settings.Cookies, TransferSigner = transferSigner };
         // The transfer ACL the servers read on each connection: a reload replaces its contents.
         var transferClients = new LiveAddressList(settings.Server.TransferClients);
         if (settings.Reconfigure is { } reconfigure)

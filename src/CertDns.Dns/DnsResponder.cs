@@ -88,6 +88,9 @@ public sealed class DnsResponder
     /// <summary>The differences between published serials that IXFR answers from; null sends the whole zone to every IXFR.</summary>
     public ZoneJournal? Journal { get; init; }
 
+    /// <summary>For a signed zone, the signer of its transfers (AXFR and IXFR carry the pre-signed zone, NSEC3 and RRSIGs).</summary>
+    public Dnssec.TransferSigner? TransferSigner { get; init; }
+
     /// <summary>The zone model every record of the apex comes from (the one in use now).</summary>
     public Zone Zone => _identity.Zone;
 
@@ -276,7 +279,7 @@ public sealed class DnsResponder
                 && q.LabelCount == z.ApexLabels.Length && EndsWithApex(z, ref q, 0))
             {
                 transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, z.Zone, _time.GetUtcNow(),
-                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null, Journal);
+                    q.QType == RecordType.Ixfr ? q.IxfrSerial : null, Journal, TransferSigner);
                 return 0;
             }
             // RFC 1995 section 2: an IXFR over UDP whose answer does not fit one packet gets the current SOA alone, which

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using CertDns.Core;
+using CertDns.Dns.Dnssec;
 
 namespace CertDns.Dns;
 
@@ -47,6 +48,13 @@ public sealed class ZoneJournal
         (_options, _limits, _path, _log) = (options, limits, path, log);
         _state = new State(0, DateTimeOffset.MinValue, []);
     }
+
+    /// <summary>
+    /// For a signed zone, what each step adds to the changed names' records: their RRSIGs, the SOA's and the NSEC3
+    /// records that changed (<see cref="TransferSigner.SignStep"/>); a step it cannot sign empties the journal. Set it
+    /// before the first <see cref="Record"/>, with the signer transfers use.
+    /// </summary>
+    public TransferSigner? Signer { get; set; }
 
     /// <summary>The journal file beside a store.</summary>
     public static string PathBeside(string storePath) => storePath + ".journal";
@@ -148,8 +156,28 @@ public sealed class ZoneJournal
             Reset(now.Serial, nowAt);
             return -1;
         }
+        if (Signer is { } signer && (step = Signed(signer, step!, before, beforeAt, now, nowAt)) is null)
+        {
+            Reset(now.Serial, nowAt);
+            return -1;
+        }
         Save(Trim(new State(state.Base, state.BaseAt, [.. state.Steps, step]), nowAt));
         return step.Size;
+    }
+
+    /// <summary><paramref name="step"/> with the signed zone's changes added, or null when it cannot be signed or outgrows the bound.</summary>
+    private Step? Signed(TransferSigner signer, Step step, StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt)
+    {
+        var deleted = new List<ZoneRecord>(step.Deleted);
+        var added = new List<ZoneRecord>(step.Added);
+        if (!signer.SignStep(before, beforeAt, now, nowAt, deleted, added)) return null;
+        long size = deleted.Sum(SizeOf) + added.Sum(SizeOf);
+        if (size > _limits.MaxSize)
+        {
+            _log?.Invoke($"journal: the signed change to serial {now.Serial} is larger than the journal's {_limits.MaxSize} octets: secondaries transfer the whole zone");
+            return null;
+        }
+        return step with { Deleted = [.. deleted], Added = [.. added], Size = size };
     }
 
     /// <summary>RFC 1982 serial arithmetic: whether <paramref name="a"/> is newer than <paramref name="b"/>.</summary>

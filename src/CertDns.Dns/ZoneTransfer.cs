@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Text;
 using CertDns.Core;
+using CertDns.Dns.Dnssec;
 
 namespace CertDns.Dns;
 
@@ -28,23 +29,34 @@ public static class ZoneTransfer
     /// the whole zone as AXFR sends it.
     /// </param>
     /// <param name="journal">The differences between published serials, or null when none are kept.</param>
+    /// <param name="signer">For a signed zone, the signer of its transfer form (the journal's differences are signed by it too).</param>
     internal static TransferMessages Start(ushort id, ReadOnlySpan<byte> question, StatusSnapshot snapshot, Zone zone, DateTimeOffset now, uint? clientSerial,
-        ZoneJournal? journal = null)
+        ZoneJournal? journal = null, TransferSigner? signer = null)
     {
         IEnumerable<ZoneRecord> records;
         var kind = TransferKind.Axfr;
-        if (clientSerial is not { } serial) records = Records(snapshot, zone, now);
+        if (signer is not null) journal = journal?.Signer == signer ? journal : null;
+        if (clientSerial is not { } serial) records = Records(snapshot, zone, now, signer);
         else if (NotOlder(serial, snapshot.Serial)) (records, kind) = ([zone.Soa(snapshot.Serial)], TransferKind.IxfrCurrent);
         else if (journal?.Differences(serial, snapshot.Serial, zone) is { } differences) (records, kind) = (differences, TransferKind.IxfrIncremental);
-        else (records, kind) = (Records(snapshot, zone, now), TransferKind.IxfrWhole);
+        else (records, kind) = (Records(snapshot, zone, now, signer), TransferKind.IxfrWhole);
         return new TransferMessages(id, question.ToArray(), records) { Kind = kind };
     }
 
     /// <summary>Serial number arithmetic (RFC 1982): whether <paramref name="serial"/> is <paramref name="current"/> or later.</summary>
     private static bool NotOlder(uint serial, uint current) => (int)(serial - current) >= 0;
 
-    /// <summary>Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again.</summary>
-    private static IEnumerable<ZoneRecord> Records(StatusSnapshot snapshot, Zone zone, DateTimeOffset now)
+    /// <summary>
+    /// Every record of the transfer in order: SOA, NS, the name server's address, each name's A and TXT, the SOA again;
+    /// for a signed zone its signed form (<see cref="TransferSigner.Axfr"/>).
+    /// </summary>
+    private static IEnumerable<ZoneRecord> Records(StatusSnapshot snapshot, Zone zone, DateTimeOffset now, TransferSigner? signer = null)
+    {
+        if (signer is not null) return signer.Axfr(snapshot, now);
+        return Unsigned(snapshot, zone, now);
+    }
+
+    private static IEnumerable<ZoneRecord> Unsigned(StatusSnapshot snapshot, Zone zone, DateTimeOffset now)
     {
         foreach (var record in zone.ApexRecords(snapshot.Serial)) yield return record;
         foreach (var record in zone.EntryRecords(snapshot, now)) yield return record;
