@@ -177,6 +177,27 @@ public sealed class StoreDirectoryTests : IDisposable
         Assert.True(truncated, "the directory's idle read transaction held back a TRUNCATE checkpoint for 10 s");
     }
 
+    [Theory]
+    [InlineData("sha1 = ?1")]
+    [InlineData("md5 = ?1")]
+    [InlineData("spki_sha256 = ?1")]
+    [InlineData("spki_sha256 BETWEEN ?1 AND ?2")]
+    public void DirectoryLookup_OneIndexDescent_TheIndexCoversTheSha256(string where)
+    {
+        using (var store = _file.Open()) Seed(store);
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path}");
+        db.Open();
+        using var command = db.CreateCommand();
+        command.CommandText = $"EXPLAIN QUERY PLAN SELECT sha256 FROM certificates WHERE {where};";
+        command.Parameters.AddWithValue("?1", new byte[20]);
+        command.Parameters.AddWithValue("?2", new byte[20]);
+        using var reader = command.ExecuteReader();
+        var plan = new List<string>();
+        while (reader.Read()) plan.Add(reader.GetString(3));
+
+        Assert.Contains(plan, step => step.Contains("COVERING INDEX", StringComparison.Ordinal));
+    }
+
     /// <summary>PRAGMA wal_checkpoint(TRUNCATE) on a connection of its own: whether it completed (not busy).</summary>
     private static bool Checkpoint(string path)
     {
