@@ -98,6 +98,8 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             if (journal.Load(first.Serial, _publishedAt)) _publishedAt = journal.PublishedAt;
         }
         _holder.Publish(first);
+        // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
+        _directory.ReleaseReads();
         RememberServed(first.Serial);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
         _loop = Task.Run(() => RunAsync(_stop.Token));
@@ -257,6 +259,8 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             if (!Newer(next.Serial, served)) next = sameAsLoaded ? next.WithSerial(served) : Above(next, served);
             Journalled(_holder.Current, next, now);
             _holder.Publish(next);
+            // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
+            _directory.ReleaseReads();
             LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             LastLoadAt = now;
             line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s";

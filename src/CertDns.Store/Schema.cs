@@ -239,6 +239,18 @@ internal static class Schema
             UNIQUE (sha256, complaint_id));
         CREATE INDEX abuse_forwards_pending ON abuse_forwards (done_at);
         """,
+
+        // 9: the SHA-1, MD5 and key forms' indexes carry the SHA-256 they are looked up for (issue #17): a served
+        // lookup is one index descent, not one and then a descent of the table by rowid (2.14 against 1.36 CPU s per
+        // 100k SHA-1 answers at 1M, one loaded run). 32 more octets per certificate in each index.
+        """
+        CREATE INDEX certificates_sha1_sha256 ON certificates (sha1, sha256);
+        CREATE INDEX certificates_md5_sha256 ON certificates (md5, sha256);
+        CREATE INDEX certificates_spki_sha256 ON certificates (spki_sha256, sha256);
+        DROP INDEX certificates_sha1;
+        DROP INDEX certificates_md5;
+        DROP INDEX certificates_spki;
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>

@@ -125,7 +125,11 @@ public sealed class SnapshotLoader : StoreAggregate
         foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
             builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
         tx.Commit();
-        return builder.Build(serial, directory ?? _store.Directory);
+        var served = directory ?? _store.Directory;
+        // The store's directory holds a read transaction across lookups for a moment: from here on they read at least
+        // what this load read (a certificate it holds is found by every form).
+        (served as StoreCertificateDirectory)?.ReleaseReads();
+        return builder.Build(serial, served);
     }
 
     /// <summary>

@@ -7,8 +7,12 @@ namespace CertDns.Store;
 /// The store's own indexes on sha1, md5, spki_sha256 and sha256 as the <see cref="ICertificateDirectory"/> of a served
 /// snapshot: memory holds one digest per certificate, and these forms and TXT details cost an index descent (pages the
 /// OS keeps cached) when asked. A lookup borrows a read-only connection with prepared statements from a small pool (one per concurrent
-/// caller, opened on demand), on SQLite's own API so it allocates nothing. Reads never block the writer (WAL), and a statement is reset after each use so no read
-/// transaction is left open to hold back checkpoints.
+/// caller, opened on demand), on SQLite's own API so it allocates nothing. Reads never block the writer (WAL).
+/// A borrowed connection keeps one read transaction across lookups for at most <see cref="HoldMilliseconds"/>: each
+/// lookup in its own transaction cost two fcntl locks and an fstat (a fifth of the SHA-1 form's CPU, issue #17). A
+/// transaction older than that is ended when the connection is next borrowed, an idle one by a timer, and every one
+/// by <see cref="ReleaseReads"/> (the server calls it after publishing a snapshot, so lookups read at least what the
+/// snapshot read): none holds back a checkpoint for longer than about twice that.
 /// </summary>
 public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposable
 {
@@ -16,10 +20,19 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
     private readonly Stack<Reader> _idle = new();
     private readonly List<Reader> _all = [];
     private int _generation;
+    private int _epoch;
     private bool _disposed;
+    private readonly Timer _idleEnder;
+
+    /// <summary>How long a connection's read transaction serves lookups before it is ended.</summary>
+    public const int HoldMilliseconds = 50;
 
     /// <summary>Reads the store at <paramref name="path"/>; connections are opened when first needed.</summary>
-    public StoreCertificateDirectory(string path) => _path = System.IO.Path.GetFullPath(path);
+    public StoreCertificateDirectory(string path)
+    {
+        _path = System.IO.Path.GetFullPath(path);
+        _idleEnder = new Timer(_ => EndIdleReads(), null, HoldMilliseconds, HoldMilliseconds);
+    }
 
     /// <inheritdoc/>
     public int Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, Span<byte> sha256s)
@@ -113,6 +126,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         {
             if (_disposed) return;
             _disposed = true;
+            _idleEnder.Dispose();
             foreach (var reader in _all) reader.Dispose();
             _idle.Clear();
         }
@@ -120,24 +134,57 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
     private Reader Rent()
     {
+        Reader? reader;
+        int epoch;
         lock (_idle)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_idle.TryPop(out var idle)) return idle;
+            epoch = _epoch;
+            _idle.TryPop(out reader);
         }
-        int generation;
-        lock (_idle) generation = _generation;
-        var reader = new Reader(_path) { Generation = generation };
-        lock (_idle)
+        if (reader is null)
         {
-            if (!_disposed)
+            int generation;
+            lock (_idle) generation = _generation;
+            reader = new Reader(_path) { Generation = generation };
+            lock (_idle)
             {
+                if (_disposed)
+                {
+                    reader.Dispose();
+                    throw new ObjectDisposedException(nameof(StoreCertificateDirectory));
+                }
                 _all.Add(reader);
-                return reader;
             }
         }
-        reader.Dispose();
-        throw new ObjectDisposedException(nameof(StoreCertificateDirectory));
+        reader.Hold(epoch);
+        return reader;
+    }
+
+    /// <summary>
+    /// Ends every connection's read transaction: lookups from now on read the store as it is now, not as it was when
+    /// a transaction began. The server calls it after publishing a snapshot.
+    /// </summary>
+    public void ReleaseReads()
+    {
+        lock (_idle)
+        {
+            _epoch++;
+            foreach (var reader in _idle) reader.EndRead();
+        }
+    }
+
+    /// <summary>The timer's pass: ends the read transactions of connections nobody has borrowed for a while.</summary>
+    private void EndIdleReads()
+    {
+        lock (_idle)
+        {
+            if (_disposed) return;
+            foreach (var reader in _idle)
+            {
+                if (reader.HeldFor >= HoldMilliseconds) reader.EndRead();
+            }
+        }
     }
 
     private void Return(Reader reader)
@@ -212,9 +259,46 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
             InOrder = Prepare("SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates;");
             Details = Prepare("SELECT sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates WHERE sha256 = ?1;");
+            _begin = Prepare("BEGIN;");
+            _commit = Prepare("COMMIT;");
         }
 
         public string Path { get; }
+
+        private readonly sqlite3_stmt _begin;
+        private readonly sqlite3_stmt _commit;
+        private bool _reading;
+        private long _began;
+        private int _epoch;
+
+        /// <summary>Milliseconds since the open read transaction began; 0 when none is open.</summary>
+        public long HeldFor => _reading ? Environment.TickCount64 - _began : 0;
+
+        /// <summary>
+        /// Makes sure a read transaction is open for this borrower: the one already open when it began in this epoch
+        /// less than <see cref="HoldMilliseconds"/> ago, else a new one (BEGIN takes no lock: the next step does).
+        /// </summary>
+        public void Hold(int epoch)
+        {
+            if (_reading && (epoch != _epoch || HeldFor >= HoldMilliseconds)) EndRead();
+            if (_reading) return;
+            // Prepared, so that a transaction begun on the answer path allocates nothing.
+            int rc = raw.sqlite3_step(_begin);
+            raw.sqlite3_reset(_begin);
+            if (rc != raw.SQLITE_DONE) return;
+            (_reading, _began, _epoch) = (true, Environment.TickCount64, epoch);
+        }
+
+        /// <summary>Ends the read transaction, if one is open.</summary>
+        public void EndRead()
+        {
+            if (!_reading) return;
+            _reading = false;
+            int rc = raw.sqlite3_step(_commit);
+            raw.sqlite3_reset(_commit);
+            // A read transaction whose COMMIT failed (a statement still stepping) is rolled back: none stays open.
+            if (rc != raw.SQLITE_DONE && raw.sqlite3_get_autocommit(_db) == 0) raw.sqlite3_exec(_db, "ROLLBACK;");
+        }
 
         /// <summary>The pool's generation when it was opened; older ones are closed when returned.</summary>
         public int Generation { get; init; }
@@ -234,7 +318,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
         public void Dispose()
         {
-            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details, InOrder }) statement?.Dispose();
+            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details, InOrder, _begin, _commit }) statement?.Dispose();
             _db.Dispose();
         }
 

@@ -143,6 +143,78 @@ public sealed class StoreDirectoryTests : IDisposable
     }
 
     [Fact]
+    public void Find_HeldReadTransaction_CertificateAddedSinceFoundOnceReadsAreReleased()
+    {
+        using var store = _file.Open();
+        var (valid, _, _) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var sha256s = new byte[32 * 4];
+        Assert.Equal(1, directory.Find(DigestKind.Sha1, valid.Sha1, false, sha256s));
+        var late = Cert(valid.CaId, 5);
+        store.Certificates.Add([late]);
+
+        // What the server does after publishing a snapshot that holds it (and a load does before returning).
+        directory.ReleaseReads();
+
+        Assert.Equal(1, directory.Find(DigestKind.Sha1, late.Sha1, false, sha256s));
+        Assert.Equal(late.Sha256, sha256s[..32]);
+    }
+
+    [Fact]
+    public void Find_ThenIdle_ReadTransactionEndedSoACheckpointCompletes()
+    {
+        using var store = _file.Open();
+        var (valid, _, _) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        Assert.Equal(1, directory.Find(DigestKind.Sha1, valid.Sha1, false, new byte[32 * 4]));
+        store.Certificates.Add([Cert(valid.CaId, 6)]);
+
+        // A TRUNCATE checkpoint reports busy while a reader still reads an older snapshot of the WAL.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        bool truncated;
+        while (!(truncated = Checkpoint(_file.Path)) && DateTime.UtcNow < deadline) Thread.Sleep(10);
+
+        Assert.True(truncated, "the directory's idle read transaction held back a TRUNCATE checkpoint for 10 s");
+    }
+
+    [Theory]
+    [InlineData("sha1 = ?1")]
+    [InlineData("md5 = ?1")]
+    [InlineData("spki_sha256 = ?1")]
+    [InlineData("spki_sha256 BETWEEN ?1 AND ?2")]
+    public void DirectoryLookup_OneIndexDescent_TheIndexCoversTheSha256(string where)
+    {
+        using (var store = _file.Open()) Seed(store);
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path}");
+        db.Open();
+        using var command = db.CreateCommand();
+        command.CommandText = $"EXPLAIN QUERY PLAN SELECT sha256 FROM certificates WHERE {where};";
+        command.Parameters.AddWithValue("?1", new byte[20]);
+        command.Parameters.AddWithValue("?2", new byte[20]);
+        using var reader = command.ExecuteReader();
+        var plan = new List<string>();
+        while (reader.Read()) plan.Add(reader.GetString(3));
+
+        Assert.Contains(plan, step => step.Contains("COVERING INDEX", StringComparison.Ordinal));
+    }
+
+    /// <summary>PRAGMA wal_checkpoint(TRUNCATE) on a connection of its own: whether it completed (not busy).</summary>
+    private static bool Checkpoint(string path)
+    {
+        using var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+        db.Open();
+        using var command = db.CreateCommand();
+        command.CommandText = "PRAGMA busy_timeout = 0; PRAGMA wal_checkpoint(TRUNCATE);";
+        using var reader = command.ExecuteReader();
+        do
+        {
+            if (reader.FieldCount == 3 && reader.Read()) return reader.GetInt64(0) == 0;
+        }
+        while (reader.NextResult());
+        return false;
+    }
+
+    [Fact]
     public void Respond_StoreGoneForADirectoryForm_ServFailWhileSha256StillAnswers()
     {
         StatusSnapshot snapshot;

@@ -58,6 +58,8 @@ internal sealed class DataSet
         {
             // Data sets cached before the SHA-1 queries existed get them now.
             if (!File.Exists(set.Sha1Queries)) WriteQueries(set.Sha1Queries, count, Sha1Name);
+            // A store cached by an older certdns gets today's schema here, once, not in every server's start time.
+            CertStore.Open(set.Store).Dispose();
             return set;
         }
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);

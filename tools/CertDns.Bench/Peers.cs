@@ -19,11 +19,12 @@ internal static class Peers
     /// certdns serve on a copy of the store; with <paramref name="metrics"/> ("certdns-metrics") also the monitoring
     /// listener (on a port the kernel picks; the log says which), so the cost of metrics shows beside the plain row.
     /// </summary>
-    public static Peer CertDns(string certdnsDll, int? udpThreads, bool metrics = false) => new(metrics ? "certdns-metrics" : "certdns", (data, dir, port) =>
+    public static Peer CertDns(string certdns, int? udpThreads, bool metrics = false) => new(metrics ? "certdns-metrics" : "certdns", (data, dir, port) =>
     {
         File.Copy(data.Store, CertDnsStore(dir), overwrite: true);
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = dir };
-        foreach (var a in new[] { certdnsDll, "serve", "--db", CertDnsStore(dir), "--listen", $"127.0.0.1:{port}", "--poll", "0.2" }) psi.ArgumentList.Add(a);
+        var psi = Command(certdns);
+        psi.WorkingDirectory = dir;
+        foreach (var a in new[] { "serve", "--db", CertDnsStore(dir), "--listen", $"127.0.0.1:{port}", "--poll", "0.2" }) psi.ArgumentList.Add(a);
         if (udpThreads is { } threads)
         {
             psi.ArgumentList.Add("--udp-threads");
@@ -36,6 +37,18 @@ internal static class Peers
         }
         return psi;
     }, ScrapesMetrics: metrics);
+
+    /// <summary>
+    /// How to run certdns: the published program itself (tools/bench passes tools/publish's apphost, as the package
+    /// installs it), or <c>dotnet certdns.dll</c> for a framework-dependent build named by its .dll.
+    /// </summary>
+    public static ProcessStartInfo Command(string certdns)
+    {
+        if (!certdns.EndsWith(".dll", StringComparison.Ordinal)) return new ProcessStartInfo(certdns);
+        var psi = new ProcessStartInfo("dotnet");
+        psi.ArgumentList.Add(certdns);
+        return psi;
+    }
 
     /// <summary>rbldnsd refuses to run as root: it drops to its package's user and chroots into a copy readable by it.</summary>
     public static readonly Peer Rbldnsd = new("rbldnsd", (data, dir, port) =>

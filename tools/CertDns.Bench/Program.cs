@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns.dll [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -207,8 +207,10 @@ namespace CertDns.Bench
             var perf = Task.Run(() => RunDnsPerf(data.Queries, port, seconds, options.Clients));
             Thread.Sleep(TimeSpan.FromSeconds(seconds / 3.0));
             var watch = Stopwatch.StartNew();
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in new[] { options.CertDns, "crl", "ingest", data.ReloadCrl, "--db", store }) psi.ArgumentList.Add(a);
+            var psi = Peers.Command(options.CertDns);
+            psi.RedirectStandardOutput = true;
+            psi.RedirectStandardError = true;
+            foreach (var a in new[] { "crl", "ingest", data.ReloadCrl, "--db", store }) psi.ArgumentList.Add(a);
             using (var ingest = Process.Start(psi)!)
             {
                 var stdout = ingest.StandardOutput.ReadToEnd();
