@@ -18,7 +18,8 @@ internal sealed class PolicyCommand
         var fail = new Option<string>("--fail") { Description = "When the zone cannot be asked: open (DUNNO, the default) or closed (defer)", DefaultValueFactory = _ => "open" };
         fail.AcceptOnlyFromAmong("open", "closed");
         var stamp = new Option<string?>("--stamp") { Description = "Instead of deciding, answer PREPEND X-CertDns-Client-Cert: HOST; sha256=... (a reporter's trace header)" };
-        var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail, stamp };
+        var stampHeader = new Option<string>("--stamp-header") { Description = "The header name --stamp writes (default X-CertDns-Client-Cert); Postfix's header_checks renames a private one (README)", DefaultValueFactory = _ => PolicyStamp.Header };
+        var command = new Command("policy", "Postfix policy service: REJECT clients whose TLS certificate the zone lists") { listen, socketmap, server, port, timeout, fail, stamp, stampHeader };
         command.SetAction((r, cancel) => Run.GuardedAsync(async () =>
         {
             var zone = GlobalOptions.ZoneName(r).TrimEnd('.');
@@ -31,10 +32,15 @@ internal sealed class PolicyCommand
             // The host goes into a header after "X-CertDns-Client-Cert: ": one token, as report --mail reads it.
             if (host is not null && !System.Text.RegularExpressions.Regex.IsMatch(host, @"^[A-Za-z0-9.-]{1,253}$"))
                 throw new BadInputException(host, "--stamp is not a host name");
-            await using var policy = new PolicyServer(EndpointArgument.ParseListen(r.GetValue(listen)!), decision, LineServerLimits.Default(idle), null, host);
+            var headerName = r.GetValue(stampHeader)!;
+            // An RFC 5322 field name Postfix's PREPEND and a header_checks regexp take as written.
+            if (!System.Text.RegularExpressions.Regex.IsMatch(headerName, @"^[A-Za-z0-9-]{1,64}$"))
+                throw new BadInputException(headerName, "--stamp-header is not a header name (letters, digits, '-')");
+            if (host is null && headerName != PolicyStamp.Header) throw new BadInputException("--stamp-header", "only with --stamp");
+            await using var policy = new PolicyServer(EndpointArgument.ParseListen(r.GetValue(listen)!), decision, LineServerLimits.Default(idle), null, host, headerName);
             await using var map = r.GetValue(socketmap) is { } s ? new SocketmapServer(EndpointArgument.ParseListen(s), decision, idle) : null;
             Console.WriteLine(host is not null
-                ? $"policy service on {policy.LocalEndPoint}, stamping {PolicyStamp.Header} as {host}{(map is null ? "" : $"; socketmap on {map.LocalEndPoint}, asking {zone} at {address}:{r.GetValue(port)}")}"
+                ? $"policy service on {policy.LocalEndPoint}, stamping {headerName} as {host}{(map is null ? "" : $"; socketmap on {map.LocalEndPoint}, asking {zone} at {address}:{r.GetValue(port)}")}"
                 : $"policy service on {policy.LocalEndPoint}{(map is null ? "" : $", socketmap on {map.LocalEndPoint}")}, asking {zone} at {address}:{r.GetValue(port)}, failing {r.GetValue(fail)}");
             try
             {

@@ -15,7 +15,7 @@ namespace CertDns.Policy;
 /// <c>PREPEND X-CertDns-Client-Cert: HOST; sha256=...</c> (<see cref="PolicyStamp"/>), the trace header a
 /// reporter's MTA writes so that its abuse reports name the certificate it saw.
 /// </remarks>
-public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, LineServerLimits limits, Action<string>? log = null, string? stamp = null)
+public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, LineServerLimits limits, Action<string>? log = null, string? stamp = null, string stampHeader = PolicyStamp.Header)
     : LineServer(endpoint, limits, log)
 {
     /// <summary>With the default connection limits and the given idle timeout.</summary>
@@ -50,7 +50,7 @@ public sealed class PolicyServer(IPEndPoint endpoint, PolicyDecision decision, L
             }
             // Postfix 3.x sends request=smtpd_access_policy; anything else gets the neutral answer.
             var action = attributes.GetValueOrDefault("request") != "smtpd_access_policy" ? "DUNNO"
-                : stamp is not null ? PolicyStamp.Action(stamp, attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), Log)
+                : stamp is not null ? PolicyStamp.Action(stamp, attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), Log, stampHeader)
                 : await decision.DecideAsync(attributes.GetValueOrDefault("ccert_fingerprint"), attributes.GetValueOrDefault("ccert_pubkey_fingerprint"), cancel).ConfigureAwait(false);
             // One line per answer whatever the zone's TXT holds: a line break in it would be read by Postfix as
             // the end of this answer and the start of the next one.

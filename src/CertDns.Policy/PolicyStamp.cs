@@ -17,7 +17,10 @@ public static class PolicyStamp
     /// (Postfix's <c>smtpd_tls_fingerprint_digest = sha256</c>), else <c>DUNNO</c>: a stamp with another digest would name
     /// no certificate that reports can count against.
     /// </summary>
-    public static string Action(string host, string? certFingerprint, string? keyFingerprint, Action<string>? log = null)
+    /// <paramref name="header"/> is the name written (default <see cref="Header"/>): a Postfix site prepends under a
+    /// name of its own that its <c>header_checks</c> renames, because header_checks inspects smtpd's PREPEND too and a
+    /// rule dropping incoming X-CertDns-Client-Cert copies would drop the stamp with them.
+    public static string Action(string host, string? certFingerprint, string? keyFingerprint, Action<string>? log = null, string header = Header)
     {
         if (string.IsNullOrWhiteSpace(certFingerprint)) return "DUNNO";
         var cert = Sha256(certFingerprint);
@@ -27,7 +30,7 @@ public static class PolicyStamp
             return "DUNNO";
         }
         var key = string.IsNullOrWhiteSpace(keyFingerprint) ? null : Sha256(keyFingerprint);
-        return $"PREPEND {Header}: {host}; sha256={Hex.Lower(cert)}{(key is null ? "" : $"; spki-sha256={Hex.Lower(key)}")}";
+        return $"PREPEND {header}: {host}; sha256={Hex.Lower(cert)}{(key is null ? "" : $"; spki-sha256={Hex.Lower(key)}")}";
     }
 
     private static byte[]? Sha256(string fingerprint)

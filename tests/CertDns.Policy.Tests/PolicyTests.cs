@@ -206,4 +206,17 @@ public sealed class PolicyTests : IDisposable
         Assert.Equal("action=DUNNO", sha1);
         Assert.Equal("action=DUNNO", none);
     }
+
+    [Fact]
+    public async Task Stamp_PrivateHeaderName_PrependsUnderThatName()
+    {
+        // Postfix's header_checks inspects prepended headers too: a site prepends under a private name that its
+        // header_checks renames after dropping incoming X-CertDns-Client-Cert copies (README, PostfixStampTests).
+        await using var policy = new PolicyServer(new IPEndPoint(IPAddress.Loopback, 0), Decision(port: 9), LineServerLimits.Default(TimeSpan.FromSeconds(30)), null, "mx1.example", "X-CertDns-Stamp-abc123");
+        var cert = _certs["revoked"];
+
+        var stamped = await AskPolicy(policy.LocalEndPoint, "ccert_fingerprint=" + Colons(cert.Sha256));
+
+        Assert.Equal($"action=PREPEND X-CertDns-Stamp-abc123: mx1.example; sha256={Hex.Lower(cert.Sha256)}", stamped);
+    }
 }
