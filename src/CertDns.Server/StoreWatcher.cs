@@ -385,14 +385,19 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     public DateTimeOffset? LastLoadAt { get; private set; }
 
     /// <summary>
-    /// When time alone has changed answers since the serial last moved (and the least interval has passed), advances
+    /// When time alone has changed answers since the serial last moved (and the least interval has passed), or a signed
+    /// zone's transfer signatures are due for renewal (<see cref="CertDns.Dns.Dnssec.TransferSigner.RenewalDue"/>), advances
     /// the serial in the store and publishes the same data under it: nothing to reload, and the store's next write
     /// still gets a higher serial. Null when nothing is due or another write got in first (the next tick reloads it).
     /// </summary>
     private StatusSnapshot? TimeChanged(DateTimeOffset now)
     {
-        if (_timeChanges is not { } least || _nextChange is not { } due || now < due || now - _lastAdvance < least) return null;
         var current = _holder.Current;
+        bool timeDue = _timeChanges is { } least && _nextChange is { } due && now >= due && now - _lastAdvance >= least;
+        // A signed zone's secondaries hold the RRSIGs they were given: with no other change in a week they would expire
+        // there (and every answer of theirs turn bogus). A newer serial is signed in a newer window and reaches them first.
+        bool renewalDue = Journal?.Signer?.RenewalDue(current.Serial) is { } renewal && now >= renewal;
+        if (!timeDue && !renewalDue) return null;
         // The one write the server makes, on its own short-lived connection.
         var serial = AdvanceStoreSerial(current);
         if (serial is null) return null;
@@ -403,7 +408,9 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         _lastAdvance = now;
         _nextChange = moved.NextChange(now);
         RememberServed(moved.Serial);
-        _log?.Invoke($"serial {serial}: answers changed with time (a certificate's validity or a CRL's nextUpdate passed)");
+        _log?.Invoke(timeDue
+            ? $"serial {serial}: answers changed with time (a certificate's validity or a CRL's nextUpdate passed)"
+            : $"serial {serial}: the secondaries' signatures renewed (half their validity had passed with no other change)");
         return moved;
     }
 

@@ -149,4 +149,43 @@ public sealed class StoreWatcherJournalTests : IDisposable
         Assert.True(holder.Current.Serial != first.Serial);
         Assert.Equal((0, holder.Current.Serial, holder.Current.Serial), (journal.Steps, journal.OldestSerial, journal.Serial));
     }
+
+    [Fact]
+    public async Task SignedZone_NoChangeForHalfTheValidity_SerialAdvancesInANewSignatureWindow()
+    {
+        // Regression: a signed zone that did not change kept its serial, so the secondaries kept its RRSIGs until they
+        // expired (14 days) and turned bogus. Time-driven advances are off here: the renewal alone must move the serial.
+        AddCertificate("steady.client.example", _clock.GetUtcNow().AddDays(90));
+        var keys = CertDns.Dns.Dnssec.DnssecKeySet.Generate(Zone.Apex, CertDns.Dns.Dnssec.DnssecAlgorithm.EcdsaP256Sha256, split: false, _clock.GetUtcNow());
+        var signer = new CertDns.Dns.Dnssec.TransferSigner(new CertDns.Dns.Zone(Zone), keys);
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        journal.Signer = signer;
+        var published = new ConcurrentQueue<StatusSnapshot>();
+        using var watcher = Watcher(holder, journal, timeChanges: null, published);
+        var first = watcher.Start();
+        // A secondary transfers the zone: the serial is signed in the window of now.
+        var window = signer.WindowFor(first.Serial, _clock.GetUtcNow());
+        var due = window.InceptionTime + signer.Validity / 2;
+        Assert.Equal(due, signer.RenewalDue(first.Serial));
+
+        // An hour short of it: the ticks from here on must not move the serial until the renewal is due.
+        _clock.Advance(due - TimeSpan.FromHours(1) - _clock.GetUtcNow());
+
+        var until = DateTime.UtcNow + Deadline;
+        while (published.IsEmpty)
+        {
+            Assert.True(DateTime.UtcNow < until, "the serial did not advance for the renewal: " + string.Join(" | ", _log));
+            _clock.Advance(TimeSpan.FromMinutes(10));
+            await Task.Delay(10);
+        }
+
+        var moved = Assert.Single(published);
+        Assert.True(StoreWatcher.Newer(moved.Serial, first.Serial));
+        Assert.True(journal.PublishedAt >= due, $"the serial moved at {journal.PublishedAt:u}, before the renewal was due at {due:u}");
+        var renewed = signer.WindowFor(moved.Serial, _clock.GetUtcNow());
+        Assert.True(renewed.Inception > window.Inception, $"the new serial kept the old window ({renewed} against {window})");
+        Assert.True(renewed.ExpirationTime - _clock.GetUtcNow() > signer.Validity / 2, "the new serial's signatures hold less than half the validity");
+        Assert.Contains(_log, l => l.Contains("signatures renewed", StringComparison.Ordinal));
+    }
 }

@@ -107,6 +107,23 @@ public sealed class TransferSigner
     }
 
     /// <summary>
+    /// When <paramref name="serial"/> must be superseded by a newer serial: half the validity after its signatures'
+    /// inception. Secondaries serve the RRSIGs they were given until those expire and then answer bogus; a newer serial,
+    /// signed in a newer window (<see cref="WindowFor"/>), reaches them with the other half left. Null when this process has
+    /// not signed <paramref name="serial"/>.
+    /// </summary>
+    public DateTimeOffset? RenewalDue(uint serial)
+    {
+        lock (_lock)
+        {
+            var window = _newest.Window != default && _newest.Serial == serial ? _newest.Window
+                : _older.Window != default && _older.Serial == serial ? _older.Window
+                : default;
+            return window == default ? null : window.InceptionTime + Validity / 2;
+        }
+    }
+
+    /// <summary>
     /// The whole signed zone in transfer order: SOA, the apex RRsets (NS, DNSKEY, NSEC3PARAM) and glue, every name's
     /// A and TXT, the NSEC3 chain, each RRset followed by its RRSIGs, and the SOA again.
     /// </summary>
