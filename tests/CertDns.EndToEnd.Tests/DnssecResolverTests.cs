@@ -20,15 +20,35 @@ public sealed class DnssecResolverTests : IDisposable
     public DnssecResolverTests()
     {
         _scenario = StatusScenario.Register(_dir, "Dnssec Test CA");
-        _keys = _dir.File("status.example.keys");
-        _anchor = _dir.File("anchor");
-        _config = _dir.File("certdns.toml");
-        var keygen = CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", _keys);
+        (_keys, _anchor, _config) = SignedZone(_dir);
+    }
+
+    /// <summary>
+    /// A key set from <c>certdns dnssec keygen</c>, the trust anchor <c>certdns dnssec dnskey</c> prints for it, and a
+    /// configuration that signs status.example with it: the operator's steps, in <paramref name="dir"/>.
+    /// </summary>
+    internal static (string Keys, string Anchor, string Config) SignedZone(TempDir dir)
+    {
+        var keys = dir.File("status.example.keys");
+        var anchor = dir.File("anchor");
+        var config = dir.File("certdns.toml");
+        var keygen = CertDnsProcess.Run(dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", keys);
         Assert.True(keygen.ExitCode == 0, keygen.Stderr);
-        var dnskey = CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", _keys);
+        var dnskey = CertDnsProcess.Run(dir.Path, "dnssec", "dnskey", "--keys", keys);
         Assert.True(dnskey.ExitCode == 0, dnskey.Stderr);
-        File.WriteAllText(_anchor, dnskey.Stdout);
-        File.WriteAllText(_config, $"[zone]\nname = \"status.example\"\ndnssec = true\ndnssec-keys = \"{_keys}\"\n");
+        File.WriteAllText(anchor, dnskey.Stdout);
+        File.WriteAllText(config, $"[zone]\nname = \"status.example\"\ndnssec = true\ndnssec-keys = \"{keys}\"\n");
+        return (keys, anchor, config);
+    }
+
+    /// <summary>A second key set's trust anchor: what a validator holding the wrong key sees (every answer bogus).</summary>
+    internal static string WrongAnchor(TempDir dir)
+    {
+        var other = dir.File("other.keys");
+        Assert.Equal(0, CertDnsProcess.Run(dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", other).ExitCode);
+        var wrong = dir.File("wrong-anchor");
+        File.WriteAllText(wrong, CertDnsProcess.Run(dir.Path, "dnssec", "dnskey", "--keys", other).Stdout);
+        return wrong;
     }
 
     public void Dispose() => _dir.Dispose();
@@ -108,10 +128,7 @@ public sealed class DnssecResolverTests : IDisposable
     [PeerFact(Peer.Unbound, Peer.Dig)]
     public async Task Unbound_WrongTrustAnchor_IsServfail()
     {
-        var other = _dir.File("other.keys");
-        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", other).ExitCode);
-        var wrong = _dir.File("wrong-anchor");
-        File.WriteAllText(wrong, CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", other).Stdout);
+        var wrong = WrongAnchor(_dir);
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
         using var unbound = ValidatingUnbound.Start(_dir, "w", certdns.Port, wrong);
         var r = await Dig.RunAsync(unbound.Port, $"{Split("revoked")}.status.example", "A", "+rec", "+dnssec");
@@ -232,9 +249,57 @@ internal sealed class ValidatingUnbound : IDisposable
 
     public int Port { get; }
 
+    /// <summary>
+    /// Unbound inside <paramref name="netns"/> on its 127.0.0.1:53 (the resolver its resolv.conf names), validating
+    /// CertDns on the namespace's 127.0.0.1:<paramref name="certdnsPort"/>; it dies with the namespace.
+    /// </summary>
+    public static void StartIn(Netns netns, TempDir dir, string name, int certdnsPort, string anchor)
+    {
+        var conf = WriteConfig(dir, name, 53, certdnsPort, anchor);
+        netns.Start(dir.Path, Peer.Path(Peer.Unbound), "-d", "-c", conf);
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < until)
+        {
+            // Any answer (even SERVFAIL) means it listens; dig exits 9 while nothing does.
+            if (netns.Run(Peer.Path(Peer.Dig), "@127.0.0.1", "-p", "53", "+tries=1", "+time=1", "status.example", "SOA").ExitCode == 0) return;
+            Thread.Sleep(100);
+        }
+        throw new TimeoutException($"unbound did not start in {netns.Name}");
+    }
+
     public static ValidatingUnbound Start(TempDir dir, string name, int certdnsPort, string anchor)
     {
         var port = CertDnsProcess.FreePort();
+        var conf = WriteConfig(dir, name, port, certdnsPort, anchor);
+        var info = new ProcessStartInfo(Peer.Path(Peer.Unbound)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
+        var process = Process.Start(info)!;
+        var unbound = new ValidatingUnbound(process, port);
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited) throw new InvalidOperationException("unbound exited: " + process.StandardError.ReadToEnd());
+            using var probe = new UdpClient();
+            try
+            {
+                probe.Connect(IPAddress.Loopback, port);
+                probe.Send([0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+                probe.Client.ReceiveTimeout = 200;
+                var from = new IPEndPoint(IPAddress.Any, 0);
+                probe.Receive(ref from);
+                return unbound;
+            }
+            catch (SocketException)
+            {
+                Thread.Sleep(100);
+            }
+        }
+        unbound.Dispose();
+        throw new TimeoutException("unbound did not start");
+    }
+
+    private static string WriteConfig(TempDir dir, string name, int port, int certdnsPort, string anchor)
+    {
         var conf = dir.File($"unbound-{name}.conf");
         File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
             server:
@@ -264,31 +329,7 @@ internal sealed class ValidatingUnbound : IDisposable
                 name: "."
                 stub-addr: 127.0.0.1@{certdnsPort}
             """));
-        var info = new ProcessStartInfo(Peer.Path(Peer.Unbound)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        var unbound = new ValidatingUnbound(process, port);
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < until)
-        {
-            if (process.HasExited) throw new InvalidOperationException("unbound exited: " + process.StandardError.ReadToEnd());
-            using var probe = new UdpClient();
-            try
-            {
-                probe.Connect(IPAddress.Loopback, port);
-                probe.Send([0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-                probe.Client.ReceiveTimeout = 200;
-                var from = new IPEndPoint(IPAddress.Any, 0);
-                probe.Receive(ref from);
-                return unbound;
-            }
-            catch (SocketException)
-            {
-                Thread.Sleep(100);
-            }
-        }
-        unbound.Dispose();
-        throw new TimeoutException("unbound did not start");
+        return conf;
     }
 
     public void Dispose()

@@ -55,14 +55,33 @@ public sealed class EximTests : IDisposable
         Assert.Contains("<~  250 Accepted", anonymous);
     }
 
-    private (int Smtp, IReadOnlyDictionary<string, StatusScenario.Client> Clients) Setup(string template)
+    /// <summary>
+    /// Exim with <paramref name="template"/> in a namespace of its own, asking CertDns on the namespace's port 53; or,
+    /// with <paramref name="dnssec"/>, the zone signed and a validating Unbound on port 53 (trust anchor from
+    /// <c>certdns dnssec dnskey</c>, or <c>WrongAnchor</c>'s) in front of CertDns on 5353, resolv.conf with trust-ad.
+    /// </summary>
+    private (int Smtp, IReadOnlyDictionary<string, StatusScenario.Client> Clients) Setup(string template, Dnssec dnssec = Dnssec.None)
     {
         var scenario = StatusScenario.Register(_dir, "Exim Test CA");
         scenario.IssueServer(_dir, "mx.test.example");
         var clients = scenario.Clients;
 
-        _netns = new Netns("certdns-exim");
-        _netns.Start(_dir.Path, "dotnet", Path.Combine(AppContext.BaseDirectory, "certdns.dll"), "serve", "--listen", "127.0.0.1:53");
+        var certdns = Path.Combine(AppContext.BaseDirectory, "certdns.dll");
+        if (dnssec == Dnssec.None)
+        {
+            _netns = new Netns("certdns-exim");
+            _netns.Start(_dir.Path, "dotnet", certdns, "serve", "--listen", "127.0.0.1:53");
+        }
+        else
+        {
+            var (_, anchor, config) = DnssecResolverTests.SignedZone(_dir);
+            if (dnssec == Dnssec.WrongAnchor) anchor = DnssecResolverTests.WrongAnchor(_dir);
+            // glibc clears the AD bit unless resolv.conf trusts it; without trust-ad every lookup defers (451).
+            _netns = new Netns("certdns-exim", "timeout:2 attempts:2 trust-ad");
+            _netns.Start(_dir.Path, "dotnet", certdns, "serve", "--listen", "127.0.0.1:5353", "--config", config);
+            _netns.WaitForPort(5353, TimeSpan.FromSeconds(30));
+            ValidatingUnbound.StartIn(_netns, _dir, "exim", 5353, anchor);
+        }
         const int smtp = 2525;
         Directory.CreateDirectory(_dir.File("spool"));
         Directory.CreateDirectory(_dir.File("log"));
@@ -103,6 +122,57 @@ public sealed class EximTests : IDisposable
             Assert.DoesNotContain("<~  250 Accepted", output);
             Assert.Contains($"SSL verify denied by event-action: depth=0: {reason}", File.ReadAllText(_dir.File("log/mainlog")));
         }
+    }
+
+    internal enum Dnssec { None, Validating, WrongAnchor }
+
+    [PeerFact(Peer.Exim, Peer.Swaks, Peer.Netns, Peer.Unbound, Peer.Dig)]
+    public void Exim_DnssecStrictThroughValidatingUnbound_RefusesListedWithTxtAndAcceptsValid()
+    {
+        var (smtp, clients) = Setup("exim4-dnssec.conf.template", Dnssec.Validating);
+        const string rejected = "<~* 550";
+
+        foreach (var (name, reason) in new[] { ("revoked", "revoked keyCompromise"), ("held", "hold certificateHold"), ("blocked", "blocked: 3 abuse complaints since") })
+        {
+            var output = Swaks(smtp, clients[name]);
+            Assert.True(output.Contains(rejected, StringComparison.Ordinal), $"{name} was not rejected:\n{output}");
+            Assert.Contains($"rejected RCPT <postmaster@mx.test.example>: TLS client certificate listed by status.example: {reason}", File.ReadAllText(_dir.File("log/mainlog")));
+        }
+        // Valid (absent from bl, a validated NODATA), unregistered (a validated compact denial) and no certificate
+        // at all: accepted.
+        foreach (var name in new[] { "valid", "unknown" })
+        {
+            var output = Swaks(smtp, clients[name]);
+            Assert.DoesNotContain(rejected, output);
+            Assert.Contains("<~  250 Accepted", output);
+        }
+        Assert.Contains("<~  250 Accepted", Swaks(smtp, null));
+        // The answers really were validated: the same name through the namespace's resolver carries AD.
+        var dig = _netns!.Run(Peer.Path(Peer.Dig), "@127.0.0.1", "+dnssec", $"{Split(clients["revoked"])}.bl.status.example", "A");
+        Assert.True(dig.Output.Contains(" ad", StringComparison.Ordinal) && dig.Output.Contains("127.0.0.2", StringComparison.Ordinal), dig.Output);
+    }
+
+    [PeerFact(Peer.Exim, Peer.Swaks, Peer.Netns, Peer.Unbound, Peer.Dig)]
+    public void Exim_DnssecStrict_BogusSignaturesDeferNeverAccept()
+    {
+        // Unbound holds another key's trust anchor: every CertDns answer is bogus, Unbound says SERVFAIL.
+        var (smtp, clients) = Setup("exim4-dnssec.conf.template", Dnssec.WrongAnchor);
+        foreach (var name in new[] { "revoked", "valid", "unknown" })
+        {
+            var output = Swaks(smtp, clients[name]);
+            Assert.True(output.Contains("<~* 451", StringComparison.Ordinal), $"{name} with bogus answers was not deferred:\n{output}");
+            Assert.DoesNotContain("<~  250 Accepted", output);
+        }
+        var dig = _netns!.Run(Peer.Path(Peer.Dig), "@127.0.0.1", "+dnssec", $"{Split(clients["revoked"])}.bl.status.example", "A");
+        Assert.Contains("SERVFAIL", dig.Output);
+        // No certificate, no lookup: still accepted.
+        Assert.Contains("<~  250 Accepted", Swaks(smtp, null));
+    }
+
+    private static string Split(StatusScenario.Client client)
+    {
+        var hex = Hex.Lower(client.Parsed.Sha256);
+        return $"{hex[..32]}.{hex[32..]}";
     }
 
     /// <summary>swaks inside the namespace, over STARTTLS, optionally with a client certificate; its transcript.</summary>

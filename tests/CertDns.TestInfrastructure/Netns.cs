@@ -11,13 +11,16 @@ public sealed class Netns : IDisposable
 {
     private readonly List<Process> _processes = [];
 
-    public Netns(string prefix)
+    /// <param name="prefix">the namespace name's prefix; a random suffix keeps tests apart.</param>
+    /// <param name="resolvOptions">resolv.conf's options line; "trust-ad" makes glibc pass the resolver's AD bit on
+    /// (it clears it otherwise), which an MTA that requires authenticated answers needs.</param>
+    public Netns(string prefix, string resolvOptions = "timeout:2 attempts:2")
     {
         Name = $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
         Assert.Equal(0, Exec("ip", "netns", "add", Name).ExitCode);
         Assert.Equal(0, Run("ip", "link", "set", "lo", "up").ExitCode);
         Directory.CreateDirectory($"/etc/netns/{Name}");
-        File.WriteAllText($"/etc/netns/{Name}/resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n");
+        File.WriteAllText($"/etc/netns/{Name}/resolv.conf", $"nameserver 127.0.0.1\noptions {resolvOptions}\n");
         // MTAs qualify their own host name at start; answered from hosts, it never waits on DNS (Sendmail
         // otherwise sleeps and retries for minutes on an unqualified name).
         File.WriteAllText($"/etc/netns/{Name}/hosts", $"127.0.0.1 localhost\n127.0.1.1 mx.test.example {Environment.MachineName}\n");
