@@ -39,7 +39,7 @@ internal sealed class FpCommand
         Console.WriteLine();
         Console.WriteLine("Exim (acl_smtp_mail; tls_try_verify_hosts = * so client certificates are asked for):");
         Console.WriteLine("  deny  condition = ${if def:tls_in_peercert}");
-        Console.WriteLine($"        dnslists  = bl.{zone}/${{substr_0_32:${{sha256:$tls_in_peercert}}}}.${{substr_32_32:${{sha256:$tls_in_peercert}}}}");
+        Console.WriteLine($"        dnslists  = +defer_unknown : bl.{zone}/${{substr_0_32:${{sha256:$tls_in_peercert}}}}.${{substr_32_32:${{sha256:$tls_in_peercert}}}}");
         Console.WriteLine("        message   = TLS client certificate listed: $dnslist_text");
         Console.WriteLine();
         Console.WriteLine("Sendmail (${cert_fp} is colon-separated hex; confCERT_FINGERPRINT_ALGORITHM=`sha1' gives SHA-1):");

@@ -169,6 +169,26 @@ public sealed class EximTests : IDisposable
         Assert.Contains("<~  250 Accepted", Swaks(smtp, null));
     }
 
+    [PeerFact(Peer.Exim, Peer.Swaks, Peer.Netns, Peer.Unbound, Peer.Dig)]
+    public void Exim_DnslistsRecipe_LookupFails_DefersNeverAccepts()
+    {
+        // Regression: the plain dnslists recipe took a lookup that fails as "not listed" and accepted a revoked
+        // certificate with 250. Here every answer is bogus (Unbound holds another key's anchor and says SERVFAIL): the
+        // recipe's +defer_unknown must defer, whatever the certificate.
+        var (smtp, clients) = Setup("exim4.conf.template", Dnssec.WrongAnchor);
+        var dig = _netns!.Run(Peer.Path(Peer.Dig), "@127.0.0.1", $"{Split(clients["revoked"])}.status.example", "A");
+        Assert.Contains("SERVFAIL", dig.Output);
+        foreach (var name in new[] { "revoked", "blocked", "valid" })
+        {
+            var output = Swaks(smtp, clients[name]);
+            Assert.True(output.Contains("<~* 451", StringComparison.Ordinal), $"{name} was not deferred when the lookup failed:\n{output}");
+            Assert.DoesNotContain("<~  250 Accepted", output);
+        }
+        Assert.Contains("DNS list lookup defer", File.ReadAllText(_dir.File("log/mainlog")));
+        // No certificate, no lookup: accepted.
+        Assert.Contains("<~  250 Accepted", Swaks(smtp, null));
+    }
+
     private static string Split(StatusScenario.Client client)
     {
         var hex = Hex.Lower(client.Parsed.Sha256);
