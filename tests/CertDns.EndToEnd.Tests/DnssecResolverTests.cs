@@ -44,25 +44,124 @@ public sealed class DnssecResolverTests : IDisposable
     {
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
         using var unbound = ValidatingUnbound.Start(_dir, "u", certdns.Port, _anchor);
+        await EveryStatusFormViewAndDenialHasAd(unbound.Port);
+    }
 
+    /// <summary>
+    /// BIND named 9.18 validating, forwarding to CertDns, the DNSKEY from <c>certdns dnssec dnskey</c> as its static
+    /// trust anchor: the same cases as Unbound, compact denial (NOERROR with an NSEC to <c>\000.qname</c> whose bitmap
+    /// is RRSIG NSEC NXNAME) included.
+    /// </summary>
+    [PeerFact(Peer.Named, Peer.Dig)]
+    public async Task Bind_Validating_EveryStatusFormViewAndDenialHasAd()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var named = await StartValidatingNamed("named", certdns.Port, _anchor);
+        await EveryStatusFormViewAndDenialHasAd(named.Port);
+    }
+
+    [PeerFact(Peer.Named, Peer.Dig)]
+    public async Task Bind_WrongTrustAnchor_IsServfail()
+    {
+        var wrong = OtherAnchor();
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var named = await StartValidatingNamed("named-wrong", certdns.Port, wrong);
+        foreach (var qname in new[] { $"{Split("revoked")}.status.example", $"{new string('a', 32)}.{new string('b', 32)}.status.example" })
+        {
+            var r = await Dig.RunAsync(named.Port, qname, "A", "+rec", "+dnssec");
+            Assert.True(r.Status == "SERVFAIL", $"{qname} under the wrong anchor: {r.Status}\n{r.Output}");
+        }
+    }
+
+    [PeerFact(Peer.Named, Peer.Dig)]
+    public async Task Bind_OneFlippedSignatureByte_IsServfail()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        using var proxy = new CorruptingProxy(certdns.Port, $"{Split("revoked")[..32]}");
+        using var named = await StartValidatingNamed("named-proxy", proxy.Port, _anchor, cookies: false);
+        var bad = await Dig.RunAsync(named.Port, $"{Split("revoked")}.status.example", "A", "+rec", "+dnssec");
+        Assert.True(bad.Status == "SERVFAIL", $"a corrupted RRSIG was accepted: {bad.Status}\n{bad.Output}");
+        Assert.True(proxy.Corrupted > 0, "the proxy corrupted nothing");
+        var good = await Dig.RunAsync(named.Port, $"{Split("valid")}.status.example", "A", "+rec", "+dnssec");
+        Assert.True(good.Status == "NOERROR" && good.Flags.Contains("ad"), good.Output);
+    }
+
+    private string OtherAnchor()
+    {
+        var other = _dir.File("other.keys");
+        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", other).ExitCode);
+        var wrong = _dir.File("wrong-anchor");
+        File.WriteAllText(wrong, CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", other).Stdout);
+        return wrong;
+    }
+
+    /// <summary>named validating on a free loopback port, polled until it answers a query of its own (a refusal counts).</summary>
+    private async Task<RunningNamed> StartValidatingNamed(string folder, int certdnsPort, string anchor, bool cookies = true)
+    {
+        var port = CertDnsProcess.FreePort();
+        var dir = _dir.File(folder);
+        var process = NamedServer.StartValidating(dir, port, "status.example", certdnsPort, File.ReadAllText(anchor), cookies);
+        var named = new RunningNamed(process, port);
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited)
+            {
+                var why = $"named exited {process.ExitCode}: {(File.Exists(NamedServer.LogPath(dir)) ? File.ReadAllText(NamedServer.LogPath(dir)) : "no log")}\n{File.ReadAllText(Path.Combine(dir, "named.conf"))}";
+                named.Dispose();
+                throw new InvalidOperationException(why);
+            }
+            using var probe = new UdpClient();
+            probe.Connect(IPAddress.Loopback, port);
+            await probe.SendAsync(new byte[] { 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 });
+            using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            try
+            {
+                await probe.ReceiveAsync(wait.Token);
+                return named;
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        named.Dispose();
+        throw new TimeoutException("named did not answer within 30 s");
+    }
+
+    private sealed class RunningNamed(Process process, int port) : IDisposable
+    {
+        public int Port { get; } = port;
+
+        public void Dispose()
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit(5000);
+            process.Dispose();
+        }
+    }
+
+    /// <summary>Every status in every name form, both views, TXT, NODATA, empty non-terminal, apex and unknown names, asked of a validating resolver on <paramref name="resolver"/>.</summary>
+    private async Task EveryStatusFormViewAndDenialHasAd(int resolver)
+    {
         foreach (var (name, code) in new[] { ("valid", "127.0.1.2"), ("revoked", "127.0.0.2"), ("held", "127.0.0.4"), ("blocked", "127.0.0.3") })
         {
             var parsed = _scenario.Clients[name].Parsed;
             var hex = Hex.Lower(parsed.Sha256);
             foreach (var form in new[] { Split(name), hex[..56], Hex.Lower(parsed.Sha1), Hex.Base32(parsed.Sha256) })
             {
-                var answer = await Dig.RunAsync(unbound.Port, $"{form}.status.example", "A", "+rec", "+dnssec");
+                var answer = await Dig.RunAsync(resolver, $"{form}.status.example", "A", "+rec", "+dnssec");
                 Assert.True(answer.Status == "NOERROR" && answer.Flags.Contains("ad"), $"{name} as {form}: {answer.Status} {string.Join(' ', answer.Flags)}\n{answer.Output}");
                 Assert.Equal(code, answer.SingleAnswer("A")[4]);
             }
-            var txt = await Dig.RunAsync(unbound.Port, $"{Split(name)}.status.example", "TXT", "+rec", "+dnssec");
+            var txt = await Dig.RunAsync(resolver, $"{Split(name)}.status.example", "TXT", "+rec", "+dnssec");
             Assert.True(txt.Flags.Contains("ad"), txt.Output);
             Assert.Contains(name switch { "blocked" => "block", "held" => "hold", _ => name }, txt.SingleAnswer("TXT")[4], StringComparison.OrdinalIgnoreCase);
             // Views: bl publishes everything but valid, wl only valid; a status a view hides is a validated denial.
             foreach (var view in new[] { "bl", "wl" })
             {
                 bool listed = view == "bl" ? name != "valid" : name == "valid";
-                var r = await Dig.RunAsync(unbound.Port, $"{Split(name)}.{view}.status.example", "A", "+rec", "+dnssec");
+                var r = await Dig.RunAsync(resolver, $"{Split(name)}.{view}.status.example", "A", "+rec", "+dnssec");
                 Assert.True(r.Flags.Contains("ad"), $"{name} in {view}: no AD\n{r.Output}");
                 if (listed) Assert.Equal(code, r.SingleAnswer("A")[4]);
                 else Assert.True(r.Answer.All(a => a[3] != "A"), r.Output);
@@ -80,14 +179,14 @@ public sealed class DnssecResolverTests : IDisposable
             ($"{new string('c', 32)}.{new string('d', 32)}.bl.status.example", "TXT"),
         })
         {
-            var r = await Dig.RunAsync(unbound.Port, qname, qtype, "+rec", "+dnssec");
+            var r = await Dig.RunAsync(resolver, qname, qtype, "+rec", "+dnssec");
             Assert.True(r.Status is "NOERROR" or "NXDOMAIN" && r.Flags.Contains("ad"), $"{qname} {qtype}: {r.Status} {string.Join(' ', r.Flags)}\n{r.Output}");
             Assert.DoesNotContain(r.Answer, a => a[3] == qtype);
         }
 
-        var soa = await Dig.RunAsync(unbound.Port, "status.example", "SOA", "+rec", "+dnssec");
+        var soa = await Dig.RunAsync(resolver, "status.example", "SOA", "+rec", "+dnssec");
         Assert.True(soa.Flags.Contains("ad"), soa.Output);
-        var ns = await Dig.RunAsync(unbound.Port, "status.example", "NS", "+rec", "+dnssec");
+        var ns = await Dig.RunAsync(resolver, "status.example", "NS", "+rec", "+dnssec");
         Assert.True(ns.Flags.Contains("ad"), ns.Output);
     }
 
@@ -108,10 +207,7 @@ public sealed class DnssecResolverTests : IDisposable
     [PeerFact(Peer.Unbound, Peer.Dig)]
     public async Task Unbound_WrongTrustAnchor_IsServfail()
     {
-        var other = _dir.File("other.keys");
-        Assert.Equal(0, CertDnsProcess.Run(_dir.Path, "--zone", "status.example", "dnssec", "keygen", "--keys", other).ExitCode);
-        var wrong = _dir.File("wrong-anchor");
-        File.WriteAllText(wrong, CertDnsProcess.Run(_dir.Path, "dnssec", "dnskey", "--keys", other).Stdout);
+        var wrong = OtherAnchor();
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
         using var unbound = ValidatingUnbound.Start(_dir, "w", certdns.Port, wrong);
         var r = await Dig.RunAsync(unbound.Port, $"{Split("revoked")}.status.example", "A", "+rec", "+dnssec");
