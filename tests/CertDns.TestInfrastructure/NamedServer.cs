@@ -13,7 +13,43 @@ public static class NamedServer
     /// Starts named on <paramref name="port"/> with <paramref name="clauses"/> (key, zone and server statements) after
     /// its options; the log is <see cref="LogPath(string)"/>.
     /// </summary>
-    public static Process Start(string dir, int port, string clauses)
+    public static Process Start(string dir, int port, string clauses) => Start(dir, port, clauses, "recursion no;\n    dnssec-validation no;");
+
+    /// <summary>
+    /// Starts named as a validating resolver: recursion for 127.0.0.0/8 only, <c>dnssec-validation yes</c> (only the
+    /// configured anchors, not the built-in root key), every DNSKEY record of <paramref name="dnskey"/> (presentation form
+    /// with ; comments, as <c>certdns dnssec dnskey</c> prints it) as a static key, and <paramref name="zone"/> and
+    /// the root forwarded only to 127.0.0.1 port <paramref name="authoritative"/>, so named asks nothing off loopback; <paramref name="cookies"/> off sends
+    /// queries without a COOKIE option (so answers end in an option-less OPT, as a byte-flipping relay expects).
+    /// </summary>
+    public static Process StartValidating(string dir, int port, string zone, int authoritative, string dnskey, bool cookies = true)
+    {
+        var anchors = new System.Text.StringBuilder();
+        foreach (var line in dnskey.Split('\n'))
+        {
+            var f = line.Split(';')[0].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            int at = Array.IndexOf(f, "DNSKEY");
+            if (at < 0 || f.Length < at + 5) continue;
+            anchors.Append(CultureInfo.InvariantCulture, $"{zone}. static-key {f[at + 1]} {f[at + 2]} {f[at + 3]} \"{string.Concat(f[(at + 4)..])}\"; ");
+        }
+        if (anchors.Length == 0) throw new ArgumentException($"no DNSKEY record in: {dnskey}", nameof(dnskey));
+        var forward = string.Create(CultureInfo.InvariantCulture, $"type forward; forward only; forwarders {{ 127.0.0.1 port {authoritative}; }};");
+        return Start(dir, port, string.Create(CultureInfo.InvariantCulture, $$"""
+            trust-anchors { {{anchors}}};
+            zone "{{zone}}" { {{forward}} };
+            zone "." { {{forward}} };
+            server 127.0.0.1 { send-cookie {{(cookies ? "yes" : "no")}}; };
+            """), """
+            recursion yes;
+                allow-recursion { 127.0.0.0/8; };
+                allow-query-cache { 127.0.0.0/8; };
+                dnssec-validation yes;
+                qname-minimization off;
+                query-source address 127.0.0.1;
+            """);
+    }
+
+    private static Process Start(string dir, int port, string clauses, string policy)
     {
         Directory.CreateDirectory(dir);
         var conf = Path.Combine(dir, "named.conf");
@@ -25,8 +61,7 @@ public static class NamedServer
                 managed-keys-directory "{{dir}}";
                 listen-on port {{port}} { 127.0.0.1; };
                 listen-on-v6 { none; };
-                recursion no;
-                dnssec-validation no;
+                {{policy}}
                 notify no;
                 allow-transfer { none; };
             };

@@ -13,7 +13,7 @@ public static class Peer
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
         Curl = "curl", DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script",
-        LdnsVerifyZone = "ldns-verify-zone", LdnsKey2ds = "ldns-key2ds", Delv = "delv";
+        LdnsVerifyZone = "ldns-verify-zone", LdnsKey2ds = "ldns-key2ds", Delv = "delv", Dnsviz = "dnsviz";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -53,6 +53,7 @@ public static class Peer
         LdnsVerifyZone => "/usr/bin/ldns-verify-zone",
         LdnsKey2ds => "/usr/bin/ldns-key2ds",
         Delv => "/usr/bin/delv",
+        Dnsviz => "/usr/bin/dnsviz",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
