@@ -101,8 +101,9 @@ internal static class DnssecBench
         var psi = Peers.CertDns(options.CertDns, options.UdpThreads).Start(data, dir, port);
         if (!signed) return psi;
         string keys = Path.Combine(dir, "keys.json"), config = Path.Combine(dir, "certdns.toml");
-        var keygen = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { options.CertDns, "--zone", DataSet.Apex, "dnssec", "keygen", "--keys", keys }) keygen.ArgumentList.Add(a);
+        var keygen = Peers.Command(options.CertDns);
+        keygen.RedirectStandardOutput = keygen.RedirectStandardError = true;
+        foreach (var a in new[] { "--zone", DataSet.Apex, "dnssec", "keygen", "--keys", keys }) keygen.ArgumentList.Add(a);
         using (var p = Process.Start(keygen)!)
         {
             p.StandardOutput.ReadToEnd();
@@ -117,36 +118,5 @@ internal static class DnssecBench
     }
 
     /// <summary>Knot with mod-onlinesign (its default policy: ECDSA P-256, keys made at load), one UDP worker.</summary>
-    private static ProcessStartInfo KnotOnlineSign(DataSet data, string dir, int port)
-    {
-        var conf = Path.Combine(dir, "knot.conf");
-        File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                rundir: "{dir}"
-                pidfile: "{dir}/knot.pid"
-                listen: 127.0.0.1@{port}
-                udp-workers: 1
-                tcp-workers: 1
-                background-workers: 1
-            log:
-              - target: stderr
-                any: error
-            database:
-                storage: "{dir}"
-            template:
-              - id: default
-                storage: "{dir}"
-                zonefile-sync: -1
-                zonefile-load: whole
-                journal-content: none
-                semantic-checks: off
-            zone:
-              - domain: {DataSet.Apex}
-                file: "{data.ZoneFile}"
-                module: mod-onlinesign
-            """));
-        var psi = new ProcessStartInfo("knotd");
-        foreach (var a in new[] { "-c", conf }) psi.ArgumentList.Add(a);
-        return psi;
-    }
+    private static ProcessStartInfo KnotOnlineSign(DataSet data, string dir, int port) => Peers.KnotStart(data, dir, port, "mod-onlinesign");
 }

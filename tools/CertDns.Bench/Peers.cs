@@ -93,7 +93,13 @@ internal static class Peers
     });
 
     /// <summary>Knot in the foreground with its own run and storage directories; one UDP and one TCP worker.</summary>
-    public static readonly Peer Knot = new("knot", (data, dir, port) =>
+    public static readonly Peer Knot = new("knot", (data, dir, port) => KnotStart(data, dir, port, module: null));
+
+    /// <summary>
+    /// knotd as <see cref="Knot"/> runs it, the zone optionally served through a query <paramref name="module"/>
+    /// (mod-onlinesign for the DNSSEC rows): one configuration, so the signed and unsigned Knot rows differ by that alone.
+    /// </summary>
+    public static ProcessStartInfo KnotStart(DataSet data, string dir, int port, string? module)
     {
         var conf = Path.Combine(dir, "knot.conf");
         File.WriteAllText(conf, $"""
@@ -119,11 +125,11 @@ internal static class Peers
             zone:
               - domain: {DataSet.Apex}
                 file: "{data.ZoneFile}"
-            """);
+            """ + (module is null ? "" : $"\n    module: {module}") + "\n");
         var psi = new ProcessStartInfo("knotd");
         foreach (var a in new[] { "-c", conf }) psi.ArgumentList.Add(a);
         return psi;
-    });
+    }
 
     private static void Chmod(string dir)
     {
