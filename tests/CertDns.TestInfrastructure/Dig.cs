@@ -6,7 +6,13 @@ namespace CertDns.TestInfrastructure;
 /// <summary>What dig printed, read back into the parts tests check.</summary>
 public sealed record DigResult(string Status, IReadOnlySet<string> Flags, IReadOnlyList<string[]> Answer, IReadOnlyList<string[]> Authority, string? Edns, string Output)
 {
-    public string[] SingleAnswer(string type) => Assert.Single(Answer, r => r[3] == type);
+    /// <summary>The one answer record of <paramref name="type"/>; a failure shows what dig printed, so a flake says why.</summary>
+    public string[] SingleAnswer(string type)
+    {
+        var matching = Answer.Where(r => r[3] == type).ToList();
+        Assert.True(matching.Count == 1, $"expected one {type} answer, dig printed {matching.Count}:\n{Output}");
+        return matching[0];
+    }
 }
 
 /// <summary>Runs the real <c>dig</c> against a local port.</summary>

@@ -30,6 +30,9 @@ public sealed class PeerAnswers(int certdnsPort, string peer, int peerPort)
     {
         var theirs = await Dig.RunAsync(peerPort, qname, "TXT");
         var ours = await Dig.RunAsync(certdnsPort, qname, "TXT");
+        // Each side checked on its own, so a failure names the server that answered without the record.
+        Assert.True(ours.Answer.Count(r => r[3] == "TXT") == 1, $"certdns answered {qname} TXT without one TXT record:\n{ours.Output}");
+        Assert.True(theirs.Answer.Count(r => r[3] == "TXT") == 1, $"{peer} answered {qname} TXT without one TXT record (certdns: {ours.SingleAnswer("TXT")[4]}):\n{theirs.Output}");
         Assert.Equal(ours.SingleAnswer("TXT")[4], theirs.SingleAnswer("TXT")[4]);
     }
 }
