@@ -221,8 +221,12 @@ public sealed class DnssecKey : IDisposable
         return ds;
     }
 
+    private int _disposed;
+
+    /// <summary>Frees the private key; a second call does nothing (a rollover's new key set holds the old set's keys too).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (_ecdsa is not null)
         {
             foreach (var e in _ecdsa.Values) e.Dispose();
