@@ -41,8 +41,6 @@ public sealed class KeySetWatcher
     /// <summary>Re-reads the file if it changed and moves to the keys' state now; true when the served keys changed.</summary>
     public bool Check()
     {
-        DnssecKeySet next;
-        string why;
         lock (_lock)
         {
             var now = _time.GetUtcNow();
@@ -78,10 +76,10 @@ public sealed class KeySetWatcher
                 return false;
             }
             if (view.Signature == Current.Signature) return false;
-            why = $"DNSSEC keys: {reread ?? "a rollover phase came"}, now {view.Signature}";
-            Current = next = view;
+            Current = view;
+            // Inside the lock: two checks at once (a slow poll) must not hand the keys over out of order.
+            _changed(view, $"DNSSEC keys: {reread ?? "a rollover phase came"}, now {view.Signature}");
+            return true;
         }
-        _changed(next, why);
-        return true;
     }
 }
