@@ -130,6 +130,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 responder.UseKeys(next);
                 _log.LogInformation("{Message}", store.AdvanceSerial(why));
             }, keyLog.Write);
+            var period = settings.Poll;
             _keyCheck = clock.CreateTimer(_ =>
             {
                 try
@@ -139,6 +140,12 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
                 {
                     keyLog.Write($"{keysPath}: checking the DNSSEC keys failed: {e.Message}");
+                }
+                // server.poll is live: the key set is checked at the store's pace, as the rollover timing assumes.
+                if (store.Interval is var interval && interval != period)
+                {
+                    period = interval;
+                    _keyCheck?.Change(interval, interval);
                 }
             }, null, settings.Poll, settings.Poll);
         }

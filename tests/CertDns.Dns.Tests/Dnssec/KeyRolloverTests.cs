@@ -149,6 +149,42 @@ public sealed class KeyRolloverTests
         first.Dispose();
     }
 
+    [Fact]
+    public void Watcher_RefusesABadFileOnce_KeepsTheKeys_AndTakesTheNextGoodOne()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("keys");
+        var time = new FakeTimeProvider(Start);
+        using (var generated = DnssecKeySet.Generate(TestZone.Apex, DnssecAlgorithm.EcdsaP256Sha256, split: false, Start.AddDays(-1)))
+            generated.Save(path, overwrite: false);
+        var loaded = DnssecKeySet.Load(path, Start);
+        var log = new List<string>();
+        var changes = new List<DnssecKeySet>();
+        var watcher = new KeySetWatcher(path, loaded, time, (keys, _) => changes.Add(keys), log.Add);
+        var served = watcher.Current.Signature;
+        Assert.False(watcher.Check());
+
+        var good = File.ReadAllBytes(path);
+        File.WriteAllText(path, "{\"zone\": ");
+        Assert.False(watcher.Check());
+        Assert.False(watcher.Check());
+        var line = Assert.Single(log);
+        Assert.StartsWith(path + ": not a valid key set", line, StringComparison.Ordinal);
+        Assert.Equal(served, watcher.Current.Signature);
+
+        // The operator's next rollover, written whole: taken at the next check.
+        File.WriteAllBytes(path, good);
+        File.SetUnixFileMode(path, DnssecKeySet.NewFileMode);
+        var (rolled, fresh) = KeyRollover.Start(DnssecKeySet.Load(path, Start), path, null, null, Timing, Start);
+        rolled.Save(path, overwrite: true);
+        Assert.True(watcher.Check());
+        Assert.Contains(fresh.KeyTag, Assert.Single(changes).KeySigningKeys.Select(k => k.KeyTag));
+        Assert.False(watcher.Check());
+        // Nothing more happens by the clock until the operator's DS change.
+        time.Advance(TimeSpan.FromDays(30));
+        Assert.False(watcher.Check());
+    }
+
     /// <summary>
     /// A validator's caches over [<paramref name="from"/>, <paramref name="until"/>]: at each moment t it may hold an
     /// RRset with its signatures served at any s in [t - Dprp - TTLsig, t], the DNSKEY RRset served at any v in
