@@ -160,14 +160,15 @@ internal sealed class ServeCommand
                 : file?.CookieSecret is { } secret ? new ServerCookies(secret, file.CookiePreviousSecret, TimeProvider.System)
                 : ServerCookies.Random(TimeProvider.System);
             settings = settings with { Server = settings.Server with { RateLimiter = limiter, RateLimitEnabled = limit }, Cookies = cookies };
-            // DNSSEC: the key set is read once, before anything binds; a key set that cannot be read stops the start.
+            // DNSSEC: the key set is read before anything binds; a key set that cannot be read stops the start. The server
+            // reads it again when it changes (ServeService), so a rollover needs no restart.
             if (file?.Dnssec == true)
             {
                 var keysPath = file.DnssecKeys ?? throw new BadInputException(file.Path, "zone.dnssec = true needs zone.dnssec-keys (the file certdns dnssec keygen writes)");
                 var keySet = CertDns.Dns.Dnssec.DnssecKeySet.Load(keysPath);
                 if (!keySet.Zone.Equals(settings.Apex.TrimEnd('.').ToLowerInvariant() + ".", StringComparison.Ordinal))
                     throw new BadInputException(keysPath, $"key set is for {keySet.Zone}, the zone is {settings.Apex}");
-                settings = settings with { Signer = new CertDns.Dns.Dnssec.OnlineSigner(keySet) };
+                settings = settings with { Signer = new CertDns.Dns.Dnssec.OnlineSigner(keySet), DnssecKeysPath = keysPath };
             }
 
             IReadOnlyList<DemoCertificate> demoCerts = [];

@@ -35,6 +35,9 @@ internal sealed record ServeSettings(
 
     /// <summary>The online signer (zone.dnssec); null: the zone is served unsigned.</summary>
     public CertDns.Dns.Dnssec.OnlineSigner? Signer { get; init; }
+
+    /// <summary>The key set file the signer's keys came from (zone.dnssec-keys): checked again at every poll.</summary>
+    public string? DnssecKeysPath { get; init; }
 }
 
 /// <summary>What a configuration reload needs from the command line.</summary>
@@ -66,6 +69,7 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
     private MonitorEndpoint? _monitor;
     private CertDns.Server.Dnstap.DnstapWriter? _dnstap;
     private PosixSignalRegistration? _hangup;
+    private ITimer? _keyCheck;
 
     /// <summary>The parts SIGHUP reloads, in order: the configuration (with <c>--config</c>), then the store.</summary>
     public ReloadHooks Reloads { get; } = new(TimeProvider.System, e =>
@@ -115,6 +119,36 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
                 next => live.Apply(reconfigure.Resolve(next)), m => _log.LogWarning("{Message}", m)));
         }
         Reloads.Add(_watcher);
+        if (settings.Signer is { } signing && settings.DnssecKeysPath is { } keysPath)
+        {
+            // Rollovers without a restart: the key set file is read again when it changes and its keys viewed at the
+            // clock's time, at every poll; a new phase signs from the next query and goes to secondaries under a new serial.
+            var store = _watcher;
+            var keyLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
+            var keys = new CertDns.Dns.Dnssec.KeySetWatcher(keysPath, signing.Keys, clock, (next, why) =>
+            {
+                responder.UseKeys(next);
+                _log.LogInformation("{Message}", store.AdvanceSerial(why));
+            }, keyLog.Write);
+            var period = settings.Poll;
+            _keyCheck = clock.CreateTimer(_ =>
+            {
+                try
+                {
+                    keys.Check();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or InvalidOperationException)
+                {
+                    keyLog.Write($"{keysPath}: checking the DNSSEC keys failed: {e.Message}");
+                }
+                // server.poll is live: the key set is checked at the store's pace, as the rollover timing assumes.
+                if (store.Interval is var interval && interval != period)
+                {
+                    period = interval;
+                    _keyCheck?.Change(interval, interval);
+                }
+            }, null, settings.Poll, settings.Poll);
+        }
         // The first load of a large store takes seconds: a spinner on a terminal, nothing in a unit's journal.
         var first = ProgressDisplay.Run($"loading {settings.DbPath}", _ => _watcher.Start());
         var errors = new LogThrottle(m => _log.LogError("{Message}", m), clock, TimeSpan.FromMinutes(1));
@@ -205,6 +239,8 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
     {
         _hangup?.Dispose();
         _hangup = null;
+        _keyCheck?.Dispose();
+        _keyCheck = null;
         if (_monitor is not null) await _monitor.DisposeAsync().ConfigureAwait(false);
         _monitor = null;
         foreach (var server in _servers) await server.DisposeAsync().ConfigureAwait(false);

@@ -80,10 +80,34 @@ public sealed class DnsResponder
             throw new ArgumentException($"the key set is for {signer.Keys.Zone}, the zone is {_identity.Zone.Apex}", nameof(signer));
     }
 
-    private readonly OnlineSigner? _signer;
+    private volatile OnlineSigner? _signer;
+    private readonly Lock _swap = new();
 
     /// <summary>The online signer (null: the zone is not signed).</summary>
     public OnlineSigner? Signer => _signer;
+
+    /// <summary>
+    /// Signs with <paramref name="keys"/> from the next query on (a rollover's phase, or a rewritten key set file): a new
+    /// online signer, whose caches start empty (no signature by a key that stopped signing is served from them), swapped
+    /// in with the zone as one reference, and the transfers' signer told. The caller advances the serial, so secondaries
+    /// transfer the zone with the new DNSKEY RRset and RRSIGs.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The zone is not signed.</exception>
+    /// <exception cref="ArgumentException">The key set is another zone's.</exception>
+    public void UseKeys(DnssecKeySet keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        lock (_swap)
+        {
+            if (_signer is null) throw new InvalidOperationException("the zone is not signed: no keys to replace");
+            if (!keys.Zone.Equals(_identity.Zone.Apex.ToLowerInvariant() + ".", StringComparison.Ordinal))
+                throw new ArgumentException($"the key set is for {keys.Zone}, the zone is {_identity.Zone.Apex}", nameof(keys));
+            var signer = new OnlineSigner(keys);
+            _identity = new Identity(_identity.Options, signer);
+            _signer = signer;
+            TransferSigner?.Use(keys);
+        }
+    }
 
     /// <summary>The differences between published serials that IXFR answers from; null sends the whole zone to every IXFR.</summary>
     public ZoneJournal? Journal { get; init; }
@@ -107,11 +131,14 @@ public sealed class DnsResponder
     public Zone UseZone(ZoneOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var next = new Identity(options, _signer);
-        if (!next.Zone.Apex.Equals(_identity.Zone.Apex, StringComparison.OrdinalIgnoreCase))
-            throw new ArgumentException($"the zone is {_identity.Zone.Apex}: another apex ({next.Zone.Apex}) needs a restart", nameof(options));
-        _identity = next;
-        return next.Zone;
+        lock (_swap)
+        {
+            var next = new Identity(options, _signer);
+            if (!next.Zone.Apex.Equals(_identity.Zone.Apex, StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"the zone is {_identity.Zone.Apex}: another apex ({next.Zone.Apex}) needs a restart", nameof(options));
+            _identity = next;
+            return next.Zone;
+        }
     }
 
     /// <summary>

@@ -53,21 +53,42 @@ public sealed class DnssecKey : IDisposable
 
     public ushort KeyTag { get; }
 
+    /// <summary>The state the file gave, for a key without times; otherwise <see cref="StateAt"/> decides.</summary>
     public DnssecKeyState State { get; set; } = DnssecKeyState.Active;
 
     public DateTimeOffset Created { get; set; }
 
-    /// <summary>When the key entered the DNSKEY RRset, when it started signing, when it stopped (RFC 7583 timing); null for not yet.</summary>
+    /// <summary>
+    /// When the key enters the DNSKEY RRset, starts signing, stops signing and leaves the DNSKEY RRset (RFC 7583
+    /// section 3.1's Tpub, Tact, Tret, Trem); null for not planned.
+    /// </summary>
     public DateTimeOffset? Published { get; set; }
 
     public DateTimeOffset? Activated { get; set; }
 
     public DateTimeOffset? Retired { get; set; }
 
-    /// <summary>Whether the key belongs in the DNSKEY RRset (published or active).</summary>
-    public bool IsPublished => State is DnssecKeyState.Published or DnssecKeyState.Active;
+    public DateTimeOffset? Removed { get; set; }
 
-    public bool IsActive => State == DnssecKeyState.Active;
+    /// <summary>The key tag of the key that replaces this one in a rollover (RFC 7583's successor); null when none.</summary>
+    public ushort? Successor { get; set; }
+
+    /// <summary>
+    /// The key's state at <paramref name="at"/>, from its times: the latest of published, activated, retired and
+    /// removed that has come. A key with no times at all keeps the state the file gave it.
+    /// </summary>
+    public DnssecKeyState StateAt(DateTimeOffset at)
+    {
+        if (Published is null && Activated is null && Retired is null && Removed is null) return State;
+        if (Removed is { } removed && at >= removed) return DnssecKeyState.Removed;
+        if (Retired is { } retired && at >= retired) return DnssecKeyState.Retired;
+        if (Activated is { } activated && at >= activated) return DnssecKeyState.Active;
+        if (Published is { } published && at >= published) return DnssecKeyState.Published;
+        return DnssecKeyState.Generated;
+    }
+
+    /// <summary>Whether a key in <paramref name="state"/> belongs in the DNSKEY RRset (published, active or retired).</summary>
+    public static bool InDnskeyRrset(DnssecKeyState state) => state is DnssecKeyState.Published or DnssecKeyState.Active or DnssecKeyState.Retired;
 
     /// <summary>A new key from the system's random source.</summary>
     public static DnssecKey Generate(DnssecAlgorithm algorithm, bool keySigningKey, DateTimeOffset now)
@@ -200,8 +221,12 @@ public sealed class DnssecKey : IDisposable
         return ds;
     }
 
+    private int _disposed;
+
+    /// <summary>Frees the private key; a second call does nothing (a rollover's new key set holds the old set's keys too).</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         if (_ecdsa is not null)
         {
             foreach (var e in _ecdsa.Values) e.Dispose();

@@ -8,28 +8,68 @@ namespace CertDns.Dns.Dnssec;
 /// <summary>
 /// A zone's DNSSEC keys, kept in one file outside the store, mode 0600 (or 0640 for a group the service runs in):
 /// JSON <c>{"zone": "bl.example.", "keys": [{"tag", "algorithm", "flags", "state", "created", "published",
-/// "activated", "retired", "private"}]}</c>, times in ISO 8601 UTC, <c>private</c> the base64 private half (the
-/// P-256 scalar d or the Ed25519 seed, 32 octets). The tag is checked against the key on load.
-/// Active keys sign: the DNSKEY RRset with every active KSK, the other RRsets with every active ZSK, or with the
-/// KSKs when there is none (a combined signing key, as Knot's onlinesign uses). Several active keys of a kind sign
-/// side by side (the double-signature phase of a rollover, RFC 6781 section 4.1).
+/// "activated", "retired", "removed", "successor", "private"}]}</c>, times in ISO 8601 UTC, <c>private</c> the base64
+/// private half (the P-256 scalar d or the Ed25519 seed, 32 octets). The tag is checked against the key on load.
+/// <para>
+/// A set is a view of its keys at one moment (<see cref="AtTime"/>): each key's state comes from its times
+/// (<see cref="DnssecKey.StateAt"/>), so a rollover the file plans moves on by the clock alone. Active keys sign: the
+/// DNSKEY RRset with every active KSK, the other RRsets with every active ZSK, or with the KSKs when there is none (a
+/// combined signing key, as Knot's onlinesign uses). Several active keys of a kind sign side by side (the
+/// double-signature phase of a rollover, RFC 6781 section 4.1.2); published and retired keys are in the DNSKEY RRset
+/// and sign nothing (pre-publication, section 4.1.1.1).
+/// </para>
 /// </summary>
 public sealed class DnssecKeySet : IDisposable
 {
     /// <summary>File mode for a new key set: read and write for the owner only.</summary>
     public const UnixFileMode NewFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
 
-    public DnssecKeySet(string zone, IEnumerable<DnssecKey> keys)
+    private readonly DnssecKeyState[] _states;
+    private readonly bool _ownsKeys;
+
+    /// <summary>
+    /// The keys of <paramref name="zone"/> as they are at <paramref name="at"/> (each key's state from its times), or,
+    /// without a moment, as their <see cref="DnssecKey.State"/> says.
+    /// </summary>
+    public DnssecKeySet(string zone, IEnumerable<DnssecKey> keys, DateTimeOffset? at = null)
+        : this(zone, [.. keys], at, ownsKeys: true)
+    {
+    }
+
+    private DnssecKeySet(string zone, DnssecKey[] keys, DateTimeOffset? at, bool ownsKeys)
     {
         Zone = zone.EndsWith('.') ? zone.ToLowerInvariant() : zone.ToLowerInvariant() + ".";
         ZoneWire = CanonicalName.FromText(Zone);
-        Keys = [.. keys];
-        Published = [.. Keys.Where(k => k.IsPublished)];
-        KeySigningKeys = [.. Keys.Where(k => k.IsActive && k.IsKeySigningKey)];
-        var zsks = Keys.Where(k => k.IsActive && !k.IsKeySigningKey).ToArray();
+        Keys = keys;
+        ViewedAt = at;
+        _ownsKeys = ownsKeys;
+        _states = [.. keys.Select(k => at is { } t ? k.StateAt(t) : k.State)];
+        Published = [.. keys.Where((k, i) => DnssecKey.InDnskeyRrset(_states[i]))];
+        KeySigningKeys = [.. keys.Where((k, i) => _states[i] == DnssecKeyState.Active && k.IsKeySigningKey)];
+        var zsks = keys.Where((k, i) => _states[i] == DnssecKeyState.Active && !k.IsKeySigningKey).ToArray();
         ZoneSigningKeys = zsks.Length > 0 ? zsks : KeySigningKeys;
         DnskeyRdatas = [.. Published.Select(k => (ReadOnlyMemory<byte>)k.DnskeyRdata)];
     }
+
+    /// <summary>The moment this view is of; null when the keys' stored states were taken as they are.</summary>
+    public DateTimeOffset? ViewedAt { get; }
+
+    /// <summary>The same keys as they are at <paramref name="at"/>; the view shares them and disposing it disposes nothing.</summary>
+    public DnssecKeySet AtTime(DateTimeOffset at) => new(Zone, [.. Keys], at, ownsKeys: false);
+
+    /// <summary>The state of <paramref name="key"/> (one of <see cref="Keys"/>) in this view.</summary>
+    public DnssecKeyState StateOf(DnssecKey key)
+    {
+        for (int i = 0; i < Keys.Count; i++) if (ReferenceEquals(Keys[i], key)) return _states[i];
+        throw new ArgumentException($"key {key.KeyTag} is not in this key set", nameof(key));
+    }
+
+    /// <summary>
+    /// What the zone publishes and signs with in this view, as one comparable text: the DNSKEY RRset's tags, the tags that
+    /// sign it and those that sign the rest. Two views with the same text serve the same zone.
+    /// </summary>
+    public string Signature =>
+        $"dnskey {string.Join(',', Published.Select(k => k.KeyTag))}; ksk {string.Join(',', KeySigningKeys.Select(k => k.KeyTag))}; zsk {string.Join(',', ZoneSigningKeys.Select(k => k.KeyTag))}";
 
     /// <summary>The zone apex, lower case with a trailing dot; <see cref="ZoneWire"/> in wire form (the RRSIG signer's name).</summary>
     public string Zone { get; }
@@ -65,7 +105,10 @@ public sealed class DnssecKeySet : IDisposable
     /// others may read or anyone but its owner may write, a malformed one, a tag that does not match its key, or a set
     /// with no active key.
     /// </summary>
-    public static DnssecKeySet Load(string path)
+    public static DnssecKeySet Load(string path) => Load(path, DateTimeOffset.UtcNow);
+
+    /// <summary>Reads a key set file, as it is at <paramref name="at"/> (see <see cref="Load(string)"/>).</summary>
+    public static DnssecKeySet Load(string path, DateTimeOffset at)
     {
         if (!File.Exists(path)) throw new BadInputException(path, "no such key set file (certdns dnssec keygen creates one)");
         if (!OperatingSystem.IsWindows())
@@ -99,11 +142,15 @@ public sealed class DnssecKeySet : IDisposable
                 key.Published = Time(k, "published");
                 key.Activated = Time(k, "activated");
                 key.Retired = Time(k, "retired");
+                key.Removed = Time(k, "removed");
+                if (k.TryGetProperty("successor", out var successor) && successor.ValueKind == JsonValueKind.Number) key.Successor = successor.GetUInt16();
+                if (keys.Any(other => other.KeyTag == key.KeyTag))
+                    throw new FormatException($"two keys with key tag {key.KeyTag}");
                 keys.Add(key);
             }
-            var set = new DnssecKeySet(zone, keys);
+            var set = new DnssecKeySet(zone, keys, at);
             if (set.ZoneSigningKeys.Count == 0 || set.KeySigningKeys.Count == 0)
-                throw new FormatException("no active key-signing key (flags 257)");
+                throw new FormatException($"no active key-signing key (flags 257) at {at.UtcDateTime:yyyy-MM-dd'T'HH:mm:ss'Z'}");
             return set;
         }
         catch (Exception e) when (e is JsonException or FormatException or KeyNotFoundException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
@@ -134,11 +181,14 @@ public sealed class DnssecKeySet : IDisposable
                 w.WriteNumber("tag", k.KeyTag);
                 w.WriteNumber("algorithm", (byte)k.Algorithm);
                 w.WriteNumber("flags", k.Flags);
-                w.WriteString("state", k.State.ToString().ToLowerInvariant());
+                w.WriteString("state", StateOf(k).ToString().ToLowerInvariant());
                 WriteTime(w, "created", k.Created);
                 WriteTime(w, "published", k.Published);
                 WriteTime(w, "activated", k.Activated);
                 WriteTime(w, "retired", k.Retired);
+                WriteTime(w, "removed", k.Removed);
+                if (k.Successor is { } successor) w.WriteNumber("successor", successor);
+                else w.WriteNull("successor");
                 w.WriteString("private", Convert.ToBase64String(k.ExportPrivate()));
                 w.WriteEndObject();
             }
@@ -194,7 +244,7 @@ public sealed class DnssecKeySet : IDisposable
         foreach (var k in Published)
         {
             sb.Append(CultureInfo.InvariantCulture, $"{Zone}\t{ttl}\tIN\tDNSKEY\t{k.Flags} {DnssecType.Protocol} {(byte)k.Algorithm} {Convert.ToBase64String(k.PublicKey)}");
-            sb.Append(CultureInfo.InvariantCulture, $" ; {(k.IsKeySigningKey ? "KSK" : "ZSK")} key tag {k.KeyTag}, {k.State.ToString().ToLowerInvariant()}\n");
+            sb.Append(CultureInfo.InvariantCulture, $" ; {RoleOf(k)} key tag {k.KeyTag}, {StateOf(k).ToString().ToLowerInvariant()}\n");
         }
         return sb.ToString();
     }
@@ -211,8 +261,15 @@ public sealed class DnssecKeySet : IDisposable
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A key's role: CSK, a combined signing key (flags 257 in a set with no ZSK: it signs everything); KSK (257 beside
+    /// ZSKs: the DNSKEY RRset alone); ZSK (256: the rest).
+    /// </summary>
+    public string RoleOf(DnssecKey key) => !key.IsKeySigningKey ? "ZSK" : Keys.Any(k => !k.IsKeySigningKey) ? "KSK" : "CSK";
+
     public void Dispose()
     {
+        if (!_ownsKeys) return;
         foreach (var k in Keys) k.Dispose();
     }
 }

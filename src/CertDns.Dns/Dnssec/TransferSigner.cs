@@ -28,7 +28,7 @@ public sealed class TransferSigner
     private const ushort ClassIn = 1;
 
     private Zone _zone;
-    private readonly DnssecKeySet _keys;
+    private volatile DnssecKeySet _keys;
     private readonly int _rrsigLength;
     private readonly Lock _lock = new();
     private (uint Serial, SignatureWindow Window) _newest;
@@ -64,6 +64,18 @@ public sealed class TransferSigner
             _zone = zone;
             _chain = null;
         }
+    }
+
+    /// <summary>
+    /// Signs with <paramref name="keys"/> from now on (a rollover's phase). The signatures held stay for the keys that
+    /// still sign (they are found by key tag); the serial advance that follows empties the journal, so no step spans
+    /// two key sets and secondaries transfer the whole zone with the new DNSKEY RRset.
+    /// </summary>
+    public void Use(DnssecKeySet keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        if (keys.Zone != _keys.Zone) throw new ArgumentException($"the key set is for {keys.Zone}, not {_keys.Zone}", nameof(keys));
+        _keys = keys;
     }
 
     /// <summary>The NSEC3 parameters of the chain.</summary>
@@ -133,8 +145,10 @@ public sealed class TransferSigner
         var window = WindowFor(snapshot.Serial, now);
         var cache = CacheFor(window);
         var chain = Chain(snapshot, now, keep: false);
+        // One key set for the whole transfer, whatever a rollover swaps in meanwhile.
+        var keys = _keys;
         var apexRecords = _zone.ApexRecords(snapshot.Serial).ToList();
-        var dnskeys = _keys.DnskeyRdatas.Select(r => new ZoneRecord(_zone.Apex, DnssecType.Dnskey, (int)_zone.ApexTtl, r)).ToList();
+        var dnskeys = keys.DnskeyRdatas.Select(r => new ZoneRecord(_zone.Apex, DnssecType.Dnskey, (int)_zone.ApexTtl, r)).ToList();
         var nsec3Param = new ZoneRecord(_zone.Apex, DnssecType.Nsec3Param, (int)_zone.ApexTtl, Parameters.ParamRdata());
         // The apex's RRsets, then the glue's, grouped by owner and type as they come.
         var rrsets = new List<List<ZoneRecord>> { apexRecords.Take(1).ToList() };
@@ -147,7 +161,7 @@ public sealed class TransferSigner
         foreach (var rrset in rrsets)
         {
             foreach (var record in rrset) yield return record;
-            foreach (var rrsig in Rrsigs(rrset, (uint)rrset[0].Ttl, window, cache, sign: true)!) yield return rrsig;
+            foreach (var rrsig in Rrsigs(keys, rrset, (uint)rrset[0].Ttl, window, cache, sign: true)!) yield return rrsig;
         }
         var one = new List<ZoneRecord>(1) { default };
         foreach (var record in _zone.EntryRecords(snapshot, now))
@@ -155,14 +169,14 @@ public sealed class TransferSigner
             // A name's A and its TXT are an RRset each; the TXT RDATA is valid until the next record is asked for, so
             // it is signed before the record is passed on.
             one[0] = record;
-            var rrsigs = Rrsigs(one, EntryTtl, window, cache, sign: true)!;
+            var rrsigs = Rrsigs(keys, one, EntryTtl, window, cache, sign: true)!;
             yield return record;
             foreach (var rrsig in rrsigs) yield return rrsig;
         }
         foreach (var record in chain.Records((int)_zone.NegativeTtl))
         {
             one[0] = record;
-            var rrsigs = Rrsigs(one, _zone.NegativeTtl, window, cache, sign: true)!;
+            var rrsigs = Rrsigs(keys, one, _zone.NegativeTtl, window, cache, sign: true)!;
             yield return record;
             foreach (var rrsig in rrsigs) yield return rrsig;
         }
@@ -189,6 +203,7 @@ public sealed class TransferSigner
         var window = WindowFor(before.Serial, beforeAt);
         if (WindowFor(now.Serial, nowAt) != window) return false;
         var cache = CacheFor(window);
+        var keys = _keys;
         var oldChain = Chain(before, beforeAt);
         var newChain = Chain(now, nowAt);
         var nsec3Deleted = new List<ZoneRecord>();
@@ -205,7 +220,7 @@ public sealed class TransferSigner
             foreach (var record in records)
             {
                 one[0] = record;
-                var rrsigs = Rrsigs(one, ttl, window, cache, sign: false, gone);
+                var rrsigs = Rrsigs(keys, one, ttl, window, cache, sign: false, gone);
                 if (rrsigs is null) return false;
                 signedDeleted.AddRange(rrsigs);
             }
@@ -216,7 +231,7 @@ public sealed class TransferSigner
             foreach (var record in records)
             {
                 one[0] = record;
-                signedAdded.AddRange(Rrsigs(one, ttl, window, cache, sign: true, kept)!);
+                signedAdded.AddRange(Rrsigs(keys, one, ttl, window, cache, sign: true, kept)!);
             }
         }
         // The signatures of RRsets no longer published are dropped, unless the same RRset came back in this step.
@@ -235,7 +250,7 @@ public sealed class TransferSigner
     /// The RRSIG records of <paramref name="rrset"/> (one owner and type), one per signing key, from the cache or, when
     /// <paramref name="sign"/>, made now; null when one is not held and not to be made. Their TTL is the RRset's.
     /// </summary>
-    private List<ZoneRecord>? Rrsigs(List<ZoneRecord> rrset, uint originalTtl, SignatureWindow window, TransferSignatureCache cache, bool sign, List<UInt128>? ids = null)
+    private List<ZoneRecord>? Rrsigs(DnssecKeySet keys, List<ZoneRecord> rrset, uint originalTtl, SignatureWindow window, TransferSignatureCache cache, bool sign, List<UInt128>? ids = null)
     {
         var first = rrset[0];
         var owner = CanonicalName.FromText(first.Owner);
@@ -243,14 +258,14 @@ public sealed class TransferSigner
         for (int i = 0; i < rrset.Count; i++) rdatas[i] = Canonical(rrset[i]);
         var result = new List<ZoneRecord>();
         Span<byte> rrsig = stackalloc byte[_rrsigLength];
-        foreach (var key in _keys.SignersFor(first.Type))
+        foreach (var key in keys.SignersFor(first.Type))
         {
             var id = TransferSignatureCache.Id(key.KeyTag, owner, first.Type, originalTtl, rdatas);
             var held = cache.Get(id);
             if (held is null)
             {
                 if (!sign) return null;
-                int length = RrsigSigner.Sign(owner, first.Type, ClassIn, originalTtl, rdatas, window, key, _keys.ZoneWire, rrsig);
+                int length = RrsigSigner.Sign(owner, first.Type, ClassIn, originalTtl, rdatas, window, key, keys.ZoneWire, rrsig);
                 held = cache.Add(id, rrsig[..length]);
             }
             ids?.Add(id);
