@@ -47,6 +47,8 @@ public sealed class FilterRecipeTests : IDisposable
             // A copy naming the revoked certificate forged below the stamp must not be asked.
             ["valid"] = Stamp(clients["valid"]) + "\n" + Stamp(clients["revoked"]),
             ["held"] = Stamp(clients["held"]),
+            // Sendmail's ${cert_fp}: colon-separated octets (docs/sendmail/stamp.cf).
+            ["sendmail-revoked"] = $"X-CertDns-Client-Cert: {Host}; sha256={Hex.Colons(clients["revoked"].Parsed.Sha256)}",
         };
         var paths = new Dictionary<string, string>();
         foreach (var (name, stamp) in messages)
@@ -91,6 +93,7 @@ public sealed class FilterRecipeTests : IDisposable
         Assert.Equal(new Dictionary<string, double> { ["CERTDNS_REVOKED"] = 15.0 }, Scan(messages["revoked"]));
         Assert.Equal(new Dictionary<string, double> { ["CERTDNS_BLOCKED"] = 15.0 }, Scan(messages["blocked"]));
         Assert.Empty(Scan(messages["valid"]));
+        Assert.Equal(new Dictionary<string, double> { ["CERTDNS_REVOKED"] = 15.0 }, Scan(messages["sendmail-revoked"]));
 
         // With CertDns gone, the lookup fails and says so (rbl_group.conf scores it), never "not listed" in silence.
         _certdns!.Kill(entireProcessTree: true);
