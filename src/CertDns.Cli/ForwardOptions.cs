@@ -19,18 +19,23 @@ internal static class ForwardOptions
 
     public static Option<string?> From() => new("--from") { Description = "From address of the ARF reports (default abuse-reports@<zone>)" };
 
-    /// <summary>The MTA to hand reports to, or null when none was given.</summary>
+    /// <summary>The MTA to hand reports to, or null when none was given: the flags, else the file's <c>[complaints]</c>.</summary>
     /// <exception cref="BadInputException">The command is empty or the From address is not one.</exception>
     public static (SendmailSubmitter? Mta, string From) Parse(ParseResult r, Option<string?> sendmail, Option<string?> from)
     {
-        var sender = r.GetValue(from) ?? "abuse-reports@" + GlobalOptions.ZoneName(r);
+        var file = GlobalOptions.ConfigFile(r);
+        var (sender, fromName) = GlobalOptions.Given(r, from) ? (r.GetValue(from), "--from")
+            : file?.ComplaintsFrom is { } f ? (f, "complaints.from") : (null, "--from");
+        sender ??= "abuse-reports@" + GlobalOptions.ZoneName(r);
         if (!MimeKit.MailboxAddress.TryParse(sender, out var parsed) || parsed.Address.Contains(' ', StringComparison.Ordinal) || !parsed.Address.Contains('@', StringComparison.Ordinal))
-            throw new BadInputException(sender, "--from: not an e-mail address");
-        if (r.GetValue(sendmail) is not { } command) return (null, parsed.Address);
+            throw new BadInputException(sender, $"{fromName}: not an e-mail address");
+        var (command, name) = GlobalOptions.Given(r, sendmail) ? (r.GetValue(sendmail), "--sendmail")
+            : file?.ComplaintsSendmail is { } c ? (c, "complaints.sendmail") : (null, "--sendmail");
+        if (command is null) return (null, parsed.Address);
         var words = command.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (words.Length == 0) throw new BadInputException("--sendmail", "empty command");
-        if (!Path.IsPathRooted(words[0])) throw new BadInputException(words[0], "--sendmail: give the program's absolute path");
-        if (!File.Exists(words[0])) throw new BadInputException(words[0], "--sendmail: no such program");
+        if (words.Length == 0) throw new BadInputException(name, "empty command");
+        if (!Path.IsPathRooted(words[0])) throw new BadInputException(words[0], $"{name}: give the program's absolute path");
+        if (!File.Exists(words[0])) throw new BadInputException(words[0], $"{name}: no such program");
         return (new SendmailSubmitter(words), parsed.Address);
     }
 

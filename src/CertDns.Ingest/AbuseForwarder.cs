@@ -104,7 +104,7 @@ public sealed class AbuseForwarder(CertStore store, SendmailSubmitter? mta, stri
         if (!store.Forwards.StillListed(forward))
             return GiveUp(forward, ca.AbuseContact, subject, "the listing was lifted before the report was sent");
         if (mta is null)
-            return new ForwardOutcome(forward.Id, ca.AbuseContact, false, "queued: no --sendmail given to hand it to an MTA", true);
+            return new ForwardOutcome(forward.Id, ca.AbuseContact, false, "queued: no --sendmail (complaints.sendmail) given to hand it to an MTA", true);
         if (!store.Forwards.Claim(forward.Id, now))
             return new ForwardOutcome(forward.Id, ca.AbuseContact, false, "another run is sending it", true);
 

@@ -157,15 +157,18 @@ public sealed partial class MailComplaints(CertStore store, TimeProvider? clock 
         var header = evidence.Headers.FirstOrDefault(h => string.Equals(h.Field, TraceHeader, StringComparison.OrdinalIgnoreCase))
             ?? throw new BadInputException(source, $"attached message has no {TraceHeader} header");
         var match = TraceForm().Match(header.Value.Trim());
-        if (!match.Success) throw new BadInputException(source, $"topmost {TraceHeader} is not '<authserv-id>; sha256=<64 hex>[; spki-sha256=<64 hex>]'");
+        if (!match.Success) throw new BadInputException(source, $"topmost {TraceHeader} is not '<authserv-id>; sha256=<64 hex>[; spki-sha256=<64 hex>]' (hex, or octets joined by colons)");
         var host = match.Groups["host"].Value;
         if (!string.Equals(host, reporter.AuthservId, StringComparison.OrdinalIgnoreCase))
             throw new BadInputException(source, $"topmost {TraceHeader} was written by {host}, not by reporter {reporter.Name}'s {reporter.AuthservId}");
-        var sha256 = Convert.FromHexString(match.Groups["sha"].Value);
-        if (match.Groups["spki"].Success && store.Certificates.SpkiSha256(sha256) is { } spki && !spki.AsSpan().SequenceEqual(Convert.FromHexString(match.Groups["spki"].Value)))
+        var sha256 = Digest(match.Groups["sha"].Value);
+        if (match.Groups["spki"].Success && store.Certificates.SpkiSha256(sha256) is { } spki && !spki.AsSpan().SequenceEqual(Digest(match.Groups["spki"].Value)))
             throw new BadInputException(source, $"topmost {TraceHeader}: spki-sha256 is not the key of certificate {Hex.Lower(sha256)}");
         return sha256;
     }
+
+    /// <summary>A digest of the trace form: hex, with or without Sendmail's colons between octets.</summary>
+    private static byte[] Digest(string text) => Convert.FromHexString(text.Replace(":", "", StringComparison.Ordinal));
 
     private static byte[] Bytes(MimeMessage message)
     {
@@ -201,7 +204,8 @@ public sealed partial class MailComplaints(CertStore store, TimeProvider? clock 
             Task.FromResult(LocatePublicKey(methods, domain, selector, cancellationToken));
     }
 
-    [GeneratedRegex(@"^(?<host>[A-Za-z0-9.-]{1,253})\s*;\s*sha256=(?<sha>[0-9A-Fa-f]{64})(\s*;\s*spki-sha256=(?<spki>[0-9A-Fa-f]{64}))?\s*;?$")]
+    // Each digest is 64 hex digits, or 32 colon-separated octets as Sendmail's ${cert_fp} writes a SHA-256.
+    [GeneratedRegex(@"^(?<host>[A-Za-z0-9.-]{1,253})\s*;\s*sha256=(?<sha>[0-9A-Fa-f]{64}|(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})(\s*;\s*spki-sha256=(?<spki>[0-9A-Fa-f]{64}|(?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2}))?\s*;?$")]
     private static partial Regex TraceForm();
 
     [GeneratedRegex(@"\s+")]

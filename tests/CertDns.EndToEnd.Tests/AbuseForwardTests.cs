@@ -122,6 +122,23 @@ public sealed class AbuseForwardTests : IDisposable
     }
 
     [PeerFact(Peer.Exim, Peer.Netns)]
+    public void Forward_ConfigFileKeys_SendThroughTheConfiguredMta_FlagsWin_BadCommandNamesTheKey()
+    {
+        var mta = Mta();
+        File.WriteAllText(_dir.File("certdns.toml"), $"[complaints]\nsendmail = \"{mta}\"\nfrom = \"desk@operator.example\"\n");
+        foreach (var r in _reporters[..2]) Report(r, "--config", "certdns.toml");
+        // The flag overrides the file's From; the file's sendmail still sends.
+        var third = Report(_reporters[2], "--config", "certdns.toml", "--from", "flag@operator.example");
+        Assert.Contains($"ARF report sent to {AbuseContact}", third.Stdout);
+        Assert.Equal("flag@operator.example", Assert.Single(Load(Assert.Single(Mailbox())).From.Mailboxes).Address);
+
+        File.WriteAllText(_dir.File("bad.toml"), "[complaints]\nsendmail = \"sendmail -t\"\n");
+        var bad = CertDnsProcess.Run(_dir.Path, "complaints", "expire", "--config", "bad.toml");
+        Assert.Equal(1, bad.ExitCode);
+        Assert.Equal("certdns: sendmail: complaints.sendmail: give the program's absolute path", bad.Stderr.Trim());
+    }
+
+    [PeerFact(Peer.Exim, Peer.Netns)]
     public void Forward_MtaRefuses_ReportStillCounts_StaysQueued_NextRunSendsIt()
     {
         // An MTA that takes nothing: the complaint counts (exit 0) and the report waits.

@@ -281,6 +281,22 @@ public sealed class MailComplaintTests : IDisposable
     }
 
     [Fact]
+    public void Receive_SendmailColonStamp_Counts_MalformedColonsRefused()
+    {
+        // Sendmail's ${cert_fp} with CertFingerprintAlgorithm=sha256 is colon-separated upper-case hex
+        // (docs/sendmail/stamp.cf): the stamp names the certificate in that form.
+        var outcome = Receive(MailReports.Arf(_alice, Spam($"{_alice.AuthservId}; sha256={Hex.Colons(_spammer.Sha256)}")));
+
+        Assert.Equal(_spammer.Sha256, Assert.Single(Complaints()).Sha256);
+        Assert.False(outcome.AlreadyCounted);
+        // Colons anywhere but between octets, or a short digest, are not a fingerprint.
+        var colons = Hex.Colons(_innocent.Sha256);
+        Refused("is not '<authserv-id>; sha256=", MailReports.Arf(_bob, Spam($"{_bob.AuthservId}; sha256={colons[..^3]}")));
+        Refused("is not '<authserv-id>; sha256=", MailReports.Arf(_bob, Spam($"{_bob.AuthservId}; sha256={colons.Replace(":", "", StringComparison.Ordinal)[..3]}:{colons.Replace(":", "", StringComparison.Ordinal)[3..]}")));
+        AssertInnocentUntouched();
+    }
+
+    [Fact]
     public void Attack_NoTraceHeader_Refused()
     {
         Refused("has no X-CertDns-Client-Cert header", MailReports.Arf(_alice, Spam()));

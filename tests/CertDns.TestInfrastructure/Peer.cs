@@ -13,7 +13,8 @@ public static class Peer
         Exim = "exim", Postfix = "postfix", Sendmail = "sendmail", Netns = "netns",
         DpkgDeb = "dpkg-deb", SystemdAnalyze = "systemd-analyze", Setpriv = "setpriv", Prometheus = "prometheus", Chromium = "chromium",
         Curl = "curl", DnstapRead = "dnstap-read", FstrmCapture = "fstrm_capture", Script = "script",
-        LdnsVerifyZone = "ldns-verify-zone", LdnsKey2ds = "ldns-key2ds", Delv = "delv", Dnsviz = "dnsviz";
+        LdnsVerifyZone = "ldns-verify-zone", LdnsKey2ds = "ldns-key2ds", Delv = "delv", Dnsviz = "dnsviz",
+        Rspamd = "rspamd", Rspamc = "rspamc", SpamAssassin = "spamassassin";
 
     /// <summary>Exim's binary, installed by tools/peers/install-exim.sh.</summary>
     public static string EximBinary { get; } = System.IO.Path.Combine(TestPaths.Repository, ".peers", "exim", "usr", "sbin", "exim4");
@@ -54,6 +55,9 @@ public static class Peer
         LdnsKey2ds => "/usr/bin/ldns-key2ds",
         Delv => "/usr/bin/delv",
         Dnsviz => "/usr/bin/dnsviz",
+        Rspamd => "/usr/bin/rspamd",
+        Rspamc => "/usr/bin/rspamc",
+        SpamAssassin => "/usr/bin/spamassassin",
         _ => throw new ArgumentException($"no peer named {peer}", nameof(peer)),
     };
 
@@ -83,6 +87,7 @@ public static class Peer
         Script => "bsdutils",
         LdnsVerifyZone or LdnsKey2ds => "ldnsutils",
         Delv => "bind9-dnsutils",
+        Rspamc => "rspamd",
         _ => peer,
     };
 }

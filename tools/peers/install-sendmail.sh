@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Sendmail 8.17 binary (Debian's sendmail-bin) into a private folder, beside whatever MTA the
-# machine has: Debian allows one mail-transport-agent package at a time. The tests only run `sendmail -bt`.
+# machine has: Debian allows one mail-transport-agent package at a time. The tests run `sendmail -bt` and, for the
+# stamping recipe, a Sendmail daemon with a configuration of their own (tests/CertDns.EndToEnd.Tests/SendmailStampTests.cs).
 # Usage: tools/peers/install-sendmail.sh [DEST]   (default: .peers/sendmail in the repository)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)

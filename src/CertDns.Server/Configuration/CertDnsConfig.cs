@@ -65,6 +65,14 @@ public sealed record CertDnsConfig
     /// <summary><c>metrics.listen</c>: the metrics and health listener's address and port.</summary>
     public IPEndPoint? MetricsListen { get; init; }
 
+    // [complaints]: how report, report --mail and complaints expire hand ARF reports to the CA (docs/spec.md 3.11.2).
+
+    /// <summary><c>complaints.sendmail</c>: the sendmail(8) command queued ARF reports go through (<c>--sendmail</c>).</summary>
+    public string? ComplaintsSendmail { get; init; }
+
+    /// <summary><c>complaints.from</c>: the From address of those reports (<c>--from</c>).</summary>
+    public string? ComplaintsFrom { get; init; }
+
     // [journal]: the IXFR journal's bounds.
 
     /// <summary><c>journal.max-size</c>: the most octets of records the IXFR journal keeps; 0 keeps none (<c>--journal-max-size</c>).</summary>

@@ -17,7 +17,7 @@ namespace CertDns.Server.Configuration;
 public static class CertDnsConfigLoader
 {
     /// <summary>The tables a file may have; every key lives in one of them.</summary>
-    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal", "log", "rrl", "cookies"];
+    private static readonly string[] Tables = ["store", "zone", "zone.glue", "zone.soa", "server", "metrics", "journal", "log", "rrl", "cookies", "complaints"];
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="BadInputException">The file is missing, is not TOML, or has an unknown key or a bad value.</exception>
@@ -288,6 +288,9 @@ public static class CertDnsConfigLoader
                 "cookies.enable" => config with { CookiesEnable = Boolean(e, path) },
                 "cookies.secret" => config with { CookieSecret = CookieSecret(e, path) },
                 "cookies.previous-secret" => config with { CookiePreviousSecret = CookieSecret(e, path) },
+                // [complaints]: checked by the verbs that send (report, complaints expire), as their flags are.
+                "complaints.sendmail" => config with { ComplaintsSendmail = NonEmpty(e, path) },
+                "complaints.from" => config with { ComplaintsFrom = NonEmpty(e, path) },
                 _ => throw Bad(e, path, "unknown key"),
             };
         }

@@ -102,6 +102,9 @@ public static class ConfigKeys
         ConfigKey.Restart("cookies.previous-secret", null, c => c.CookiePreviousSecret is { } s ? Convert.ToHexString(s) : null,
             (c, old) => c with { CookiePreviousSecret = old.CookiePreviousSecret }, secret: true),
         ConfigKey.Restart("metrics.listen", "--metrics-listen", c => c.MetricsListen, (c, old) => c with { MetricsListen = old.MetricsListen }),
+        // Not serve's: report, report --mail and complaints expire read them afresh on every run.
+        ConfigKey.Live("complaints.sendmail", "--sendmail", c => c.ComplaintsSendmail),
+        ConfigKey.Live("complaints.from", "--from", c => c.ComplaintsFrom),
     ];
 
     /// <summary>The keys that need a restart.</summary>
