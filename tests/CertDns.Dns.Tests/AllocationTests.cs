@@ -16,7 +16,10 @@ public sealed class AloneCollection;
 public sealed class AllocationTests
 {
     /// <summary>One query per answer shape the A path takes: every fingerprint form, views, keys, misses, test entries, the apex.</summary>
-    private static byte[][] Queries()
+    private static byte[][] Queries() =>
+        [.. Names().Select((n, i) => WireQuery.Build(n, WireQuery.A, id: (ushort)i, ednsSize: (ushort)(i % 2 == 0 ? 1232 : 0)))];
+
+    private static string[] Names()
     {
         var valid = TestZone.Valid;
         var sha = Hex.Lower(valid.Sha256);
@@ -38,7 +41,7 @@ public sealed class AllocationTests
             TestZone.Name("not-a-fingerprint"),
             TestZone.Apex,
         ];
-        return [.. names.Select((n, i) => WireQuery.Build(n, WireQuery.A, id: (ushort)i, ednsSize: (ushort)(i % 2 == 0 ? 1232 : 0)))];
+        return names;
     }
 
     [Fact]
@@ -149,6 +152,61 @@ public sealed class AllocationTests
         // One object per datagram would be 24 bytes or more each.
         Assert.True(allocated < 4L * count, $"{allocated} bytes allocated for {count} queries");
         Console.WriteLine($"UDP server: {allocated} bytes allocated in the process for {count} queries");
+    }
+
+    /// <summary>
+    /// The signed zone over UDP, every query with DO and every RRset's signatures already cached (issue #15: "the
+    /// answer path allocates nothing for a cached signature"): the A answers of every name form with their RRSIGs, the
+    /// repeated unknown names' compact denials, the apex SOA, NS and DNSKEY. The whole process allocates nothing per query.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task UdpServer_SignedCachedAnswers_AllocateUnderFourBytesPerQuery(bool batching)
+    {
+        using var keys = CertDns.Dns.Dnssec.DnssecKeySet.Generate(TestZone.Apex, CertDns.Dns.Dnssec.DnssecAlgorithm.EcdsaP256Sha256, split: false, TestZone.Now);
+        var signer = new CertDns.Dns.Dnssec.OnlineSigner(keys);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(TestZone.Snapshot()), new FakeTimeProvider(TestZone.Now), signer);
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), responder, new DnsServerOptions { UdpBatching = batching });
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.Connect(server.LocalEndPoint);
+        client.ReceiveTimeout = 5000;
+        // Queries() with DO (and EDNS, which DO needs), the apex's RRsets, ids in order as the mismatch count reads them.
+        var names = Names().Select(n => (n, WireQuery.A))
+            .Concat([(TestZone.Apex, WireQuery.Soa), (TestZone.Apex, WireQuery.Ns), (TestZone.Apex, (ushort)48)]).ToArray();
+        var queries = names.Select((q, i) => WireQuery.Build(q.Item1, q.Item2, id: (ushort)i, ednsSize: 1232, dnssecOk: true)).ToArray();
+        var buffer = new byte[65535];
+        int mismatched = 0, unsigned = 0;
+        void Ask(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                client.Send(queries[i % queries.Length]);
+                int length = client.Receive(buffer);
+                if (WireQuery.Id(buffer.AsSpan(0, length)) != i % queries.Length) mismatched++;
+                // Every answer carries an RRSIG: in the answer section (data) or the authority section (a denial's SOA and NSEC).
+                if (buffer.AsSpan(0, length).IndexOf((ReadOnlySpan<byte>)[0x00, 46, 0x00, 0x01]) < 0) unsigned++;
+            }
+        }
+        Ask(5_000);
+        long signed = signer.Signed;
+
+        const int count = 50_000;
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 3; round++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            Ask(count);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+
+        Assert.Equal(0, mismatched);
+        Assert.Equal(0, unsigned);
+        // Every signature the measured rounds sent came from the cache.
+        Assert.True(signed > 0);
+        Assert.Equal(signed, signer.Signed);
+        Assert.True(allocated < 4L * count, $"{allocated} bytes allocated for {count} signed queries");
+        Console.WriteLine($"UDP server, signed: {allocated} bytes allocated in the process for {count} queries");
     }
 
     /// <summary>

@@ -29,9 +29,10 @@ Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc
 if (options.Dnssec)
 {
     // DNSSEC online signing against Knot's mod-onlinesign (issue #15).
-    DnssecBench.Run(data, options, Log);
+    bool noBogus = DnssecBench.Run(data, options, Log);
     Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
-    return 0;
+    if (!noBogus) Log("bench: the zero-bogus check FAILED (see above)");
+    return noBogus ? 0 : 1;
 }
 if (options.Rrl)
 {
