@@ -21,13 +21,20 @@ public sealed class ChangeLog : StoreAggregate
     public StoreChanges? Since(uint serial, ulong? commit)
     {
         using var tx = _db.BeginTransaction(deferred: true);
+        var changes = Since(serial, commit, tx);
+        tx.Commit();
+        return changes;
+    }
+
+    /// <summary><see cref="Since(uint, ulong?)"/> inside the caller's read transaction.</summary>
+    internal StoreChanges? Since(uint serial, ulong? commit, System.Data.IDbTransaction tx)
+    {
         var from = _db.ExecuteScalar<long?>("SELECT changes_from FROM zone WHERE id = 1;", transaction: tx);
         var current = _store.ReadSerial(tx);
         if (from is null || serial < from || serial > current || commit is null || ReadCommit(serial, tx) != commit) return null;
         // Rows keyed 0 committed with no serial advance (the write published nothing new): named all the same.
         var keys = _db.Query<byte[]>("SELECT sha256 FROM zone_changes WHERE serial = 0 OR (serial > @serial AND serial <= @current);",
             new { serial = (long)serial, current = (long)current }, tx).AsList();
-        tx.Commit();
         bool whole = keys.Exists(k => k.Length == 0);
         return new StoreChanges(current, whole, whole ? [] : keys);
     }

@@ -253,8 +253,8 @@ internal static class Schema
         """,
 
         // 10: the change log (issue #14): every write transaction that changes what the zone publishes names, in that
-        // same transaction, the certificates it changed (their SHA-256), or X'' for a change that reaches any number of
-        // them (a CA, a CRL, a scope, a revocation). Triggers write it, so no writer can forget: rows are keyed 0 while
+        // same transaction, the certificates it added or whose listing it changed (their SHA-256), or X'' for a change
+        // that reaches any number of them (a CA, a CRL, a scope, a revocation, a certificate row changed or removed). Triggers write it, so no writer can forget: rows are keyed 0 while
         // their transaction is open, and get the serial it sets when it advances the serial (zone_serial_advanced). The
         // server publishes from it the changed certificates alone when it reaches back to the serial served. Bounded:
         // over 100,000 names in one transaction become X''; rows older than 7 days (by serial, which is time-like) are
@@ -292,15 +292,13 @@ internal static class Schema
             INSERT OR IGNORE INTO zone_changes (serial, sha256) VALUES (0, NEW.sha256);
             INSERT OR IGNORE INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM cas WHERE sha256 = NEW.sha256);
         END;
+        -- No writer changes or removes a certificate row: one that does (by hand) may change anything, CA chains included.
         CREATE TRIGGER certificates_changed_delete AFTER DELETE ON certificates BEGIN
-            INSERT OR IGNORE INTO zone_changes (serial, sha256) VALUES (0, OLD.sha256);
-            INSERT OR IGNORE INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM cas WHERE sha256 = OLD.sha256);
+            INSERT OR IGNORE INTO zone_changes (serial, sha256) VALUES (0, X'');
         END;
         CREATE TRIGGER certificates_changed_update AFTER UPDATE OF sha256, sha1, md5, spki_sha256, ca_id, serial, subject,
             not_before, not_after, der, is_ca, crl_point_set ON certificates BEGIN
-            INSERT OR IGNORE INTO zone_changes (serial, sha256) VALUES (0, OLD.sha256), (0, NEW.sha256);
-            INSERT OR IGNORE INTO zone_changes (serial, sha256)
-                SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM cas WHERE sha256 = OLD.sha256 OR sha256 = NEW.sha256);
+            INSERT OR IGNORE INTO zone_changes (serial, sha256) VALUES (0, X'');
         END;
 
         CREATE TRIGGER listings_changed_insert AFTER INSERT ON listings BEGIN
