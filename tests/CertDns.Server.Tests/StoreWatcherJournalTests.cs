@@ -131,6 +131,52 @@ public sealed class StoreWatcherJournalTests : IDisposable
     }
 
     [Fact]
+    public void Restart_StoreLostTheJournalledCommit_SameSerialOtherData_JournalDropped()
+    {
+        // A power loss takes the store's last commit (synchronous = NORMAL, no fsync) but not the journal, and a write
+        // after the restart lands on the very serial the journal ends at: the serial alone cannot tell the two apart.
+        var blocked = AddCertificate("first.client.example", _clock.GetUtcNow().AddDays(30));
+        var other = AddCertificate("second.client.example", _clock.GetUtcNow().AddDays(30));
+        long far = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 100_000;
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StorePath};Pooling=False"))
+        {
+            raw.Open();
+            using var cmd = raw.CreateCommand();
+            // Serials ahead of the clock, so both writes below get far + 1 whatever the second.
+            cmd.CommandText = $"UPDATE zone SET serial = {far}; PRAGMA wal_checkpoint(TRUNCATE);";
+            cmd.ExecuteNonQuery();
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var lost = _dir.File("before-the-lost-commit.db");
+        File.Copy(StorePath, lost);
+        uint journalled;
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using (var watcher = Watcher(holder, journal))
+        {
+            watcher.Start();
+            Block(blocked);
+            watcher.Reload();
+            journalled = holder.Current.Serial;
+        }
+        Assert.Equal((1, (uint)far + 1), (journal.Steps, journalled));
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        // The power loss: the commit that was only in the WAL is gone.
+        File.Delete(StorePath + "-wal");
+        File.Delete(StorePath + "-shm");
+        File.Copy(lost, StorePath, overwrite: true);
+        Block(other);
+
+        var restarted = Journal();
+        using var again = Watcher(new SnapshotHolder(StatusSnapshot.Empty), restarted);
+        var served = again.Start().Serial;
+
+        Assert.Equal(journalled, served);
+        // Kept, it would tell a secondary at serial far to block the first certificate, which this store never did.
+        Assert.Equal((0, served), (restarted.Steps, restarted.OldestSerial));
+    }
+
+    [Fact]
     public void AdvanceSerial_ZoneChanged_JournalStartsAfresh_NoStepWithoutTheNewApex()
     {
         // A configuration reload changed the zone's name servers: the journal holds certificate records only, so a step
