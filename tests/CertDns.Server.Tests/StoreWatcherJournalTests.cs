@@ -131,6 +131,32 @@ public sealed class StoreWatcherJournalTests : IDisposable
     }
 
     [Fact]
+    public void Reload_BlockThenCrlIngest_FirstFromTheChangeLog_SecondWhole_BothJournalled()
+    {
+        var sha256 = AddCertificate("listed.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using var watcher = Watcher(holder, journal);
+        var first = watcher.Start();
+
+        Block(sha256);
+        var line = watcher.Reload();
+
+        Assert.True(watcher.LastLoadIncremental, line);
+        Assert.EndsWith("(1 changed, from the store's change log)", line, StringComparison.Ordinal);
+        Assert.Equal(CertStatus.Blocked, holder.Current.Answer(DigestKind.Sha256, sha256, false, _clock.GetUtcNow(), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal((1, first.Serial), (journal.Steps, journal.OldestSerial));
+
+        using (var store = CertStore.Open(StorePath))
+            new CrlIngestor(store, _clock).Ingest("crl2.der", _ca.CreateCrl(2, _clock.GetUtcNow().AddMinutes(-1), _clock.GetUtcNow().AddDays(7), []));
+        watcher.Reload();
+
+        // A CRL reaches every certificate of its CA: the whole store is read and compared.
+        Assert.False(watcher.LastLoadIncremental);
+        Assert.Equal((2, holder.Current.Serial), (journal.Steps, journal.Serial));
+    }
+
+    [Fact]
     public void Restart_StoreLostTheJournalledCommit_SameSerialOtherData_JournalDropped()
     {
         // A power loss takes the store's last commit (synchronous = NORMAL, no fsync) but not the journal, and a write
