@@ -80,6 +80,23 @@ public sealed class ChangeLogTests : IDisposable
     }
 
     [Fact]
+    public void Since_BlockUpsertOverAnotherSourcesListing_NamesTheCertificateAndCommits()
+    {
+        // The upsert's conflict policy (ABORT) overrides an INSERT OR IGNORE in a trigger: the triggers must not rely on one.
+        using var store = _file.Open();
+        var (ca, _) = store.Cas.Add(Ca("First"), []);
+        var a = Cert(ca, 1);
+        store.Certificates.Add([a]);
+        store.Listings.Block(a.Sha256, "3 complaints", "complaints", "a");
+        uint s0 = store.Serial;
+
+        Assert.True(store.Listings.Block(a.Sha256, "operator", "operator", "a"));
+
+        Assert.NotEqual(s0, store.Serial);
+        Assert.Equal([Convert.ToHexString(a.Sha256)], Hex(store.Changes.Since(s0, store.Changes.CommitOf(s0))!));
+    }
+
+    [Fact]
     public void Since_RolledBackWrite_LeavesNoRow()
     {
         using var store = _file.Open();
