@@ -124,6 +124,92 @@ public sealed class StatusSnapshot
         }
     }
 
+    /// <summary>
+    /// <see cref="ChangesSince"/> when the store names the certificates whose stored facts changed (its change log, with
+    /// no CA or CRL change among them): those, each as it was and as it is, and every other certificate whose status a
+    /// time boundary crosses between the two moments (its facts are the same in both, so one side tells). The records
+    /// the journal makes of them are the ones <see cref="ChangesSince"/> gives; no hash lookup for the others.
+    /// </summary>
+    /// <param name="before">The snapshot published before.</param>
+    /// <param name="beforeAt">When it was published.</param>
+    /// <param name="nowAt">When this one is published.</param>
+    /// <param name="changed">The SHA-256 of every certificate whose stored facts may differ between the two.</param>
+    /// <exception cref="DirectoryUnavailableException">A certificate gone from the store can no longer be described.</exception>
+    public IEnumerable<(CertFacts? Before, CertFacts? Now)> ChangesAmong(StatusSnapshot before, DateTimeOffset beforeAt, DateTimeOffset nowAt,
+        IReadOnlyCollection<byte[]> changed)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        ArgumentNullException.ThrowIfNull(changed);
+        var (from, to) = beforeAt <= nowAt ? (beforeAt, nowAt) : (nowAt, beforeAt);
+        var named = new HashSet<Digest32>();
+        foreach (var sha256 in changed)
+        {
+            if (sha256.Length != 32 || !named.Add(Digest32.Read(sha256))) continue;
+            var key = Digest32.Read(sha256);
+            int o = before.Find(key), r = Find(key);
+            if (o >= 0 || r >= 0) yield return (o < 0 ? null : before.Facts(o), r < 0 ? null : Facts(r));
+        }
+        for (int o = 0; o < before.Count; o++)
+        {
+            if (!Crosses(before, o, from, to) || named.Contains(before._sha256[o])) continue;
+            int r = Find(before._sha256[o]);
+            yield return (before.Facts(o), r < 0 ? null : Facts(r));
+        }
+    }
+
+    /// <summary>
+    /// The snapshot a whole load gives after the writes the store's change log names, when they are of two kinds only
+    /// (the log says X'' for any other): listings set or lifted (<paramref name="blocks"/>: each certificate's listing now,
+    /// null for none) and certificates added (<paramref name="added"/>, worked out as a whole load does). Every other fact
+    /// is copied. Records stay in this snapshot's order and added ones follow in the order given (the store's table
+    /// order, as a whole load reads them), so directory passes stay in step.
+    /// </summary>
+    /// <param name="serial">The new snapshot's SOA serial.</param>
+    /// <param name="blocks">Certificates whose listing may have changed, with the listing they have now.</param>
+    /// <param name="added">Certificates added since this snapshot was loaded; one it holds already is ignored.</param>
+    /// <param name="directory">Where the new snapshot finds the other digests.</param>
+    public StatusSnapshot Patch(uint serial, IReadOnlyDictionary<string, BlockFacts?> blocks, IReadOnlyList<CertificateRow> added, ICertificateDirectory? directory)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        ArgumentNullException.ThrowIfNull(added);
+        var listing = new Dictionary<Digest32, BlockFacts?>();
+        foreach (var (hex, block) in blocks) listing[Digest32.Read(Convert.FromHexString(hex))] = block;
+        var b = new StatusSnapshotBuilder(Count + added.Count);
+        foreach (var ca in _cas) b.AddCa(ca);
+        var sha256 = new byte[32];
+        for (int r = 0; r < Count; r++)
+        {
+            var key = _sha256[r];
+            int revoked = Array.BinarySearch(_revokedRecords, r);
+            BlockFacts? block;
+            if (!listing.TryGetValue(key, out block))
+            {
+                int blocked = Array.BinarySearch(_blockedRecords, r);
+                block = blocked < 0 ? null : _blocks[blocked];
+            }
+            key.Write(sha256);
+            b.Add(sha256, _validity[2 * r], _validity[2 * r + 1], _caOf[r],
+                revoked < 0 ? null : new RevocationFacts(StatusFlags.Reason(_flags[r])!.Value, DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
+                    _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),
+                block);
+        }
+        // An added certificate's CA facts equal in value one this snapshot holds, unless its variant is new here.
+        var caIndex = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
+        int CaOf(CaFacts facts)
+        {
+            if (caIndex.TryGetValue(facts, out int index)) return index;
+            index = Array.FindIndex(_cas, c => SameCa(c, facts));
+            if (index < 0) index = b.AddCa(facts);
+            return caIndex[facts] = index;
+        }
+        foreach (var row in added)
+        {
+            if (Find(Digest32.Read(row.Sha256)) >= 0) continue;
+            b.Add(row.Sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
+        }
+        return b.Build(serial, directory);
+    }
+
     /// <summary>Whether time alone changes record <paramref name="r"/>'s status after <paramref name="from"/>, by <paramref name="to"/>.</summary>
     private static bool Crosses(StatusSnapshot s, int r, DateTimeOffset from, DateTimeOffset to)
     {
@@ -161,6 +247,9 @@ public sealed class StatusSnapshot
         return x.Name == y.Name && x.Serial.AsSpan().SequenceEqual(y.Serial) && x.NotBefore == y.NotBefore && x.NotAfter == y.NotAfter
             && Equals(x.Revocation, y.Revocation) && SameCa(x.Issuer, y.Issuer);
     }
+
+    /// <summary>Whether this snapshot holds the certificate whose SHA-256 is <paramref name="sha256"/>.</summary>
+    public bool Holds(ReadOnlySpan<byte> sha256) => sha256.Length == 32 && Find(Digest32.Read(sha256)) >= 0;
 
     /// <summary>The record holding the certificate whose SHA-256 is <paramref name="key"/>, or -1.</summary>
     private int Find(Digest32 key)
@@ -365,3 +454,12 @@ public sealed class StatusSnapshot
             blocked >= 0 ? _blocks[blocked] : null);
     }
 }
+
+/// <summary>A certificate as a whole load works it out: what the snapshot keeps of it.</summary>
+/// <param name="Sha256">Its SHA-256.</param>
+/// <param name="NotBefore">Unix seconds.</param>
+/// <param name="NotAfter">Unix seconds.</param>
+/// <param name="Ca">Its CA facts with the CRL that covers it (or why none does).</param>
+/// <param name="Revocation">What a covering CRL lists for it.</param>
+/// <param name="Block">Its local listing.</param>
+public sealed record CertificateRow(byte[] Sha256, long NotBefore, long NotAfter, CaFacts Ca, RevocationFacts? Revocation, BlockFacts? Block);

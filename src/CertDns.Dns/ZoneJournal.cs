@@ -26,7 +26,7 @@ public sealed record JournalOptions(long MaxSize, TimeSpan MaxAge)
 /// </summary>
 public sealed class ZoneJournal
 {
-    private static readonly byte[] Magic = "CertDns journal 1\n"u8.ToArray();
+    private static readonly byte[] Magic = "CertDns journal 2\n"u8.ToArray();
 
     private volatile ZoneOptions _options;
     private readonly JournalOptions _limits;
@@ -46,7 +46,7 @@ public sealed class ZoneJournal
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(limits);
         (_options, _limits, _path, _log) = (options, limits, path, log);
-        _state = new State(0, DateTimeOffset.MinValue, []);
+        _state = new State(0, DateTimeOffset.MinValue, [], null);
     }
 
     /// <summary>
@@ -65,6 +65,9 @@ public sealed class ZoneJournal
     /// <summary>When <see cref="Serial"/> was published: the moment its snapshot's records were evaluated at.</summary>
     public DateTimeOffset PublishedAt => Volatile.Read(ref _state).NewestAt;
 
+    /// <summary>The store's commit token (its change log) of the store state <see cref="Serial"/> was computed from, when known.</summary>
+    public ulong? Commit => Volatile.Read(ref _state).Commit;
+
     /// <summary>The oldest serial a client may hold and still be sent differences.</summary>
     public uint OldestSerial => Volatile.Read(ref _state).Base;
 
@@ -75,11 +78,13 @@ public sealed class ZoneJournal
     public long Size => Volatile.Read(ref _state).Size;
 
     /// <summary>
-    /// Reads the journal file. It is kept only when it ends at <paramref name="serial"/> (the serial now served); any other
-    /// (missing, damaged, from before a change made while the server was down) leaves an empty journal at that serial.
+    /// Reads the journal file. It is kept only when it ends at <paramref name="serial"/> (the serial now served) and at the
+    /// store commit <paramref name="commit"/> (the store's token for that serial: another means the store lost the commit
+    /// the journal was computed from, a power loss, or is another file); any other (missing, damaged, from before a change
+    /// made while the server was down) leaves an empty journal at that serial.
     /// </summary>
     /// <returns>Whether the file was kept.</returns>
-    public bool Load(uint serial, DateTimeOffset now)
+    public bool Load(uint serial, DateTimeOffset now, ulong? commit = null)
     {
         State? read = null;
         if (_path is not null)
@@ -94,12 +99,14 @@ public sealed class ZoneJournal
                 _log?.Invoke($"{_path}: cannot read the journal ({e.Message}): secondaries older than serial {serial} transfer the whole zone");
             }
         }
-        if (read is not null && read.Newest == serial)
+        if (read is not null && read.Newest == serial && read.Commit != commit)
+            _log?.Invoke($"{_path}: the journal was computed from a store commit at serial {serial} the store does not hold (a power loss?): dropped, secondaries older than it transfer the whole zone");
+        if (read is not null && read.Newest == serial && read.Commit == commit)
         {
             Volatile.Write(ref _state, Trim(read, now));
             return true;
         }
-        Reset(serial, now);
+        Reset(serial, now, commit);
         return false;
     }
 
@@ -115,7 +122,10 @@ public sealed class ZoneJournal
     }
 
     /// <summary>Empties the journal: it reaches back to <paramref name="serial"/>, published at <paramref name="at"/>, alone.</summary>
-    public void Reset(uint serial, DateTimeOffset at) => Save(new State(serial, at, []));
+    /// <param name="serial">The serial served.</param>
+    /// <param name="at">When it was published.</param>
+    /// <param name="commit">The store's commit token of the data served under it, when known.</param>
+    public void Reset(uint serial, DateTimeOffset at, ulong? commit = null) => Save(new State(serial, at, [], commit));
 
     /// <summary>
     /// Records the publication of <paramref name="now"/> at <paramref name="nowAt"/>, after <paramref name="before"/>
@@ -123,21 +133,29 @@ public sealed class ZoneJournal
     /// added. A difference that cannot be journalled (larger than the bound, a certificate no longer described, the
     /// same serial with other records) empties the journal at the new serial, so older clients get the whole zone.
     /// </summary>
+    /// <param name="before">The snapshot served before, the journal's newest.</param>
+    /// <param name="beforeAt">When it was published.</param>
+    /// <param name="now">The snapshot published now.</param>
+    /// <param name="nowAt">When it is published.</param>
+    /// <param name="changed">The certificates the store's change log names between the two (no CA or CRL change among
+    /// them): only those and the ones time moves are compared (<see cref="StatusSnapshot.ChangesAmong"/>); null compares all.</param>
+    /// <param name="commit">The store's commit token of <paramref name="now"/>'s data, kept with the journal's newest serial.</param>
     /// <returns>The step's size in octets of records, or -1 when the journal was emptied.</returns>
-    public long Record(StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt)
+    public long Record(StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt,
+        IReadOnlyCollection<byte[]>? changed = null, ulong? commit = null)
     {
         ArgumentNullException.ThrowIfNull(before);
         ArgumentNullException.ThrowIfNull(now);
         var state = Volatile.Read(ref _state);
         if (state.Newest != before.Serial)
         {
-            Reset(now.Serial, nowAt);
+            Reset(now.Serial, nowAt, commit);
             return -1;
         }
         Step? step;
         try
         {
-            step = Difference(before, beforeAt, now, nowAt);
+            step = Difference(before, beforeAt, now, nowAt, changed);
         }
         catch (DirectoryUnavailableException)
         {
@@ -146,22 +164,26 @@ public sealed class ZoneJournal
         if (now.Serial == before.Serial)
         {
             // The same serial must mean the same records (RFC 1995 section 3): other records under it cannot be a step.
-            if (step is { Deleted.Length: 0, Added.Length: 0 }) return 0;
-            Reset(now.Serial, nowAt);
+            if (step is { Deleted.Length: 0, Added.Length: 0 })
+            {
+                if (commit != state.Commit) Save(state with { Commit = commit });
+                return 0;
+            }
+            Reset(now.Serial, nowAt, commit);
             return -1;
         }
         if (step is null || !Newer(now.Serial, before.Serial))
         {
             if (step is null) _log?.Invoke($"journal: the change to serial {now.Serial} is larger than the journal's {_limits.MaxSize} octets: secondaries transfer the whole zone");
-            Reset(now.Serial, nowAt);
+            Reset(now.Serial, nowAt, commit);
             return -1;
         }
         if (Signer is { } signer && (step = Signed(signer, step!, before, beforeAt, now, nowAt)) is null)
         {
-            Reset(now.Serial, nowAt);
+            Reset(now.Serial, nowAt, commit);
             return -1;
         }
-        Save(Trim(new State(state.Base, state.BaseAt, [.. state.Steps, step]), nowAt));
+        Save(Trim(new State(state.Base, state.BaseAt, [.. state.Steps, step], commit), nowAt));
         return step.Size;
     }
 
@@ -219,7 +241,7 @@ public sealed class ZoneJournal
     }
 
     /// <summary>The records <paramref name="now"/> publishes differently from <paramref name="before"/>, or null past the size bound.</summary>
-    private Step? Difference(StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt)
+    private Step? Difference(StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt, IReadOnlyCollection<byte[]>? changed)
     {
         var zone = new Zone(_options);
         var maxTtl = TimeSpan.FromSeconds(_options.MaxTtl);
@@ -227,7 +249,8 @@ public sealed class ZoneJournal
         var added = new List<ZoneRecord>();
         var keys = (_options.Forms & NameForms.Key) != 0 ? new HashSet<string>(StringComparer.Ordinal) : null;
         long size = 0;
-        foreach (var (was, isNow) in now.ChangesSince(before, beforeAt, nowAt))
+        var changes = changed is null ? now.ChangesSince(before, beforeAt, nowAt) : now.ChangesAmong(before, beforeAt, nowAt, changed);
+        foreach (var (was, isNow) in changes)
         {
             var old = was is null ? [] : Records(zone, was, beforeAt, maxTtl);
             var @new = isNow is null ? [] : Records(zone, isNow, nowAt, maxTtl);
@@ -311,7 +334,7 @@ public sealed class ZoneJournal
         }
         if (drop == 0) return state;
         var last = state.Steps[drop - 1];
-        return new State(last.To, last.At, state.Steps[drop..]);
+        return new State(last.To, last.At, state.Steps[drop..], state.Commit);
     }
 
     /// <summary>Publishes <paramref name="state"/>: the file first (renamed into place), then the state readers see.</summary>
@@ -343,6 +366,8 @@ public sealed class ZoneJournal
         using (var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
             w.Write(Magic);
+            w.Write(state.Commit.HasValue);
+            w.Write(state.Commit ?? 0);
             w.Write(state.Base);
             w.Write(state.BaseAt.ToUnixTimeMilliseconds());
             w.Write(state.Steps.Length);
@@ -379,6 +404,8 @@ public sealed class ZoneJournal
         try
         {
             using var r = new BinaryReader(new MemoryStream(file, Magic.Length, body.Length - Magic.Length), Encoding.UTF8);
+            bool hasCommit = r.ReadBoolean();
+            ulong commit = r.ReadUInt64();
             var baseSerial = r.ReadUInt32();
             var baseAt = DateTimeOffset.FromUnixTimeMilliseconds(r.ReadInt64());
             var steps = new Step[r.ReadInt32()];
@@ -403,7 +430,7 @@ public sealed class ZoneJournal
                 }
                 steps[i] = new Step(from, to, at, lists[0], lists[1], size);
             }
-            return new State(baseSerial, baseAt, steps);
+            return new State(baseSerial, baseAt, steps, hasCommit ? commit : null);
         }
         catch (Exception e) when (e is EndOfStreamException or ArgumentException or OverflowException or IOException)
         {
@@ -414,8 +441,11 @@ public sealed class ZoneJournal
     /// <summary>The records one publication deleted and added, from serial <paramref name="From"/> to <paramref name="To"/>.</summary>
     private sealed record Step(uint From, uint To, DateTimeOffset At, ZoneRecord[] Deleted, ZoneRecord[] Added, long Size);
 
-    /// <summary>What the journal holds: it reaches back to <paramref name="Base"/>, then one step per publication.</summary>
-    private sealed record State(uint Base, DateTimeOffset BaseAt, Step[] Steps)
+    /// <summary>
+    /// What the journal holds: it reaches back to <paramref name="Base"/>, then one step per publication; <paramref name="Commit"/>
+    /// is the store's commit token of the data its newest serial was computed from, when known.
+    /// </summary>
+    private sealed record State(uint Base, DateTimeOffset BaseAt, Step[] Steps, ulong? Commit)
     {
         public uint Newest => Steps.Length == 0 ? Base : Steps[^1].To;
 

@@ -33,6 +33,9 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     // The store serial the served snapshot was read at: it differs from the served one when the server had to serve
     // a restored (older) store above what it served before and could not write the store.
     private uint _loadedFrom;
+    // The store's commit token of _loadedFrom (its change log): the next poll builds from the served snapshot and the
+    // changes after it only when the store still holds that commit. Null when unknown: the next poll loads the whole store.
+    private ulong? _loadedCommit;
     private string? _lastError;
     private DateTimeOffset _lastErrorAt;
     private int _repeats;
@@ -67,8 +70,20 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     // When the served serial was published: the moment the journal's newest step evaluated its records at.
     private DateTimeOffset _publishedAt;
 
-    /// <summary>How a snapshot is read from an open store; a test can make it fail.</summary>
-    internal Func<CertStore, ICertificateDirectory, StatusSnapshot> Load { get; init; } = (store, directory) => store.Snapshots.Load(directory);
+    /// <summary>How a snapshot is read from an open store; a test can make it fail (then every poll takes this way).</summary>
+    internal Func<CertStore, ICertificateDirectory, StatusSnapshot> Load
+    {
+        get => _load;
+        init => (_load, _incremental) = (value, false);
+    }
+
+    private readonly Func<CertStore, ICertificateDirectory, StatusSnapshot> _load = (store, directory) => store.Snapshots.Load(directory);
+
+    // Whether a poll may build the next snapshot from the served one and the store's change log (SnapshotLoader.LoadChanged).
+    private readonly bool _incremental = true;
+
+    /// <summary>Whether the last publication was built from the change log rather than a whole load (tests, the log line).</summary>
+    public bool LastLoadIncremental { get; private set; }
 
     /// <summary>The file beside the store that remembers the last serial served, across restarts and restored backups.</summary>
     public static string ServedSerialPath(string storePath) => storePath + ".served-serial";
@@ -82,6 +97,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         {
             using var store = CertStore.Open(_storePath, readOnly: true);
             first = Load(store, _directory);
+            _loadedCommit = store.Changes.CommitOf(first.Serial);
             if (!store.ChangedSinceOpen()) break;
             if (attempt == 5) throw new IOException($"{_storePath}: the store kept changing while it was read");
             _directory.Reopen();
@@ -95,7 +111,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         // The journal from before a restart goes on only if it ends at the serial served now (no change while down).
         if (Journal is { } journal)
         {
-            if (journal.Load(first.Serial, _publishedAt)) _publishedAt = journal.PublishedAt;
+            if (journal.Load(first.Serial, _publishedAt, ServedCommit(first.Serial))) _publishedAt = journal.PublishedAt;
         }
         _holder.Publish(first);
         // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
@@ -128,6 +144,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         if (raised is { } r)
         {
             _loadedFrom = r;
+            _loadedCommit = ReadCommit(r);
             _log?.Invoke($"store serial {loaded.Serial} is not newer than the {floor} served before (a restored backup?): raised to {r}");
             return loaded.WithSerial(r);
         }
@@ -249,21 +266,27 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             long started = System.Diagnostics.Stopwatch.GetTimestamp();
             // The file may be another one now (restored from a backup): the lookups must read what the snapshot read.
             _directory.Reopen();
-            next = Load(store, _directory);
+            // The served data and the change log after it, when the store still holds the commit it was read at; else all.
+            var changed = _incremental ? store.Snapshots.LoadChanged(_holder.Current, _loadedFrom, _loadedCommit, _directory) : null;
+            next = changed?.Snapshot ?? Load(store, _directory);
+            var commit = store.Changes.CommitOf(next.Serial);
             // Read as immutable (a read-only folder) while a writer started: the read may be torn; the next tick reads again.
             if (store.ChangedSinceOpen()) throw new IOException($"{_storePath}: the store changed while it was read; reading it again");
             bool sameAsLoaded = next.Serial == _loadedFrom;
             _loadedFrom = next.Serial;
+            _loadedCommit = commit;
+            LastLoadIncremental = changed is not null;
             // The served serial never goes backwards (RFC 1982): secondaries would keep the newer one and its data. A forced
             // reload (SIGHUP) of the very store already served keeps the served serial: nothing published changed.
             if (!Newer(next.Serial, served)) next = sameAsLoaded ? next.WithSerial(served) : Above(next, served);
-            Journalled(_holder.Current, next, now);
+            Journalled(_holder.Current, next, now, changed?.Changed);
             _holder.Publish(next);
             // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
             _directory.ReleaseReads();
             LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             LastLoadAt = now;
-            line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s";
+            line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s"
+                + (changed is not null ? $" ({changed.Changed.Count} changed, from the store's change log)" : "");
             if (log) _log?.Invoke(line);
         }
         RememberServed(next.Serial);
@@ -314,10 +337,10 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         lock (_gate)
         {
             var current = _holder.Current;
-            uint? serial = null;
+            (uint Serial, ulong? Commit)? advanced = null;
             try
             {
-                serial = AdvanceStoreSerial(current);
+                advanced = AdvanceStoreSerial(current);
             }
             catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or BadInputException)
             {
@@ -326,16 +349,16 @@ public sealed class StoreWatcher : IReloadable, IDisposable
                 Publish(moved);
                 return $"serial {moved.Serial} (the store is not writable, so it stays at {_loadedFrom}): {why}";
             }
-            if (serial is null)
+            if (advanced is not { } serial)
             {
                 // Another write came first: the new data goes out under its own, newer serial. The zone changed too, which
                 // no journal step holds: the journal starts afresh there.
                 var line = Poll(force: true, log: false) ?? "";
-                Journal?.Reset(_holder.Current.Serial, _publishedAt);
+                Journal?.Reset(_holder.Current.Serial, _publishedAt, ServedCommit(_holder.Current.Serial));
                 return line + $" ({why})";
             }
-            _loadedFrom = serial.Value;
-            var next = current.WithSerial(serial.Value);
+            (_loadedFrom, _loadedCommit) = serial;
+            var next = current.WithSerial(serial.Serial);
             Publish(next);
             return $"serial {next.Serial}: {why}";
         }
@@ -344,7 +367,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         {
             // What changed is the zone itself, not a certificate's records: no step of the journal, which starts afresh.
             var now = _time.GetUtcNow();
-            Journal?.Reset(moved.Serial, now);
+            Journal?.Reset(moved.Serial, now, ServedCommit(moved.Serial));
             _publishedAt = now;
             _holder.Publish(moved);
             RememberServed(moved.Serial);
@@ -352,28 +375,49 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         }
     }
 
-    /// <summary>Advances the store's serial past the served one (the one write the server makes); null when another write came first.</summary>
-    private uint? AdvanceStoreSerial(StatusSnapshot current)
+    /// <summary>
+    /// Advances the store's serial past the served one (the one write the server makes), with the commit token it got;
+    /// null when another write came first.
+    /// </summary>
+    private (uint Serial, ulong? Commit)? AdvanceStoreSerial(StatusSnapshot current)
     {
         using var store = CertStore.Open(_storePath);
-        return _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
+        var serial = _loadedFrom == current.Serial ? store.AdvanceSerial(current.Serial) : store.RaiseSerial(_loadedFrom, current.Serial);
+        return serial is { } s ? (s, store.Changes.CommitOf(s)) : null;
     }
+
+    /// <summary>The store's commit token of a serial, or null when it cannot be read (it is then unknown: whole loads).</summary>
+    private ulong? ReadCommit(uint serial)
+    {
+        try
+        {
+            using var store = CertStore.Open(_storePath, readOnly: true);
+            return store.Changes.CommitOf(serial);
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or BadInputException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The commit token of the data served under <paramref name="served"/>: known only when it is the store's own serial.</summary>
+    private ulong? ServedCommit(uint served) => served == _loadedFrom ? _loadedCommit : null;
 
     /// <summary>
     /// Records the publication of <paramref name="next"/> at <paramref name="now"/> in the journal. Any failure empties the
     /// journal at the new serial (older secondaries then transfer the whole zone) and never stops the publication.
     /// </summary>
-    private void Journalled(StatusSnapshot previous, StatusSnapshot next, DateTimeOffset now)
+    private void Journalled(StatusSnapshot previous, StatusSnapshot next, DateTimeOffset now, IReadOnlyCollection<byte[]>? changed = null)
     {
         if (Journal is not { } journal) return;
         try
         {
-            journal.Record(previous, _publishedAt, next, now);
+            journal.Record(previous, _publishedAt, next, now, changed, ServedCommit(next.Serial));
         }
         catch (Exception e)
         {
             _log?.Invoke($"journal: cannot record serial {next.Serial} ({e.GetType().Name}: {e.Message}): secondaries older than it transfer the whole zone");
-            journal.Reset(next.Serial, now);
+            journal.Reset(next.Serial, now, ServedCommit(next.Serial));
         }
         _publishedAt = now;
     }
@@ -399,11 +443,13 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         bool renewalDue = Journal?.Signer?.RenewalDue(current.Serial) is { } renewal && now >= renewal;
         if (!timeDue && !renewalDue) return null;
         // The one write the server makes, on its own short-lived connection.
-        var serial = AdvanceStoreSerial(current);
-        if (serial is null) return null;
-        _loadedFrom = serial.Value;
-        var moved = current.WithSerial(serial.Value);
-        Journalled(current, moved, now);
+        if (AdvanceStoreSerial(current) is not { } advanced) return null;
+        var (serial, commit) = advanced;
+        _loadedFrom = serial;
+        _loadedCommit = commit;
+        var moved = current.WithSerial(serial);
+        // The same data: no certificate's stored facts changed, only time moved (ChangesAmong with none named).
+        Journalled(current, moved, now, []);
         _holder.Publish(moved);
         _lastAdvance = now;
         _nextChange = moved.NextChange(now);

@@ -34,6 +34,7 @@ public sealed class CertStore : IDisposable
         Forwards = new ForwardStore(this);
         Sources = new CrlSourceStore(this);
         Snapshots = new SnapshotLoader(this);
+        Changes = new ChangeLog(this);
     }
 
     /// <summary>Registered CAs, their trust and CRL URLs.</summary>
@@ -59,6 +60,9 @@ public sealed class CertStore : IDisposable
 
     /// <summary>Loading the served view.</summary>
     public SnapshotLoader Snapshots { get; }
+
+    /// <summary>Which certificates each serial changed, and each serial's commit token.</summary>
+    public ChangeLog Changes { get; }
 
     internal SqliteConnection Db => _db;
 

@@ -251,6 +251,100 @@ internal static class Schema
         DROP INDEX certificates_md5;
         DROP INDEX certificates_spki;
         """,
+
+        // 10: the change log (issue #14): every write transaction that changes what the zone publishes names, in that
+        // same transaction, the certificates it added or whose listing it changed (their SHA-256), or X'' for a change
+        // that reaches any number of them (a CA, a CRL, a scope, a revocation, a certificate row changed or removed). Triggers write it, so no writer can forget: rows are keyed 0 while
+        // their transaction is open, and get the serial it sets when it advances the serial (zone_serial_advanced). The
+        // server publishes from it the changed certificates alone when it reaches back to the serial served. Bounded:
+        // over 100,000 names in one transaction become X''; rows older than 7 days (by serial, which is time-like) are
+        // dropped, and changes_from says from which serial on the log is complete. Each serial gets a random commit
+        // token (zone.commit_id): a journal that ends at a serial whose token the store does not hold was computed from
+        // a commit the store lost (a power loss) or from another file, and is dropped. The triggers test before they
+        // insert instead of INSERT OR IGNORE: an outer statement's conflict policy (an upsert, INSERT OR REPLACE)
+        // overrides the one of a statement in a trigger, and an upsert's is ABORT.
+        """
+        ALTER TABLE zone ADD COLUMN changes_from INTEGER;
+        ALTER TABLE zone ADD COLUMN commit_id BLOB;
+        UPDATE zone SET changes_from = serial, commit_id = randomblob(8);
+        CREATE TABLE zone_changes (
+            serial INTEGER NOT NULL,
+            sha256 BLOB NOT NULL,
+            PRIMARY KEY (serial, sha256)) WITHOUT ROWID;
+        CREATE TABLE zone_commits (
+            serial INTEGER PRIMARY KEY,
+            commit_id BLOB NOT NULL);
+        INSERT INTO zone_commits (serial, commit_id) SELECT serial, commit_id FROM zone;
+
+        CREATE TRIGGER zone_serial_advanced AFTER UPDATE OF serial ON zone WHEN NEW.serial <> OLD.serial BEGIN
+            INSERT INTO zone_changes (serial, sha256)
+                SELECT 0, X'' WHERE (SELECT COUNT(*) FROM zone_changes WHERE serial = 0) > 100000
+                AND NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+            DELETE FROM zone_changes WHERE serial = 0 AND sha256 <> X''
+                AND EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+            INSERT INTO zone_changes (serial, sha256) SELECT NEW.serial, sha256 FROM zone_changes WHERE serial = 0;
+            DELETE FROM zone_changes WHERE serial = 0;
+            DELETE FROM zone_changes WHERE serial > 0 AND serial <= NEW.serial - 604800;
+            DELETE FROM zone_commits WHERE serial <= NEW.serial - 604800;
+            DELETE FROM zone_commits WHERE serial = NEW.serial;
+            INSERT INTO zone_commits (serial, commit_id) VALUES (NEW.serial, randomblob(8));
+            UPDATE zone SET commit_id = (SELECT commit_id FROM zone_commits WHERE serial = NEW.serial),
+                changes_from = MAX(COALESCE(changes_from, 0), NEW.serial - 604800) WHERE id = 1;
+        END;
+
+        CREATE TRIGGER certificates_changed_insert AFTER INSERT ON certificates BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, NEW.sha256 WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = NEW.sha256);
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM cas WHERE sha256 = NEW.sha256)
+                AND NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        -- No writer changes or removes a certificate row: one that does (by hand) may change anything, CA chains included.
+        CREATE TRIGGER certificates_changed_delete AFTER DELETE ON certificates BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        CREATE TRIGGER certificates_changed_update AFTER UPDATE OF sha256, sha1, md5, spki_sha256, ca_id, serial, subject,
+            not_before, not_after, der, is_ca, crl_point_set ON certificates BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+
+        CREATE TRIGGER listings_changed_insert AFTER INSERT ON listings BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, NEW.sha256 WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = NEW.sha256);
+        END;
+        CREATE TRIGGER listings_changed_delete AFTER DELETE ON listings BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, OLD.sha256 WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = OLD.sha256);
+        END;
+        CREATE TRIGGER listings_changed_update AFTER UPDATE ON listings BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, OLD.sha256 WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = OLD.sha256);
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, NEW.sha256 WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = NEW.sha256);
+        END;
+
+        CREATE TRIGGER cas_changed_insert AFTER INSERT ON cas BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER cas_changed_delete AFTER DELETE ON cas BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER cas_changed_update AFTER UPDATE OF sha256, subject, subject_der, key_id, spki_sha256, not_before, not_after,
+            can_sign_crl, der, trusted, distrusted_at, distrust_reason, parent_id, anchor ON cas BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        CREATE TRIGGER crl_scopes_changed_insert AFTER INSERT ON crl_scopes BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER crl_scopes_changed_delete AFTER DELETE ON crl_scopes BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER crl_scopes_changed_update AFTER UPDATE ON crl_scopes BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER crls_changed_insert AFTER INSERT ON crls BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER crls_changed_delete AFTER DELETE ON crls BEGIN INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X''); END;
+        CREATE TRIGGER crls_changed_update AFTER UPDATE OF ca_id, number, this_update, next_update, scope_id, is_delta, delta_base ON crls BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        -- A CRL's revocations come with its crls row (X'' already): the WHEN makes the other million rows one probe each.
+        CREATE TRIGGER revocations_changed_insert AFTER INSERT ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        CREATE TRIGGER revocations_changed_delete AFTER DELETE ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        CREATE TRIGGER revocations_changed_update AFTER UPDATE OF scope_id, delta, ca_id, serial, revoked_at, reason ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>

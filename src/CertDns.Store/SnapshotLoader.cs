@@ -133,6 +133,68 @@ public sealed class SnapshotLoader : StoreAggregate
     }
 
     /// <summary>
+    /// The snapshot <see cref="Load"/> would give now, built from <paramref name="before"/> (loaded at store serial
+    /// <paramref name="since"/>, whose commit token was <paramref name="commit"/>) and the change log: the listings of the
+    /// certificates it names are read again and the certificates it names that <paramref name="before"/> does not hold
+    /// are read and judged as <see cref="Load"/> judges them; nothing else is read. Null when the log cannot say (it does not
+    /// reach back, another commit or file, a change that reaches any number of certificates): load the whole store then.
+    /// </summary>
+    /// <param name="before">The snapshot loaded at <paramref name="since"/>.</param>
+    /// <param name="since">The store serial <paramref name="before"/> was read at.</param>
+    /// <param name="commit">The store's commit token of that serial (<see cref="ChangeLog.CommitOf"/>).</param>
+    /// <param name="directory">As for <see cref="Load"/>.</param>
+    public ChangedLoad? LoadChanged(StatusSnapshot before, uint since, ulong? commit, ICertificateDirectory? directory = null)
+    {
+        ArgumentNullException.ThrowIfNull(before);
+        using var tx = _db.BeginTransaction(deferred: true);
+        var changes = _store.Changes.Since(since, commit, tx);
+        if (changes is null || changes.Whole) return null;
+        var blocks = new Dictionary<string, BlockFacts?>(StringComparer.Ordinal);
+        var added = new List<(long Id, byte[] Sha256)>();
+        foreach (var sha256 in changes.Certificates)
+        {
+            if (sha256.Length != 32) return null;
+            var hex = Convert.ToHexString(sha256);
+            if (blocks.ContainsKey(hex)) continue;
+            var listing = _db.QuerySingleOrDefault<(string Reason, long Since)?>("SELECT reason, since FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
+            blocks[hex] = listing is { } l ? new BlockFacts(l.Reason, DateTimeOffset.FromUnixTimeSeconds(l.Since)) : null;
+            if (!before.Holds(sha256) && _db.ExecuteScalar<long?>("SELECT id FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx) is { } id)
+                added.Add((id, sha256));
+        }
+        var rows = added.Count == 0 ? [] : Judged(tx, added.OrderBy(a => a.Id).Select(a => a.Sha256).ToList(), blocks);
+        tx.Commit();
+        var served = directory ?? _store.Directory;
+        (served as StoreCertificateDirectory)?.ReleaseReads();
+        return new ChangedLoad(before.Patch(changes.Serial, blocks, rows, served), changes.Certificates);
+    }
+
+    /// <summary>
+    /// Certificates worked out exactly as <see cref="Load"/> works out each row: the same coverage (every entry), chain
+    /// facts and CA variant; in the order given.
+    /// </summary>
+    private List<CertificateRow> Judged(IDbTransaction tx, List<byte[]> certificates, Dictionary<string, BlockFacts?> blocks)
+    {
+        var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
+        var coverage = LoadCoverage(tx, caRows.Values);
+        foreach (var (scope, delta, ca, serial, reason, at) in _db.Query<(long, long, long, byte[], long, long)>(
+            "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", transaction: tx))
+            coverage.AddEntry(scope, delta != 0, ca, serial, (RevocationReason)reason, at);
+        var cas = ChainFacts(tx, caRows, coverage);
+        bool readKind = coverage.NeedsKind, readPoints = coverage.NeedsPoints, readSerial = coverage.NeedsSerials;
+        var rows = new List<CertificateRow>(certificates.Count);
+        foreach (var sha256 in certificates)
+        {
+            var c = _db.QuerySingle<(byte[] Serial, long NotBefore, long NotAfter, long CaId, long IsCa, byte[]? Points)>(
+                "SELECT serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx);
+            var judged = coverage.Judge(c.CaId, readKind && c.IsCa != 0, readSerial ? c.Serial : [], readPoints && c.Points is { Length: > 0 } p ? p : null);
+            var facts = judged.Crl is null && judged.Gap is null ? cas[c.CaId]
+                : cas[c.CaId] with { Crl = judged.Crl, NoCrlReason = judged.Crl is null ? $"no current CRL covers it: {judged.Gap}" : null };
+            rows.Add(new CertificateRow(sha256, c.NotBefore, c.NotAfter, facts, judged.Revocation, blocks[Convert.ToHexString(sha256)]));
+        }
+        return rows;
+    }
+
+    /// <summary>
     /// Every CA's facts with its <see cref="CaFacts.Link"/>: the intermediate's own certificate (stored as a certificate
     /// of its parent by <c>ca add</c>) as its parent's CRLs judge it, and the parent's facts with their own link. An
     /// intermediate whose certificate is not stored (registered before the chain was folded) has no CRL to judge it by:
@@ -266,3 +328,8 @@ public sealed class SnapshotLoader : StoreAggregate
         }
     }
 }
+
+/// <summary>A snapshot built from the one before and the store's change log (<see cref="SnapshotLoader.LoadChanged"/>).</summary>
+/// <param name="Snapshot">The snapshot, as a whole load would give it.</param>
+/// <param name="Changed">The SHA-256 of every certificate the log names since the snapshot before.</param>
+public sealed record ChangedLoad(StatusSnapshot Snapshot, IReadOnlyList<byte[]> Changed);

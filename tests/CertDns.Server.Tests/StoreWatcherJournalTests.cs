@@ -131,6 +131,78 @@ public sealed class StoreWatcherJournalTests : IDisposable
     }
 
     [Fact]
+    public void Reload_BlockThenCrlIngest_FirstFromTheChangeLog_SecondWhole_BothJournalled()
+    {
+        var sha256 = AddCertificate("listed.client.example", _clock.GetUtcNow().AddDays(30));
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using var watcher = Watcher(holder, journal);
+        var first = watcher.Start();
+
+        Block(sha256);
+        var line = watcher.Reload();
+
+        Assert.True(watcher.LastLoadIncremental, line);
+        Assert.EndsWith("(1 changed, from the store's change log)", line, StringComparison.Ordinal);
+        Assert.Equal(CertStatus.Blocked, holder.Current.Answer(DigestKind.Sha256, sha256, false, _clock.GetUtcNow(), TimeSpan.FromMinutes(5), out _));
+        Assert.Equal((1, first.Serial), (journal.Steps, journal.OldestSerial));
+
+        using (var store = CertStore.Open(StorePath))
+            new CrlIngestor(store, _clock).Ingest("crl2.der", _ca.CreateCrl(2, _clock.GetUtcNow().AddMinutes(-1), _clock.GetUtcNow().AddDays(7), []));
+        watcher.Reload();
+
+        // A CRL reaches every certificate of its CA: the whole store is read and compared.
+        Assert.False(watcher.LastLoadIncremental);
+        Assert.Equal((2, holder.Current.Serial), (journal.Steps, journal.Serial));
+    }
+
+    [Fact]
+    public void Restart_StoreLostTheJournalledCommit_SameSerialOtherData_JournalDropped()
+    {
+        // A power loss takes the store's last commit (synchronous = NORMAL, no fsync) but not the journal, and a write
+        // after the restart lands on the very serial the journal ends at: the serial alone cannot tell the two apart.
+        var blocked = AddCertificate("first.client.example", _clock.GetUtcNow().AddDays(30));
+        var other = AddCertificate("second.client.example", _clock.GetUtcNow().AddDays(30));
+        long far = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 100_000;
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={StorePath};Pooling=False"))
+        {
+            raw.Open();
+            using var cmd = raw.CreateCommand();
+            // Serials ahead of the clock, so both writes below get far + 1 whatever the second.
+            cmd.CommandText = $"UPDATE zone SET serial = {far}; PRAGMA wal_checkpoint(TRUNCATE);";
+            cmd.ExecuteNonQuery();
+        }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        var lost = _dir.File("before-the-lost-commit.db");
+        File.Copy(StorePath, lost);
+        uint journalled;
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var journal = Journal();
+        using (var watcher = Watcher(holder, journal))
+        {
+            watcher.Start();
+            Block(blocked);
+            watcher.Reload();
+            journalled = holder.Current.Serial;
+        }
+        Assert.Equal((1, (uint)far + 1), (journal.Steps, journalled));
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        // The power loss: the commit that was only in the WAL is gone.
+        File.Delete(StorePath + "-wal");
+        File.Delete(StorePath + "-shm");
+        File.Copy(lost, StorePath, overwrite: true);
+        Block(other);
+
+        var restarted = Journal();
+        using var again = Watcher(new SnapshotHolder(StatusSnapshot.Empty), restarted);
+        var served = again.Start().Serial;
+
+        Assert.Equal(journalled, served);
+        // Kept, it would tell a secondary at serial far to block the first certificate, which this store never did.
+        Assert.Equal((0, served), (restarted.Steps, restarted.OldestSerial));
+    }
+
+    [Fact]
     public void AdvanceSerial_ZoneChanged_JournalStartsAfresh_NoStepWithoutTheNewApex()
     {
         // A configuration reload changed the zone's name servers: the journal holds certificate records only, so a step

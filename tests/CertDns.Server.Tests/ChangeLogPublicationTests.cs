@@ -1,0 +1,153 @@
+using System.Security.Cryptography;
+using CertDns.Core;
+using CertDns.Dns;
+using CertDns.Ingest;
+using CertDns.Pki;
+using CertDns.Store;
+
+namespace CertDns.Server.Tests;
+
+/// <summary>
+/// Publication from the store's change log against the whole comparison, on a real store file over random writes
+/// (blocks, unblocks, certificates added, some already revoked by the CRL, some sharing a key, some expiring between
+/// publications): the snapshot built from the change log answers every certificate and key as a whole load does, and
+/// the journal step computed from the changed certificates alone holds exactly the records of the whole comparison.
+/// </summary>
+public sealed class ChangeLogPublicationTests : IDisposable
+{
+    private static readonly ZoneOptions Zone = new() { Forms = NameForms.All };
+    private static readonly TimeSpan MaxTtl = TimeSpan.FromSeconds(Zone.MaxTtl);
+
+    private readonly TempDir _dir = new();
+    private readonly TestAuthority _ca = new("Change Log CA");
+    private readonly DateTimeOffset _start = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+    private readonly List<byte[]> _revokedSerials = [];
+
+    private string StorePath => _dir.File("certdns.db");
+
+    public ChangeLogPublicationTests()
+    {
+        using var store = CertStore.Open(StorePath);
+        new CaRegistry(store).Add("ca.pem", _ca.CertificateDer, [], null);
+        for (int i = 0; i < 6; i++) _revokedSerials.Add([0x40, (byte)i, 0x11]);
+        new CrlIngestor(store).Ingest("crl.der", _ca.CreateCrl(1, _start.AddMinutes(-5), _start.AddDays(7),
+            _revokedSerials.Select((s, i) => (s, _start.AddDays(-1), i % 2 == 0 ? RevocationReason.KeyCompromise : RevocationReason.CertificateHold))));
+    }
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        _dir.Dispose();
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void LoadChanged_RandomWrites_SameAnswersAndSameJournalStepAsTheWholeComparison(int seed)
+    {
+        var random = new Random(seed);
+        var keys = Enumerable.Range(0, 3).Select(_ => TestKeyPair.Create()).ToArray();
+        var registered = new List<byte[]>();
+        var revokedLeft = new Queue<byte[]>(_revokedSerials);
+        int issued = 0;
+        void Add(CertStore store)
+        {
+            int n = issued++;
+            // Some expire or become valid between two publications (time-driven differences), some are revoked already.
+            var notBefore = random.Next(4) == 0 ? _start.AddMinutes(random.Next(1, 60)) : _start.AddDays(-1);
+            var notAfter = random.Next(4) == 0 ? _start.AddMinutes(random.Next(1, 90)) : _start.AddDays(30);
+            // One serial per certificate: a revoked serial is taken once.
+            byte[]? serial = random.Next(4) == 0 && revokedLeft.Count > 0 ? revokedLeft.Dequeue() : null;
+            var der = _ca.Issue($"c{seed}-{n}.example", notBefore, notAfter, serial, random.Next(3) == 0 ? keys[random.Next(keys.Length)] : null);
+            Assert.Equal(1, new CertificateRegistry(store).Add([($"c{n}", der)]).Added);
+            registered.Add(CertificateFile.Read(der, "c")[0].Sha256);
+        }
+
+        // As the watcher does: one directory for the served snapshots, outliving each store connection.
+        using var directory = new StoreCertificateDirectory(StorePath);
+        StatusSnapshot previous;
+        uint loadedFrom;
+        ulong? commit;
+        using (var store = CertStore.Open(StorePath))
+        {
+            for (int i = 0; i < 8; i++) Add(store);
+            previous = store.Snapshots.Load(directory);
+            loadedFrom = previous.Serial;
+            commit = store.Changes.CommitOf(loadedFrom);
+        }
+        var previousAt = _start;
+        int incremental = 0, compared = 0;
+        for (int step = 0; step < 14; step++)
+        {
+            using var store = CertStore.Open(StorePath);
+            // The first write of each publication adds a certificate, so the serial always moves (as the watcher needs).
+            for (int w = random.Next(1, 4); w > 0; w--)
+            {
+                var pick = registered[random.Next(registered.Count)];
+                switch (w == 1 ? 0 : random.Next(3))
+                {
+                    case 0: Add(store); break;
+                    case 1: store.Listings.Block(pick, $"abuse {step}", "operator", "test"); break;
+                    default: store.Listings.Unblock(pick, "test", "test"); break;
+                }
+            }
+            var nowAt = previousAt.AddMinutes(random.Next(1, 25));
+            directory.Reopen();
+            var whole = store.Snapshots.Load(directory);
+            var changed = store.Snapshots.LoadChanged(previous, loadedFrom, commit, directory);
+            Assert.NotNull(changed);
+            incremental++;
+            var patched = changed!.Snapshot;
+
+            Assert.Equal(whole.Serial, patched.Serial);
+            Assert.Equal(whole.Count, patched.Count);
+            foreach (var cert in whole.Certificates)
+            {
+                foreach (var at in new[] { previousAt, nowAt, nowAt.AddHours(2) })
+                {
+                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl));
+                    Assert.Equal(whole.Evaluate(DigestKind.Sha1, cert.Sha1, false, at, MaxTtl), patched.Evaluate(DigestKind.Sha1, cert.Sha1, false, at, MaxTtl));
+                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl));
+                }
+                compared++;
+            }
+
+            var expected = Step(previous, previousAt, whole, nowAt, changed: null);
+            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed.Changed));
+            Assert.Equal(expected, Step(previous, previousAt, whole, nowAt, changed.Changed));
+            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed: null));
+
+            (previous, previousAt, loadedFrom, commit) = (patched, nowAt, patched.Serial, store.Changes.CommitOf(patched.Serial));
+        }
+        Assert.Equal(14, incremental);
+        Assert.True(compared > 14 * 8);
+    }
+
+    [Fact]
+    public void LoadChanged_CrlIngested_NullSoTheWholeStoreIsLoaded()
+    {
+        using var store = CertStore.Open(StorePath);
+        var before = store.Snapshots.Load();
+        var commit = store.Changes.CommitOf(before.Serial);
+        new CrlIngestor(store).Ingest("crl2.der", _ca.CreateCrl(2, _start.AddMinutes(-1), _start.AddDays(7), []));
+
+        Assert.Null(store.Snapshots.LoadChanged(before, before.Serial, commit));
+        // The log did reach back: what it named is a change that may reach every certificate.
+        Assert.True(store.Changes.Since(before.Serial, commit)!.Whole);
+    }
+
+    /// <summary>The condensed IXFR records from <paramref name="before"/> to <paramref name="now"/>, as text in a fixed order.</summary>
+    private static string[] Step(StatusSnapshot before, DateTimeOffset beforeAt, StatusSnapshot now, DateTimeOffset nowAt, IReadOnlyCollection<byte[]>? changed)
+    {
+        var journal = new ZoneJournal(Zone, new JournalOptions(1L << 30, TimeSpan.FromDays(7)));
+        journal.Reset(before.Serial, beforeAt);
+        Assert.True(journal.Record(before, beforeAt, now, nowAt, changed) >= 0);
+        var records = journal.Differences(before.Serial, now.Serial, new Zone(Zone))!;
+        // Deleted records come between the first SOA pair and the third SOA, added ones after it.
+        int middle = records.FindIndex(2, r => r.Type == RecordType.Soa);
+        string Text(ZoneRecord r) => $"{r.Owner} {r.Type} {r.Ttl} {Convert.ToHexString(r.Rdata.Span)}";
+        return [.. records.Take(middle).Skip(2).Select(r => "- " + Text(r)).Order(StringComparer.Ordinal),
+            .. records.Skip(middle + 1).SkipLast(1).Select(r => "+ " + Text(r)).Order(StringComparer.Ordinal)];
+    }
+}
