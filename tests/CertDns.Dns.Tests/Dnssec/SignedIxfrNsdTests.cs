@@ -12,7 +12,7 @@ namespace CertDns.Dns.Tests.Dnssec;
 /// (trust anchor: the key set's DNSKEYs) resolving through that NSD gets the AD bit for a revoked, a valid and an
 /// unknown name (NSEC3 denial); after changes at the primary NSD catches up by IXFR and the new answers validate too.
 /// </summary>
-public sealed class SignedSecondaryTests : IDisposable
+public sealed class SignedIxfrNsdTests : IDisposable
 {
     // Unbound checks the signatures at the real time: the zone is made at it.
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
