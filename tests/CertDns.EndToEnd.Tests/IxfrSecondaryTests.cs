@@ -19,25 +19,10 @@ public sealed class IxfrSecondaryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
-    private sealed class Daemon(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            process.WaitForExit(5000);
-            process.Dispose();
-        }
-    }
-
     /// <summary>How each secondary is started, and the log lines that tell an incremental transfer from a whole one.</summary>
     private sealed record Secondary(string Name, Func<TempDir, int, int, Process> Start, string Log, string[] Incremental, string[] Whole);
 
-    private static readonly Secondary Nsd = new("NSD", (dir, port, primary) => NsdServer.Start(dir, port, $"""
-                zonefile: "secondary.zone"
-                request-xfr: 127.0.0.1@{primary} NOKEY
-                allow-notify: 127.0.0.1 NOKEY
-            """, verbosity: 2), "nsd.log",
+    private static readonly Secondary Nsd = new("NSD", (dir, port, primary) => NsdServer.StartSecondary(dir, port, primary), "nsd.log",
         // NSD 4.6 does not name the type of the transfer it committed (at any verbosity): CertDns's count says it.
         [], ["AXFR", "ixfr failed", "fallback"]);
 

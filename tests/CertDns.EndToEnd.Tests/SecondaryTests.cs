@@ -19,11 +19,7 @@ public sealed class SecondaryTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    private Process StartNsd(int port, int primary) => NsdServer.Start(_dir, port, $"""
-            zonefile: "secondary.zone"
-            request-xfr: AXFR 127.0.0.1@{primary} NOKEY
-            allow-notify: 127.0.0.1 NOKEY
-        """, verbosity: 2);
+    private Process StartNsd(int port, int primary) => NsdServer.StartSecondary(_dir, port, primary, axfrOnly: true);
 
     private static async Task<string> Wait(int port, string name, Func<DigResult, bool> done, string what)
     {
@@ -61,17 +57,6 @@ public sealed class SecondaryTests : IDisposable
         }
         while (DateTime.UtcNow < until);
         throw new TimeoutException($"{what}: {last.Output}");
-    }
-
-    /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
-    private sealed class Daemon(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            process.WaitForExit(5000);
-            process.Dispose();
-        }
     }
 
     private static uint Serial(DigResult soa) => uint.Parse(soa.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);

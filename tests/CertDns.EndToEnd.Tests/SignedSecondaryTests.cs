@@ -43,12 +43,7 @@ public sealed class SignedSecondaryTests : IDisposable
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config, "--allow-transfer", "127.0.0.1", "--notify", $"127.0.0.1:{nsdPort}",
             "--poll", "0.3", "--metrics-listen", "127.0.0.1:0");
         await VerifyAxfr(certdns.Port);
-        using var nsd = new Daemon(NsdServer.Start(_dir, nsdPort, $"""
-                zonefile: "secondary.zone"
-                request-xfr: 127.0.0.1@{certdns.Port} NOKEY
-                allow-notify: 127.0.0.1 NOKEY
-                provide-xfr: 127.0.0.1 NOKEY
-            """, verbosity: 2));
+        using var nsd = new Daemon(NsdServer.StartSecondary(_dir, nsdPort, certdns.Port, provideXfr: true));
         var initial = await Serial(certdns.Port);
         await WaitForSerial(nsdPort, initial);
         using var unbound = ValidatingUnbound.Start(_dir, "nsd", nsdPort, _anchor);
@@ -144,15 +139,5 @@ public sealed class SignedSecondaryTests : IDisposable
         }
         var log = _dir.File("nsd.log");
         Assert.Fail($"NSD did not reach serial {serial}\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
-    }
-
-    private sealed class Daemon(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            process.WaitForExit(5000);
-            process.Dispose();
-        }
     }
 }

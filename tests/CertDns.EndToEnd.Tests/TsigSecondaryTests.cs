@@ -108,16 +108,7 @@ public sealed class TsigSecondaryTests : IDisposable
         Assert.Matches($@"NOTIFY to 127\.0\.0\.1:{port} \(key {KeyName}\) not acknowledged: answered NOTAUTH", certdns.Output);
     }
 
-    private Process StartNsd(int port, int primary, string secret) => NsdServer.Start(_dir, port, $"""
-            zonefile: "secondary.zone"
-            request-xfr: AXFR 127.0.0.1@{primary} {KeyName}
-            allow-notify: 127.0.0.1 {KeyName}
-        """, verbosity: 2, clauses: $"""
-        key:
-            name: "{KeyName}"
-            algorithm: hmac-sha256
-            secret: "{secret}"
-        """);
+    private Process StartNsd(int port, int primary, string secret) => NsdServer.StartSecondary(_dir, port, primary, (KeyName, secret), axfrOnly: true);
 
     [PeerFact(Peer.Nsd, Peer.Dig)]
     public async Task Nsd_RightKey_TransfersAndFollowsSignedNotify()
@@ -249,16 +240,5 @@ public sealed class TsigSecondaryTests : IDisposable
         Assert.Contains("certdns_tsig_requests_total{result=\"signed\"} 1\n", metrics);
         Assert.Contains("certdns_tsig_requests_total{result=\"badsig\"} 1\n", metrics);
         Assert.DoesNotContain(_secret, metrics + page + certdns.Output);
-    }
-
-    /// <summary>A peer daemon for one test: killed, with its children, when the test ends.</summary>
-    private sealed class Daemon(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            process.WaitForExit(5000);
-            process.Dispose();
-        }
     }
 }

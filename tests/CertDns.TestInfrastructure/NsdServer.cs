@@ -40,4 +40,29 @@ public static class NsdServer
         foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
         return Process.Start(info)!;
     }
+
+    /// <summary>
+    /// Starts NSD as a secondary of the primary on 127.0.0.1:<paramref name="primaryPort"/>: it requests the zone into
+    /// <c>secondary.zone</c> (AXFR only if <paramref name="axfrOnly"/>, else IXFR first) and accepts NOTIFY from
+    /// 127.0.0.1, both signed with the TSIG <paramref name="key"/> (hmac-sha256) if one is given; with
+    /// <paramref name="provideXfr"/> it gives the zone by transfer to 127.0.0.1 in turn. It logs to <c>nsd.log</c>.
+    /// </summary>
+    public static Process StartSecondary(TempDir dir, int port, int primaryPort, (string Name, string Secret)? key = null,
+        bool axfrOnly = false, bool provideXfr = false, int verbosity = 2)
+    {
+        var keyName = key?.Name ?? "NOKEY";
+        var zone = string.Create(CultureInfo.InvariantCulture, $"""
+                zonefile: "secondary.zone"
+                request-xfr: {(axfrOnly ? "AXFR " : "")}127.0.0.1@{primaryPort} {keyName}
+                allow-notify: 127.0.0.1 {keyName}
+            """);
+        if (provideXfr) zone += "\n    provide-xfr: 127.0.0.1 NOKEY";
+        var clauses = key is { } k ? $"""
+            key:
+                name: "{k.Name}"
+                algorithm: hmac-sha256
+                secret: "{k.Secret}"
+            """ : "";
+        return Start(dir, port, zone, verbosity, clauses);
+    }
 }

@@ -7,8 +7,10 @@ namespace CertDns.TestInfrastructure;
 
 /// <summary>
 /// Unbound validating (module-config "validator iterator") with one trust anchor file (DNSKEY or DS lines), stubbed to
-/// CertDns on loopback; optionally checking signatures at another moment than now (<c>val-override-date</c>), for a
-/// zone signed on a fake clock.
+/// CertDns (or a secondary of it) on loopback; optionally checking signatures at another moment than now
+/// (<c>val-override-date</c>), for a zone signed on a fake clock. With no anchor it only iterates (module-config
+/// "iterator"), as an MTA host's plain caching resolver. Everything stays on loopback: outgoing queries leave from
+/// 127.0.0.1, and even the root is a stub to the upstream, so Unbound can never reach a real name server.
 /// </summary>
 public sealed class ValidatingUnbound : IDisposable
 {
@@ -40,10 +42,17 @@ public sealed class ValidatingUnbound : IDisposable
         throw new TimeoutException($"unbound did not start in {netns.Name}");
     }
 
-    public static ValidatingUnbound Start(TempDir dir, string name, int certdnsPort, string anchor, DateTimeOffset? validateAt = null)
+    /// <summary>
+    /// Unbound on a free 127.0.0.1 port, resolving <c>status.example</c> (and the root) at 127.0.0.1:<paramref name="certdnsPort"/>.
+    /// <paramref name="anchor"/> null: no validation. <paramref name="qnameMinimisationStrict"/>: RFC 9156 strictly,
+    /// no fallback to the full name. <paramref name="logFile"/>: Unbound logs to <c>unbound-{name}.log</c> in
+    /// <paramref name="dir"/> rather than to its standard error.
+    /// </summary>
+    public static ValidatingUnbound Start(TempDir dir, string name, int certdnsPort, string? anchor, DateTimeOffset? validateAt = null,
+        bool qnameMinimisationStrict = false, bool logFile = false)
     {
         var port = CertDnsProcess.FreePort();
-        var conf = WriteConfig(dir, name, port, certdnsPort, anchor, validateAt);
+        var conf = WriteConfig(dir, name, port, certdnsPort, anchor, validateAt, qnameMinimisationStrict, logFile);
         var info = new ProcessStartInfo(Peer.Path(Peer.Unbound)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
         var process = Process.Start(info)!;
@@ -56,6 +65,7 @@ public sealed class ValidatingUnbound : IDisposable
             try
             {
                 probe.Connect(IPAddress.Loopback, port);
+                // A header-only query: any reply shows Unbound is listening.
                 probe.Send([0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
                 probe.Client.ReceiveTimeout = 200;
                 var from = new IPEndPoint(IPAddress.Any, 0);
@@ -71,9 +81,21 @@ public sealed class ValidatingUnbound : IDisposable
         throw new TimeoutException("unbound did not start");
     }
 
-    private static string WriteConfig(TempDir dir, string name, int port, int certdnsPort, string anchor, DateTimeOffset? validateAt = null)
+    private static string WriteConfig(TempDir dir, string name, int port, int certdnsPort, string? anchor, DateTimeOffset? validateAt = null,
+        bool qnameMinimisationStrict = false, bool logFile = false)
     {
         var conf = dir.File($"unbound-{name}.conf");
+        var validation = anchor is null
+            ? """
+                module-config: "iterator"
+            """
+            : string.Create(CultureInfo.InvariantCulture, $"""
+                val-log-level: 2
+                module-config: "validator iterator"
+                trust-anchor-file: "{anchor}"
+                val-override-date: "{(validateAt is { } at ? at.UtcDateTime.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) : "0")}"
+            """);
+        var strict = qnameMinimisationStrict ? "\n    qname-minimisation-strict: yes" : "";
         File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
             server:
                 interface: 127.0.0.1
@@ -86,14 +108,11 @@ public sealed class ValidatingUnbound : IDisposable
                 directory: "{dir.Path}"
                 pidfile: "{dir.File($"unbound-{name}.pid")}"
                 use-syslog: no
-                logfile: ""
+                logfile: "{(logFile ? dir.File($"unbound-{name}.log") : "")}"
                 verbosity: 1
-                val-log-level: 2
-                module-config: "validator iterator"
-                trust-anchor-file: "{anchor}"
-                val-override-date: "{(validateAt is { } at ? at.UtcDateTime.ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture) : "0")}"
+            {validation}
                 do-not-query-localhost: no
-                qname-minimisation: yes
+                qname-minimisation: yes{strict}
                 harden-below-nxdomain: yes
                 num-threads: 1
             stub-zone:

@@ -12,7 +12,7 @@ namespace CertDns.Dns.Tests.Dnssec;
 /// (trust anchor: the key set's DNSKEYs) resolving through that NSD gets the AD bit for a revoked, a valid and an
 /// unknown name (NSEC3 denial); after changes at the primary NSD catches up by IXFR and the new answers validate too.
 /// </summary>
-public sealed class SignedSecondaryTests : IDisposable
+public sealed class SignedIxfrNsdTests : IDisposable
 {
     // Unbound checks the signatures at the real time: the zone is made at it.
     private static readonly DateTimeOffset Now = DateTimeOffset.UtcNow;
@@ -60,13 +60,13 @@ public sealed class SignedSecondaryTests : IDisposable
         var responder = new DnsResponder(Options, holder, TimeProvider.System) { Journal = journal, TransferSigner = signer };
         await using var primary = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), responder, new DnsServerOptions { TransferClients = [IPAddress.Loopback] });
         int nsdPort = CertDnsProcess.FreePort();
-        _daemons.Add(NsdServer.Start(_dir, nsdPort, $"""
-                zonefile: "secondary.zone"
-                request-xfr: 127.0.0.1@{primary.LocalEndPoint.Port} NOKEY
-                allow-notify: 127.0.0.1 NOKEY
-            """, verbosity: 2));
+        _daemons.Add(NsdServer.StartSecondary(_dir, nsdPort, primary.LocalEndPoint.Port));
         await WaitForSerial(nsdPort, 1);
-        int unbound = await StartUnbound(nsdPort, keys);
+        var anchor = _dir.File("anchor.key");
+        File.WriteAllText(anchor, keys.DnskeyText(3600));
+        // Loopback only: even the root is a stub to the NSD, so Unbound reaches no other server.
+        using var resolver = ValidatingUnbound.Start(_dir, "nsd", nsdPort, anchor, logFile: true);
+        int unbound = resolver.Port;
 
         await Validates(unbound, Name(certs[1]), "127.0.0.2");
         await Validates(unbound, Name(certs[0]), "127.0.1.2");
@@ -121,54 +121,6 @@ public sealed class SignedSecondaryTests : IDisposable
         }
         var log = _dir.File("nsd.log");
         Assert.Fail($"NSD did not reach serial {serial}: {last}\n{(File.Exists(log) ? File.ReadAllText(log) : "")}");
-    }
-
-    private async Task<int> StartUnbound(int nsdPort, DnssecKeySet keys)
-    {
-        int port = CertDnsProcess.FreePort();
-        var anchor = _dir.File("anchor.key");
-        File.WriteAllText(anchor, keys.DnskeyText(3600));
-        var conf = _dir.File("unbound.conf");
-        // Loopback only: even the root is a stub to the NSD, so Unbound reaches no other server.
-        File.WriteAllText(conf, string.Create(CultureInfo.InvariantCulture, $"""
-            server:
-                interface: 127.0.0.1
-                port: {port}
-                outgoing-interface: 127.0.0.1
-                do-ip6: no
-                access-control: 127.0.0.0/8 allow
-                chroot: ""
-                username: ""
-                directory: "{_dir.Path}"
-                pidfile: "{_dir.File("unbound.pid")}"
-                use-syslog: no
-                logfile: "{_dir.File("unbound.log")}"
-                verbosity: 1
-                val-log-level: 2
-                module-config: "validator iterator"
-                trust-anchor-file: "{anchor}"
-                do-not-query-localhost: no
-                num-threads: 1
-            stub-zone:
-                name: "status.example"
-                stub-addr: 127.0.0.1@{nsdPort}
-            stub-zone:
-                name: "."
-                stub-addr: 127.0.0.1@{nsdPort}
-            """));
-        var info = new ProcessStartInfo(Peer.Path(Peer.Unbound)) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-d", "-c", conf }) info.ArgumentList.Add(a);
-        var process = Process.Start(info)!;
-        _daemons.Add(process);
-        var until = DateTime.UtcNow.AddSeconds(20);
-        while (DateTime.UtcNow < until)
-        {
-            if (process.HasExited) throw new InvalidOperationException("unbound exited: " + await process.StandardError.ReadToEndAsync());
-            // Any answer with a header shows Unbound is listening.
-            if ((await TryDig(port)).Contains("status:", StringComparison.Ordinal)) return port;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException("unbound did not start");
     }
 
     /// <summary>dig for the apex SOA, its output whatever came (nothing listening yet is no failure while waiting).</summary>
