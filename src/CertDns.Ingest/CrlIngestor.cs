@@ -67,8 +67,31 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
                 same.NextUpdate is { } sn ? DateTimeOffset.FromUnixTimeSeconds(sn) : null, (int)same.EntryCount, null, watch.Elapsed, same.DeltaBase);
         }
 
-        var crl = CrlFile.Parse(data, source);
-        var ca = FindIssuer(crl, source);
+        // The entries are checked as they are stored (one DER walk, inside the transaction a bad one rolls back), and
+        // the signature on another core meanwhile: both must pass before the transaction commits.
+        var crl = CrlFile.ParseDeferred(data, source);
+        var (ca, signature) = FindIssuer(crl, source);
+        try
+        {
+            return Accept(crl, ca, signature, source, watch);
+        }
+        catch (BadInputException e) when (!ReferenceEquals(e, crl.EntryRefusal))
+        {
+            // As when the signature was checked before anything else: a CRL that does not verify is refused for that,
+            // whatever else is wrong with it (a forged CRL is not reported as a roll-back); only a bad entry comes first.
+            ((IAsyncResult)signature).AsyncWaitHandle.WaitOne();
+            if (signature.Exception?.InnerException is BadInputException bad && !ReferenceEquals(bad, e)) throw bad;
+            throw;
+        }
+        finally
+        {
+            // A refusal before the end never leaves the check running (its outcome is then not needed).
+            if (!signature.IsCompleted) ((IAsyncResult)signature).AsyncWaitHandle.WaitOne();
+        }
+    }
+
+    private CrlIngestResult Accept(ParsedCrl crl, CaRow ca, Task signature, string source, Stopwatch watch)
+    {
         if (crl.ThisUpdate > _clock.GetUtcNow().AddMinutes(10))
             throw new BadInputException(source, $"thisUpdate {Time(crl.ThisUpdate)} is in the future");
 
@@ -77,24 +100,32 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         if (idp is not null && (idp.OnlyUserCerts ? 1 : 0) + (idp.OnlyCaCerts ? 1 : 0) + (idp.OnlyAttributeCerts ? 1 : 0) > 1)
             throw new BadInputException(source, "issuingDistributionPoint sets more than one of onlyContainsUserCerts, onlyContainsCACerts, onlyContainsAttributeCerts");
         bool indirect = idp?.IndirectCrl == true;
-        if (crl.HasCertificateIssuer && !indirect)
-            throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
         var scope = idp is null ? CrlScope.Complete : new CrlScope(idp.Der, idp.PointNames, idp.OnlyUserCerts, idp.OnlyCaCerts,
             idp.OnlyAttributeCerts, idp.OnlySomeReasons?.Aggregate(0, (mask, r) => mask | (1 << (int)r)), indirect);
 
         string? number = crl.Number?.ToString(CultureInfo.InvariantCulture);
         string? deltaBase = crl.DeltaBaseNumber?.ToString(CultureInfo.InvariantCulture);
-        var current = new CrlIngestResult(source, ca, number, crl.ThisUpdate, crl.NextUpdate, crl.EntryCount, null, watch.Elapsed, deltaBase);
-        if (crl.DeltaBaseNumber is { } baseNumber)
+        CrlIngestResult Current() => new(source, ca, number, crl.ThisUpdate, crl.NextUpdate, crl.EntryCount, null, watch.Elapsed, deltaBase);
+        // What is accepted without storing (already current) or before storing (an indirect CRL's issuers) is checked whole first.
+        void CheckWhole()
         {
-            if (CheckDelta(crl, ca, scope, baseNumber, source)) return current with { Duration = watch.Elapsed };
+            crl.CheckEntries();
+            CheckIssuerEntries(crl, indirect, source);
+            signature.GetAwaiter().GetResult();
         }
-        else if (CheckFull(crl, ca, scope, source))
+        bool current = crl.DeltaBaseNumber is { } baseNumber ? CheckDelta(crl, ca, scope, baseNumber, source) : CheckFull(crl, ca, scope, source);
+        if (current)
         {
-            return current with { Duration = watch.Elapsed };
+            CheckWhole();
+            return Current();
         }
 
-        var issuers = indirect ? ResolveIssuers(crl) : null;
+        Dictionary<string, long>? issuers = null;
+        if (indirect)
+        {
+            CheckWhole();
+            issuers = ResolveIssuers(crl);
+        }
         int skipped = 0, ignored = 0;
         // An entry for another issuer's certificate counts only where that certificate delegates to this CRL issuer
         // (RFC 5280 6.3.3 (b)(1)): the registered ones that do not are counted here (the snapshot ignores the entry).
@@ -111,8 +142,45 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
             }
         }
         var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, deltaBase, scope);
-        var change = store.Crls.Apply(record, Revocations(crl, issuers, () => skipped++, Named));
-        return current with { Change = change, Duration = watch.Elapsed, Skipped = skipped, Ignored = ignored };
+        // An indirect CRL's entries look up the store as they go, so on this thread; any other CRL's are walked on another
+        // core while this one inserts.
+        var entries = indirect
+            ? Revocations(crl, issuers, () => skipped++, Named)
+            : EntryPipeline.Ahead(Revocations(crl, null, () => { }, (_, _) => { }));
+        var change = store.Crls.Apply(record, Finished(WithProgress(crl, entries), crl, indirect, signature, source));
+        return Current() with { Change = change, Duration = watch.Elapsed, Skipped = skipped, Ignored = ignored };
+    }
+
+    /// <summary>RFC 5280 5.3.3: certificateIssuer belongs to indirect CRLs only.</summary>
+    private static void CheckIssuerEntries(ParsedCrl crl, bool indirect, string source)
+    {
+        if (crl.HasCertificateIssuer && !indirect)
+            throw new BadInputException(source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
+    }
+
+    /// <summary>
+    /// The entries, then the checks that need all of them: thrown from inside the store's transaction, so a refused CRL
+    /// rolls back whatever was inserted. A bad entry (raised by the walk) is reported before a bad signature, as a full
+    /// parse before the signature check would.
+    /// </summary>
+    private static IEnumerable<RevocationRecord> Finished(IEnumerable<RevocationRecord> entries, ParsedCrl crl, bool indirect, Task signature, string source)
+    {
+        foreach (var e in entries) yield return e;
+        CheckIssuerEntries(crl, indirect, source);
+        signature.GetAwaiter().GetResult();
+    }
+
+    private IEnumerable<RevocationRecord> WithProgress(ParsedCrl crl, IEnumerable<RevocationRecord> entries)
+    {
+        int done = 0;
+        foreach (var e in entries)
+        {
+            // Until the walk has counted them, the total is estimated from the octets walked so far.
+            if (Progress is { } progress && ++done % ProgressStep == 0)
+                progress(done, crl.EntriesChecked ? crl.EntryCount : (int)Math.Max(done, (long)done * crl.EntriesLength / Math.Max(1, crl.EntriesWalked)));
+            yield return e;
+        }
+        Progress?.Invoke(crl.EntryCount, crl.EntryCount);
     }
 
     /// <summary>Roll-back and no-op checks for a full CRL of a series; true when it is already current.</summary>
@@ -168,20 +236,20 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         return result;
     }
 
-    private IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip, Action<byte[], byte[]> named)
+    private static IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip, Action<byte[], byte[]> named)
     {
         bool delta = crl.DeltaBaseNumber is not null;
         byte[]? lastDer = null;
         long lastId = 0;
-        int done = 0;
         foreach (var entry in crl.Entries())
         {
-            if (Progress is { } progress && ++done % ProgressStep == 0) progress(done, crl.EntryCount);
             // removeFromCRL belongs to delta CRLs (RFC 5280 5.3.1); on a full CRL it revokes nothing.
             if (!delta && entry.Reason == RevocationReason.RemoveFromCrl) continue;
             long issuer = 0;
-            if (issuers is not null && entry.CertificateIssuerDer is { } der)
+            if (entry.CertificateIssuerDer is { } der)
             {
+                if (issuers is null)
+                    throw new BadInputException(crl.Source, "certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 5.3.3)");
                 if (!ReferenceEquals(der, lastDer))
                 {
                     lastDer = der;
@@ -197,14 +265,23 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
             }
             yield return new RevocationRecord(entry.Serial, entry.RevokedAt, entry.Reason, issuer);
         }
-        Progress?.Invoke(crl.EntryCount, crl.EntryCount);
     }
 
-    private CaRow FindIssuer(ParsedCrl crl, string source)
+    /// <summary>
+    /// The registered CA that issued the CRL, and its signature check: started on another core when one CA has the
+    /// name (the common case; the caller must observe the task), done here when several do and the key decides.
+    /// </summary>
+    private (CaRow Ca, Task Signature) FindIssuer(ParsedCrl crl, string source)
     {
         var candidates = store.Cas.FindBySubject(crl.IssuerDer);
         if (candidates.Count == 0)
             throw new BadInputException(source, $"issuer \"{crl.Issuer}\" is not a registered CA (certdns ca add)");
+        if (candidates.Count == 1)
+        {
+            var only = CertificateFile.Read(candidates[0].Der, $"CA {candidates[0].Id}")[0];
+            _ = only.KeyRefusal;
+            return (candidates[0], Task.Run(() => crl.VerifySignedBy(only)));
+        }
         // After a key rollover several CAs share a name: prefer the one the authority key identifier names.
         var ordered = candidates.OrderByDescending(c => crl.AuthorityKeyId is not null && c.KeyId is not null && c.KeyId.AsSpan().SequenceEqual(crl.AuthorityKeyId)).ToList();
         BadInputException? first = null;
@@ -213,7 +290,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
             try
             {
                 crl.VerifySignedBy(CertificateFile.Read(ca.Der, $"CA {ca.Id}")[0]);
-                return ca;
+                return (ca, Task.CompletedTask);
             }
             catch (BadInputException e)
             {

@@ -16,7 +16,17 @@ public static class CrlFile
     /// <param name="data">The file's bytes.</param>
     /// <param name="source">The file name or URL, for error messages.</param>
     /// <exception cref="BadInputException">The input is not exactly one well-formed v1/v2 CRL.</exception>
-    public static ParsedCrl Parse(byte[] data, string source)
+    public static ParsedCrl Parse(byte[] data, string source) => Read(data, source, deferEntries: false);
+
+    /// <summary>
+    /// As <see cref="Parse"/>, but the revokedCertificates entries are checked as <see cref="ParsedCrl.Entries"/> first
+    /// walks them (or by <see cref="ParsedCrl.CheckEntries"/>): ingestion stores them in the same walk, inside a
+    /// transaction that a bad entry rolls back. Until then <see cref="ParsedCrl.EntryCount"/> is 0.
+    /// </summary>
+    /// <exception cref="BadInputException">Anything but the entries is not one well-formed v1/v2 CRL.</exception>
+    public static ParsedCrl ParseDeferred(byte[] data, string source) => Read(data, source, deferEntries: true);
+
+    private static ParsedCrl Read(byte[] data, string source, bool deferEntries)
     {
         ArgumentNullException.ThrowIfNull(data);
         var blobs = InputText.Decode(data, source, Labels, "CRL", out var kind);
@@ -30,6 +40,6 @@ public static class CrlFile
         {
             throw new BadInputException(source, $"{blobs.Count} CRLs in one file; give one CRL per file");
         }
-        return ParsedCrl.Parse(blobs[0], SHA256.HashData(data), source);
+        return ParsedCrl.Parse(blobs[0], SHA256.HashData(data), source, deferEntries);
     }
 }

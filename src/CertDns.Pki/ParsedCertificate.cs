@@ -151,6 +151,9 @@ public sealed class ParsedCertificate
         ArgumentNullException.ThrowIfNull(issuer);
         if (!Names.Match(IssuerDer, issuer.SubjectDer)) return false;
         if (issuer.KeyRefusal is not null) return false;
+        // ECDSA and PKCS#1 RSA with SHA-2 through the platform's crypto (a tenth of BouncyCastle's managed cost each),
+        // as CRL signatures are checked; any other algorithm through BouncyCastle.
+        if (Signatures.TryVerifyNative(_signatureAlgorithm, _tbs, _signature, issuer._spki) is { } native) return native;
         var key = issuer.TryGetPublicKey();
         return key is not null && Signatures.Verify(_signatureAlgorithm, _tbs, _signature, key);
     }

@@ -88,19 +88,73 @@ public sealed class ParsedCrl
     /// The entries in file order, read lazily from the validated DER; the certificateIssuer of an indirect
     /// CRL is carried forward to the entries that follow it (RFC 5280 5.3.3).
     /// </summary>
+    /// <remarks>
+    /// On a CRL from <see cref="CrlFile.ParseDeferred"/> whose entries are not yet checked, this walk is the check: an
+    /// entry that does not parse throws <see cref="BadInputException"/> when reached, and once the walk completes
+    /// <see cref="EntryCount"/> and <see cref="HasCertificateIssuer"/> are set: one DER walk instead of two.
+    /// </remarks>
     public IEnumerable<CrlEntry> Entries()
     {
         int pos = 0;
         byte[]? issuer = null;
-        for (int i = 0; i < EntryCount; i++)
+        bool checking = !EntriesChecked;
+        int count = 0;
+        bool hasIssuer = false;
+        while (checking ? pos < _entriesLength : count < EntryCount)
         {
-            var raw = ReadEntryAt(ref pos);
-            if (raw.IssuerLength > 0) issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
+            count++;
+            var raw = checking ? CheckedEntryAt(ref pos, count) : ReadEntryAt(ref pos);
+            if (raw.IssuerLength > 0)
+            {
+                issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
+                hasIssuer = true;
+            }
             var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
             if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
+            EntriesWalked = pos;
             yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
         }
+        if (checking)
+        {
+            (EntryCount, HasCertificateIssuer, EntriesChecked) = (count, hasIssuer, true);
+        }
     }
+
+    /// <summary>Whether every entry has been checked (always, but on a deferred parse whose entries are not yet walked).</summary>
+    public bool EntriesChecked { get; private set; } = true;
+
+    /// <summary>Octets of revokedCertificates the last <see cref="Entries"/> walk has passed, of <see cref="EntriesLength"/>.</summary>
+    public int EntriesWalked { get; private set; }
+
+    /// <summary>Octets of revokedCertificates' contents.</summary>
+    public int EntriesLength => _entriesLength;
+
+    /// <summary>Walks and checks every entry now, when a deferred parse has not yet (<see cref="EntriesChecked"/>).</summary>
+    /// <exception cref="BadInputException">An entry does not parse; the reason names it.</exception>
+    public void CheckEntries()
+    {
+        if (EntriesChecked) return;
+        foreach (var _ in Entries()) { }
+    }
+
+    private RawEntry CheckedEntryAt(ref int pos, int number)
+    {
+        try
+        {
+            return ReadEntryAt(ref pos);
+        }
+        catch (CrlFormatException e)
+        {
+            throw EntryRefusal = new BadInputException(Source, $"{e.Message} (entry {number})");
+        }
+        catch (AsnContentException e)
+        {
+            throw EntryRefusal = new BadInputException(Source, $"malformed entry {number}: {e.Message}");
+        }
+    }
+
+    /// <summary>The refusal of an entry a deferred walk found bad, or null.</summary>
+    public BadInputException? EntryRefusal { get; private set; }
 
     private RawEntry ReadEntryAt(ref int pos)
     {
@@ -144,7 +198,7 @@ public sealed class ParsedCrl
         }
     }
 
-    internal static ParsedCrl Parse(byte[] der, byte[] sha256, string source)
+    internal static ParsedCrl Parse(byte[] der, byte[] sha256, string source, bool deferEntries = false)
     {
         if (der.Length == 0 || der[0] != 0x30)
         {
@@ -220,7 +274,14 @@ public sealed class ParsedCrl
             if (tbs.NextIs(Asn1Tag.Sequence))
             {
                 var entries = tbs.ReadSequence("revokedCertificates");
-                crl.ValidateEntries(ref entries);
+                if (deferEntries)
+                {
+                    (crl._entriesOffset, crl._entriesLength, crl.EntriesChecked) = (entries.Offset, entries.Remaining, false);
+                }
+                else
+                {
+                    crl.ValidateEntries(ref entries);
+                }
             }
             where = "crlExtensions";
             if (tbs.NextIs(Context0))

@@ -71,15 +71,22 @@ internal static class Signatures
         if (hash == default) return null;
         try
         {
+            // Hashed here, then VerifyHash: VerifyData over a span copies it into a pooled array first, which for a
+            // 48 MB tbsCertList was a second copy of the CRL in memory for the whole ingest.
+            Span<byte> digest = stackalloc byte[64];
+            int length = hash == HashAlgorithmName.SHA256 ? SHA256.HashData(signed, digest)
+                : hash == HashAlgorithmName.SHA384 ? SHA384.HashData(signed, digest)
+                : SHA512.HashData(signed, digest);
+            digest = digest[..length];
             if (isEcdsa)
             {
                 using var key = ECDsa.Create();
                 key.ImportSubjectPublicKeyInfo(spki, out _);
-                return key.VerifyData(signed, signature, hash, DSASignatureFormat.Rfc3279DerSequence);
+                return key.VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence);
             }
             using var rsaKey = RSA.Create();
             rsaKey.ImportSubjectPublicKeyInfo(spki, out _);
-            return rsaKey.VerifyData(signed, signature, hash, RSASignaturePadding.Pkcs1);
+            return rsaKey.VerifyHash(digest, signature, hash, RSASignaturePadding.Pkcs1);
         }
         catch (CryptographicException)
         {

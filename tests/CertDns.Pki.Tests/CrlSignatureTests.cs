@@ -4,6 +4,26 @@ namespace CertDns.Pki.Tests;
 
 public class CrlSignatureTests
 {
+    /// <summary>
+    /// Regression: ECDsa.VerifyData over a span copied the whole tbsCertList into a pooled array, a second copy of a
+    /// 48 MB CRL for the whole ingest (issue #17's peak-memory target). Hashed in place, the check allocates little.
+    /// </summary>
+    [Fact]
+    public void VerifySignedBy_LargeP256Crl_DoesNotCopyTheSignedPart()
+    {
+        var ca = new TestAuthority("Copy CA");
+        var now = DateTimeOffset.UtcNow;
+        var entries = Enumerable.Range(1, 40_000).Select(i => (BitConverter.GetBytes(i).Reverse().Prepend((byte)1).ToArray(), now.AddDays(-1), RevocationReason.KeyCompromise));
+        var crl = CrlFile.Parse(ca.CreateCrl(1, now.AddMinutes(-1), now.AddDays(1), entries), "big.crl");
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        crl.VerifySignedBy(ca.Certificate);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        // The first check in the process: a pooled copy would be allocated now, and kept.
+        Assert.True(allocated < crl.Tbs.Length / 4, $"{allocated} octets allocated to verify a {crl.Tbs.Length}-octet tbsCertList");
+    }
+
     [PeerFact(TestData.PycaCustom)]
     public void VerifySignedBy_PycaValidSignature_Succeeds()
     {

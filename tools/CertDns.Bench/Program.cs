@@ -7,13 +7,21 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec] [--ingest [--ingest-certs 100000] [--crl-entries 1000000] [--build N] [--compare OTHER-CERTDNS]]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 Directory.CreateDirectory(options.Work);
 void Log(string line) => Console.Error.WriteLine(line);
 
+if (options.Ingest)
+{
+    Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+    // Ingestion only (issue #17): certs add, crl ingest against openssl, the data set's build time.
+    IngestBench.Run(options, Log);
+    Log($"load after: loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
+    return 0;
+}
 Log($"data set: {options.N:N0} certificates in {options.Work}");
 var data = DataSet.Prepare(options.Work, options.N, Log);
 var peers = new Dictionary<string, Peer>
@@ -61,6 +69,24 @@ namespace CertDns.Bench
         /// <summary>--dnssec: only the online signing measurements, against Knot's mod-onlinesign.</summary>
         public bool Dnssec { get; init; }
 
+        /// <summary>--ingest: only the ingestion measurements (certs add, crl ingest against openssl, data set build).</summary>
+        public bool Ingest { get; init; }
+
+        /// <summary>--ingest-certs: certificates for the certs add row.</summary>
+        public int IngestCerts { get; init; } = 100_000;
+
+        /// <summary>--crl-entries: entries of the CRL for the crl ingest rows.</summary>
+        public int CrlEntries { get; init; } = 1_000_000;
+
+        /// <summary>--build N: also build the serving data set of N certificates in a fresh folder and time it (0: not).</summary>
+        public long BuildN { get; init; }
+
+        /// <summary>--prepare-only: with --ingest, write the certificates and the CRL, measure nothing.</summary>
+        public bool PrepareOnly { get; init; }
+
+        /// <summary>--compare BIN: another certdns (an older build) measured in the same runs, interleaved.</summary>
+        public string? CompareWith { get; init; }
+
         public static Options? Parse(string[] args)
         {
             string? certdns = null;
@@ -71,7 +97,11 @@ namespace CertDns.Bench
             bool reload = true;
             // One worker, as the peers run here (NSD server-count 1, Knot udp-workers 1, rbldnsd has one).
             int? udpThreads = 1;
-            bool rrl = false, dnssec = false;
+            bool rrl = false, dnssec = false, ingest = false;
+            int ingestCerts = 100_000, crlEntries = 1_000_000;
+            long buildN = 0;
+            string? compare = null;
+            bool prepareOnly = false;
             for (int i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -88,11 +118,17 @@ namespace CertDns.Bench
                     case "--udp-threads": udpThreads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--rrl": rrl = true; break;
                     case "--dnssec": dnssec = true; break;
+                    case "--ingest": ingest = true; break;
+                    case "--prepare-only": prepareOnly = true; break;
+                    case "--ingest-certs": ingestCerts = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--crl-entries": crlEntries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--build": buildN = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                    case "--compare": compare = Path.GetFullPath(Next()); break;
                     default: return null;
                 }
             }
             if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
-            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec };
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec, Ingest = ingest, IngestCerts = ingestCerts, CrlEntries = crlEntries, BuildN = buildN, CompareWith = compare, PrepareOnly = prepareOnly };
         }
     }
 
