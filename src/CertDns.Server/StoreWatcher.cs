@@ -106,7 +106,9 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         LastLoadAt = _time.GetUtcNow();
         _loadedFrom = first.Serial;
         // A backup restored while the server was down carries an older serial than the secondaries hold: serve above it.
-        if (ReadServedSerial() is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
+        var (servedBefore, formBefore) = ReadServed();
+        if (servedBefore is { } served && !Newer(first.Serial, served) && first.Serial != served) first = Above(first, served);
+        var formChanged = servedBefore == first.Serial ? FormChange(first.Serial, formBefore) : null;
         _publishedAt = LastLoadAt.Value;
         // The journal from before a restart goes on only if it ends at the serial served now (no change while down).
         if (Journal is { } journal)
@@ -118,9 +120,32 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         _directory.ReleaseReads();
         RememberServed(first.Serial);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
+        // The secondaries hold the served serial in the form the previous process gave it: signed with other keys, or
+        // unsigned, they would keep that form (bogus under a DS, or unsigned) until the next change. A new serial now.
+        if (formChanged is not null) _log?.Invoke(AdvanceSerial(formChanged));
         _loop = Task.Run(() => RunAsync(_stop.Token));
-        return first;
+        return _holder.Current;
     }
+
+    /// <summary>
+    /// Why the served serial must move at start because the zone's transfer form changed while the server was down
+    /// (DNSSEC turned on or off, other keys), or null. A signed zone whose form is unchanged takes on the window the
+    /// previous process signed the serial in, so its renewal is due when it would have been (spec 2.10).
+    /// </summary>
+    private string? FormChange(uint serial, string? before)
+    {
+        if (Journal is not { } journal) return null;
+        if (journal.Signer is { } signer)
+        {
+            if (signer.Adopt(serial, before)) return null;
+            return before is null || before == UnsignedForm
+                ? "the zone is signed now, and the secondaries may hold the served serial unsigned"
+                : "the zone is signed with other keys now than the served serial was";
+        }
+        return before is not null && before != UnsignedForm ? "the zone is no longer signed, and the secondaries hold the served serial signed" : null;
+    }
+
+    private const string UnsignedForm = "unsigned";
 
     /// <summary>RFC 1982 serial arithmetic: whether <paramref name="a"/> is newer than <paramref name="b"/>.</summary>
     public static bool Newer(uint a, uint b) => a != b && a - b < 0x8000_0000u;
@@ -153,16 +178,24 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         return loaded.WithSerial(next);
     }
 
-    private uint? ReadServedSerial()
+    /// <summary>
+    /// The served-serial file: the serial on its first line; on a second, <c>form: </c> and what the secondaries were given
+    /// under it (<c>unsigned</c>, or the signer's <see cref="CertDns.Dns.Dnssec.TransferSigner.FormOf"/>), kept only where
+    /// a journal is (secondaries configured). A file of an older version has the serial alone.
+    /// </summary>
+    private (uint? Serial, string? Form) ReadServed()
     {
         try
         {
-            return uint.TryParse(File.ReadAllText(ServedSerialPath(_storePath)).Trim(), System.Globalization.NumberStyles.None,
-                System.Globalization.CultureInfo.InvariantCulture, out var served) ? served : null;
+            var lines = File.ReadAllText(ServedSerialPath(_storePath)).Split('\n');
+            uint? serial = uint.TryParse(lines[0].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var served)
+                ? served : null;
+            var form = lines.Length > 1 && lines[1].StartsWith("form: ", StringComparison.Ordinal) ? lines[1]["form: ".Length..].Trim() : null;
+            return (serial, form);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return null;
+            return (null, null);
         }
     }
 
@@ -173,8 +206,10 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         var temp = $"{path}.{Guid.NewGuid():N}.tmp";
         try
         {
+            var text = serial.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n";
+            if (Journal is { } journal) text += "form: " + (journal.Signer?.FormOf(serial, _time.GetUtcNow()) ?? UnsignedForm) + "\n";
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))
-                file.Write(System.Text.Encoding.ASCII.GetBytes(serial.ToString(System.Globalization.CultureInfo.InvariantCulture) + "\n"));
+                file.Write(System.Text.Encoding.ASCII.GetBytes(text));
             File.Move(temp, path, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -260,4 +260,73 @@ public sealed class StoreWatcherJournalTests : IDisposable
         Assert.True(renewed.ExpirationTime - _clock.GetUtcNow() > signer.Validity / 2, "the new serial's signatures hold less than half the validity");
         Assert.Contains(_log, l => l.Contains("signatures renewed", StringComparison.Ordinal));
     }
+
+    private CertDns.Dns.Dnssec.DnssecKeySet Keys() =>
+        CertDns.Dns.Dnssec.DnssecKeySet.Generate(Zone.Apex, CertDns.Dns.Dnssec.DnssecAlgorithm.EcdsaP256Sha256, split: false, _clock.GetUtcNow());
+
+    /// <summary>Starts a watcher on the store (signed by <paramref name="keys"/>, or unsigned), returns the serial it serves, stops it.</summary>
+    private (uint Serial, CertDns.Dns.Dnssec.TransferSigner? Signer) ServeOnce(CertDns.Dns.Dnssec.DnssecKeySet? keys)
+    {
+        var journal = Journal();
+        var signer = keys is null ? null : new CertDns.Dns.Dnssec.TransferSigner(new CertDns.Dns.Zone(Zone), keys);
+        journal.Signer = signer;
+        using var watcher = Watcher(new SnapshotHolder(StatusSnapshot.Empty), journal, timeChanges: null);
+        return (watcher.Start().Serial, signer);
+    }
+
+    [Theory]
+    [InlineData("unsigned, then signed")]
+    [InlineData("signed, then other keys")]
+    [InlineData("signed, then unsigned")]
+    public void Restart_TransferFormChangedWhileDown_SerialAdvances(string change)
+    {
+        // Regression: zone.dnssec (a restart key) turned on kept the served serial, so secondaries holding it kept the
+        // unsigned zone (bogus under a DS) until the next write; likewise other keys, or signing turned off.
+        AddCertificate("steady.client.example", _clock.GetUtcNow().AddDays(90));
+        var (before, after) = change switch
+        {
+            "unsigned, then signed" => (null, Keys()),
+            "signed, then other keys" => (Keys(), Keys()),
+            _ => (Keys(), (CertDns.Dns.Dnssec.DnssecKeySet?)null),
+        };
+        var first = ServeOnce(before).Serial;
+
+        var next = ServeOnce(after).Serial;
+
+        Assert.True(StoreWatcher.Newer(next, first), $"{change}: served {next} again after {first}: " + string.Join(" | ", _log));
+        // The store holds the new serial too: a third start with the same form keeps it.
+        Assert.Equal(next, ServeOnce(after).Serial);
+    }
+
+    [Fact]
+    public async Task Restart_SignedSameKeys_KeepsTheSerial_RenewalDueInThePreviousWindow()
+    {
+        // Regression: after a restart the process did not know the window the served serial was signed in, so a zone
+        // that did not change was never renewed and the secondaries' RRSIGs expired (bogus) after 14 days.
+        AddCertificate("steady.client.example", _clock.GetUtcNow().AddDays(90));
+        var keys = Keys();
+        var (first, before) = ServeOnce(keys);
+        var due = before!.RenewalDue(first);
+        Assert.NotNull(due);
+        _clock.Advance(TimeSpan.FromDays(2));
+
+        var journal = Journal();
+        var signer = new CertDns.Dns.Dnssec.TransferSigner(new CertDns.Dns.Zone(Zone), keys);
+        journal.Signer = signer;
+        var published = new ConcurrentQueue<StatusSnapshot>();
+        using var watcher = Watcher(new SnapshotHolder(StatusSnapshot.Empty), journal, timeChanges: null, published);
+        Assert.Equal(first, watcher.Start().Serial);
+        Assert.Equal(due, signer.RenewalDue(first));
+
+        _clock.Advance(due!.Value - TimeSpan.FromMinutes(10) - _clock.GetUtcNow());
+        var until = DateTime.UtcNow + Deadline;
+        while (published.IsEmpty)
+        {
+            Assert.True(DateTime.UtcNow < until, "the serial did not advance for the renewal after the restart: " + string.Join(" | ", _log));
+            _clock.Advance(TimeSpan.FromMinutes(5));
+            await Task.Delay(10);
+        }
+        Assert.True(StoreWatcher.Newer(Assert.Single(published).Serial, first));
+        Assert.True(journal.PublishedAt >= due, $"moved at {journal.PublishedAt:u}, before the renewal was due at {due:u}");
+    }
 }

@@ -119,6 +119,40 @@ public sealed class TransferSigner
     }
 
     /// <summary>
+    /// What a secondary holding <paramref name="serial"/> was given, as one line for the served-serial file: the key set's
+    /// <see cref="DnssecKeySet.Signature"/> and the serial's signature window (fixed here, at <paramref name="at"/>, if
+    /// no transfer fixed it yet). A restart compares it with its own (<see cref="Adopt"/>).
+    /// </summary>
+    public string FormOf(uint serial, DateTimeOffset at)
+    {
+        var window = WindowFor(serial, at);
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture, $"signed {_keys.Signature}; window {window.Inception} {window.Expiration}");
+    }
+
+    /// <summary>
+    /// After a restart: takes on the window <paramref name="serial"/> was signed in by the previous process, from its
+    /// <see cref="FormOf"/> line, when that line names this signer's keys. The serial's signatures are then made in the
+    /// window the secondaries already hold, and <see cref="RenewalDue"/> knows when to supersede it. False when the line
+    /// is not this signer's form (unsigned, other keys, unreadable): the secondaries hold another zone under that serial.
+    /// </summary>
+    public bool Adopt(uint serial, string? form)
+    {
+        var prefix = $"signed {_keys.Signature}; window ";
+        if (form is null || !form.StartsWith(prefix, StringComparison.Ordinal)) return false;
+        var parts = form[prefix.Length..].Split(' ');
+        if (parts.Length != 2
+            || !uint.TryParse(parts[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var inception)
+            || !uint.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var expiration)
+            || expiration <= inception)
+            return false;
+        lock (_lock)
+        {
+            (_older, _newest) = (_newest, (serial, new SignatureWindow(inception, expiration)));
+        }
+        return true;
+    }
+
+    /// <summary>
     /// When <paramref name="serial"/> must be superseded by a newer serial: half the validity after its signatures'
     /// inception. Secondaries serve the RRSIGs they were given until those expire and then answer bogus; a newer serial,
     /// signed in a newer window (<see cref="WindowFor"/>), reaches them with the other half left. Null when this process has
