@@ -118,11 +118,13 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         _holder.Publish(first);
         // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
         _directory.ReleaseReads();
-        RememberServed(first.Serial);
         if (_timeChanges is not null) _nextChange = first.NextChange(_time.GetUtcNow());
         // The secondaries hold the served serial in the form the previous process gave it: signed with other keys, or
-        // unsigned, they would keep that form (bogus under a DS, or unsigned) until the next change. A new serial now.
-        if (formChanged is not null) _log?.Invoke(AdvanceSerial(formChanged));
+        // unsigned, they would keep that form (bogus under a DS, or unsigned) until the next change. A new serial now,
+        // which AdvanceSerial remembers; the old serial is not written again under the new form first, so a crash in
+        // between still finds the form changed at the next start.
+        if (formChanged is null) RememberServed(first.Serial);
+        else _log?.Invoke(AdvanceSerial(formChanged));
         _loop = Task.Run(() => RunAsync(_stop.Token));
         return _holder.Current;
     }
