@@ -14,7 +14,10 @@ public static class CertificateFile
     /// <param name="data">The file's bytes.</param>
     /// <param name="source">The file name or URL, for error messages.</param>
     /// <exception cref="BadInputException">Nothing usable, or a block that is not a certificate.</exception>
-    public static IReadOnlyList<ParsedCertificate> Read(byte[] data, string source)
+    public static IReadOnlyList<ParsedCertificate> Read(byte[] data, string source) => Read(data, source, bouncyCastleOnly: false);
+
+    /// <summary><see cref="Read(byte[], string)"/>, with every field read the BouncyCastle way when asked (the tests' oracle).</summary>
+    internal static IReadOnlyList<ParsedCertificate> Read(byte[] data, string source, bool bouncyCastleOnly)
     {
         ArgumentNullException.ThrowIfNull(data);
         var blobs = InputText.Decode(data, source, Labels, "certificate", out var kind);
@@ -29,7 +32,7 @@ public static class CertificateFile
         {
             foreach (var der in SplitDer(blob, source))
             {
-                result.Add(ParsedCertificate.Parse(der, source));
+                result.Add(ParsedCertificate.Parse(der, source, bouncyCastleOnly));
             }
         }
         return result;
@@ -38,7 +41,7 @@ public static class CertificateFile
     /// <summary>
     /// Whether a file found in a folder is meant as certificates: false for text that is neither PEM, DER nor
     /// base64 (a README) and for PEM without a CERTIFICATE block (a CSR, a key). A broken certificate block or
-    /// DER that does not parse still counts, so <see cref="Read"/> refuses it rather than it being skipped.
+    /// DER that does not parse still counts, so <see cref="Read(byte[], string)"/> refuses it rather than it being skipped.
     /// </summary>
     public static bool MayHoldCertificates(byte[] data)
     {

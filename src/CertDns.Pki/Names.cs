@@ -19,8 +19,17 @@ internal static class Names
         return symbols;
     }
 
+    private static readonly Dictionary<string, string> SymbolsById = Symbols.ToDictionary(s => s.Key.Id, s => s.Value, StringComparer.Ordinal);
+
     /// <summary>RFC 4514 order (most specific first), e.g. <c>CN=Example CA,O=Example</c>.</summary>
     public static string ToText(ReadOnlySpan<byte> nameDer)
+    {
+        if (TryFastText(nameDer) is { } text) return text;
+        return ToTextWithBouncyCastle(nameDer);
+    }
+
+    /// <summary>The BouncyCastle reading of <see cref="ToText"/>, which the fast reading must equal.</summary>
+    internal static string ToTextWithBouncyCastle(ReadOnlySpan<byte> nameDer)
     {
         try
         {
@@ -29,6 +38,73 @@ internal static class Names
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             return "(unreadable name)";
+        }
+    }
+
+    /// <summary>
+    /// <see cref="ToText"/> for the names certificates carry, read with System.Formats.Asn1 and written as
+    /// BouncyCastle's <c>X509Name.ToString(true, symbols)</c> writes them: RDNs last to first joined by ',', the
+    /// attributes of one RDN by '+', the symbol or the dotted OID, '=', the value with RFC 4514's specials escaped.
+    /// Null for values other than UTF8String, PrintableString and IA5String that decode cleanly, for a value
+    /// starting with '#', and for anything malformed: those go through BouncyCastle.
+    /// </summary>
+    internal static string? TryFastText(ReadOnlySpan<byte> nameDer)
+    {
+        try
+        {
+            var rdns = new List<string>();
+            AsnDecoder.ReadSequence(nameDer, AsnEncodingRules.DER, out int offset, out int length, out int consumed);
+            if (consumed != nameDer.Length) return null;
+            var rest = nameDer.Slice(offset, length);
+            var rdn = new System.Text.StringBuilder();
+            while (!rest.IsEmpty)
+            {
+                AsnDecoder.ReadEncodedValue(rest, AsnEncodingRules.DER, out int setOffset, out int setLength, out int setConsumed);
+                if (rest[0] != 0x31 || setLength == 0) return null;
+                var attributes = rest.Slice(setOffset, setLength);
+                rest = rest[setConsumed..];
+                rdn.Clear();
+                while (!attributes.IsEmpty)
+                {
+                    AsnDecoder.ReadSequence(attributes, AsnEncodingRules.DER, out int atvOffset, out int atvLength, out int atvConsumed);
+                    var atv = attributes.Slice(atvOffset, atvLength);
+                    attributes = attributes[atvConsumed..];
+                    var oid = AsnDecoder.ReadObjectIdentifier(atv, AsnEncodingRules.DER, out int oidConsumed);
+                    var valueDer = atv[oidConsumed..];
+                    var tag = Asn1Tag.Decode(valueDer, out _);
+                    if (tag.TagClass != TagClass.Universal || tag.IsConstructed) return null;
+                    var type = (UniversalTagNumber)tag.TagValue;
+                    if (type is not (UniversalTagNumber.UTF8String or UniversalTagNumber.PrintableString or UniversalTagNumber.IA5String)) return null;
+                    var value = AsnDecoder.ReadCharacterString(valueDer, AsnEncodingRules.DER, type, out int valueConsumed);
+                    if (valueConsumed != valueDer.Length || value.StartsWith('#') || value.Contains('\uFFFD')) return null;
+                    if (rdn.Length > 0) rdn.Append('+');
+                    rdn.Append(SymbolsById.TryGetValue(oid, out var symbol) ? symbol : oid).Append('=');
+                    AppendEscaped(rdn, value);
+                }
+                rdns.Add(rdn.ToString());
+            }
+            rdns.Reverse();
+            return string.Join(',', rdns);
+        }
+        catch (Exception e) when (e is AsnContentException or ArgumentException or System.Text.DecoderFallbackException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>RFC 4514 2.4 as BouncyCastle applies it: the specials escaped, and leading and trailing spaces.</summary>
+    private static void AppendEscaped(System.Text.StringBuilder text, string value)
+    {
+        int first = 0;
+        while (first < value.Length && value[first] == ' ') first++;
+        int last = value.Length - 1;
+        while (last >= first && value[last] == ' ') last--;
+        for (int i = 0; i < value.Length; i++)
+        {
+            char c = value[i];
+            bool escape = c is ',' or '"' or '\\' or '+' or '=' or '<' or '>' or ';' || (c == ' ' && (i < first || i > last));
+            if (escape) text.Append('\\');
+            text.Append(c);
         }
     }
 

@@ -12,8 +12,9 @@ namespace CertDns.Pki;
 /// <summary>
 /// One X.509 certificate as the rest of CertDns needs it: digests of the original DER (the bytes MTAs hash),
 /// names as DER and text, serial, validity, key identifiers and CA capabilities. Made by
-/// <see cref="CertificateFile.Read"/>; fields that need the original bytes are sliced from them, the rest
-/// is read through BouncyCastle.
+/// <see cref="CertificateFile.Read(byte[], string)"/>; fields that need the original bytes are sliced from them, the rest is read
+/// in the same DER walk (<see cref="CertificateReader"/>), or through BouncyCastle for the certificates that walk
+/// leaves to it.
 /// </summary>
 public sealed class ParsedCertificate
 {
@@ -23,8 +24,8 @@ public sealed class ParsedCertificate
     private readonly byte[] _spki;
     private AsymmetricKeyParameter? _publicKey;
 
-    private ParsedCertificate(byte[] der, byte[] tbs, byte[] signatureAlgorithm, byte[] signature, byte[] spki, BcCertificate bc,
-        byte[] serial, byte[] subjectDer, byte[] issuerDer)
+    private ParsedCertificate(byte[] der, byte[] tbs, byte[] signatureAlgorithm, byte[] signature, byte[] spki,
+        byte[] serial, byte[] subjectDer, byte[] issuerDer, CertificateFields fields, bool readByBouncyCastle)
     {
         Der = der;
         _tbs = tbs;
@@ -38,28 +39,52 @@ public sealed class ParsedCertificate
         Serial = serial;
         SubjectDer = subjectDer;
         IssuerDer = issuerDer;
-        Subject = Names.ToText(subjectDer);
-        Issuer = Names.ToText(issuerDer);
-        NotBefore = new DateTimeOffset(DateTime.SpecifyKind(bc.NotBefore, DateTimeKind.Utc));
-        NotAfter = new DateTimeOffset(DateTime.SpecifyKind(bc.NotAfter, DateTimeKind.Utc));
-
-        var ski = bc.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
-        SubjectKeyId = ski is null ? null : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ski.GetOctets())).GetKeyIdentifier();
-        var aki = bc.GetExtensionValue(X509Extensions.AuthorityKeyIdentifier);
-        AuthorityKeyId = aki is null ? null : AuthorityKeyIdentifier.GetInstance(Asn1Object.FromByteArray(aki.GetOctets())).KeyIdentifier?.GetOctets();
-        var basic = bc.GetExtensionValue(X509Extensions.BasicConstraints);
-        HasBasicConstraints = basic is not null;
-        var constraints = basic is null ? null : BasicConstraints.GetInstance(Asn1Object.FromByteArray(basic.GetOctets()));
-        IsCa = constraints is not null && constraints.IsCA();
-        PathLengthConstraint = IsCa && constraints!.PathLenConstraint is { } pathLen ? (int)Math.Min(pathLen.LongValue, int.MaxValue) : null;
-        var keyUsage = bc.GetKeyUsage();
-        // KeyUsage bit 5 is keyCertSign (RFC 5280 4.2.1.3).
-        CanSignCertificates = keyUsage is null ? null : keyUsage.Length > 5 && keyUsage[5];
-        // KeyUsage bit 6 is cRLSign (RFC 5280 4.2.1.3).
-        CanSignCrl = keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6];
-        CrlDistributionPoints = ReadDistributionPoints(bc);
-        CrlPoints = ReadCrlPoints(bc);
+        Subject = readByBouncyCastle ? Names.ToTextWithBouncyCastle(subjectDer) : Names.ToText(subjectDer);
+        Issuer = readByBouncyCastle ? Names.ToTextWithBouncyCastle(issuerDer) : Names.ToText(issuerDer);
+        NotBefore = fields.NotBefore;
+        NotAfter = fields.NotAfter;
+        SubjectKeyId = fields.SubjectKeyId;
+        AuthorityKeyId = fields.AuthorityKeyId;
+        HasBasicConstraints = fields.HasBasicConstraints;
+        IsCa = fields.IsCa;
+        PathLengthConstraint = fields.PathLengthConstraint;
+        CanSignCertificates = fields.CanSignCertificates;
+        CanSignCrl = fields.CanSignCrl;
+        CrlDistributionPoints = fields.CrlDistributionPoints;
+        CrlPoints = fields.CrlPoints;
+        ReadByBouncyCastle = readByBouncyCastle;
     }
+
+    /// <summary>
+    /// The fields as BouncyCastle reads them: the reading for certificates <see cref="CertificateReader"/> leaves to it
+    /// (BER leniency, unusual name forms), and the oracle its tests compare against. Throws what BouncyCastle throws.
+    /// </summary>
+    private static CertificateFields ReadWithBouncyCastle(byte[] der)
+    {
+        var bc = new BcCertificate(X509CertificateStructure.GetInstance(Asn1Object.FromByteArray(der)));
+        var ski = bc.GetExtensionValue(X509Extensions.SubjectKeyIdentifier);
+        var aki = bc.GetExtensionValue(X509Extensions.AuthorityKeyIdentifier);
+        var basic = bc.GetExtensionValue(X509Extensions.BasicConstraints);
+        var constraints = basic is null ? null : BasicConstraints.GetInstance(Asn1Object.FromByteArray(basic.GetOctets()));
+        bool isCa = constraints is not null && constraints.IsCA();
+        var keyUsage = bc.GetKeyUsage();
+        return new CertificateFields(
+            NotBefore: new DateTimeOffset(DateTime.SpecifyKind(bc.NotBefore, DateTimeKind.Utc)),
+            NotAfter: new DateTimeOffset(DateTime.SpecifyKind(bc.NotAfter, DateTimeKind.Utc)),
+            SubjectKeyId: ski is null ? null : SubjectKeyIdentifier.GetInstance(Asn1Object.FromByteArray(ski.GetOctets())).GetKeyIdentifier(),
+            AuthorityKeyId: aki is null ? null : AuthorityKeyIdentifier.GetInstance(Asn1Object.FromByteArray(aki.GetOctets())).KeyIdentifier?.GetOctets(),
+            HasBasicConstraints: basic is not null,
+            IsCa: isCa,
+            PathLengthConstraint: isCa && constraints!.PathLenConstraint is { } pathLen ? (int)Math.Min(pathLen.LongValue, int.MaxValue) : null,
+            // KeyUsage bit 5 is keyCertSign, bit 6 cRLSign (RFC 5280 4.2.1.3).
+            CanSignCertificates: keyUsage is null ? null : keyUsage.Length > 5 && keyUsage[5],
+            CanSignCrl: keyUsage is null ? null : keyUsage.Length > 6 && keyUsage[6],
+            CrlDistributionPoints: ReadDistributionPoints(bc),
+            CrlPoints: ReadCrlPoints(bc));
+    }
+
+    /// <summary>Whether this certificate was read the BouncyCastle way (<see cref="ReadWithBouncyCastle"/>), for tests.</summary>
+    internal bool ReadByBouncyCastle { get; }
 
     /// <summary>The certificate exactly as it appeared in the input (decoded from PEM/base64 when needed).</summary>
     public byte[] Der { get; }
@@ -228,7 +253,10 @@ public sealed class ParsedCertificate
     }
 
     /// <summary>Parses one certificate from exactly <paramref name="der"/>; throws <see cref="BadInputException"/>.</summary>
-    internal static ParsedCertificate Parse(byte[] der, string source)
+    /// <param name="der">The certificate's DER.</param>
+    /// <param name="source">The file name, for the refusal.</param>
+    /// <param name="bouncyCastleOnly">Read every field the BouncyCastle way: the oracle of the equivalence tests.</param>
+    internal static ParsedCertificate Parse(byte[] der, string source, bool bouncyCastleOnly = false)
     {
         byte[] tbs, sigAlg, signature, spki, serial, subject, issuer;
         try
@@ -241,14 +269,14 @@ public sealed class ParsedCertificate
             signature = cert.ReadBitString(out _).ToArray();
             cert.EnsureEnd("the signature");
 
-            var fields = new DerCursor(tbs, tbsOffset).ReadSequence("TBSCertificate");
-            if (fields.NextIs(new Asn1Tag(TagClass.ContextSpecific, 0))) fields.ReadEncoded(out _);
-            serial = DerUtil.TrimSerial(fields.ReadPrimitive(Asn1Tag.Integer, "serialNumber", out _)).ToArray();
-            Signatures.RequireSameAlgorithm(fields.ReadEncoded(out _), sigAlg, "tbsCertificate");
-            issuer = fields.ReadEncoded(out _).ToArray();
-            fields.ReadSequence("validity");
-            subject = fields.ReadEncoded(out _).ToArray();
-            spki = fields.ReadEncoded(out _).ToArray();
+            var read = new DerCursor(tbs, tbsOffset).ReadSequence("TBSCertificate");
+            if (read.NextIs(new Asn1Tag(TagClass.ContextSpecific, 0))) read.ReadEncoded(out _);
+            serial = DerUtil.TrimSerial(read.ReadPrimitive(Asn1Tag.Integer, "serialNumber", out _)).ToArray();
+            Signatures.RequireSameAlgorithm(read.ReadEncoded(out _), sigAlg, "tbsCertificate");
+            issuer = read.ReadEncoded(out _).ToArray();
+            read.ReadSequence("validity");
+            subject = read.ReadEncoded(out _).ToArray();
+            spki = read.ReadEncoded(out _).ToArray();
             if (serial.Length == 0) throw new AsnContentException("empty serialNumber");
         }
         catch (Exception e) when (e is AsnContentException or CrlFormatException or ArgumentException)
@@ -256,10 +284,11 @@ public sealed class ParsedCertificate
             throw new BadInputException(source, $"not a certificate: {e.Message}");
         }
 
+        var fields = bouncyCastleOnly ? null : CertificateReader.TryRead(der, issuer);
+        if (fields is not null) return new ParsedCertificate(der, tbs, sigAlg, signature, spki, serial, subject, issuer, fields, readByBouncyCastle: false);
         try
         {
-            var bc = new BcCertificate(X509CertificateStructure.GetInstance(Asn1Object.FromByteArray(der)));
-            return new ParsedCertificate(der, tbs, sigAlg, signature, spki, bc, serial, subject, issuer);
+            return new ParsedCertificate(der, tbs, sigAlg, signature, spki, serial, subject, issuer, ReadWithBouncyCastle(der), readByBouncyCastle: true);
         }
         catch (Exception e) when (e is not OutOfMemoryException and not BadInputException)
         {
