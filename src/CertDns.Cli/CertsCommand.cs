@@ -21,23 +21,15 @@ internal sealed class CertsCommand
             var found = Expand(r.GetValue(inputs)!).ToList();
             try
             {
-                ProgressDisplay.Run("reading certificate files", step =>
+                var (read, errors) = ProgressDisplay.Run("reading certificate files", step => ReadAll(found, step));
+                for (int i = 0; i < found.Count; i++)
                 {
-                    foreach (var (path, inFolder) in found)
-                    {
-                        step.Report(files.Count + skipped.Count, found.Count);
-                        var data = Run.ReadInput(path);
-                        // A folder holds what it holds (a CSR, a key, a README): those are passed over, each with a line.
-                        // A file named on the command line is meant as certificates and refused if it is not.
-                        if (inFolder && !CertificateFile.MayHoldCertificates(data))
-                        {
-                            skipped.Add(path);
-                            continue;
-                        }
-                        files.Add((path, data));
-                    }
-                    return 0;
-                });
+                    if (errors[i] is { } error) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+                    // A folder holds what it holds (a CSR, a key, a README): those are passed over, each with a line.
+                    // A file named on the command line is meant as certificates and refused if it is not.
+                    if (read[i] is { } data) files.Add((found[i].Path, data));
+                    else skipped.Add(found[i].Path);
+                }
             }
             finally
             {
@@ -59,6 +51,36 @@ internal sealed class CertsCommand
         }));
         command.Add(add);
         return command;
+    }
+
+    /// <summary>
+    /// The contents of every input, read on every core (a folder of 100,000 files is most of a second of system calls
+    /// on one), in input order; null for a file found in a folder that holds no certificate. An input that cannot be
+    /// read has its error instead, which the caller throws in input order, as when they were read one by one.
+    /// </summary>
+    private static (byte[]?[] Read, Exception?[] Errors) ReadAll(List<(string Path, bool InFolder)> found, ProgressDisplay.Step step)
+    {
+        var read = new byte[]?[found.Count];
+        var errors = new Exception?[found.Count];
+        var gate = new object();
+        int done = 0;
+        Parallel.For(0, found.Count, i =>
+        {
+            try
+            {
+                var data = Run.ReadInput(found[i].Path);
+                read[i] = found[i].InFolder && !CertificateFile.MayHoldCertificates(data) ? null : data;
+            }
+            catch (Exception e) when (e is BadInputException or IOException or UnauthorizedAccessException)
+            {
+                errors[i] = e;
+            }
+            if (Interlocked.Increment(ref done) % 1024 == 0)
+            {
+                lock (gate) step.Report(Volatile.Read(ref done), found.Count);
+            }
+        });
+        return (read, errors);
     }
 
     /// <summary>Files as named; folders by every file below them, in a stable order, marked as found in a folder.</summary>

@@ -78,20 +78,42 @@ internal static class Signatures
                 : hash == HashAlgorithmName.SHA384 ? SHA384.HashData(signed, digest)
                 : SHA512.HashData(signed, digest);
             digest = digest[..length];
-            if (isEcdsa)
-            {
-                using var key = ECDsa.Create();
-                key.ImportSubjectPublicKeyInfo(spki, out _);
-                return key.VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence);
-            }
-            using var rsaKey = RSA.Create();
-            rsaKey.ImportSubjectPublicKeyInfo(spki, out _);
-            return rsaKey.VerifyHash(digest, signature, hash, RSASignaturePadding.Pkcs1);
+            var key = ImportedKey(spki, isEcdsa);
+            return isEcdsa
+                ? ((ECDsa)key).VerifyHash(digest, signature, DSASignatureFormat.Rfc3279DerSequence)
+                : ((RSA)key).VerifyHash(digest, signature, hash, RSASignaturePadding.Pkcs1);
         }
         catch (CryptographicException)
         {
             return null;
         }
+    }
+
+    // The last key each thread imported. Importing checks the public point (OpenSSL multiplies it by the group order),
+    // which cost as much as the verification itself; certs add verifies every certificate with one CA's key.
+    [ThreadStatic] private static byte[]? _importedSpki;
+    [ThreadStatic] private static AsymmetricAlgorithm? _importedKey;
+
+    /// <summary>
+    /// The key of <paramref name="spki"/> for this thread, imported once while the same array is asked for. Keyed by the
+    /// array itself: a <see cref="ParsedCertificate"/>'s SPKI never changes, and the key is never shared between threads.
+    /// </summary>
+    private static AsymmetricAlgorithm ImportedKey(byte[] spki, bool isEcdsa)
+    {
+        if (ReferenceEquals(_importedSpki, spki) && _importedKey is { } cached && cached is ECDsa == isEcdsa) return cached;
+        AsymmetricAlgorithm key = isEcdsa ? ECDsa.Create() : RSA.Create();
+        try
+        {
+            key.ImportSubjectPublicKeyInfo(spki, out _);
+        }
+        catch
+        {
+            key.Dispose();
+            throw;
+        }
+        _importedKey?.Dispose();
+        (_importedSpki, _importedKey) = (spki, key);
+        return key;
     }
 
     /// <summary>
