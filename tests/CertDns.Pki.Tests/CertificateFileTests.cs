@@ -130,6 +130,22 @@ public class CertificateFileTests
         Assert.Equal(expected, s.IsIssuedBy(i));
     }
 
+    [Fact]
+    public void IsIssuedBy_SameNameOtherKeyBetweenChecks_EachKeyDecides()
+    {
+        // The verifying thread keeps the last CA key it imported: a rollover CA of the same name must not reuse it.
+        var old = new TestAuthority("Rollover CA");
+        var rolled = new TestAuthority("Rollover CA");
+        var now = DateTimeOffset.UtcNow;
+        var byOld = Assert.Single(CertificateFile.Read(old.Issue("a.example", now.AddDays(-1), now.AddDays(30)), "a"));
+        var byRolled = Assert.Single(CertificateFile.Read(rolled.Issue("b.example", now.AddDays(-1), now.AddDays(30)), "b"));
+        Assert.True(byOld.IsIssuedBy(old.Certificate));
+        Assert.False(byOld.IsIssuedBy(rolled.Certificate));
+        Assert.True(byRolled.IsIssuedBy(rolled.Certificate));
+        Assert.False(byRolled.IsIssuedBy(old.Certificate));
+        Assert.True(byOld.IsIssuedBy(old.Certificate));
+    }
+
     [PeerFact(TestData.RealCrls)]
     public void IsIssuedBy_RealPssRoot_SelfSigned()
     {
