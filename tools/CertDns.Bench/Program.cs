@@ -24,6 +24,8 @@ if (options.Ingest)
 }
 Log($"data set: {options.N:N0} certificates in {options.Work}");
 var data = DataSet.Prepare(options.Work, options.N, Log);
+// Building a data set is no measurement: --prepare-only builds (or finds) it outside the bench lock and stops.
+if (options.PrepareOnly) return 0;
 var peers = new Dictionary<string, Peer>
 {
     ["certdns"] = Peers.CertDns(options.CertDns, options.UdpThreads),
@@ -272,7 +274,7 @@ namespace CertDns.Bench
                     if (probe.Ask(DataSet.Name(i)) == "127.0.0.2") right++;
                 }
             }
-            var summary = $"reload under load: CRL ingest {ingested:F1} s, answers changed {swapped:F1} s after it began; during the run {result.Completed:N0} answered, "
+            var summary = $"reload under load: CRL ingest {ingested:F1} s, answers changed {swapped:F1} s after it began, {swapped - ingested:F1} s after its end (issue #17: at most 5 s at 10M, {(swapped - ingested <= 5 ? "met" : "not met")}); during the run {result.Completed:N0} answered, "
                 + $"{result.Lost} lost, slowest second {result.MinSecondQps:F0} qps (mean {result.Qps:F0}); afterwards {right:N0}/{asked:N0} newly revoked answer 127.0.0.2";
             log("  " + summary);
             return summary;
