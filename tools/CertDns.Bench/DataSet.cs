@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 using CertDns.Core;
 using CertDns.Ingest;
-using CertDns.Pki;
 using CertDns.Store;
 
 namespace CertDns.Bench;
