@@ -60,9 +60,9 @@ public sealed class CertificateStore : StoreAggregate
         if (added > 0)
             _db.Execute("INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');", transaction: tx);
         // The sorter on both cores.
-        _db.Execute("PRAGMA threads = 2;");
+        _db.Execute("PRAGMA threads = 2;", transaction: tx);
         foreach (var (_, _, sql) in saved) _db.Execute(sql, transaction: tx);
-        _db.Execute("PRAGMA threads = 0;");
+        _db.Execute("PRAGMA threads = 0;", transaction: tx);
         return added;
     });
 
