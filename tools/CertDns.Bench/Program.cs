@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec] [--ingest [--ingest-certs 100000] [--crl-entries 1000000] [--build N] [--compare OTHER-CERTDNS]]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec] [--prepare-only] [--ingest [--ingest-certs 100000] [--crl-entries 1000000] [--build N] [--compare OTHER-CERTDNS]]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
