@@ -1,10 +1,8 @@
 using System.Diagnostics;
-using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
 using CertDns.Core;
 using CertDns.Ingest;
-using CertDns.Pki;
 using CertDns.Store;
 
 namespace CertDns.Bench;
@@ -65,28 +63,32 @@ internal sealed class DataSet
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Directory.CreateDirectory(dir);
         var watch = Stopwatch.StartNew();
-        var ca = new TestAuthority("Bench CA");
         var now = DateTimeOffset.UtcNow;
+        using var ca = new BenchCa("CN=Bench CA", now);
         using (var store = CertStore.Open(set.Store))
         {
-            var caId = new CaRegistry(store).Add("bench-ca", ca.CertificateDer, [], null)[0].Ca.Id;
-            // One transaction, one prepared statement: the project's bulk API.
-            store.Certificates.Add(Enumerable.Range(0, checked((int)count)).Select(i =>
+            var caId = new CaRegistry(store).Add("bench-ca", ca.Certificate.RawData, [], null)[0].Ca.Id;
+            // One transaction, one prepared statement: the project's bulk API, given the certificates in SHA-256 order
+            // (what it asks of a batch it does not hold as a list) without holding 10M records at once.
+            store.Certificates.Add(new Produced(Sha256Order(count), i =>
             {
                 var der = Der(i);
                 return new CertRecord(SHA256.HashData(der), SHA1.HashData(der), MD5.HashData(der), SHA256.HashData([.. der, 0xFF]),
                     caId, Serial(i), null, now.AddDays(-30), now.AddDays(365), null);
             }));
             log($"  {count:N0} certificates stored in {watch.Elapsed.TotalSeconds:F1} s");
-            var crl = ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7), Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(Revoked), now));
+            var crl = ca.Crl(1, now.AddMinutes(-5), now.AddDays(7), Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(Revoked), now), (int)(count / 10));
+            log($"  CRL 1 signed at {watch.Elapsed.TotalSeconds:F1} s");
             new CrlIngestor(store).Ingest("bench-1.crl", crl);
             log($"  CRL 1 ({count / 10:N0} entries) ingested at {watch.Elapsed.TotalSeconds:F1} s");
         }
-        var reload = ca.CreateCrl(2, now.AddMinutes(-4), now.AddDays(7),
-            Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(i => Revoked(i)).Concat(ReloadRevoked(count)), now));
+        var reload = ca.Crl(2, now.AddMinutes(-4), now.AddDays(7),
+            Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(i => Revoked(i)).Concat(ReloadRevoked(count)), now), (int)(count / 10) + ReloadRevocations);
         File.WriteAllBytes(set.ReloadCrl, reload);
+        log($"  reload CRL written at {watch.Elapsed.TotalSeconds:F1} s");
 
         WritePeers(set, count);
+        log($"  peer files written at {watch.Elapsed.TotalSeconds:F1} s");
         WriteQueries(set.Queries, count, Name);
         WriteQueries(set.Sha1Queries, count, Sha1Name);
         File.WriteAllText(Path.Combine(dir, "complete"), "");
@@ -94,8 +96,75 @@ internal sealed class DataSet
         return set;
     }
 
-    private static IEnumerable<(byte[], DateTimeOffset, RevocationReason)> Entries(IEnumerable<long> certs, DateTimeOffset now) =>
-        certs.Select(i => (Serial(i), now.AddDays(-1), RevocationReason.KeyCompromise));
+    /// <summary>
+    /// The records of <paramref name="order"/>, made (five digests each) on other threads while the store inserts the
+    /// ones before: a collection, so the store sees its size up front.
+    /// </summary>
+    private sealed class Produced(int[] order, Func<int, CertRecord> make) : IReadOnlyCollection<CertRecord>
+    {
+        private const int Chunk = 16_384;
+
+        public int Count => order.Length;
+
+        public IEnumerator<CertRecord> GetEnumerator()
+        {
+            using var ready = new System.Collections.Concurrent.BlockingCollection<CertRecord[]>(boundedCapacity: 8);
+            using var stop = new CancellationTokenSource();
+            var producer = Task.Run(() =>
+            {
+                try
+                {
+                    for (int from = 0; from < order.Length; from += Chunk)
+                    {
+                        var chunk = new CertRecord[Math.Min(Chunk, order.Length - from)];
+                        int start = from;
+                        Parallel.For(0, chunk.Length, k => chunk[k] = make(order[start + k]));
+                        ready.Add(chunk, stop.Token);
+                    }
+                }
+                finally
+                {
+                    ready.CompleteAdding();
+                }
+            });
+            try
+            {
+                foreach (var chunk in ready.GetConsumingEnumerable())
+                    foreach (var record in chunk) yield return record;
+                producer.GetAwaiter().GetResult();
+            }
+            finally
+            {
+                // The store stopped early (it failed): the producer must not wait on a full queue for ever.
+                stop.Cancel();
+                try { producer.Wait(); } catch (AggregateException) { }
+            }
+        }
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+
+    /// <summary>0 to count - 1 by the first 8 octets of each one's SHA-256 (16 octets a certificate while sorting).</summary>
+    private static int[] Sha256Order(long count)
+    {
+        var keys = new ulong[count];
+        var order = new int[count];
+        Parallel.For(0, checked((int)count), i =>
+        {
+            Span<byte> hash = stackalloc byte[32];
+            SHA256.HashData(Der(i), hash);
+            keys[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash);
+            order[i] = i;
+        });
+        Array.Sort(keys, order);
+        return order;
+    }
+
+    private static IEnumerable<(byte[], DateTimeOffset, byte?)> Entries(IEnumerable<long> certs, DateTimeOffset now)
+    {
+        var at = DateTimeOffset.FromUnixTimeSeconds(now.AddDays(-1).ToUnixTimeSeconds());
+        return certs.Select(i => (Serial(i), at, (byte?)RevocationReason.KeyCompromise));
+    }
 
     /// <summary>16 octets, top bit clear and first octet non-zero, so the DER INTEGER is these octets exactly.</summary>
     private static byte[] Serial(long i)
@@ -117,17 +186,32 @@ internal sealed class DataSet
         zone.WriteLine("@ 3600 IN SOA ns.status.example. hostmaster.status.example. 1 3600 600 604800 60");
         zone.WriteLine("@ 3600 IN NS ns.status.example.");
         zone.WriteLine("ns 3600 IN A 127.0.0.1");
-        for (long i = 0; i < count; i++)
+        // The names (a SHA-256 each) on every core, 16 chunks at a time, written in order.
+        const int Chunk = 65_536, Wave = 16;
+        var texts = new (string Dnset, string Zone)[Wave];
+        for (long wave = 0; wave < count; wave += (long)Chunk * Wave)
         {
-            var relative = Name(i)[..^(Apex.Length + 1)];
-            var code = Revoked(i) ? "127.0.0.2" : "127.0.1.2";
-            dnset.Write(relative);
-            dnset.Write(" :");
-            dnset.Write(code);
-            dnset.WriteLine(':');
-            zone.Write(relative);
-            zone.Write(" IN A ");
-            zone.WriteLine(code);
+            int chunks = (int)Math.Min(Wave, (count - wave + Chunk - 1) / Chunk);
+            Parallel.For(0, chunks, k =>
+            {
+                long from = wave + (long)k * Chunk, to = Math.Min(count, from + Chunk);
+                var d = new StringBuilder(Chunk * 80);
+                var z = new StringBuilder(Chunk * 80);
+                for (long i = from; i < to; i++)
+                {
+                    var name = Name(i);
+                    var relative = name.AsSpan(0, name.Length - (Apex.Length + 1));
+                    var code = Revoked(i) ? "127.0.0.2" : "127.0.1.2";
+                    d.Append(relative).Append(" :").Append(code).Append(':').Append('\n');
+                    z.Append(relative).Append(" IN A ").Append(code).Append('\n');
+                }
+                texts[k] = (d.ToString(), z.ToString());
+            });
+            for (int k = 0; k < chunks; k++)
+            {
+                dnset.Write(texts[k].Dnset);
+                zone.Write(texts[k].Zone);
+            }
         }
     }
 

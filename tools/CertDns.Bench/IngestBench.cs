@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Formats.Asn1;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -124,12 +123,8 @@ internal static class IngestBench
         Directory.CreateDirectory(dir);
         var watch = Stopwatch.StartNew();
         var now = DateTimeOffset.UtcNow;
-        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=Ingest Bench CA, O=CertDns Bench", caKey, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        using var ca = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(5));
+        using var benchCa = new BenchCa("CN=Ingest Bench CA, O=CertDns Bench", now);
+        var (ca, caKey) = (benchCa.Certificate, benchCa.Key);
         File.WriteAllText(data.CaPem, ca.ExportCertificatePem() + "\n");
 
         // Keys of the end entities: a few shared, since only the CA's signature is checked.
@@ -152,79 +147,14 @@ internal static class IngestBench
         });
         log($"  {certs:N0} certificate files written at {watch.Elapsed.TotalSeconds:F1} s");
 
-        // Every entry with a reasonCode but every tenth, as a CA's CRL mostly has: 1M entries make about 49 MB. Written
-        // with AsnWriter and signed here (CertificateRevocationListBuilder's AddEntry is too slow for a million).
-        var crl = SignedCrl(ca, caKey, entries, certs, now);
+        // Every entry with a reasonCode but every tenth, as a CA's CRL mostly has: 1M entries make about 49 MB.
+        // keyCompromise, affiliationChanged, superseded, cessationOfOperation.
+        var crl = benchCa.Crl(1000, now.AddMinutes(-5), now.AddDays(7), Enumerable.Range(0, entries).Select(i =>
+            (Serial(certs + i), now.AddSeconds(-(i % 86_400) - 60), i % 10 == 0 ? null : (byte?)(i % 4 == 0 ? 1 : i % 4 + 2))), entries);
         File.WriteAllBytes(data.Crl, crl);
         log($"  CRL of {entries:N0} entries ({crl.Length / 1e6:F1} MB) written at {watch.Elapsed.TotalSeconds:F1} s");
         File.WriteAllText(Path.Combine(dir, "complete"), "");
         return data;
-    }
-
-    private static byte[] SignedCrl(X509Certificate2 ca, ECDsa key, int entries, int firstSerial, DateTimeOffset now)
-    {
-        const string EcdsaWithSha256 = "1.2.840.10045.4.3.2";
-        var tbs = new AsnWriter(AsnEncodingRules.DER, initialCapacity: entries * 52 + 4096);
-        using (tbs.PushSequence())
-        {
-            tbs.WriteInteger(1);
-            using (tbs.PushSequence()) tbs.WriteObjectIdentifier(EcdsaWithSha256);
-            tbs.WriteEncodedValue(ca.SubjectName.RawData);
-            tbs.WriteUtcTime(now.AddMinutes(-5));
-            tbs.WriteUtcTime(now.AddDays(7));
-            using (tbs.PushSequence())
-            {
-                for (int i = 0; i < entries; i++)
-                {
-                    using (tbs.PushSequence())
-                    {
-                        tbs.WriteIntegerUnsigned(Serial(firstSerial + i));
-                        tbs.WriteUtcTime(now.AddSeconds(-(i % 86_400) - 60));
-                        if (i % 10 == 0) continue;
-                        using (tbs.PushSequence())
-                        using (tbs.PushSequence())
-                        {
-                            tbs.WriteObjectIdentifier("2.5.29.21");
-                            // keyCompromise, affiliationChanged, superseded, cessationOfOperation
-                            tbs.WriteOctetString([0x0A, 0x01, (byte)(i % 4 == 0 ? 1 : i % 4 + 2)]);
-                        }
-                    }
-                }
-            }
-            using (tbs.PushSequence(new Asn1Tag(TagClass.ContextSpecific, 0)))
-            using (tbs.PushSequence())
-            {
-                using (tbs.PushSequence())
-                {
-                    tbs.WriteObjectIdentifier("2.5.29.20");
-                    var number = new AsnWriter(AsnEncodingRules.DER);
-                    number.WriteInteger(1000);
-                    tbs.WriteOctetString(number.Encode());
-                }
-                tbs.WriteEncodedValue(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false) is var aki
-                    ? ExtensionDer(aki) : []);
-            }
-        }
-        var signed = tbs.Encode();
-        var outer = new AsnWriter(AsnEncodingRules.DER, initialCapacity: signed.Length + 256);
-        using (outer.PushSequence())
-        {
-            outer.WriteEncodedValue(signed);
-            using (outer.PushSequence()) outer.WriteObjectIdentifier(EcdsaWithSha256);
-            outer.WriteBitString(key.SignData(signed, HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
-        }
-        return outer.Encode();
-    }
-
-    private static byte[] ExtensionDer(X509Extension extension)
-    {
-        var w = new AsnWriter(AsnEncodingRules.DER);
-        using (w.PushSequence())
-        {
-            w.WriteObjectIdentifier(extension.Oid!.Value!);
-            w.WriteOctetString(extension.RawData);
-        }
-        return w.Encode();
     }
 
     /// <summary>16 octets, top bit clear and first octet non-zero: a positive DER INTEGER of exactly these octets.</summary>
