@@ -123,10 +123,13 @@ public sealed class ParsedCrl
     /// <summary>
     /// The entries in the order of their stored key (the serial as <see cref="CrlEntry.Serial"/> has it, compared as
     /// SQLite compares blobs), entries with equal keys in file order: a store's B-tree then takes a million rows at its
-    /// right edge instead of at random pages. Costs one 4-byte offset per entry; checks every entry (as
-    /// <see cref="Entries"/> does on a deferred parse) before the first is yielded.
+    /// right edge instead of at random pages. Checks every entry (as <see cref="Entries"/> does on a deferred parse)
+    /// before the first is yielded.
     /// </summary>
     /// <remarks>
+    /// Memory: the key range is cut into <see cref="KeyRanges"/> ranges of about equal counts by the keys' first two
+    /// octets (a histogram kept by the checking walk), and each range is collected as 4-byte offsets by a header-only
+    /// walk, sorted and yielded in turn: a quarter of the entries' offsets at a time (more for one prefix that has more).
     /// The certificateIssuer of an indirect CRL applies to the entries after it in file order, so from the first entry
     /// that carries one on, the entries come in file order: those before it, then it and the rest as <see cref="Entries"/>
     /// yields them (a consumer refusing the extension sees it at the same entry). So does a CRL with a serial of 128
@@ -134,49 +137,68 @@ public sealed class ParsedCrl
     /// </remarks>
     public IEnumerable<CrlEntry> EntriesInKeyOrder()
     {
-        var offsets = new int[CountEntries()];
+        var histogram = new int[1 << 16];
         int pos = 0, count = 0;
         bool checking = !EntriesChecked;
-        while (pos < _entriesLength && count < offsets.Length)
+        while (checking ? pos < _entriesLength : count < EntryCount)
         {
             int start = pos;
-            offsets[count++] = _entriesOffset + start;
+            count++;
             var raw = checking ? CheckedEntryAt(ref pos, count) : ReadEntryAt(ref pos);
             EntriesWalked = pos;
-            if (raw.IssuerLength > 0 || SerialAt(_der, _entriesOffset + start).IsEmpty)
+            var serial = SerialAt(_der, _entriesOffset + start);
+            if (raw.IssuerLength > 0 || serial.IsEmpty)
             {
                 // In file order from here: the walk resumes at this entry, so nothing is checked or yielded twice.
-                foreach (var entry in FileOrder(offsets.AsMemory(0, count - 1), start, count - 1, checking)) yield return entry;
+                foreach (var entry in FileOrder(start, count - 1, checking)) yield return entry;
                 yield break;
             }
-        }
-        if (checking && pos < _entriesLength)
-        {
-            // More entries than headers counted: cannot happen for DER the count walked, but the checked walk decides.
-            foreach (var entry in FileOrder(offsets.AsMemory(0, count), pos, count, checking)) yield return entry;
-            yield break;
+            histogram[Prefix(serial)]++;
         }
         if (checking) (EntryCount, HasCertificateIssuer, EntriesChecked) = (count, false, true);
-        Array.Sort(offsets, 0, count, new KeyOrder(_der));
-        for (int i = 0; i < count; i++)
+
+        // Contiguous prefix ranges of at most a quarter of the entries each (one prefix is never split).
+        int capacity = Math.Max((count + KeyRanges - 1) / KeyRanges, histogram.Max());
+        var offsets = new int[capacity];
+        var order = new KeyOrder(_der);
+        int low = 0;
+        while (low < histogram.Length)
         {
-            int at = offsets[i] - _entriesOffset;
-            var raw = ReadEntryAt(ref at);
-            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
-            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
-            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, null);
+            int high = low, inRange = 0;
+            while (high < histogram.Length && inRange + histogram[high] <= capacity) inRange += histogram[high++];
+            int collected = 0;
+            for (int at = 0; at < _entriesLength && collected < inRange;)
+            {
+                int offset = _entriesOffset + at;
+                int prefix = Prefix(SerialAt(_der, offset));
+                if (prefix >= low && prefix < high) offsets[collected++] = offset;
+                DerUtil.TryReadHeader(_der.AsSpan(offset), out _, out int header, out long length);
+                at += header + (int)length;
+            }
+            Array.Sort(offsets, 0, collected, order);
+            for (int i = 0; i < collected; i++)
+            {
+                int at = offsets[i] - _entriesOffset;
+                var raw = ReadEntryAt(ref at);
+                var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
+                if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
+                yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, null);
+            }
+            low = high;
         }
     }
 
+    /// <summary>Into how many key ranges <see cref="EntriesInKeyOrder"/> cuts the entries (its offsets are 1/this of them).</summary>
+    private const int KeyRanges = 4;
+
     /// <summary>
-    /// The entries at <paramref name="before"/> (already checked, none with a certificateIssuer), then the walk from
-    /// <paramref name="pos"/> on in file order, counting from <paramref name="done"/>: the tail of <see cref="Entries"/>.
+    /// The entries before <paramref name="pos"/> (already checked, none with a certificateIssuer), then the walk from
+    /// there on in file order, counting from <paramref name="done"/>: the tail of <see cref="Entries"/>.
     /// </summary>
-    private IEnumerable<CrlEntry> FileOrder(ReadOnlyMemory<int> before, int pos, int done, bool checking)
+    private IEnumerable<CrlEntry> FileOrder(int pos, int done, bool checking)
     {
-        for (int i = 0; i < before.Length; i++)
+        for (int at = 0; at < pos;)
         {
-            int at = before.Span[i] - _entriesOffset;
             var raw = ReadEntryAt(ref at);
             var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
             if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
@@ -203,26 +225,8 @@ public sealed class ParsedCrl
     }
 
     /// <summary>
-    /// How many entries there are: <see cref="EntryCount"/> once checked, else the top-level elements of
-    /// revokedCertificates by their headers alone (a header that does not read ends the count; the checked walk then
-    /// refuses the entry there).
-    /// </summary>
-    private int CountEntries()
-    {
-        if (EntriesChecked) return EntryCount;
-        var list = _der.AsSpan(_entriesOffset, _entriesLength);
-        int pos = 0, count = 0;
-        while (pos < list.Length && DerUtil.TryReadHeader(list[pos..], out _, out int header, out long length) && length <= list.Length - pos - header)
-        {
-            pos += header + (int)length;
-            count++;
-        }
-        return pos < list.Length ? count + 1 : count;
-    }
-
-    /// <summary>
-    /// The serial contents (short-form length) of the entry at <paramref name="offset"/>, as a checked entry has it:
-    /// SEQUENCE header, INTEGER tag and length. Empty when the length is not in short form.
+    /// The serial contents (short-form length) of the checked entry at <paramref name="offset"/>: after its SEQUENCE
+    /// header, the INTEGER's tag and length. Empty when that length is not in short form.
     /// </summary>
     private static ReadOnlySpan<byte> SerialAt(byte[] der, int offset)
     {
@@ -230,6 +234,14 @@ public sealed class ParsedCrl
         int at = offset + 2 + (length < 0x80 ? 0 : length & 0x7F);
         int serialLength = der[at + 1];
         return serialLength < 0x80 ? der.AsSpan(at + 2, serialLength) : [];
+    }
+
+    /// <summary>The first two octets of a serial's stored key, 00 after a short one: monotone in <see cref="KeyOrder"/>.</summary>
+    private static int Prefix(ReadOnlySpan<byte> serial)
+    {
+        var key = KeyOrder.Key(serial, out bool negative);
+        if (negative) return key[0];
+        return (key[0] << 8) | (key.Length > 1 ? key[1] : 0);
     }
 
     /// <summary>
@@ -254,7 +266,8 @@ public sealed class ParsedCrl
             return negative.SequenceCompareTo(other[1..]);
         }
 
-        private static ReadOnlySpan<byte> Key(ReadOnlySpan<byte> serial, out bool negative)
+        /// <summary>The serial's key without the 00 a negative one has in front.</summary>
+        public static ReadOnlySpan<byte> Key(ReadOnlySpan<byte> serial, out bool negative)
         {
             negative = DerUtil.IsNegative(serial);
             return negative ? serial : serial[DerUtil.TrimSerialOffset(serial)..];
