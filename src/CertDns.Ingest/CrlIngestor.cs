@@ -142,11 +142,11 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
             }
         }
         var record = new CrlRecord(ca.Id, number, crl.ThisUpdate, crl.NextUpdate, crl.Sha256, source, deltaBase, scope);
-        // An indirect CRL's entries look up the store as they go, so on this thread; any other CRL's are walked on another
-        // core while this one inserts.
+        // An indirect CRL's entries look up the store as they go, so on this thread; any other CRL's are walked, checked
+        // and put in key order on another core (the insert then appends to the B-tree instead of touching random pages).
         var entries = indirect
-            ? Revocations(crl, issuers, () => skipped++, Named)
-            : EntryPipeline.Ahead(Revocations(crl, null, () => { }, (_, _) => { }));
+            ? Revocations(crl, crl.Entries(), issuers, () => skipped++, Named)
+            : EntryPipeline.Ahead(Revocations(crl, crl.EntriesInKeyOrder(), null, () => { }, (_, _) => { }));
         var change = store.Crls.Apply(record, Finished(WithProgress(crl, entries), crl, indirect, signature, source));
         return Current() with { Change = change, Duration = watch.Elapsed, Skipped = skipped, Ignored = ignored };
     }
@@ -236,12 +236,12 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         return result;
     }
 
-    private static IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, Dictionary<string, long>? issuers, Action skip, Action<byte[], byte[]> named)
+    private static IEnumerable<RevocationRecord> Revocations(ParsedCrl crl, IEnumerable<CrlEntry> walk, Dictionary<string, long>? issuers, Action skip, Action<byte[], byte[]> named)
     {
         bool delta = crl.DeltaBaseNumber is not null;
         byte[]? lastDer = null;
         long lastId = 0;
-        foreach (var entry in crl.Entries())
+        foreach (var entry in walk)
         {
             // removeFromCRL belongs to delta CRLs (RFC 5280 5.3.1); on a full CRL it revokes nothing.
             if (!delta && entry.Reason == RevocationReason.RemoveFromCrl) continue;

@@ -139,6 +139,52 @@ public sealed class ChangeLogTests : IDisposable
     }
 
     [Fact]
+    public void Since_FirstCrlOfASeriesStoredWithTriggersOff_WholeChangeAndLaterWritesLoggedAgain()
+    {
+        using var store = _file.Open();
+        var (ca, _) = store.Cas.Add(Ca("First"), []);
+        var now = DateTimeOffset.UtcNow;
+        uint s0 = store.Serial;
+
+        store.Crls.Apply(new CrlRecord(ca, "1", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null),
+            Enumerable.Range(0, 1_000).Select(i => new RevocationRecord(BitConverter.GetBytes(i + 1).Reverse().ToArray(), now.AddDays(-1), RevocationReason.KeyCompromise)));
+        Assert.True(store.Changes.Since(s0, store.Changes.CommitOf(s0))!.Whole);
+        Assert.Equal(1_000, store.Crls.RevocationCount(ca));
+
+        // The triggers are back on for the connection: a certificate added next is named, as is a removed revocation.
+        uint s1 = store.Serial;
+        var a = Cert(ca, 1);
+        store.Certificates.Add([a]);
+        Assert.Equal([Convert.ToHexString(a.Sha256)], Hex(store.Changes.Since(s1, store.Changes.CommitOf(s1))!));
+        uint s2 = store.Serial;
+        store.Db.Execute("DELETE FROM revocations WHERE serial = @serial;", new { serial = new byte[] { 0, 0, 0, 1 } });
+        Assert.Equal(1L, store.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM zone_changes WHERE serial = 0 AND sha256 = X'';"));
+        Assert.Equal(s2, store.Serial);
+    }
+
+    [Fact]
+    public void Since_FirstCrlRefusedMidway_TriggersBackOnAndNothingStored()
+    {
+        using var store = _file.Open();
+        var (ca, _) = store.Cas.Add(Ca("First"), []);
+        var now = DateTimeOffset.UtcNow;
+        uint s0 = store.Serial;
+        IEnumerable<RevocationRecord> Refused()
+        {
+            for (int i = 0; i < 500; i++) yield return new RevocationRecord(new byte[] { 1, (byte)i, 2 }, now.AddDays(-1), RevocationReason.KeyCompromise);
+            throw new BadInputException("test.crl", "bad entry 501");
+        }
+
+        Assert.Throws<BadInputException>(() => store.Crls.Apply(new CrlRecord(ca, "1", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null), Refused()));
+
+        Assert.Equal(s0, store.Serial);
+        Assert.Equal(0, store.Crls.RevocationCount(ca));
+        var a = Cert(ca, 1);
+        store.Certificates.Add([a]);
+        Assert.Equal([Convert.ToHexString(a.Sha256)], Hex(store.Changes.Since(s0, store.Changes.CommitOf(s0))!));
+    }
+
+    [Fact]
     public void Since_ManyCertificatesInOneWrite_BecomeOneWholeRow()
     {
         using var store = _file.Open();
