@@ -34,6 +34,19 @@ public interface ICertificateDirectory
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
     IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder();
 
+    /// <summary>
+    /// Calls <paramref name="row"/> with every certificate's SHA-256 and its digest of one form (the SHA-1 or MD5 of the
+    /// certificate, or with <paramref name="isKey"/> the SHA-256 of its key), in any order: one pass, for the
+    /// snapshot's in-memory index of that form.
+    /// </summary>
+    /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
+    void Digests(DigestKind kind, bool isKey, DigestRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        foreach (var (sha256, details) in InOrder())
+            row(sha256, isKey ? details.SpkiSha256 : kind == DigestKind.Md5 ? details.Md5 : details.Sha1);
+    }
+
     /// <summary>Whether a digest form is looked up here rather than in the snapshot's own SHA-256 index.</summary>
     public static bool Serves(DigestKind kind, int length, bool isKey) => (kind, length, isKey) switch
     {
@@ -49,6 +62,9 @@ public interface ICertificateDirectory
         return new MemoryCertificateDirectory(certificates.ToList());
     }
 }
+
+/// <summary>One certificate of <see cref="ICertificateDirectory.Digests"/>: its SHA-256 and its digest of the form asked.</summary>
+public delegate void DigestRow(ReadOnlySpan<byte> sha256, ReadOnlySpan<byte> digest);
 
 /// <summary>A certificate's digests other than SHA-256, its serial number and its exact validity.</summary>
 public sealed record CertificateDetails(byte[] Sha1, byte[] Md5, byte[] SpkiSha256, byte[] Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter);

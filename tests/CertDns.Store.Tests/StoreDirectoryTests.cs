@@ -241,6 +241,39 @@ public sealed class StoreDirectoryTests : IDisposable
         }
     }
 
+    [Fact]
+    public void FormIndex_BuiltWhenFirstAsked_AKeyOfSeveralCertificatesStillPickedByTheKeyRule()
+    {
+        using var store = _file.Open();
+        var (valid, compromised, renewed) = Seed(store);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.Snapshots.Load(directory);
+        Assert.False(snapshot.HasFormIndex(DigestKind.Sha1, false));
+
+        // The first SHA-1 lookup is the store's and starts the SHA-1 index alone; a form nobody asked costs nothing.
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, valid.Sha1));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!snapshot.HasFormIndex(DigestKind.Sha1, false) && DateTime.UtcNow < deadline) Thread.Yield();
+        Assert.True(snapshot.HasFormIndex(DigestKind.Sha1, false));
+        Assert.False(snapshot.HasFormIndex(DigestKind.Md5, false));
+        Assert.False(snapshot.HasFormIndex(DigestKind.Sha256, true));
+
+        Assert.True(snapshot.IndexForm(DigestKind.Md5, false));
+        Assert.True(snapshot.IndexForm(DigestKind.Sha256, true));
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, renewed.Sha1));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Md5, compromised.Md5));
+        // Two certificates carry the key: memory does not choose between them, the key rule does (keyCompromise wins).
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, SharedKey, isKey: true));
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256Prefix, SharedKey[..28], isKey: true));
+        }
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, SHA1.HashData("unregistered"u8)));
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha256, renewed.Sha256, isKey: true));
+        // A snapshot under another serial shares the indexes built.
+        Assert.True(snapshot.WithSerial(snapshot.Serial + 1).HasFormIndex(DigestKind.Md5, false));
+    }
+
     /// <summary>
     /// Every other form of a certificate answers exactly as its split SHA-256 does (rcode, answer RRs, TTL, TXT), for
     /// each status a served certificate can have and for one never registered (issue #17).
@@ -264,7 +297,8 @@ public sealed class StoreDirectoryTests : IDisposable
              new RevocationRecord(held.Serial, Now.AddDays(-2), RevocationReason.CertificateHold)]);
         store.Listings.Block(blocked.Sha256, "spam run", "operator", "test");
         using var directory = new StoreCertificateDirectory(_file.Path);
-        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(store.Snapshots.Load(directory)), TimeProvider.System);
+        var snapshot = store.Snapshots.Load(directory);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(snapshot), TimeProvider.System);
 
         static string Split(byte[] sha256) => $"{Hex.Lower(sha256)[..32]}.{Hex.Lower(sha256)[32..]}";
         string Other(CertRecord c) => form switch
@@ -275,25 +309,35 @@ public sealed class StoreDirectoryTests : IDisposable
             _ => $"{Hex.Lower(c.SpkiSha256)[..56]}.key",
         };
         var seen = new HashSet<int>();
-        foreach (var (cert, expected) in new[] { (valid, "127.0.1.2"), (revoked, "127.0.0.2"), (held, "127.0.0.4"), (blocked, "127.0.0.3"), (unregistered, null) })
+        // First as the store answers (the form's index is only started by these queries), then from memory.
+        foreach (var inMemory in new[] { false, true })
         {
-            foreach (var type in new[] { WireQuery.A, (ushort)16 })
+            if (inMemory)
             {
-                var split = Ask(responder, Split(cert.Sha256), type);
-                var other = Ask(responder, Other(cert), type);
-                Assert.Equal(Convert.ToHexString(split.Tail), Convert.ToHexString(other.Tail));
-                if (expected is null)
+                var (kind, isKey) = form switch { "sha1" => (DigestKind.Sha1, false), "md5" => (DigestKind.Md5, false), _ => (DigestKind.Sha256, true) };
+                Assert.True(snapshot.IndexForm(kind, isKey));
+                Assert.True(snapshot.HasFormIndex(kind, isKey));
+            }
+            foreach (var (cert, expected) in new[] { (valid, "127.0.1.2"), (revoked, "127.0.0.2"), (held, "127.0.0.4"), (blocked, "127.0.0.3"), (unregistered, null) })
+            {
+                foreach (var type in new[] { WireQuery.A, (ushort)16 })
                 {
-                    // Not listed in both: a denial with the SOA, NXDOMAIN or NODATA as the form's length allows (section 1.4).
-                    Assert.Equal(0, WireQuery.Count(other.Header, 1));
-                    Assert.Equal(1, WireQuery.Count(other.Header, 2));
-                    Assert.Contains(WireQuery.Rcode(other.Header), new[] { 0, 3 });
-                    continue;
+                    var split = Ask(responder, Split(cert.Sha256), type);
+                    var other = Ask(responder, Other(cert), type);
+                    Assert.Equal(Convert.ToHexString(split.Tail), Convert.ToHexString(other.Tail));
+                    if (expected is null)
+                    {
+                        // Not listed in both: a denial with the SOA, NXDOMAIN or NODATA as the form's length allows (section 1.4).
+                        Assert.Equal(0, WireQuery.Count(other.Header, 1));
+                        Assert.Equal(1, WireQuery.Count(other.Header, 2));
+                        Assert.Contains(WireQuery.Rcode(other.Header), new[] { 0, 3 });
+                        continue;
+                    }
+                    Assert.Equal(Convert.ToHexString(split.Header), Convert.ToHexString(other.Header));
+                    seen.Add(WireQuery.Count(other.Header, 1));
+                    if (type == WireQuery.A && expected is not null)
+                        Assert.EndsWith(Convert.ToHexString([.. expected.Split('.').Select(byte.Parse)]), Convert.ToHexString(other.Tail), StringComparison.Ordinal);
                 }
-                Assert.Equal(Convert.ToHexString(split.Header), Convert.ToHexString(other.Header));
-                seen.Add(WireQuery.Count(other.Header, 1));
-                if (type == WireQuery.A && expected is not null)
-                    Assert.EndsWith(Convert.ToHexString([.. expected.Split('.').Select(byte.Parse)]), Convert.ToHexString(other.Tail), StringComparison.Ordinal);
             }
         }
         // Every registered one was answered (one A or one TXT each).
