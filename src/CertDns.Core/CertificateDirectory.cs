@@ -3,9 +3,9 @@ namespace CertDns.Core;
 /// <summary>
 /// What a <see cref="StatusSnapshot"/> does not keep in memory: certificates by their other digests (SHA-1, MD5, the
 /// key's SHA-256) and each certificate's details for TXT strings. The snapshot holds what an A answer needs (SHA-256,
-/// validity, issuer, reason); a served zone asks the store's own indexes for the rest: those forms are the rarely
-/// asked ones (Sendmail, Postfix's MD5 default, key lookups), and holding them would triple the memory per
-/// certificate. Snapshots built from facts use <see cref="InMemory"/>. Implementations are safe for concurrent use;
+/// validity, issuer, reason); a served zone asks the store's own indexes for the rest: holding every form would triple
+/// the memory per certificate, so a snapshot indexes a form in memory only once it is asked (from
+/// <see cref="Digests"/>, see FormIndexes) and asks here until then. Snapshots built from facts use <see cref="InMemory"/>. Implementations are safe for concurrent use;
 /// <see cref="Find"/> allocates nothing: it is on the per-query path.
 /// </summary>
 public interface ICertificateDirectory
