@@ -246,6 +246,15 @@ public sealed class StoreDirectoryTests : IDisposable
     {
         using var store = _file.Open();
         var (valid, compromised, renewed) = Seed(store);
+        // A second key whose valid certificate comes first in the store and its keyCompromise one after.
+        var otherKey = SHA256.HashData("a key whose first certificate is fine"u8);
+        var der = SHA256.HashData("Key rule CA"u8);
+        var (ca, _) = store.Cas.Add(new CaRecord(SHA256.HashData(der), "CN=Key rule CA", der, null, SHA256.HashData([.. der, 1]),
+            Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
+        CertRecord first = Cert(ca, 21, otherKey), second = Cert(ca, 22, otherKey);
+        store.Certificates.Add([first, second]);
+        store.Crls.Apply(new CrlRecord(ca, "3", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "key.crl", null),
+            [new RevocationRecord(second.Serial, Now.AddDays(-2), RevocationReason.KeyCompromise)]);
         using var directory = new StoreCertificateDirectory(_file.Path);
         var snapshot = store.Snapshots.Load(directory);
         Assert.False(snapshot.HasFormIndex(DigestKind.Sha1, false));
@@ -267,7 +276,9 @@ public sealed class StoreDirectoryTests : IDisposable
         {
             Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, SharedKey, isKey: true));
             Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256Prefix, SharedKey[..28], isKey: true));
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, otherKey, isKey: true));
         }
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, first.Sha1));
         Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, SHA1.HashData("unregistered"u8)));
         Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha256, renewed.Sha256, isKey: true));
         // A snapshot under another serial shares the indexes built.
