@@ -3,9 +3,9 @@ namespace CertDns.Core;
 /// <summary>
 /// What a <see cref="StatusSnapshot"/> does not keep in memory: certificates by their other digests (SHA-1, MD5, the
 /// key's SHA-256) and each certificate's details for TXT strings. The snapshot holds what an A answer needs (SHA-256,
-/// validity, issuer, reason); a served zone asks the store's own indexes for the rest: those forms are the rarely
-/// asked ones (Sendmail, Postfix's MD5 default, key lookups), and holding them would triple the memory per
-/// certificate. Snapshots built from facts use <see cref="InMemory"/>. Implementations are safe for concurrent use;
+/// validity, issuer, reason); a served zone asks the store's own indexes for the rest: holding every form would triple
+/// the memory per certificate, so a snapshot indexes a form in memory only once it is asked (from
+/// <see cref="Digests"/>, see FormIndexes) and asks here until then. Snapshots built from facts use <see cref="InMemory"/>. Implementations are safe for concurrent use;
 /// <see cref="Find"/> allocates nothing: it is on the per-query path.
 /// </summary>
 public interface ICertificateDirectory
@@ -34,6 +34,19 @@ public interface ICertificateDirectory
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
     IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder();
 
+    /// <summary>
+    /// Calls <paramref name="row"/> with every certificate's SHA-256 and its digest of one form (the SHA-1 or MD5 of the
+    /// certificate, or with <paramref name="isKey"/> the SHA-256 of its key), in any order: one pass, for the
+    /// snapshot's in-memory index of that form.
+    /// </summary>
+    /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
+    void Digests(DigestKind kind, bool isKey, DigestRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        foreach (var (sha256, details) in InOrder())
+            row(sha256, isKey ? details.SpkiSha256 : kind == DigestKind.Md5 ? details.Md5 : details.Sha1);
+    }
+
     /// <summary>Whether a digest form is looked up here rather than in the snapshot's own SHA-256 index.</summary>
     public static bool Serves(DigestKind kind, int length, bool isKey) => (kind, length, isKey) switch
     {
@@ -49,6 +62,9 @@ public interface ICertificateDirectory
         return new MemoryCertificateDirectory(certificates.ToList());
     }
 }
+
+/// <summary>One certificate of <see cref="ICertificateDirectory.Digests"/>: its SHA-256 and its digest of the form asked.</summary>
+public delegate void DigestRow(ReadOnlySpan<byte> sha256, ReadOnlySpan<byte> digest);
 
 /// <summary>A certificate's digests other than SHA-256, its serial number and its exact validity.</summary>
 public sealed record CertificateDetails(byte[] Sha1, byte[] Md5, byte[] SpkiSha256, byte[] Serial, DateTimeOffset NotBefore, DateTimeOffset NotAfter);

@@ -23,6 +23,8 @@ public sealed class StatusSnapshot
     private readonly int[] _blockedRecords;
     private readonly BlockFacts[] _blocks;
     private readonly ICertificateDirectory? _directory;
+    // The SHA-1, MD5 and key forms in memory, each built when first asked (shared with WithSerial's copies).
+    private readonly FormIndexes _forms = new();
 
     // Certificates a directory answer names before the pool is asked for more room; a key shared by more is rare.
     private const int Batch = 16;
@@ -64,7 +66,7 @@ public sealed class StatusSnapshot
     {
         Serial = serial;
         Count = data.Count;
-        (_sha256, _validity, _caOf, _flags, _cas, _directory) = (data._sha256, data._validity, data._caOf, data._flags, data._cas, data._directory);
+        (_sha256, _validity, _caOf, _flags, _cas, _directory, _forms) = (data._sha256, data._validity, data._caOf, data._flags, data._cas, data._directory, data._forms);
         (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (data._revokedRecords, data._revokedAt, data._revokedCrl, data._crlNumbers);
         (_blockedRecords, _blocks) = (data._blockedRecords, data._blocks);
     }
@@ -351,6 +353,8 @@ public sealed class StatusSnapshot
     private int FindRecord(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, DateTimeOffset now)
     {
         if (!ICertificateDirectory.Serves(kind, digest.Length, isKey)) return FindSha256(kind, digest, isKey);
+        // One certificate or none by the form's index in memory; several, or no index yet, are the store's to say.
+        if (_directory is not null && _forms.Find(kind, digest, isKey, this) is var known and >= -1) return known;
         int[] records = System.Buffers.ArrayPool<int>.Shared.Rent(Batch);
         try
         {
@@ -394,6 +398,25 @@ public sealed class StatusSnapshot
             if (prefix ? _sha256[r].HasPrefix(key) : _sha256[r].Equals(key)) return r;
         }
         return -1;
+    }
+
+    /// <summary>
+    /// Builds the in-memory index of one of the SHA-1, MD5 and key forms now, on the calling thread (otherwise the
+    /// first lookup of the form starts it in the background): false when the store could not be read.
+    /// </summary>
+    public bool IndexForm(DigestKind kind, bool isKey) => _directory is not null && _forms.BuildNow(kind, isKey, this);
+
+    /// <summary>Whether the in-memory index of a form (SHA-1, MD5, or with <paramref name="isKey"/> the key's) is built.</summary>
+    public bool HasFormIndex(DigestKind kind, bool isKey) => _forms.IsBuilt(kind, isKey);
+
+    /// <summary>Calls <paramref name="row"/> with the record and the form's digest of each certificate the directory names that this snapshot holds.</summary>
+    internal void DigestsByRecord(DigestKind kind, bool isKey, Action<int, ReadOnlySpan<byte>> row)
+    {
+        var directory = _directory ?? throw new DirectoryUnavailableException("this snapshot has no certificate directory");
+        directory.Digests(kind, isKey, (sha256, digest) =>
+        {
+            if (sha256.Length == 32 && FindSha256(DigestKind.Sha256, sha256, isKey: false) is var r and >= 0) row(r, digest);
+        });
     }
 
     /// <summary>

@@ -119,6 +119,19 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         Check(reader, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
     }
 
+    /// <inheritdoc/>
+    public void Digests(DigestKind kind, bool isKey, DigestRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        // A connection of its own, as InOrder: one scan of the form's covering index, which holds the sha256 too.
+        using var reader = new Reader(_path);
+        var statement = isKey ? reader.AllKeys : kind == DigestKind.Md5 ? reader.AllMd5 : reader.AllSha1;
+        int rc;
+        while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            row(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_blob(statement, 1));
+        Check(reader, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
+    }
+
     /// <summary>Closes every thread's connection.</summary>
     public void Dispose()
     {
@@ -259,6 +272,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
             InOrder = Prepare("SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates;");
             Details = Prepare("SELECT sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates WHERE sha256 = ?1;");
+            AllSha1 = Prepare("SELECT sha256, sha1 FROM certificates;");
+            AllMd5 = Prepare("SELECT sha256, md5 FROM certificates;");
+            AllKeys = Prepare("SELECT sha256, spki_sha256 FROM certificates;");
             _begin = Prepare("BEGIN;");
             _commit = Prepare("COMMIT;");
         }
@@ -313,12 +329,19 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
         public sqlite3_stmt Details { get; }
 
+        /// <summary>Every certificate's SHA-256 and SHA-1, MD5 or key digest, each from its own covering index.</summary>
+        public sqlite3_stmt AllSha1 { get; }
+
+        public sqlite3_stmt AllMd5 { get; }
+
+        public sqlite3_stmt AllKeys { get; }
+
         /// <summary>Every certificate in table order, the order <see cref="SnapshotLoader.Load"/> reads them.</summary>
         public sqlite3_stmt InOrder { get; }
 
         public void Dispose()
         {
-            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details, InOrder, _begin, _commit }) statement?.Dispose();
+            foreach (var statement in new[] { BySha1, ByMd5, ByKey, ByKeyPrefix, Details, InOrder, AllSha1, AllMd5, AllKeys, _begin, _commit }) statement?.Dispose();
             _db.Dispose();
         }
 

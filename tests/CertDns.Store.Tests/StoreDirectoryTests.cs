@@ -242,6 +242,139 @@ public sealed class StoreDirectoryTests : IDisposable
     }
 
     [Fact]
+    public void FormIndex_BuiltWhenFirstAsked_AKeyOfSeveralCertificatesStillPickedByTheKeyRule()
+    {
+        using var store = _file.Open();
+        var (valid, compromised, renewed) = Seed(store);
+        // A second key whose valid certificate comes first in the store and its keyCompromise one after.
+        var otherKey = SHA256.HashData("a key whose first certificate is fine"u8);
+        var der = SHA256.HashData("Key rule CA"u8);
+        var (ca, _) = store.Cas.Add(new CaRecord(SHA256.HashData(der), "CN=Key rule CA", der, null, SHA256.HashData([.. der, 1]),
+            Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
+        CertRecord first = Cert(ca, 21, otherKey), second = Cert(ca, 22, otherKey);
+        store.Certificates.Add([first, second]);
+        store.Crls.Apply(new CrlRecord(ca, "3", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "key.crl", null),
+            [new RevocationRecord(second.Serial, Now.AddDays(-2), RevocationReason.KeyCompromise)]);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.Snapshots.Load(directory);
+        Assert.False(snapshot.HasFormIndex(DigestKind.Sha1, false));
+
+        // The first SHA-1 lookup is the store's and starts the SHA-1 index alone; a form nobody asked costs nothing.
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, valid.Sha1));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!snapshot.HasFormIndex(DigestKind.Sha1, false) && DateTime.UtcNow < deadline) Thread.Yield();
+        Assert.True(snapshot.HasFormIndex(DigestKind.Sha1, false));
+        Assert.False(snapshot.HasFormIndex(DigestKind.Md5, false));
+        Assert.False(snapshot.HasFormIndex(DigestKind.Sha256, true));
+
+        Assert.True(snapshot.IndexForm(DigestKind.Md5, false));
+        Assert.True(snapshot.IndexForm(DigestKind.Sha256, true));
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, renewed.Sha1));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Md5, compromised.Md5));
+        // Two certificates carry the key: memory does not choose between them, the key rule does (keyCompromise wins).
+        for (int i = 0; i < 20; i++)
+        {
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, SharedKey, isKey: true));
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256Prefix, SharedKey[..28], isKey: true));
+            Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, otherKey, isKey: true));
+        }
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha1, first.Sha1));
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha1, SHA1.HashData("unregistered"u8)));
+        Assert.Equal(CertStatus.Unknown, Answer(snapshot, DigestKind.Sha256, renewed.Sha256, isKey: true));
+        // A snapshot under another serial shares the indexes built.
+        Assert.True(snapshot.WithSerial(snapshot.Serial + 1).HasFormIndex(DigestKind.Md5, false));
+    }
+
+    /// <summary>
+    /// Every other form of a certificate answers exactly as its split SHA-256 does (rcode, answer RRs, TTL, TXT), for
+    /// each status a served certificate can have and for one never registered (issue #17).
+    /// </summary>
+    [Theory]
+    [InlineData("sha1")]
+    [InlineData("md5")]
+    [InlineData("key")]
+    [InlineData("key56")]
+    public void Respond_OtherForm_SameAnswerAsTheSplitForm(string form)
+    {
+        using var store = _file.Open();
+        var der = SHA256.HashData("Forms CA"u8);
+        var (ca, _) = store.Cas.Add(new CaRecord(SHA256.HashData(der), "CN=Forms CA", der, null, SHA256.HashData([.. der, 1]),
+            Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
+        CertRecord valid = Cert(ca, 11), revoked = Cert(ca, 12), held = Cert(ca, 13), blocked = Cert(ca, 14);
+        var unregistered = Cert(ca, 15);
+        store.Certificates.Add([valid, revoked, held, blocked]);
+        store.Crls.Apply(new CrlRecord(ca, "9", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "forms.crl", null),
+            [new RevocationRecord(revoked.Serial, Now.AddDays(-2), RevocationReason.KeyCompromise),
+             new RevocationRecord(held.Serial, Now.AddDays(-2), RevocationReason.CertificateHold)]);
+        store.Listings.Block(blocked.Sha256, "spam run", "operator", "test");
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.Snapshots.Load(directory);
+        var responder = new DnsResponder(new ZoneOptions(), new SnapshotHolder(snapshot), TimeProvider.System);
+
+        static string Split(byte[] sha256) => $"{Hex.Lower(sha256)[..32]}.{Hex.Lower(sha256)[32..]}";
+        string Other(CertRecord c) => form switch
+        {
+            "sha1" => Hex.Lower(c.Sha1),
+            "md5" => Hex.Lower(c.Md5),
+            "key" => $"{Split(c.SpkiSha256)}.key",
+            _ => $"{Hex.Lower(c.SpkiSha256)[..56]}.key",
+        };
+        var seen = new HashSet<int>();
+        // First as the store answers (the form's index is only started by these queries), then from memory.
+        foreach (var inMemory in new[] { false, true })
+        {
+            if (inMemory)
+            {
+                var (kind, isKey) = form switch { "sha1" => (DigestKind.Sha1, false), "md5" => (DigestKind.Md5, false), _ => (DigestKind.Sha256, true) };
+                Assert.True(snapshot.IndexForm(kind, isKey));
+                Assert.True(snapshot.HasFormIndex(kind, isKey));
+            }
+            foreach (var (cert, expected) in new[] { (valid, "127.0.1.2"), (revoked, "127.0.0.2"), (held, "127.0.0.4"), (blocked, "127.0.0.3"), (unregistered, null) })
+            {
+                foreach (var type in new[] { WireQuery.A, (ushort)16 })
+                {
+                    var split = Ask(responder, Split(cert.Sha256), type);
+                    var other = Ask(responder, Other(cert), type);
+                    Assert.Equal(Convert.ToHexString(split.Tail), Convert.ToHexString(other.Tail));
+                    if (expected is null)
+                    {
+                        // Not listed in both: a denial with the SOA, NXDOMAIN or NODATA as the form's length allows (section 1.4).
+                        Assert.Equal(0, WireQuery.Count(other.Header, 1));
+                        Assert.Equal(1, WireQuery.Count(other.Header, 2));
+                        Assert.Contains(WireQuery.Rcode(other.Header), new[] { 0, 3 });
+                        continue;
+                    }
+                    Assert.Equal(Convert.ToHexString(split.Header), Convert.ToHexString(other.Header));
+                    seen.Add(WireQuery.Count(other.Header, 1));
+                    if (type == WireQuery.A && expected is not null)
+                        Assert.EndsWith(Convert.ToHexString([.. expected.Split('.').Select(byte.Parse)]), Convert.ToHexString(other.Tail), StringComparison.Ordinal);
+                }
+            }
+        }
+        // Every registered one was answered (one A or one TXT each).
+        Assert.Equal([1], seen);
+    }
+
+    /// <summary>
+    /// A response's header and its answer section: answers name the question by a pointer and carry no names in their
+    /// data (A, TXT), so they compare octet by octet; the SOA of a denial compresses against the question and does not.
+    /// </summary>
+    private static (byte[] Header, byte[] Tail) Ask(DnsResponder responder, string name, ushort type)
+    {
+        var query = WireQuery.Build($"{name}.status.example", type);
+        var response = new byte[DnsResponder.MaxMessageSize];
+        int length = responder.Respond(query, response, 4096, tcp: false);
+        Assert.True(length > 12);
+        int end = 12 + WireQuery.EncodeName($"{name}.status.example").Length + 4;
+        for (int i = 0; i < WireQuery.Count(response.AsSpan(0, length), 1); i++)
+        {
+            Assert.Equal(0xC0, response[end] & 0xC0);
+            end += 12 + (response[end + 10] << 8 | response[end + 11]);
+        }
+        return (response[..12], response[(12 + WireQuery.EncodeName($"{name}.status.example").Length + 4)..end]);
+    }
+
+    [Fact]
     public void Respond_DirectoryForms_AllocateNothing()
     {
         using var store = _file.Open();

@@ -29,6 +29,9 @@ internal sealed class DataSet
     public string Queries => Path.Combine(Dir, "queries.txt");
     /// <summary>The same certificates asked by SHA-1 (Sendmail's form), which CertDns answers through the store's index.</summary>
     public string Sha1Queries => Path.Combine(Dir, "queries-sha1.txt");
+    /// <summary>The same certificates asked by MD5 (Postfix's default digest) and by their key's SHA-256 split (`.key`).</summary>
+    public string Md5Queries => Path.Combine(Dir, "queries-md5.txt");
+    public string KeyQueries => Path.Combine(Dir, "queries-key.txt");
     public string Dnset => Path.Combine(Dir, "rbldnsd.dnset");
     public string ZoneFile => Path.Combine(Dir, "status.example.zone");
     public string ReloadCrl => Path.Combine(Dir, "reload.crl");
@@ -43,6 +46,11 @@ internal sealed class DataSet
 
     public static string Sha1Name(long i) => $"{Convert.ToHexStringLower(SHA1.HashData(Der(i)))}.{Apex}";
 
+    public static string Md5Name(long i) => $"{Convert.ToHexStringLower(MD5.HashData(Der(i)))}.{Apex}";
+
+    /// <summary>Certificate i's key, as the store holds it (SHA-256 of the DER and 0xFF, see <see cref="Prepare"/>).</summary>
+    public static string KeyName(long i) => $"{PublishedNames.Split(SHA256.HashData([.. Der(i), 0xFF]))}.key.{Apex}";
+
     public static bool Revoked(long i) => i % 10 == 0;
 
     /// <summary>The certificates the reload CRL adds.</summary>
@@ -56,6 +64,8 @@ internal sealed class DataSet
         {
             // Data sets cached before the SHA-1 queries existed get them now.
             if (!File.Exists(set.Sha1Queries)) WriteQueries(set.Sha1Queries, count, Sha1Name);
+            if (!File.Exists(set.Md5Queries)) WriteQueries(set.Md5Queries, count, Md5Name);
+            if (!File.Exists(set.KeyQueries)) WriteQueries(set.KeyQueries, count, KeyName);
             // A store cached by an older certdns gets today's schema here, once, not in every server's start time.
             CertStore.Open(set.Store).Dispose();
             return set;
@@ -91,6 +101,8 @@ internal sealed class DataSet
         log($"  peer files written at {watch.Elapsed.TotalSeconds:F1} s");
         WriteQueries(set.Queries, count, Name);
         WriteQueries(set.Sha1Queries, count, Sha1Name);
+        WriteQueries(set.Md5Queries, count, Md5Name);
+        WriteQueries(set.KeyQueries, count, KeyName);
         File.WriteAllText(Path.Combine(dir, "complete"), "");
         log($"  data set ready in {watch.Elapsed.TotalSeconds:F1} s");
         return set;
