@@ -197,6 +197,9 @@ public struct KeyPick
     /// <summary>The candidate chosen so far, or -1 before any was added.</summary>
     public readonly int Chosen => !_any ? -1 : _compromised >= 0 ? _compromised : _valid >= 0 ? _valid : _highest;
 
+    /// <summary>The candidate of the highest precedence added (the first among equals), or -1 before any was added.</summary>
+    public readonly int Worst => !_any ? -1 : _highest;
+
     /// <summary>Considers one certificate carrying the key.</summary>
     /// <param name="status">Its status.</param>
     /// <param name="keyCompromise">Whether its revocation reason is keyCompromise.</param>

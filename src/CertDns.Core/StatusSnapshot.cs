@@ -312,7 +312,10 @@ public sealed class StatusSnapshot
         return status;
     }
 
-    /// <summary>The certificates a fingerprint names: one for a certificate digest, all carrying the key for a key digest.</summary>
+    /// <summary>
+    /// The certificates a fingerprint names: one for a certificate digest (every one that shares it, for a SHA-1 or MD5
+    /// that several have), all carrying the key for a key digest.
+    /// </summary>
     public IReadOnlyList<CertFacts> Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey)
     {
         if (!ICertificateDirectory.Serves(kind, digest.Length, isKey))
@@ -365,7 +368,9 @@ public sealed class StatusSnapshot
                 int r = records[i];
                 pick.Add(StatusOf(r, now, out _), StatusFlags.Reason(_flags[r]) == RevocationReason.KeyCompromise, r);
             }
-            return pick.Chosen;
+            // A key's renewals are decided by the key rule (spec 2.3); certificates that share a SHA-1 or MD5 (a collision)
+            // by precedence (spec 2.2), so a collision cannot hide a revocation behind a valid twin.
+            return isKey ? pick.Chosen : pick.Worst;
         }
         finally
         {
@@ -422,7 +427,7 @@ public sealed class StatusSnapshot
     /// <summary>
     /// The records of the certificates the directory names for a fingerprint, into <paramref name="records"/> (replaced
     /// by a larger pooled array when they do not fit); those the snapshot does not hold (added since) are skipped. A
-    /// certificate digest names at most one.
+    /// certificate digest names one, or several when certificates share a SHA-1 or MD5 (a collision).
     /// </summary>
     private int FromDirectory(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, ref int[] records)
     {
@@ -443,7 +448,7 @@ public sealed class StatusSnapshot
                 records = System.Buffers.ArrayPool<int>.Shared.Rent(named);
             }
             int count = 0;
-            for (int i = 0; i < named && (isKey || count == 0); i++)
+            for (int i = 0; i < named; i++)
             {
                 int r = FindSha256(DigestKind.Sha256, sha256s.AsSpan(i * 32, 32), isKey: false);
                 if (r >= 0) records[count++] = r;

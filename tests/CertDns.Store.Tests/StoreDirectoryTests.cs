@@ -286,6 +286,45 @@ public sealed class StoreDirectoryTests : IDisposable
     }
 
     /// <summary>
+    /// Two registered certificates whose SHA-1 (or MD5) is the same, a collision such digests allow, one valid and one
+    /// revoked for a reason that is not keyCompromise: the name answers revoked, the worse of the two (spec 2.2), not the
+    /// key rule's "a valid renewal wins" (that rule is for keys, which renewals share by design), so a collision cannot
+    /// hide a revocation. Through the store and from memory alike.
+    /// </summary>
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void Answer_TwoCertificatesOneSha1OrMd5_TheWorseStatus(bool fromMemory, bool revokedFirst)
+    {
+        using var store = _file.Open();
+        var der = SHA256.HashData("Collision CA"u8);
+        var (ca, _) = store.Cas.Add(new CaRecord(SHA256.HashData(der), "CN=Collision CA", der, null, SHA256.HashData([.. der, 1]),
+            Now.AddDays(-1), Now.AddYears(1), true, der, null), []);
+        // The store's index lists equal digests in SHA-256 order: the revoked one first, or the valid one.
+        CertRecord one = Cert(ca, 31), two = Cert(ca, 32);
+        bool oneFirst = one.Sha256.AsSpan().SequenceCompareTo(two.Sha256) < 0;
+        var (bad, good) = oneFirst == revokedFirst ? (one, two) : (two, one);
+        bad = bad with { Sha1 = good.Sha1, Md5 = good.Md5 };
+        store.Certificates.Add([good, bad]);
+        store.Crls.Apply(new CrlRecord(ca, "1", Now.AddMinutes(-1), Now.AddDays(1), new byte[32], "collision.crl", null),
+            [new RevocationRecord(bad.Serial, Now.AddDays(-2), RevocationReason.Superseded)]);
+        using var directory = new StoreCertificateDirectory(_file.Path);
+        var snapshot = store.Snapshots.Load(directory);
+        if (fromMemory)
+        {
+            Assert.True(snapshot.IndexForm(DigestKind.Sha1, false));
+            Assert.True(snapshot.IndexForm(DigestKind.Md5, false));
+        }
+
+        Assert.Equal(CertStatus.Valid, Answer(snapshot, DigestKind.Sha256, good.Sha256));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, bad.Sha256));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha1, good.Sha1));
+        Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Md5, good.Md5));
+    }
+
+    /// <summary>
     /// Every other form of a certificate answers exactly as its split SHA-256 does (rcode, answer RRs, TTL, TXT), for
     /// each status a served certificate can have and for one never registered (issue #17).
     /// </summary>
