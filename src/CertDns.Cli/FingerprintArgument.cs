@@ -36,7 +36,11 @@ internal static class FingerprintArgument
     public static CertRow Registered(CertStore store, string input, string apex)
     {
         var name = Parse(input, apex, isKey: false);
-        return store.Certificates.Find(name.Digest, name.Value!)
+        var cert = store.Certificates.Find(name.Digest, name.Value!)
             ?? throw new BadInputException(input, "no registered certificate with that fingerprint");
+        // Blocking or reporting one of two colliding certificates by chance would leave the other as it was.
+        if (store.Certificates.Ambiguous(name.Digest, name.Value!))
+            throw new BadInputException(input, "more than one registered certificate has that fingerprint (a SHA-1 or MD5 collision): name it by its SHA-256");
+        return cert;
     }
 }

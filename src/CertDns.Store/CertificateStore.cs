@@ -166,6 +166,17 @@ public sealed class CertificateStore : StoreAggregate
         };
     }
 
+    /// <summary>
+    /// Whether more than one registered certificate has this SHA-1 or MD5 (a collision those digests allow): an operator
+    /// naming a certificate by such a digest must then name it by its SHA-256 instead.
+    /// </summary>
+    public bool Ambiguous(DigestKind kind, byte[] digest) => kind switch
+    {
+        DigestKind.Sha1 => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM (SELECT 1 FROM certificates WHERE sha1 = @digest LIMIT 2);", new { digest }) > 1,
+        DigestKind.Md5 => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM (SELECT 1 FROM certificates WHERE md5 = @digest LIMIT 2);", new { digest }) > 1,
+        _ => false,
+    };
+
     /// <summary>How many certificates are registered.</summary>
     public long Count() => _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;");
 

@@ -322,6 +322,10 @@ public sealed class StoreDirectoryTests : IDisposable
         Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha256, bad.Sha256));
         Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Sha1, good.Sha1));
         Assert.Equal(CertStatus.Revoked, Answer(snapshot, DigestKind.Md5, good.Md5));
+        // An operator naming one of them by that digest is told to use the SHA-256 (the CLI refuses it).
+        Assert.True(store.Certificates.Ambiguous(DigestKind.Sha1, good.Sha1));
+        Assert.True(store.Certificates.Ambiguous(DigestKind.Md5, good.Md5));
+        Assert.False(store.Certificates.Ambiguous(DigestKind.Sha256, good.Sha256));
     }
 
     /// <summary>
