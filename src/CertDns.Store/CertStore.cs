@@ -102,7 +102,7 @@ public sealed class CertStore : IDisposable
             Pooling = false,
             DefaultTimeout = 30,
         };
-        var db = new SqliteConnection(builder.ToString());
+        SqliteConnection db = new StoreConnection(builder.ToString());
         try
         {
             db.Open();
@@ -119,7 +119,7 @@ public sealed class CertStore : IDisposable
                     if (version > Schema.Migrations.Length)
                         throw new BadInputException(path, $"store schema version {version} is newer than this certdns knows ({Schema.Migrations.Length})");
                     db.Dispose();
-                    db = new SqliteConnection(new SqliteConnectionStringBuilder(builder.ToString()) { DataSource = full, Mode = SqliteOpenMode.ReadWrite }.ToString());
+                    db = new StoreConnection(new SqliteConnectionStringBuilder(builder.ToString()) { DataSource = full, Mode = SqliteOpenMode.ReadWrite }.ToString());
                     try
                     {
                         db.Open();

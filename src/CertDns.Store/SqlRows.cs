@@ -42,7 +42,7 @@ internal static class SqlRows
     {
         var cmd = db.CreateCommand();
         cmd.CommandText = sql;
-        cmd.Transaction = (SqliteTransaction?)tx;
+        if (tx is not null) cmd.Transaction = (SqliteTransaction)tx;
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
         return cmd;
     }
