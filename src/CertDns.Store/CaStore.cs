@@ -61,18 +61,18 @@ public sealed class CaStore : StoreAggregate
     }
 
     /// <summary>Every registered CA.</summary>
-    public IReadOnlyList<CaRow> List() => _db.Query<CaRow>("SELECT * FROM cas ORDER BY id;").AsList();
+    public IReadOnlyList<CaRow> List() => _db.Query<CaRow>("SELECT * FROM cas ORDER BY id;").Listed();
 
     /// <summary>One CA by id, or null.</summary>
     public CaRow? Get(long id) => _db.QuerySingleOrDefault<CaRow>("SELECT * FROM cas WHERE id = @id;", new { id });
 
     /// <summary>CAs whose subject is exactly this DER name (several after a key rollover).</summary>
     public IReadOnlyList<CaRow> FindBySubject(byte[] subjectDer) =>
-        _db.Query<CaRow>("SELECT * FROM cas WHERE subject_der = @subjectDer ORDER BY id;", new { subjectDer }).AsList();
+        _db.Query<CaRow>("SELECT * FROM cas WHERE subject_der = @subjectDer ORDER BY id;", new { subjectDer }).Listed();
 
     /// <summary>The configured CRL URLs of a CA.</summary>
     public IReadOnlyList<string> CrlUrls(long caId) =>
-        _db.Query<string>("SELECT url FROM ca_crl_urls WHERE ca_id = @caId ORDER BY url;", new { caId }).AsList();
+        _db.Query<string>("SELECT url FROM ca_crl_urls WHERE ca_id = @caId ORDER BY url;", new { caId }).Listed();
 
     /// <summary>Marks a CA trusted or distrusted, with the reason, in the audit log too. False when nothing changed.</summary>
     public bool SetTrust(long caId, bool trusted, string? reason) => _store.Write(tx =>

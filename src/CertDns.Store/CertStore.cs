@@ -17,11 +17,6 @@ public sealed class CertStore : IDisposable
     private readonly SqliteConnection _db;
     private StoreCertificateDirectory? _directory;
 
-    static CertStore()
-    {
-        DefaultTypeMap.MatchNamesWithUnderscores = true;
-    }
-
     private CertStore(SqliteConnection db, string path)
     {
         _db = db;
@@ -107,7 +102,7 @@ public sealed class CertStore : IDisposable
             Pooling = false,
             DefaultTimeout = 30,
         };
-        var db = new SqliteConnection(builder.ToString());
+        SqliteConnection db = new StoreConnection(builder.ToString());
         try
         {
             db.Open();
@@ -124,7 +119,7 @@ public sealed class CertStore : IDisposable
                     if (version > Schema.Migrations.Length)
                         throw new BadInputException(path, $"store schema version {version} is newer than this certdns knows ({Schema.Migrations.Length})");
                     db.Dispose();
-                    db = new SqliteConnection(new SqliteConnectionStringBuilder(builder.ToString()) { DataSource = full, Mode = SqliteOpenMode.ReadWrite }.ToString());
+                    db = new StoreConnection(new SqliteConnectionStringBuilder(builder.ToString()) { DataSource = full, Mode = SqliteOpenMode.ReadWrite }.ToString());
                     try
                     {
                         db.Open();
@@ -203,7 +198,10 @@ public sealed class CertStore : IDisposable
     public static int LatestSchemaVersion => Schema.Migrations.Length;
 
     /// <summary>The schema version of the open store.</summary>
-    public long SchemaVersion => _db.ExecuteScalar<long>("PRAGMA user_version;");
+    public long SchemaVersion => ReadSchemaVersion();
+
+    // A method, not the getter: Dapper.AOT's generator does not intercept calls in property getters.
+    private long ReadSchemaVersion() => _db.ExecuteScalar<long>("PRAGMA user_version;");
 
     /// <summary>The zone's SOA serial; it advances with every change to published data.</summary>
     public uint Serial => ReadSerial(null);
@@ -283,7 +281,7 @@ public sealed class CertStore : IDisposable
             new { at = Now(), actor = actor ?? Environment.UserName, action, subject, reason }, tx);
 
     /// <summary>The audit log, oldest first.</summary>
-    public IReadOnlyList<AuditRow> AuditLog() => _db.Query<AuditRow>("SELECT * FROM audit ORDER BY id;").AsList();
+    public IReadOnlyList<AuditRow> AuditLog() => _db.Query<AuditRow>("SELECT * FROM audit ORDER BY id;").Listed();
 
     internal static DateTimeOffset? Time(long? unix) => unix is { } u ? DateTimeOffset.FromUnixTimeSeconds(u) : null;
 

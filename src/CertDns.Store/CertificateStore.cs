@@ -187,7 +187,7 @@ public sealed class CertificateStore : StoreAggregate
     /// </summary>
     public IReadOnlyList<byte[]> PointSets(byte[] subjectDer, byte[] serial) => _db.Query<byte[]>(
         "SELECT IFNULL(c.crl_point_set, X'') FROM cas a JOIN certificates c ON c.ca_id = a.id AND c.serial = @serial WHERE a.subject_der = @subjectDer;",
-        new { subjectDer, serial }).AsList();
+        new { subjectDer, serial }).Listed();
 
     /// <summary>
     /// DER of the CA certificates, and of one registered certificate per distinct set of CRL distribution
@@ -198,5 +198,5 @@ public sealed class CertificateStore : StoreAggregate
         SELECT der FROM cas
         UNION ALL
         SELECT der FROM certificates WHERE der IS NOT NULL AND id IN (SELECT MIN(id) FROM certificates WHERE crl_point_set IS NOT NULL GROUP BY crl_point_set);
-        """).AsList();
+        """).Listed();
 }

@@ -34,7 +34,7 @@ public sealed class ChangeLog : StoreAggregate
         if (from is null || serial < from || serial > current || commit is null || ReadCommit(serial, tx) != commit) return null;
         // Rows keyed 0 committed with no serial advance (the write published nothing new): named all the same.
         var keys = _db.Query<byte[]>("SELECT sha256 FROM zone_changes WHERE serial = 0 OR (serial > @serial AND serial <= @current);",
-            new { serial = (long)serial, current = (long)current }, tx).AsList();
+            new { serial = (long)serial, current = (long)current }, tx).Listed();
         bool whole = keys.Exists(k => k.Length == 0);
         return new StoreChanges(current, whole, whole ? [] : keys);
     }

@@ -35,7 +35,7 @@ public sealed class CrlStore : StoreAggregate
         SELECT (SELECT k.next_update FROM crls k WHERE k.scope_id = s.id AND k.is_delta = 0 ORDER BY k.id DESC LIMIT 1)
         FROM crl_scopes s WHERE s.ca_id = @caId
         AND EXISTS (SELECT 1 FROM crls k WHERE k.scope_id = s.id AND k.is_delta = 0);
-        """, new { caId }).AsList();
+        """, new { caId }).Listed();
 
     /// <summary>The newest CRL stored from a source (file or URL), or null.</summary>
     public CrlRow? LatestFrom(string source) =>
@@ -190,7 +190,8 @@ public sealed class CrlStore : StoreAggregate
     /// <summary>The base-CRL revocation of a serial issued by a CA, in any series, or null.</summary>
     public (RevocationReason Reason, DateTimeOffset RevokedAt)? FindRevocation(long caId, byte[] serial)
     {
-        var row = _db.QueryFirstOrDefault<(long Reason, long RevokedAt)?>("SELECT reason, revoked_at FROM revocations WHERE ca_id = @caId AND serial = @serial AND delta = 0;", new { caId, serial });
+        var row = SqlRows.First(_db, null, "SELECT reason, revoked_at FROM revocations WHERE ca_id = @caId AND serial = @serial AND delta = 0;",
+            r => (Reason: r.GetInt64(0), RevokedAt: r.GetInt64(1)), ("@caId", caId), ("@serial", serial));
         return row is { } r ? ((RevocationReason)r.Reason, DateTimeOffset.FromUnixTimeSeconds(r.RevokedAt)) : null;
     }
 }

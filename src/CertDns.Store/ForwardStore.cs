@@ -58,10 +58,10 @@ public sealed class ForwardStore : StoreAggregate
     /// <summary>Reports not yet handed over and not claimed by a live sender, oldest first.</summary>
     public IReadOnlyList<ForwardRow> Pending(DateTimeOffset now) => _db.Query<ForwardRow>(
         "SELECT * FROM abuse_forwards WHERE done_at IS NULL AND (claimed_at IS NULL OR claimed_at < @stale) ORDER BY id;",
-        new { stale = (now - ClaimLifetime).ToUnixTimeSeconds() }).AsList();
+        new { stale = (now - ClaimLifetime).ToUnixTimeSeconds() }).Listed();
 
     /// <summary>Every queued report, newest first.</summary>
-    public IReadOnlyList<ForwardRow> All() => _db.Query<ForwardRow>("SELECT * FROM abuse_forwards ORDER BY id DESC;").AsList();
+    public IReadOnlyList<ForwardRow> All() => _db.Query<ForwardRow>("SELECT * FROM abuse_forwards ORDER BY id DESC;").Listed();
 
     /// <summary>Takes a report for sending; false when another sender has it (or it is done), so no CA gets it twice from us.</summary>
     public bool Claim(long id, DateTimeOffset now) => _store.Write(tx => _db.Execute(

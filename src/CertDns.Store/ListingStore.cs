@@ -116,7 +116,7 @@ public sealed class ListingStore : StoreAggregate
     });
 
     /// <summary>Every local listing.</summary>
-    public IReadOnlyList<ListingRow> List() => _db.Query<ListingRow>("SELECT * FROM listings ORDER BY since;").AsList();
+    public IReadOnlyList<ListingRow> List() => _db.Query<ListingRow>("SELECT * FROM listings ORDER BY since;").Listed();
 
     /// <summary>A setting, or null when unset.</summary>
     public string? GetSetting(string key) => _db.ExecuteScalar<string?>("SELECT value FROM settings WHERE key = @key;", new { key });
@@ -205,7 +205,7 @@ public sealed class ListingStore : StoreAggregate
         return _db.Query<ComplaintRow>(
             all ? "SELECT * FROM complaints ORDER BY id DESC;"
                 : "SELECT * FROM complaints WHERE withdrawn_at IS NULL AND received_at >= @since ORDER BY id DESC;",
-            new { since }).AsList();
+            new { since }).Listed();
     }
 
     /// <summary>One complaint and its stored evidence, or null.</summary>
@@ -226,12 +226,12 @@ public sealed class ListingStore : StoreAggregate
 
     private int RecomputeAllListings(IDbTransaction tx, ComplaintPolicy policy, DateTimeOffset now)
     {
-        var before = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
+        var before = SqlRows.Read(_db, tx, "SELECT sha256, reason FROM listings WHERE source = 'complaints';", r => (Sha256: r.Blob(0), Reason: r.GetString(1)))
             .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
-        var certs = _db.Query<byte[]>("SELECT DISTINCT sha256 FROM complaints WHERE withdrawn_at IS NULL;", transaction: tx).ToList();
+        var certs = _db.Query<byte[]>("SELECT DISTINCT sha256 FROM complaints WHERE withdrawn_at IS NULL;", transaction: tx).Listed();
         foreach (var sha in before.Keys.Select(Convert.FromHexString).Concat(certs).DistinctBy(s => Hex.Lower(s)))
             Recompute(tx, sha, Hex.Lower(sha), policy, now);
-        var after = _db.Query<(byte[] Sha256, string Reason)>("SELECT sha256, reason FROM listings WHERE source = 'complaints';", transaction: tx)
+        var after = SqlRows.Read(_db, tx, "SELECT sha256, reason FROM listings WHERE source = 'complaints';", r => (Sha256: r.Blob(0), Reason: r.GetString(1)))
             .ToDictionary(l => Hex.Lower(l.Sha256), l => l.Reason);
         return before.Keys.Union(after.Keys).Count(k => before.GetValueOrDefault(k) != after.GetValueOrDefault(k));
     }
@@ -242,9 +242,9 @@ public sealed class ListingStore : StoreAggregate
         var since = WindowStart(policy, now);
         // Each reporter counts once, from its first complaint still inside the window, with the largest weight it
         // complained with (issue #16: a registered reporter's weight; the operator's reports weigh 1).
-        var firsts = _db.Query<(long At, long Weight)>(
+        var firsts = SqlRows.Read(_db, tx,
             "SELECT MIN(received_at), MAX(weight) FROM complaints WHERE sha256 = @sha256 AND withdrawn_at IS NULL AND received_at >= @since GROUP BY reporter ORDER BY 1, 2 DESC;",
-            new { sha256, since }, tx).ToList();
+            r => (At: r.GetInt64(0), Weight: r.GetInt64(1)), ("@sha256", sha256), ("@since", since)).ToList();
         var weight = (int)Math.Min(int.MaxValue, firsts.Sum(f => f.Weight));
         var listing = _db.QuerySingleOrDefault<ListingRow>("SELECT * FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
         if (listing is not null && listing.Source != "complaints")

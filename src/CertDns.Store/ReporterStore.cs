@@ -33,7 +33,7 @@ public sealed class ReporterStore : StoreAggregate
     /// <exception cref="BadInputException">The name, key, selector or authserv-id already belongs to a reporter.</exception>
     public ReporterRow Add(ReporterRecord reporter) => _store.Write(tx =>
     {
-        string? Holder(string where, object args) => _db.ExecuteScalar<string?>($"SELECT name FROM reporters WHERE {where};", args, tx);
+        string? Holder(string where, ReporterRecord args) => _db.ExecuteScalar<string?>($"SELECT name FROM reporters WHERE {where};", args, tx);
         if (Holder("name = @Name", reporter) is not null)
             throw new BadInputException(reporter.Name, "a reporter of that name is registered (certdns reporters remove NAME first)");
         if (Holder("dkim_key = @DkimKey", reporter) is { } keyOwner)
@@ -65,7 +65,7 @@ public sealed class ReporterStore : StoreAggregate
     private static string? NothingPublished(System.Data.IDbTransaction tx) => null;
 
     /// <summary>Every reporter, by name.</summary>
-    public IReadOnlyList<ReporterRow> List() => _db.Query<ReporterRow>("SELECT * FROM reporters ORDER BY name;").AsList();
+    public IReadOnlyList<ReporterRow> List() => _db.Query<ReporterRow>("SELECT * FROM reporters ORDER BY name;").Listed();
 
     /// <summary>The reporter that signs as <paramref name="selector"/>._domainkey.<paramref name="domain"/>, or null.</summary>
     public ReporterRow? BySelector(string domain, string selector) => _db.QuerySingleOrDefault<ReporterRow>(

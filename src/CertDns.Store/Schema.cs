@@ -363,13 +363,13 @@ internal static class Schema
         if (any)
         {
             var converted = new Dictionary<string, byte[]?>();
-            foreach (var (id, der) in db.Query<(long, byte[])>("SELECT id, crl_points FROM certificates WHERE crl_points IS NOT NULL;", transaction: tx).AsList())
+            foreach (var (id, der) in SqlRows.Read(db, tx, "SELECT id, crl_points FROM certificates WHERE crl_points IS NOT NULL;", r => (r.GetInt64(0), r.Blob(1))).ToList())
             {
                 var key = Convert.ToHexString(der);
                 if (!converted.TryGetValue(key, out var plain)) converted[key] = plain = CrlPointCodec.Encode(decoder!.CertificatePoints(der));
                 db.Execute("UPDATE certificates SET crl_point_set = @plain WHERE id = @id;", new { plain, id }, tx);
             }
-            foreach (var (id, der) in db.Query<(long, byte[])>("SELECT id, point_name FROM crl_scopes WHERE point_name IS NOT NULL;", transaction: tx).AsList())
+            foreach (var (id, der) in SqlRows.Read(db, tx, "SELECT id, point_name FROM crl_scopes WHERE point_name IS NOT NULL;", r => (r.GetInt64(0), r.Blob(1))).ToList())
                 db.Execute("UPDATE crl_scopes SET point_names = @plain WHERE id = @id;", new { plain = CrlPointCodec.EncodeNames(decoder!.PointNames(der)), id }, tx);
         }
         db.Execute("ALTER TABLE certificates DROP COLUMN crl_points; ALTER TABLE crl_scopes DROP COLUMN point_name;", transaction: tx);

@@ -122,7 +122,7 @@ public sealed class SnapshotLoader : StoreAggregate
             }
             worker.GetAwaiter().GetResult();
         }
-        foreach (var (sha256, reason, since) in _db.Query<(byte[], string, long)>("SELECT sha256, reason, since FROM listings;", transaction: tx))
+        foreach (var (sha256, reason, since) in SqlRows.Read(_db, tx, "SELECT sha256, reason, since FROM listings;", r => (r.Blob(0), r.GetString(1), r.GetInt64(2))))
             builder.Block(sha256, new BlockFacts(reason, DateTimeOffset.FromUnixTimeSeconds(since)));
         tx.Commit();
         var served = directory ?? _store.Directory;
@@ -156,7 +156,8 @@ public sealed class SnapshotLoader : StoreAggregate
             if (sha256.Length != 32) return null;
             var hex = Convert.ToHexString(sha256);
             if (blocks.ContainsKey(hex)) continue;
-            var listing = _db.QuerySingleOrDefault<(string Reason, long Since)?>("SELECT reason, since FROM listings WHERE sha256 = @sha256;", new { sha256 }, tx);
+            var listing = SqlRows.First(_db, tx, "SELECT reason, since FROM listings WHERE sha256 = @sha256;",
+                r => (Reason: r.GetString(0), Since: r.GetInt64(1)), ("@sha256", sha256));
             blocks[hex] = listing is { } l ? new BlockFacts(l.Reason, DateTimeOffset.FromUnixTimeSeconds(l.Since)) : null;
             if (!before.Holds(sha256) && _db.ExecuteScalar<long?>("SELECT id FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx) is { } id)
                 added.Add((id, sha256));
@@ -176,16 +177,19 @@ public sealed class SnapshotLoader : StoreAggregate
     {
         var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
         var coverage = LoadCoverage(tx, caRows.Values);
-        foreach (var (scope, delta, ca, serial, reason, at) in _db.Query<(long, long, long, byte[], long, long)>(
-            "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", transaction: tx))
+        foreach (var (scope, delta, ca, serial, reason, at) in SqlRows.Read(_db, tx,
+            "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;",
+            r => (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.Blob(3), r.GetInt64(4), r.GetInt64(5))))
             coverage.AddEntry(scope, delta != 0, ca, serial, (RevocationReason)reason, at);
         var cas = ChainFacts(tx, caRows, coverage);
         bool readKind = coverage.NeedsKind, readPoints = coverage.NeedsPoints, readSerial = coverage.NeedsSerials;
         var rows = new List<CertificateRow>(certificates.Count);
         foreach (var sha256 in certificates)
         {
-            var c = _db.QuerySingle<(byte[] Serial, long NotBefore, long NotAfter, long CaId, long IsCa, byte[]? Points)>(
-                "SELECT serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx);
+            var c = SqlRows.Read(_db, tx,
+                "SELECT serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates WHERE sha256 = @sha256;",
+                r => (Serial: r.Blob(0), NotBefore: r.GetInt64(1), NotAfter: r.GetInt64(2), CaId: r.GetInt64(3), IsCa: r.GetInt64(4), Points: r.BlobOrNull(5)),
+                ("@sha256", sha256)).Single();
             var judged = coverage.Judge(c.CaId, readKind && c.IsCa != 0, readSerial ? c.Serial : [], readPoints && c.Points is { Length: > 0 } p ? p : null);
             var facts = judged.Crl is null && judged.Gap is null ? cas[c.CaId]
                 : cas[c.CaId] with { Crl = judged.Crl, NoCrlReason = judged.Crl is null ? $"no current CRL covers it: {judged.Gap}" : null };
@@ -202,9 +206,9 @@ public sealed class SnapshotLoader : StoreAggregate
     /// </summary>
     private Dictionary<long, CaFacts> ChainFacts(IDbTransaction tx, Dictionary<long, CaRow> rows, CrlCoverage coverage)
     {
-        var own = _db.Query<(long Ca, byte[] Serial, long NotBefore, long NotAfter, byte[]? Points)>(
+        var own = SqlRows.Read(_db, tx,
             "SELECT a.id, c.serial, c.not_before, c.not_after, c.crl_point_set FROM cas a JOIN certificates c ON c.sha256 = a.sha256 WHERE a.parent_id IS NOT NULL AND c.ca_id = a.parent_id;",
-            transaction: tx).ToDictionary(x => x.Ca);
+            r => (Ca: r.GetInt64(0), Serial: r.Blob(1), NotBefore: r.GetInt64(2), NotAfter: r.GetInt64(3), Points: r.BlobOrNull(4))).ToDictionary(x => x.Ca);
         var facts = new Dictionary<long, CaFacts>();
         var building = new HashSet<long>();
         CaFacts Of(long id)
@@ -272,7 +276,7 @@ public sealed class SnapshotLoader : StoreAggregate
         return result;
     }
 
-    private sealed class ScopeRow
+    internal sealed class ScopeRow
     {
         public long Id { get; init; }
         public long CaId { get; init; }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CertDns.Core;
+using CertDns.Pki;
 
 namespace CertDns.EndToEnd.Tests;
 
@@ -56,8 +57,10 @@ public sealed class PackageTests(PackageFixture package) : IClassFixture<Package
                      "usr/share/man/man8/certdns.8.gz", "usr/share/man/man5/certdns.toml.5.gz" })
             Assert.True(File.Exists(Path.Combine(package.Root, file)), $"{file} missing from the package");
         Assert.True(Directory.Exists(Path.Combine(package.Root, "var/lib/certdns")));
-        // Self-contained: the runtime is inside, no dotnet needed on the target.
-        Assert.True(File.Exists(Path.Combine(package.Root, "usr/lib/certdns/libcoreclr.so")));
+        // NativeAOT: one native program, no dotnet needed on the target and no runtime or IL assemblies beside it.
+        Assert.True(File.Exists(Path.Combine(package.Root, "usr/lib/certdns/certdns")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(package.Root, "usr/lib/certdns"), "*.dll"));
+        Assert.False(File.Exists(Path.Combine(package.Root, "usr/lib/certdns/libcoreclr.so")), "the package ships the JIT runtime");
 
         var unit = File.ReadAllText(Path.Combine(package.Root, "usr/lib/systemd/system/certdns.service"));
         foreach (var line in new[] { "Type=notify", "User=certdns", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
@@ -183,6 +186,76 @@ public sealed class PackageTests(PackageFixture package) : IClassFixture<Package
         Assert.Equal(0, Netns.Exec("kill", "-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)).ExitCode);
         Assert.True(process.WaitForExit(TimeSpan.FromSeconds(5)), $"certdns did not stop within 5 s of SIGTERM ({stopping.Elapsed}): " + server.Output);
         Assert.Equal(0, process.ExitCode);
+    }
+
+    /// <summary>
+    /// The packaged program is NativeAOT (issue #17): every command family runs in it, not only serve. Code that needs
+    /// the JIT (runtime IL generation, as Dapper's reflection does: "Dynamic code generation is not supported") or that
+    /// trimming dropped fails here, in the binary the package ships, and nowhere else in the suite.
+    /// </summary>
+    [PeerFact(Peer.DpkgDeb, Peer.Dig, Peer.Curl)]
+    public void PackagedBinary_EveryCommandFamily_RunsInTheNativeProgram()
+    {
+        var binary = Path.Combine(package.Root, "usr/bin/certdns");
+        var dir = _store.Path;
+        var db = _store.File("certdns.db");
+        CertDnsProcess.Result Ok(byte[]? stdin, params string[] args)
+        {
+            var result = CertDnsProcess.RunProgram(binary, dir, stdin, ["--db", db, .. args]);
+            Assert.True(result.ExitCode == 0, $"certdns {string.Join(' ', args)} exited {result.ExitCode}: {result.Stderr}{result.Stdout}");
+            return result;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var ca = new TestAuthority("Native CA");
+        var revoked = ca.Issue("revoked.native.example", now.AddDays(-1), now.AddDays(90), serial: [0x11]);
+        var good = ca.Issue("good.native.example", now.AddDays(-1), now.AddDays(90), serial: [0x22]);
+        File.WriteAllText(_store.File("ca.pem"), ca.CertificatePem);
+        File.WriteAllText(_store.File("revoked.pem"), TestAuthority.ToPem("CERTIFICATE", revoked));
+        File.WriteAllText(_store.File("good.pem"), TestAuthority.ToPem("CERTIFICATE", good));
+        File.WriteAllBytes(_store.File("crl.der"), ca.CreateCrl(1, now.AddMinutes(-5), now.AddDays(7), [([0x11], now.AddHours(-1), RevocationReason.KeyCompromise)]));
+        var reporter = new TestReporter("native");
+        File.WriteAllText(_store.File("reporter.pub.pem"), reporter.PublicPem);
+
+        // The store is made by its first write (migrations), then each family that writes or reads it.
+        Ok(null, "ca", "add", "ca.pem", "--abuse-contact", "abuse@native-ca.example");
+        Ok(null, "certs", "add", "revoked.pem", "good.pem");
+        Assert.Contains("1 ", Ok(null, "crl", "ingest", "crl.der").Stdout);
+        Assert.Contains("revoked", Ok(null, "lookup", "revoked.pem").Stdout, StringComparison.OrdinalIgnoreCase);
+        Ok(null, "reporters", "add", reporter.Name, "--dkim-domain", reporter.Domain, "--dkim-selector", reporter.Selector,
+            "--dkim-key", "reporter.pub.pem", "--authserv-id", reporter.AuthservId);
+        var spammer = CertificateFile.Read(good, "good")[0];
+        Ok(MailReports.Bytes(MailReports.Arf(reporter, MailReports.Spam(1, reporter.Stamp(spammer.Sha256)))), "report", "--mail");
+        Assert.Single(Ok(null, "complaints", "list").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries),
+            l => l.Contains($"\t{reporter.Name}\tCN=good.native.example", StringComparison.Ordinal));
+        Ok(null, "status");
+        Ok(null, "export", "--format", "rbldnsd", "-o", _store.File("zone"));
+        Assert.Contains(Hex.Lower(Assert.Single(CertificateFile.Read(revoked, "revoked")).Sha256)[..16], File.ReadAllText(_store.File("zone.combined")), StringComparison.Ordinal);
+        Ok(null, "dnssec", "keygen", "--keys", _store.File("zone.keys"));
+        Assert.Matches(@"\tIN\tDS\t\d+ 13 2 [0-9A-F]{64}", Ok(null, "dnssec", "ds", "--keys", _store.File("zone.keys")).Stdout);
+
+        // serve, signed (the key set just made), with its monitoring listener: dig's answer, signed; certdns query's;
+        // Prometheus's /metrics and the status page.
+        var config = _store.File("certdns.toml");
+        File.WriteAllText(config, $"[store]\npath = \"{db}\"\n\n[zone]\nname = \"status.example\"\ndnssec = true\ndnssec-keys = \"{_store.File("zone.keys")}\"\n");
+        Assert.Equal(0, CertDnsProcess.RunProgram(binary, dir, null, "config", "check", config).ExitCode);
+        using var server = CertDnsProcess.ServeProgram(binary, dir, null, "--config", config, "--metrics-listen", "127.0.0.1:0");
+        server.WaitFor("metrics on http://", TimeSpan.FromSeconds(30));
+        var sha = Hex.Lower(Assert.Single(CertificateFile.Read(revoked, "revoked")).Sha256);
+        var name = $"{sha[..32]}.{sha[32..]}.status.example";
+        var dig = Netns.Exec("dig", "@127.0.0.1", "-p", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), name, "A", "+dnssec", "+norec", "+tries=1", "+time=5");
+        Assert.Matches(@"\sA\s+127\.0\.0\.2\b", dig.Output);
+        Assert.Matches(@"\sRRSIG\s+A\s+13\s", dig.Output);
+        var query = Ok(null, "query", name, "--port", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // The answer line is ARSoft's record text: its type name comes through EnumHelper<RecordType> (see the Cli csproj).
+        Assert.Matches(@"\sIN\s+A\s+127\.0\.0\.2\b", query.Stdout);
+        var monitor = System.Text.RegularExpressions.Regex.Match(server.Output, @"metrics on (http://127\.0\.0\.1:\d+)/metrics").Groups[1].Value;
+        var metrics = Netns.Exec("curl", "-sSf", "--max-time", "10", monitor + "/metrics");
+        Assert.True(metrics.ExitCode == 0, "curl /metrics: " + metrics.Output);
+        Assert.Matches(@"(?m)^certdns_queries_total\{[^}]*\} [1-9]", metrics.Output);
+        var page = Netns.Exec("curl", "-sSf", "--max-time", "10", monitor + "/");
+        Assert.True(page.ExitCode == 0, "curl /: " + page.Output);
+        Assert.Contains("Native CA", page.Output, StringComparison.Ordinal);
     }
 
     /// <summary>The packaged configuration with one line replaced; the line must be there as shipped.</summary>

@@ -15,9 +15,15 @@ public static partial class CertDnsProcess
 
     public static Result Run(string workDir, params string[] args) => Run(workDir, null, args);
 
-    public static Result Run(string workDir, byte[]? stdin, params string[] args)
+    public static Result Run(string workDir, byte[]? stdin, params string[] args) => RunProgram(null, workDir, stdin, args);
+
+    /// <summary>
+    /// As <see cref="Run(string, byte[], string[])"/> with another build of the program: <paramref name="program"/> is a
+    /// native executable (the published, NativeAOT certdns), or null for this build's certdns.dll.
+    /// </summary>
+    public static Result RunProgram(string? program, string workDir, byte[]? stdin, params string[] args)
     {
-        using var process = Process.Start(Info(workDir, args, stdin is not null))!;
+        using var process = Process.Start(Info(program, workDir, args, stdin is not null))!;
         if (stdin is not null)
         {
             process.StandardInput.BaseStream.Write(stdin);
@@ -40,9 +46,13 @@ public static partial class CertDnsProcess
     public static Server Serve(string workDir, params string[] args) => Serve(workDir, null, args);
 
     /// <summary>As <see cref="Serve(string, string[])"/>, with environment variables set for the server (NOTIFY_SOCKET, JOURNAL_STREAM).</summary>
-    public static Server Serve(string workDir, IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static Server Serve(string workDir, IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        ServeProgram(null, workDir, environment, args);
+
+    /// <summary>As <see cref="Serve(string, IReadOnlyDictionary{string, string}, string[])"/> with the program of <see cref="RunProgram"/>.</summary>
+    public static Server ServeProgram(string? program, string workDir, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        var info = Info(workDir, ["serve", "--listen", "127.0.0.1:0", .. args], false);
+        var info = Info(program, workDir, ["serve", "--listen", "127.0.0.1:0", .. args], false);
         foreach (var (name, value) in environment ?? new Dictionary<string, string>()) info.Environment[name] = value;
         var process = Process.Start(info)!;
         var server = new Server(process);
@@ -66,19 +76,19 @@ public static partial class CertDnsProcess
     private static partial Regex ServingOn();
 
     /// <summary>Starts certdns without waiting, output redirected, for tests that kill it midway.</summary>
-    public static Process Start(string workDir, params string[] args) => Process.Start(Info(workDir, args, false))!;
+    public static Process Start(string workDir, params string[] args) => Process.Start(Info(null, workDir, args, false))!;
 
     /// <summary>Starts certdns with environment variables set, without waiting for anything it prints.</summary>
     public static Server StartServer(string workDir, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
-        var info = Info(workDir, args, false);
+        var info = Info(null, workDir, args, false);
         foreach (var (name, value) in environment) info.Environment[name] = value;
         return new Server(Process.Start(info)!);
     }
 
-    private static ProcessStartInfo Info(string workDir, string[] args, bool stdin)
+    private static ProcessStartInfo Info(string? program, string workDir, string[] args, bool stdin)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(program ?? "dotnet")
         {
             WorkingDirectory = workDir,
             RedirectStandardOutput = true,
@@ -89,7 +99,7 @@ public static partial class CertDnsProcess
         };
         // What systemd sets decides serve's log format and notify protocol: a test run under a unit must not inherit them.
         foreach (var name in new[] { "NOTIFY_SOCKET", "JOURNAL_STREAM", "INVOCATION_ID" }) info.Environment.Remove(name);
-        info.ArgumentList.Add(Dll);
+        if (program is null) info.ArgumentList.Add(Dll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return info;
     }
