@@ -52,9 +52,10 @@ public sealed class CertificateStore : StoreAggregate
         // inserts into four indexes of 10M are most of the time. The change log gets one X'' (every name may have
         // changed, what the step 10 trigger turns over 100,000 names into anyway) in place of a row per certificate.
         // SQLite's DDL is transactional: a failure or a crash leaves the indexes and the trigger as they were.
-        var saved = _db.Query<(string Name, string Type, string Sql)>(
+        // Tuple rows are read by hand (SqlRows): Dapper.AOT generates no reader for them (the NativeAOT program).
+        var saved = SqlRows.Read(_db, tx,
             "SELECT name, type, sql FROM sqlite_master WHERE tbl_name = 'certificates' AND sql IS NOT NULL AND (type = 'index' OR name = 'certificates_changed_insert');",
-            transaction: tx).AsList();
+            r => (Name: r.GetString(0), Type: r.GetString(1), Sql: r.GetString(2))).Listed();
         foreach (var (name, type, _) in saved) _db.Execute($"DROP {type.ToUpperInvariant()} \"{name}\";", transaction: tx);
         int added = InsertRowsDirect(Ordered(certs));
         if (added > 0)
