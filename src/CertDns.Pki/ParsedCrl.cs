@@ -95,29 +95,8 @@ public sealed class ParsedCrl
     /// </remarks>
     public IEnumerable<CrlEntry> Entries()
     {
-        int pos = 0;
-        byte[]? issuer = null;
-        bool checking = !EntriesChecked;
-        int count = 0;
-        bool hasIssuer = false;
-        while (checking ? pos < _entriesLength : count < EntryCount)
-        {
-            count++;
-            var raw = checking ? CheckedEntryAt(ref pos, count) : ReadEntryAt(ref pos);
-            if (raw.IssuerLength > 0)
-            {
-                issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
-                hasIssuer = true;
-            }
-            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
-            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
-            EntriesWalked = pos;
-            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
-        }
-        if (checking)
-        {
-            (EntryCount, HasCertificateIssuer, EntriesChecked) = (count, hasIssuer, true);
-        }
+        // Whether this walk checks is decided when it starts, not when it is asked for.
+        foreach (var entry in FileOrder(0, 0, !EntriesChecked)) yield return entry;
     }
 
     /// <summary>
@@ -180,12 +159,18 @@ public sealed class ParsedCrl
             {
                 int at = offsets[i] - _entriesOffset;
                 var raw = ReadEntryAt(ref at);
-                var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
-                if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
-                yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, null);
+                yield return Entry(raw, null);
             }
             low = high;
         }
+    }
+
+    /// <summary>An entry as the store keys it: a negative serial's key has 00 before its contents.</summary>
+    private CrlEntry Entry(in RawEntry raw, byte[]? issuer)
+    {
+        var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
+        if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
+        return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
     }
 
     /// <summary>Into how many key ranges <see cref="EntriesInKeyOrder"/> cuts the entries (its offsets are 1/this of them).</summary>
@@ -193,16 +178,15 @@ public sealed class ParsedCrl
 
     /// <summary>
     /// The entries before <paramref name="pos"/> (already checked, none with a certificateIssuer), then the walk from
-    /// there on in file order, counting from <paramref name="done"/>: the tail of <see cref="Entries"/>.
+    /// there on in file order, counting from <paramref name="done"/>: all of <see cref="Entries"/> from 0, the tail of
+    /// <see cref="EntriesInKeyOrder"/> when it meets an entry it cannot sort.
     /// </summary>
     private IEnumerable<CrlEntry> FileOrder(int pos, int done, bool checking)
     {
         for (int at = 0; at < pos;)
         {
             var raw = ReadEntryAt(ref at);
-            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
-            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
-            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, null);
+            yield return Entry(raw, null);
         }
         byte[]? issuer = null;
         bool hasIssuer = false;
@@ -216,10 +200,8 @@ public sealed class ParsedCrl
                 issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
                 hasIssuer = true;
             }
-            var serial = _der.AsMemory(raw.SerialOffset, raw.SerialLength);
-            if (raw.Negative) serial = DerUtil.NegativeKey(serial.Span);
             EntriesWalked = pos;
-            yield return new CrlEntry(serial, raw.RevokedAt, raw.Reason, raw.InvalidityDate, issuer);
+            yield return Entry(raw, issuer);
         }
         if (checking) (EntryCount, HasCertificateIssuer, EntriesChecked) = (count, hasIssuer, true);
     }
