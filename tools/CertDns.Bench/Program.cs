@@ -280,7 +280,7 @@ namespace CertDns.Bench
                     if (probe.Ask(DataSet.Name(i)) == "127.0.0.2") right++;
                 }
             }
-            var summary = $"reload under load: CRL ingest {ingested:F1} s, answers changed {swapped:F1} s after it began, {swapped - ingested:F1} s after its end (issue #17: at most 5 s at 10M, {(swapped - ingested <= 5 ? "met" : "not met")}); during the run {result.Completed:N0} answered, "
+            var summary = $"reload under load: CRL ingest {ingested:F1} s, answers changed {swapped:F1} s after it began, {swapped - ingested:F1} s after its end (issue #17: at most 5 s at 10M{(data.Count >= 10_000_000 ? (swapped - ingested <= 5 ? ", met" : ", not met") : "; judged only at 10M")}); during the run {result.Completed:N0} answered, "
                 + $"{result.Lost} lost, slowest second {result.MinSecondQps:F0} qps (mean {result.Qps:F0}); afterwards {right:N0}/{asked:N0} newly revoked answer 127.0.0.2";
             log("  " + summary);
             return summary;
