@@ -45,7 +45,7 @@ public sealed class CertificateStore : StoreAggregate
         bool counted = certs is IReadOnlyCollection<CertRecord> collection ? (count = collection.Count) >= 0 : certs.TryGetNonEnumeratedCount(out count);
         bool bulk = counted && count >= BulkMinimum
             && count >= _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
-        if (!bulk) return InsertRows(certs, tx);
+        if (!bulk) return InsertRowsDirect(certs);
 
         // A bulk add inserts into the table and its UNIQUE sha256 index alone (in sha256 order, that index is appended
         // to, not searched at random), then builds the other indexes again by sorting: at 10M certificates, random
@@ -79,9 +79,9 @@ public sealed class CertificateStore : StoreAggregate
     }
 
     /// <summary>
-    /// The same INSERT OR IGNORE as <see cref="InsertRows"/> (the same values, NULL for the same absent ones), bound and
-    /// stepped through SQLite's own API in the connection's open transaction: Microsoft.Data.Sqlite's command makes a
-    /// reader and binds through its value binder per row, several microseconds a row at ten million.
+    /// Each certificate's INSERT OR IGNORE (NULL for an absent subject, DER or CRL points), bound and stepped through
+    /// SQLite's own API in the connection's open transaction, for a bulk add and row by row alike: Microsoft.Data.Sqlite's
+    /// command makes a reader and binds through its value binder per row, several microseconds a row at ten million.
     /// </summary>
     private int InsertRowsDirect(IEnumerable<CertRecord> certs)
     {
@@ -120,29 +120,6 @@ public sealed class CertificateStore : StoreAggregate
         INSERT OR IGNORE INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, subject, not_before, not_after, der, added_at, is_ca, crl_point_set)
         VALUES ($sha256, $sha1, $md5, $spki, $ca, $serial, $subject, $nb, $na, $der, $now, $isca, $points);
         """;
-
-    private int InsertRows(IEnumerable<CertRecord> certs, IDbTransaction tx)
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.Transaction = (SqliteTransaction)tx;
-        cmd.CommandText = InsertSql;
-        var p = new[] { "$sha256", "$sha1", "$md5", "$spki", "$ca", "$serial", "$subject", "$nb", "$na", "$der", "$now", "$isca", "$points" }
-            .Select(n => cmd.Parameters.Add(new SqliteParameter { ParameterName = n })).ToArray();
-        cmd.Prepare();
-        var now = CertStore.Now();
-        int added = 0;
-        foreach (var c in certs)
-        {
-            p[0].Value = c.Sha256; p[1].Value = c.Sha1; p[2].Value = c.Md5; p[3].Value = c.SpkiSha256;
-            p[4].Value = c.CaId; p[5].Value = c.Serial; p[6].Value = (object?)c.Subject ?? DBNull.Value;
-            p[7].Value = c.NotBefore.ToUnixTimeSeconds(); p[8].Value = c.NotAfter.ToUnixTimeSeconds();
-            p[9].Value = (object?)c.Der ?? DBNull.Value; p[10].Value = now;
-            p[11].Value = c.IsCa;
-            p[12].Value = (object?)CrlPointCodec.Encode(c.CrlPoints) ?? DBNull.Value;
-            added += cmd.ExecuteNonQuery();
-        }
-        return added;
-    }
 
     /// <summary>A registered certificate by SHA-256, or null.</summary>
     public CertRow? Find(byte[] sha256) =>
