@@ -32,7 +32,7 @@ internal sealed class FormIndexes
     /// </summary>
     public int Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, StatusSnapshot snapshot)
     {
-        int form = isKey ? 2 : kind == DigestKind.Md5 ? 1 : 0;
+        int form = Form(kind, isKey);
         var table = Volatile.Read(ref _tables[form]);
         if (table is null)
         {
@@ -51,16 +51,19 @@ internal sealed class FormIndexes
     }
 
     /// <summary>Whether a form's index is built (tests and metrics).</summary>
-    public bool IsBuilt(DigestKind kind, bool isKey) => Volatile.Read(ref _tables[isKey ? 2 : kind == DigestKind.Md5 ? 1 : 0]) is not null;
+    public bool IsBuilt(DigestKind kind, bool isKey) => Volatile.Read(ref _tables[Form(kind, isKey)]) is not null;
 
     /// <summary>Builds one form's index now, on this thread; false when the store could not be read.</summary>
     public bool BuildNow(DigestKind kind, bool isKey, StatusSnapshot snapshot)
     {
-        int form = isKey ? 2 : kind == DigestKind.Md5 ? 1 : 0;
+        int form = Form(kind, isKey);
         Interlocked.CompareExchange(ref _states[form], Building, NotAsked);
         Build(form, snapshot);
         return Volatile.Read(ref _tables[form]) is not null;
     }
+
+    /// <summary>The slot of a form: 0 SHA-1, 1 MD5, 2 the key's SHA-256 (whole or its 28-octet prefix).</summary>
+    private static int Form(DigestKind kind, bool isKey) => isKey ? 2 : kind == DigestKind.Md5 ? 1 : 0;
 
     private void Build(int form, StatusSnapshot snapshot)
     {
