@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
+using CertDns.Core;
 
 namespace CertDns.Dns;
 
@@ -115,7 +115,7 @@ public sealed class RateLimiter
         _window = options.Window;
         _v4Mask = ~0UL << (64 - options.Ipv4PrefixLength);
         _v6Mask = ~0UL << (64 - options.Ipv6PrefixLength);
-        _seed = BinaryPrimitives.ReadUInt64LittleEndian(RandomNumberGenerator.GetBytes(8)) | 1;
+        _seed = BinaryPrimitives.ReadUInt64LittleEndian(KernelRandom.GetBytes(8)) | 1;
     }
 
     /// <summary>The settings in force.</summary>

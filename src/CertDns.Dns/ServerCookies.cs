@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
+using CertDns.Core;
 
 namespace CertDns.Dns;
 
@@ -63,7 +63,7 @@ public sealed class ServerCookies
     }
 
     /// <summary>Cookies under a secret drawn at random: good for one server, not for an anycast set (each would refuse the others').</summary>
-    public static ServerCookies Random(TimeProvider time) => new(RandomNumberGenerator.GetBytes(SecretLength), default, time);
+    public static ServerCookies Random(TimeProvider time) => new(KernelRandom.GetBytes(SecretLength), default, time);
 
     /// <summary>
     /// Makes <paramref name="secret"/> the one new cookies are made with; the one it replaces stays accepted (RFC 9018
