@@ -64,23 +64,8 @@ public sealed class ChangeLogPublicationTests : IDisposable
             registered.Add(CertificateFile.Read(der, "c")[0].Sha256);
         }
 
-        // As the watcher does: one directory for the served snapshots, outliving each store connection.
-        using var directory = new StoreCertificateDirectory(StorePath);
-        StatusSnapshot previous;
-        uint loadedFrom;
-        ulong? commit;
-        using (var store = CertStore.Open(StorePath))
+        int compared = Publications(random, 8, Add, 14, (store, step, _) =>
         {
-            for (int i = 0; i < 8; i++) Add(store);
-            previous = store.Snapshots.Load(directory);
-            loadedFrom = previous.Serial;
-            commit = store.Changes.CommitOf(loadedFrom);
-        }
-        var previousAt = _start;
-        int incremental = 0, compared = 0;
-        for (int step = 0; step < 14; step++)
-        {
-            using var store = CertStore.Open(StorePath);
             // The first write of each publication adds a certificate, so the serial always moves (as the watcher needs).
             for (int w = random.Next(1, 4); w > 0; w--)
             {
@@ -92,35 +77,7 @@ public sealed class ChangeLogPublicationTests : IDisposable
                     default: store.Listings.Unblock(pick, "test", "test"); break;
                 }
             }
-            var nowAt = previousAt.AddMinutes(random.Next(1, 25));
-            directory.Reopen();
-            var whole = store.Snapshots.Load(directory);
-            var changed = store.Snapshots.LoadChanged(previous, loadedFrom, commit, directory);
-            Assert.NotNull(changed);
-            incremental++;
-            var patched = changed!.Snapshot;
-
-            Assert.Equal(whole.Serial, patched.Serial);
-            Assert.Equal(whole.Count, patched.Count);
-            foreach (var cert in whole.Certificates)
-            {
-                foreach (var at in new[] { previousAt, nowAt, nowAt.AddHours(2) })
-                {
-                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl));
-                    Assert.Equal(whole.Evaluate(DigestKind.Sha1, cert.Sha1, false, at, MaxTtl), patched.Evaluate(DigestKind.Sha1, cert.Sha1, false, at, MaxTtl));
-                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl));
-                }
-                compared++;
-            }
-
-            var expected = Step(previous, previousAt, whole, nowAt, changed: null);
-            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed.Changed));
-            Assert.Equal(expected, Step(previous, previousAt, whole, nowAt, changed.Changed));
-            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed: null));
-
-            (previous, previousAt, loadedFrom, commit) = (patched, nowAt, patched.Serial, store.Changes.CommitOf(patched.Serial));
-        }
-        Assert.Equal(14, incremental);
+        });
         Assert.True(compared > 14 * 8);
     }
 
@@ -168,77 +125,24 @@ public sealed class ChangeLogPublicationTests : IDisposable
                 listed.Values.Select(e => (e.Serial, _start.AddDays(-1), e.Reason))));
         }
 
-        using var directory = new StoreCertificateDirectory(StorePath);
-        StatusSnapshot previous;
-        uint loadedFrom;
-        ulong? commit;
-        using (var store = CertStore.Open(StorePath))
+        int compared = Publications(random, 10, Add, 12, (store, step, nowAt) =>
         {
-            for (int i = 0; i < 10; i++) Add(store);
-            previous = store.Snapshots.Load(directory);
-            loadedFrom = previous.Serial;
-            commit = store.Changes.CommitOf(loadedFrom);
-        }
-        var previousAt = _start;
-        int renewals = 0, compared = 0;
-        for (int step = 0; step < 12; step++)
-        {
-            using var store = CertStore.Open(StorePath);
-            var nowAt = previousAt.AddMinutes(random.Next(1, 25));
+            // Each publication renews the CRL once, among other writes.
             bool renewed = false;
             for (int w = random.Next(1, 4); w > 0; w--)
             {
-                switch (w == 1 && !renewed ? 0 : random.Next(4))
+                switch (w == 1 && !renewed ? 0 : random.Next(3))
                 {
                     case 0:
                         Renew(store, nowAt.AddMinutes(-1));
                         renewed = true;
                         break;
-                    case 1: Add(store); break;
-                    case 2: store.Listings.Block(registered[random.Next(registered.Count)], $"abuse {step}", "operator", "test"); break;
+                    case 1: store.Listings.Block(registered[random.Next(registered.Count)], $"abuse {step}", "operator", "test"); break;
                     default: Add(store); break;
                 }
             }
-            directory.Reopen();
-            var whole = store.Snapshots.Load(directory);
-            var changed = store.Snapshots.LoadChanged(previous, loadedFrom, commit, directory);
-            Assert.NotNull(changed);
-            renewals++;
-            var patched = changed!.Snapshot;
-
-            Assert.Equal(whole.Serial, patched.Serial);
-            Assert.Equal(whole.Count, patched.Count);
-            foreach (var cert in whole.Certificates)
-            {
-                foreach (var at in new[] { previousAt, nowAt, nowAt.AddMinutes(40), nowAt.AddDays(8) })
-                {
-                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.Sha256, false, at, MaxTtl));
-                    Assert.Equal(whole.Evaluate(DigestKind.Md5, cert.Md5, false, at, MaxTtl), patched.Evaluate(DigestKind.Md5, cert.Md5, false, at, MaxTtl));
-                    Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl), patched.Evaluate(DigestKind.Sha256, cert.SpkiSha256, true, at, MaxTtl));
-                }
-                compared++;
-            }
-            Assert.Equal(whole.NextChange(nowAt), patched.NextChange(nowAt));
-            var expected = Step(previous, previousAt, whole, nowAt, changed: null);
-            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed.Changed));
-            (previous, previousAt, loadedFrom, commit) = (patched, nowAt, patched.Serial, store.Changes.CommitOf(patched.Serial));
-        }
-        Assert.Equal(12, renewals);
+        });
         Assert.True(compared > 12 * 10);
-    }
-
-    [Fact]
-    public void LoadChanged_CrlReplacedByANewerOfItsSeries_PatchedFromTheLog()
-    {
-        using var store = CertStore.Open(StorePath);
-        var before = store.Snapshots.Load();
-        var commit = store.Changes.CommitOf(before.Serial);
-        new CrlIngestor(store).Ingest("crl2.der", _ca.CreateCrl(2, _start.AddMinutes(-1), _start.AddDays(7), []));
-
-        var changes = store.Changes.Since(before.Serial, commit)!;
-        Assert.False(changes.Whole);
-        Assert.Single(changes.Crls);
-        Assert.NotNull(store.Snapshots.LoadChanged(before, before.Serial, commit));
     }
 
     [Fact]
@@ -256,15 +160,17 @@ public sealed class ChangeLogPublicationTests : IDisposable
     }
 
     /// <summary>
-    /// Renewals a patch of the CRL facts cannot tell apart from others: with an indirect CRL stored, with an intermediate
-    /// below the CA (its own certificate's status folds into everything it issued), with a delta CRL in the series.
-    /// The log still names the series; the snapshot is then loaded whole.
+    /// A newer CRL of the series is patched in from the log ("alone"), except where a patch of the CRL facts cannot tell
+    /// it apart from others: with an indirect CRL stored, with an intermediate below the CA (its own certificate's status
+    /// folds into everything it issued), with a delta CRL in the series. The log names the series either way; the
+    /// snapshot is then loaded whole.
     /// </summary>
     [Theory]
+    [InlineData("alone")]
     [InlineData("indirect")]
     [InlineData("intermediate")]
     [InlineData("delta")]
-    public void LoadChanged_RenewalBeyondTheCrlFacts_NullSoTheWholeStoreIsLoaded(string kind)
+    public void LoadChanged_CrlRenewed_PatchedUnlessItReachesBeyondTheCrlFacts(string kind)
     {
         using var store = CertStore.Open(StorePath);
         var caId = store.Cas.List().Single().Id;
@@ -278,7 +184,7 @@ public sealed class ChangeLogPublicationTests : IDisposable
             case "intermediate":
                 new CaRegistry(store).Add("sub.pem", _ca.IssueCa("Sub CA").CertificateDer, [], null);
                 break;
-            default:
+            case "delta":
                 store.Crls.Apply(new CrlRecord(caId, "5", _start.AddMinutes(-2), _start.AddDays(1), new byte[32], "delta.crl", "1"),
                     [new RevocationRecord(_revokedSerials[0], _start.AddDays(-1), RevocationReason.RemoveFromCrl)]);
                 break;
@@ -290,7 +196,76 @@ public sealed class ChangeLogPublicationTests : IDisposable
         var changes = store.Changes.Since(before.Serial, commit)!;
         Assert.False(changes.Whole);
         Assert.Single(changes.Crls);
-        Assert.Null(store.Snapshots.LoadChanged(before, before.Serial, commit));
+        var changed = store.Snapshots.LoadChanged(before, before.Serial, commit);
+        if (kind == "alone") Assert.NotNull(changed);
+        else Assert.Null(changed);
+    }
+
+    /// <summary>
+    /// The watcher's publications over a real store: <paramref name="initial"/> certificates added and loaded, then
+    /// <paramref name="steps"/> times the writes of <paramref name="write"/> (given the step and the moment of the
+    /// publication), each time a whole load and a load from the change log, which must exist and answer alike at the
+    /// moments around the publication, with the same journal step whichever snapshot and names it is computed from.
+    /// Returns how many certificates were compared.
+    /// </summary>
+    private int Publications(Random random, int initial, Action<CertStore> add, int steps, Action<CertStore, int, DateTimeOffset> write)
+    {
+        // As the watcher does: one directory for the served snapshots, outliving each store connection.
+        using var directory = new StoreCertificateDirectory(StorePath);
+        StatusSnapshot previous;
+        uint loadedFrom;
+        ulong? commit;
+        using (var store = CertStore.Open(StorePath))
+        {
+            for (int i = 0; i < initial; i++) add(store);
+            previous = store.Snapshots.Load(directory);
+            loadedFrom = previous.Serial;
+            commit = store.Changes.CommitOf(loadedFrom);
+        }
+        var previousAt = _start;
+        int compared = 0;
+        for (int step = 0; step < steps; step++)
+        {
+            using var store = CertStore.Open(StorePath);
+            var nowAt = previousAt.AddMinutes(random.Next(1, 25));
+            write(store, step, nowAt);
+            directory.Reopen();
+            var whole = store.Snapshots.Load(directory);
+            var changed = store.Snapshots.LoadChanged(previous, loadedFrom, commit, directory);
+            Assert.NotNull(changed);
+            var patched = changed!.Snapshot;
+
+            compared += SameAnswers(whole, patched, previousAt, nowAt, nowAt.AddMinutes(40), nowAt.AddHours(2), nowAt.AddDays(8));
+            Assert.Equal(whole.NextChange(nowAt), patched.NextChange(nowAt));
+            var expected = Step(previous, previousAt, whole, nowAt, changed: null);
+            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed.Changed));
+            Assert.Equal(expected, Step(previous, previousAt, whole, nowAt, changed.Changed));
+            Assert.Equal(expected, Step(previous, previousAt, patched, nowAt, changed: null));
+
+            (previous, previousAt, loadedFrom, commit) = (patched, nowAt, patched.Serial, store.Changes.CommitOf(patched.Serial));
+        }
+        return compared;
+    }
+
+    /// <summary>
+    /// Asserts that <paramref name="patched"/> answers every certificate of <paramref name="whole"/> as it does, by every
+    /// form (SHA-256, SHA-1, MD5, key) at each of <paramref name="moments"/>; returns how many certificates it compared.
+    /// </summary>
+    private static int SameAnswers(StatusSnapshot whole, StatusSnapshot patched, params DateTimeOffset[] moments)
+    {
+        Assert.Equal(whole.Serial, patched.Serial);
+        Assert.Equal(whole.Count, patched.Count);
+        int compared = 0;
+        foreach (var cert in whole.Certificates)
+        {
+            foreach (var at in moments)
+            {
+                foreach (var (kind, digest, key) in new[] { (DigestKind.Sha256, cert.Sha256, false), (DigestKind.Sha1, cert.Sha1, false), (DigestKind.Md5, cert.Md5, false), (DigestKind.Sha256, cert.SpkiSha256, true) })
+                    Assert.Equal(whole.Evaluate(kind, digest, key, at, MaxTtl), patched.Evaluate(kind, digest, key, at, MaxTtl));
+            }
+            compared++;
+        }
+        return compared;
     }
 
     /// <summary>The condensed IXFR records from <paramref name="before"/> to <paramref name="now"/>, as text in a fixed order.</summary>
