@@ -160,28 +160,69 @@ public sealed class StatusSnapshot
     }
 
     /// <summary>
-    /// The snapshot a whole load gives after the writes the store's change log names, when they are of two kinds only
-    /// (the log says X'' for any other): listings set or lifted (<paramref name="blocks"/>: each certificate's listing now,
-    /// null for none) and certificates added (<paramref name="added"/>, worked out as a whole load does). Every other fact
-    /// is copied. Records stay in this snapshot's order and added ones follow in the order given (the store's table
-    /// order, as a whole load reads them), so directory passes stay in step.
+    /// The snapshot a whole load gives after the writes the store's change log names, when they are of the kinds it can
+    /// say (the log says X'' for any other): listings set or lifted, certificates added or whose CRL entries changed
+    /// (<paramref name="rows"/>, each worked out as a whole load does), and CRLs that replaced the current CRL of a series
+    /// which alone covers its CA's certificates (<paramref name="renewed"/>). Every other fact is copied. Records stay in
+    /// this snapshot's order (a record named in <paramref name="rows"/> takes the row's facts in its place) and added ones
+    /// follow in the order given (the store's table order, as a whole load reads them), so directory passes stay in step.
     /// </summary>
     /// <param name="serial">The new snapshot's SOA serial.</param>
     /// <param name="blocks">Certificates whose listing may have changed, with the listing they have now.</param>
-    /// <param name="added">Certificates added since this snapshot was loaded; one it holds already is ignored.</param>
+    /// <param name="rows">Certificates added, or whose facts may have changed, since this snapshot was loaded.</param>
     /// <param name="directory">Where the new snapshot finds the other digests.</param>
-    public StatusSnapshot Patch(uint serial, IReadOnlyDictionary<string, BlockFacts?> blocks, IReadOnlyList<CertificateRow> added, ICertificateDirectory? directory)
+    /// <param name="renewed">Per CA, the current CRL of the one series that covers its certificates as this snapshot holds
+    /// it (<see cref="CurrentCrl"/>) and as it is now: each CA record carrying the former carries the latter, and each
+    /// revocation of the CA's certificates that cites the former's number cites the latter's.</param>
+    public StatusSnapshot Patch(uint serial, IReadOnlyDictionary<string, BlockFacts?> blocks, IReadOnlyList<CertificateRow> rows, ICertificateDirectory? directory,
+        IReadOnlyDictionary<long, (CrlFacts Before, CrlFacts After)>? renewed = null)
     {
         ArgumentNullException.ThrowIfNull(blocks);
-        ArgumentNullException.ThrowIfNull(added);
+        ArgumentNullException.ThrowIfNull(rows);
         var listing = new Dictionary<Digest32, BlockFacts?>();
         foreach (var (hex, block) in blocks) listing[Digest32.Read(Convert.FromHexString(hex))] = block;
+        var rejudged = new Dictionary<Digest32, CertificateRow>();
+        var added = new List<CertificateRow>();
+        var addedKeys = new HashSet<Digest32>();
+        foreach (var row in rows)
+        {
+            var key = Digest32.Read(row.Sha256);
+            if (Find(key) >= 0) rejudged[key] = row;
+            else if (addedKeys.Add(key)) added.Add(row);
+        }
         var b = new StatusSnapshotBuilder(Count + added.Count);
-        foreach (var ca in _cas) b.AddCa(ca);
+        var cas = new CaFacts[_cas.Length];
+        for (int i = 0; i < _cas.Length; i++)
+        {
+            var ca = _cas[i];
+            cas[i] = renewed is not null && ca.Crl is not null && renewed.TryGetValue(ca.Id, out var crl) && Equals(ca.Crl, crl.Before) ? ca with { Crl = crl.After } : ca;
+            b.AddCa(cas[i]);
+        }
+        // An added or re-read certificate's CA facts equal in value one this snapshot holds, unless its variant is new here.
+        var caIndex = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
+        var extra = new List<CaFacts>();
+        int CaOf(CaFacts facts)
+        {
+            if (caIndex.TryGetValue(facts, out int index)) return index;
+            index = Array.FindIndex(cas, c => SameCa(c, facts));
+            if (index < 0 && extra.FindIndex(c => SameCa(c, facts)) is >= 0 and var e) index = cas.Length + e;
+            if (index < 0)
+            {
+                index = b.AddCa(facts);
+                extra.Add(facts);
+            }
+            return caIndex[facts] = index;
+        }
         var sha256 = new byte[32];
         for (int r = 0; r < Count; r++)
         {
             var key = _sha256[r];
+            key.Write(sha256);
+            if (rejudged.TryGetValue(key, out var row))
+            {
+                b.Add(sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
+                continue;
+            }
             int revoked = Array.BinarySearch(_revokedRecords, r);
             BlockFacts? block;
             if (!listing.TryGetValue(key, out block))
@@ -189,27 +230,40 @@ public sealed class StatusSnapshot
                 int blocked = Array.BinarySearch(_blockedRecords, r);
                 block = blocked < 0 ? null : _blocks[blocked];
             }
-            key.Write(sha256);
-            b.Add(sha256, _validity[2 * r], _validity[2 * r + 1], _caOf[r],
-                revoked < 0 ? null : new RevocationFacts(StatusFlags.Reason(_flags[r])!.Value, DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]),
-                    _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]]),
-                block);
+            RevocationFacts? revocation = null;
+            if (revoked >= 0)
+            {
+                var number = _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]];
+                if (renewed is not null && renewed.TryGetValue(_cas[_caOf[r]].Id, out var crl) && number == crl.Before.Number) number = crl.After.Number;
+                revocation = new RevocationFacts(StatusFlags.Reason(_flags[r])!.Value, DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]), number);
+            }
+            b.Add(sha256, _validity[2 * r], _validity[2 * r + 1], _caOf[r], revocation, block);
         }
-        // An added certificate's CA facts equal in value one this snapshot holds, unless its variant is new here.
-        var caIndex = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
-        int CaOf(CaFacts facts)
-        {
-            if (caIndex.TryGetValue(facts, out int index)) return index;
-            index = Array.FindIndex(_cas, c => SameCa(c, facts));
-            if (index < 0) index = b.AddCa(facts);
-            return caIndex[facts] = index;
-        }
-        foreach (var row in added)
-        {
-            if (Find(Digest32.Read(row.Sha256)) >= 0) continue;
-            b.Add(row.Sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
-        }
+        foreach (var row in added) b.Add(row.Sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
         return b.Build(serial, directory);
+    }
+
+    /// <summary>
+    /// The CRL this snapshot holds as covering certificates of CA <paramref name="caId"/>. True with <paramref name="crl"/>
+    /// null when it holds no CA record of that CA (nothing of it to renew); true with the CRL when every CA record of it
+    /// that carries a CRL carries that one, and one does; false when its records carry several (several series cover
+    /// them: one CRL's renewal cannot be told apart) or none (what its revocations cite is not known here).
+    /// </summary>
+    /// <param name="caId">The store's id of the CA.</param>
+    /// <param name="crl">The CRL, or null.</param>
+    public bool CurrentCrl(long caId, out CrlFacts? crl)
+    {
+        crl = null;
+        bool held = false;
+        foreach (var ca in _cas)
+        {
+            if (ca.Id != caId) continue;
+            held = true;
+            if (ca.Crl is null) continue;
+            if (crl is not null && !Equals(crl, ca.Crl)) return false;
+            crl ??= ca.Crl;
+        }
+        return !held || crl is not null;
     }
 
     /// <summary>Whether time alone changes record <paramref name="r"/>'s status after <paramref name="from"/>, by <paramref name="to"/>.</summary>

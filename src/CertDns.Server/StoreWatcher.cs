@@ -323,7 +323,8 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             LastLoad = System.Diagnostics.Stopwatch.GetElapsedTime(started);
             LastLoadAt = now;
             line = $"reloaded: serial {next.Serial}, {next.Count} certificates in {LastLoad.TotalSeconds:F2} s"
-                + (changed is not null ? $" ({changed.Changed.Count} changed, from the store's change log)" : "");
+                + (changed is null ? "" : changed.Changed is { } names ? $" ({names.Count} changed, from the store's change log)"
+                    : " (a CRL renewed, from the store's change log)");
             if (log) _log?.Invoke(line);
         }
         RememberServed(next.Serial);

@@ -35,8 +35,24 @@ public sealed class ChangeLog : StoreAggregate
         // Rows keyed 0 committed with no serial advance (the write published nothing new): named all the same.
         var keys = _db.Query<byte[]>("SELECT sha256 FROM zone_changes WHERE serial = 0 OR (serial > @serial AND serial <= @current);",
             new { serial = (long)serial, current = (long)current }, tx).Listed();
-        bool whole = keys.Exists(k => k.Length == 0);
-        return new StoreChanges(current, whole, whole ? [] : keys);
+        var certificates = new List<byte[]>(keys.Count);
+        var crls = new SortedSet<long>();
+        bool whole = false;
+        foreach (var key in keys)
+        {
+            if (key.Length == 32) certificates.Add(key);
+            else if (CrlMark(key) is { } scope) crls.Add(scope);
+            // X'' or a key this version does not know (a newer writer's): anything may have changed.
+            else whole = true;
+        }
+        return whole ? new StoreChanges(current, true, [], []) : new StoreChanges(current, false, certificates, [.. crls]);
+    }
+
+    /// <summary>The series a mark <c>'crl &lt;scope id&gt;'</c> (schema step 11) names, or null for any other key.</summary>
+    private static long? CrlMark(byte[] key)
+    {
+        if (key.Length < 5 || key.Length > 24 || !key.AsSpan(0, 4).SequenceEqual("crl "u8)) return null;
+        return long.TryParse(key.AsSpan(4), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) && id > 0 ? id : null;
     }
 
     /// <summary>The random token the store's serial <paramref name="serial"/> was committed with, or null when it holds none.</summary>
@@ -51,4 +67,7 @@ public sealed class ChangeLog : StoreAggregate
 /// <param name="Serial">The store serial the changes reach to.</param>
 /// <param name="Whole">A change that may reach any number of certificates (a CA, a CRL): compare everything.</param>
 /// <param name="Certificates">The SHA-256 of every certificate whose stored facts may have changed (when not <paramref name="Whole"/>).</param>
-public sealed record StoreChanges(uint Serial, bool Whole, IReadOnlyList<byte[]> Certificates);
+/// <param name="Crls">The CRL series (scope ids) whose current CRL was replaced by a newer one of the series (when not
+/// <paramref name="Whole"/>): its number and times changed for every certificate it covers; the certificates whose entries
+/// changed are among <paramref name="Certificates"/>.</param>
+public sealed record StoreChanges(uint Serial, bool Whole, IReadOnlyList<byte[]> Certificates, IReadOnlyList<long> Crls);

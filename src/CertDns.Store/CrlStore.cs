@@ -71,14 +71,21 @@ public sealed class CrlStore : StoreAggregate
         bool empty = _db.ExecuteScalar<long?>("SELECT 1 FROM revocations WHERE scope_id = @scopeId AND delta = @delta LIMIT 1;", new { scopeId, delta }, tx) is null;
         var db = _db.Handle!;
         RevocationChange change;
-        if (empty)
+        using var entry = entries.GetEnumerator();
+        if (empty && !entry.MoveNext())
         {
-            // First CRL of the series: straight into the table, in the order given (CrlIngestor's is the key order). The crls
-            // row inserted above logged X'' (everything changed) for this transaction, which makes the revocations' own
-            // change-log triggers no-ops: with triggers off on this connection for the insert, a million rows skip a
-            // million probes of zone_changes. Only when the log says X'', and back on before anything else runs.
-            bool logged = _db.ExecuteScalar<long?>("SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'';", transaction: tx) is not null;
-            if (logged) Triggers(db, on: false);
+            // Nothing listed before, nothing listed now.
+            change = new RevocationChange(crlId, 0, 0, 0);
+        }
+        else if (empty)
+        {
+            // First CRL of the series, or the first with entries: straight into the table, in the order given (CrlIngestor's
+            // is the key order). The change log gets X'' (everything changed) for this transaction (the crls row inserted
+            // above logged it for a new series; a renewal logged its series, schema step 11, and the mark is added here:
+            // any number of entries follow), which makes the revocations' own change-log triggers no-ops: with triggers off
+            // on this connection for the insert, a million rows skip a million trigger runs. Back on before anything else.
+            _db.Execute("INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');", transaction: tx);
+            Triggers(db, on: false);
             // Rows in key order fill one leaf after another: a small page cache serves them as well as the default 2 MB,
             // which is memory the ingest's 1.5x-the-file target needs (issue #17).
             var cacheSize = _db.ExecuteScalar<long>("PRAGMA cache_size;", transaction: tx);
@@ -87,11 +94,11 @@ public sealed class CrlStore : StoreAggregate
             try
             {
                 count = BulkInsert(db, "INSERT OR REPLACE INTO revocations (scope_id, delta, ca_id, serial, revoked_at, reason, crl_id) VALUES ",
-                    $"({scopeId}, {delta}, {{0}}, {{1}}, {{2}}, {{3}}, {crlId})", crl.CaId, entries);
+                    $"({scopeId}, {delta}, {{0}}, {{1}}, {{2}}, {{3}}, {crlId})", crl.CaId, Rest(entry));
             }
             finally
             {
-                if (logged) Triggers(db, on: true);
+                Triggers(db, on: true);
                 _db.Execute($"PRAGMA cache_size = {cacheSize};", transaction: tx);
             }
             change = new RevocationChange(crlId, count, 0, count);
@@ -100,7 +107,7 @@ public sealed class CrlStore : StoreAggregate
         {
             // Replace by difference: a CRL that grew by a few entries rewrites a few rows, not the whole set.
             _db.Execute("CREATE TEMP TABLE IF NOT EXISTS incoming (ca_id INTEGER NOT NULL, serial BLOB NOT NULL, revoked_at INTEGER NOT NULL, reason INTEGER NOT NULL, PRIMARY KEY (ca_id, serial)) WITHOUT ROWID; DELETE FROM temp.incoming;", transaction: tx);
-            int count = BulkInsert(db, "INSERT OR REPLACE INTO temp.incoming (ca_id, serial, revoked_at, reason) VALUES ", "({0}, {1}, {2}, {3})", crl.CaId, entries);
+            int count = BulkInsert(db, "INSERT OR REPLACE INTO temp.incoming (ca_id, serial, revoked_at, reason) VALUES ", "({0}, {1}, {2}, {3})", crl.CaId, Remaining(entry));
             var args = new { scopeId, delta, crlId };
             var before = _db.ExecuteScalar<int>("SELECT COUNT(*) FROM revocations WHERE scope_id = @scopeId AND delta = @delta;", args, tx);
             var removed = _db.Execute(
@@ -122,6 +129,19 @@ public sealed class CrlStore : StoreAggregate
         _db.Execute("UPDATE crls SET entry_count = @Total WHERE id = @crlId;", new { change.Total, crlId }, tx);
         return change;
     });
+
+    /// <summary>The current entry of an enumerator moved once already, then the rest.</summary>
+    private static IEnumerable<RevocationRecord> Rest(IEnumerator<RevocationRecord> entry)
+    {
+        do yield return entry.Current;
+        while (entry.MoveNext());
+    }
+
+    /// <summary>The entries of an enumerator not moved yet.</summary>
+    private static IEnumerable<RevocationRecord> Remaining(IEnumerator<RevocationRecord> entry)
+    {
+        while (entry.MoveNext()) yield return entry.Current;
+    }
 
     /// <summary>
     /// Inserts entries through prepared statements over the raw handle, binding spans (no per-row objects),

@@ -345,6 +345,55 @@ internal static class Schema
             INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
         END;
         """,
+        // 11: a CRL that replaces the current one of its series (issue #17: under load at 10M, answers must reflect an
+        // ingest within 5 s of its end, and a whole load takes longer). Its crls row records one mark naming the series,
+        // 'crl <scope id>' as a blob (neither empty nor 32 octets: a reader of step 10 takes any other key for "everything"),
+        // and each revocation row inserted, removed or changed names the certificates it may speak for: those with its
+        // serial issued by any CA of its issuer's name (the name and key groups coverage matches entries by). A revocation
+        // of a registered CA's own certificate reaches everything below it: X''. A CRL that starts a series, or a full CRL
+        // in a scope that held none, still records X''.
+        """
+        DROP TRIGGER crls_changed_insert;
+        CREATE TRIGGER crls_changed_insert AFTER INSERT ON crls BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, CAST('crl ' || NEW.scope_id AS BLOB)
+                WHERE NEW.scope_id IS NOT NULL AND EXISTS (SELECT 1 FROM crls WHERE scope_id = NEW.scope_id AND is_delta = 0 AND id < NEW.id)
+                AND NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = CAST('crl ' || NEW.scope_id AS BLOB));
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X''
+                WHERE NOT (NEW.scope_id IS NOT NULL AND EXISTS (SELECT 1 FROM crls WHERE scope_id = NEW.scope_id AND is_delta = 0 AND id < NEW.id))
+                AND NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+        END;
+        DROP TRIGGER revocations_changed_insert;
+        DROP TRIGGER revocations_changed_delete;
+        DROP TRIGGER revocations_changed_update;
+        CREATE TRIGGER revocations_changed_insert AFTER INSERT ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM certificates c JOIN cas k ON k.sha256 = c.sha256
+                WHERE c.serial = NEW.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = NEW.ca_id));
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, c.sha256 FROM certificates c
+                WHERE c.serial = NEW.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = NEW.ca_id)
+                AND NOT EXISTS (SELECT 1 FROM zone_changes z WHERE z.serial = 0 AND z.sha256 = c.sha256);
+        END;
+        CREATE TRIGGER revocations_changed_delete AFTER DELETE ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM certificates c JOIN cas k ON k.sha256 = c.sha256
+                WHERE c.serial = OLD.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = OLD.ca_id));
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, c.sha256 FROM certificates c
+                WHERE c.serial = OLD.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = OLD.ca_id)
+                AND NOT EXISTS (SELECT 1 FROM zone_changes z WHERE z.serial = 0 AND z.sha256 = c.sha256);
+        END;
+        CREATE TRIGGER revocations_changed_update AFTER UPDATE OF scope_id, delta, ca_id, serial, revoked_at, reason ON revocations
+            WHEN NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'') BEGIN
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X''
+                WHERE NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'')
+                AND (OLD.scope_id <> NEW.scope_id OR OLD.delta <> NEW.delta OR OLD.ca_id <> NEW.ca_id OR OLD.serial <> NEW.serial);
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, X'' WHERE EXISTS (SELECT 1 FROM certificates c JOIN cas k ON k.sha256 = c.sha256
+                WHERE c.serial = NEW.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = NEW.ca_id))
+                AND NOT EXISTS (SELECT 1 FROM zone_changes WHERE serial = 0 AND sha256 = X'');
+            INSERT INTO zone_changes (serial, sha256) SELECT 0, c.sha256 FROM certificates c
+                WHERE c.serial = NEW.serial AND c.ca_id IN (SELECT b.id FROM cas a JOIN cas b ON b.subject_der = a.subject_der WHERE a.id = NEW.ca_id)
+                AND NOT EXISTS (SELECT 1 FROM zone_changes z WHERE z.serial = 0 AND z.sha256 = c.sha256);
+        END;
+        """,
     ];
 
     /// <summary>Code that completes a step (by its number) in the step's transaction, after its SQL.</summary>

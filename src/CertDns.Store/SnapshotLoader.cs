@@ -134,10 +134,11 @@ public sealed class SnapshotLoader : StoreAggregate
 
     /// <summary>
     /// The snapshot <see cref="Load"/> would give now, built from <paramref name="before"/> (loaded at store serial
-    /// <paramref name="since"/>, whose commit token was <paramref name="commit"/>) and the change log: the listings of the
-    /// certificates it names are read again and the certificates it names that <paramref name="before"/> does not hold
-    /// are read and judged as <see cref="Load"/> judges them; nothing else is read. Null when the log cannot say (it does not
-    /// reach back, another commit or file, a change that reaches any number of certificates): load the whole store then.
+    /// <paramref name="since"/>, whose commit token was <paramref name="commit"/>) and the change log: the certificates it
+    /// names are read and judged again as <see cref="Load"/> judges them (their listing, their CRL entries, added ones), and
+    /// a CRL that replaced the current one of a series renews that CRL's facts wherever the snapshot carries them; nothing
+    /// else is read. Null when the log cannot say (it does not reach back, another commit or file, a change that reaches
+    /// any number of certificates, a renewal the snapshot cannot tell apart: <see cref="Renewals"/>): load the whole store then.
     /// </summary>
     /// <param name="before">The snapshot loaded at <paramref name="since"/>.</param>
     /// <param name="since">The store serial <paramref name="before"/> was read at.</param>
@@ -149,54 +150,132 @@ public sealed class SnapshotLoader : StoreAggregate
         using var tx = _db.BeginTransaction(deferred: true);
         var changes = _store.Changes.Since(since, commit, tx);
         if (changes is null || changes.Whole) return null;
+        var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
+        var series = LoadSeries(tx);
+        Dictionary<long, (CrlFacts Before, CrlFacts After)>? renewed = null;
+        if (changes.Crls.Count > 0 && (renewed = Renewals(tx, before, changes.Crls, caRows, series)) is null) return null;
         var blocks = new Dictionary<string, BlockFacts?>(StringComparer.Ordinal);
-        var added = new List<(long Id, byte[] Sha256)>();
+        var named = new List<(long Id, byte[] Sha256)>();
         foreach (var sha256 in changes.Certificates)
         {
-            if (sha256.Length != 32) return null;
             var hex = Convert.ToHexString(sha256);
             if (blocks.ContainsKey(hex)) continue;
             var listing = SqlRows.First(_db, tx, "SELECT reason, since FROM listings WHERE sha256 = @sha256;",
                 r => (Reason: r.GetString(0), Since: r.GetInt64(1)), ("@sha256", sha256));
             blocks[hex] = listing is { } l ? new BlockFacts(l.Reason, DateTimeOffset.FromUnixTimeSeconds(l.Since)) : null;
-            if (!before.Holds(sha256) && _db.ExecuteScalar<long?>("SELECT id FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx) is { } id)
-                added.Add((id, sha256));
+            if (_db.ExecuteScalar<long?>("SELECT id FROM certificates WHERE sha256 = @sha256;", new { sha256 }, tx) is { } id)
+                named.Add((id, sha256));
         }
-        var rows = added.Count == 0 ? [] : Judged(tx, added.OrderBy(a => a.Id).Select(a => a.Sha256).ToList(), blocks);
+        var rows = named.Count == 0 ? [] : Judged(tx, [.. named.OrderBy(a => a.Id).Select(a => a.Sha256)], blocks, caRows, series);
         tx.Commit();
         var served = directory ?? _store.Directory;
         (served as StoreCertificateDirectory)?.ReleaseReads();
-        return new ChangedLoad(before.Patch(changes.Serial, blocks, rows, served), changes.Certificates);
+        // A renewed CRL changes the text of every certificate it covers: the journal compares the whole snapshots then.
+        return new ChangedLoad(before.Patch(changes.Serial, blocks, rows, served, renewed), renewed is null ? changes.Certificates : null);
     }
 
     /// <summary>
-    /// Certificates worked out exactly as <see cref="Load"/> works out each row: the same coverage (every entry), chain
-    /// facts and CA variant; in the order given.
+    /// For CRLs that replaced the current CRL of their series (<paramref name="scopes"/>), per CA of the issuer's name:
+    /// the CRL facts <paramref name="before"/> carries for its certificates and those of the series now. Null (load the
+    /// whole store) unless each renewal reaches no further than those facts and the entries the log names: the series is
+    /// the only one of its issuer's name, no indirect CRL is stored, no registered CA is a child of that name (its own
+    /// certificate's status would fold into everything below it), the series never had a delta CRL (a delta's number is
+    /// cited by its entries apart from the base's), and the snapshot holds one CRL for the name's certificates, or none of them.
     /// </summary>
-    private List<CertificateRow> Judged(IDbTransaction tx, List<byte[]> certificates, Dictionary<string, BlockFacts?> blocks)
+    private Dictionary<long, (CrlFacts Before, CrlFacts After)>? Renewals(IDbTransaction tx, StatusSnapshot before, IReadOnlyList<long> scopes,
+        Dictionary<long, CaRow> cas, List<CrlSeries> series)
     {
-        var caRows = _db.Query<CaRow>("SELECT * FROM cas;", transaction: tx).ToDictionary(c => c.Id);
-        var coverage = LoadCoverage(tx, caRows.Values);
-        foreach (var (scope, delta, ca, serial, reason, at) in SqlRows.Read(_db, tx,
-            "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;",
-            r => (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.Blob(3), r.GetInt64(4), r.GetInt64(5))))
-            coverage.AddEntry(scope, delta != 0, ca, serial, (RevocationReason)reason, at);
+        if (series.Exists(s => s.Scope.Indirect)) return null;
+        var renewed = new Dictionary<long, (CrlFacts Before, CrlFacts After)>();
+        foreach (var scope in scopes)
+        {
+            var s = series.Find(x => x.Id == scope);
+            if (s is null || !cas.TryGetValue(s.CaId, out var issuer)) return null;
+            var name = NameGroup(cas, issuer.Id);
+            if (series.Count(x => name.Contains(x.CaId)) != 1 || cas.Values.Any(c => c.ParentId is { } parent && name.Contains(parent))) return null;
+            if (_db.ExecuteScalar<long?>("SELECT 1 FROM crls WHERE scope_id = @scope AND is_delta = 1 LIMIT 1;", new { scope }, tx) is not null) return null;
+            CrlFacts? held = null;
+            foreach (var ca in name)
+            {
+                if (!before.CurrentCrl(ca, out var crl) || (crl is not null && held is not null && !Equals(crl, held))) return null;
+                held ??= crl;
+            }
+            // No certificate of the name is held: those the log names are judged anew, nothing else carries the CRL.
+            if (held is null) continue;
+            foreach (var ca in name) renewed[ca] = (held, s.Facts);
+        }
+        return renewed;
+    }
+
+    /// <summary>The CAs whose subject is <paramref name="caId"/>'s (coverage matches entries within such a name, or a part of it).</summary>
+    private static HashSet<long> NameGroup(Dictionary<long, CaRow> cas, long caId)
+    {
+        var subject = cas[caId].SubjectDer;
+        return [.. cas.Values.Where(c => c.SubjectDer.AsSpan().SequenceEqual(subject)).Select(c => c.Id)];
+    }
+
+    /// <summary>
+    /// Certificates worked out exactly as <see cref="Load"/> works out each row: the same coverage, chain facts and CA
+    /// variant; in the order given. The coverage holds the entries that can speak for them and for the CAs' own
+    /// certificates (their serial under any CA of their issuer's name, in any series), read by key; past a bound on the
+    /// lookups, every entry as <see cref="Load"/> reads them.
+    /// </summary>
+    private List<CertificateRow> Judged(IDbTransaction tx, List<byte[]> certificates, Dictionary<string, BlockFacts?> blocks,
+        Dictionary<long, CaRow> caRows, List<CrlSeries> series)
+    {
+        var coverage = new CrlCoverage(caRows.Values.Select(c => new CoverageCa(c.Id, c.Subject, c.SubjectDer, c.ParentId)), series);
+        var read = certificates.Select(sha256 => SqlRows.Read(_db, tx,
+            "SELECT serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates WHERE sha256 = @sha256;",
+            r => (Sha256: sha256, Serial: r.Blob(0), NotBefore: r.GetInt64(1), NotAfter: r.GetInt64(2), CaId: r.GetInt64(3), IsCa: r.GetInt64(4), Points: r.BlobOrNull(5)),
+            ("@sha256", sha256)).Single()).ToList();
+        var wanted = read.Select(c => (c.CaId, c.Serial)).Concat(SqlRows.Read(_db, tx,
+            "SELECT a.parent_id, c.serial FROM cas a JOIN certificates c ON c.sha256 = a.sha256 WHERE a.parent_id IS NOT NULL AND c.ca_id = a.parent_id;",
+            r => (CaId: r.GetInt64(0), Serial: r.Blob(1)))).ToList();
+        var groups = new Dictionary<long, HashSet<long>>();
+        var lookups = new List<(long Series, long Ca, byte[] Serial)>();
+        var seen = new HashSet<(long, long, string)>();
+        foreach (var (caId, serial) in wanted)
+        {
+            if (!caRows.ContainsKey(caId)) continue;
+            if (!groups.TryGetValue(caId, out var name)) groups[caId] = name = NameGroup(caRows, caId);
+            var hex = Convert.ToHexString(serial);
+            foreach (var s in series)
+            {
+                if (!s.Scope.Indirect && !name.Contains(s.CaId)) continue;
+                foreach (var ca in name)
+                    if (seen.Add((s.Id, ca, hex))) lookups.Add((s.Id, ca, serial));
+            }
+        }
+        if (lookups.Count > MaxEntryLookups)
+        {
+            foreach (var (scope, delta, ca, serial, reason, at) in SqlRows.Read(_db, tx,
+                "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;",
+                r => (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.Blob(3), r.GetInt64(4), r.GetInt64(5))))
+                coverage.AddEntry(scope, delta != 0, ca, serial, (RevocationReason)reason, at);
+        }
+        else
+        {
+            foreach (var (scope, ca, serial) in lookups)
+                foreach (var (delta, reason, at) in SqlRows.Read(_db, tx,
+                    "SELECT delta, reason, revoked_at FROM revocations WHERE scope_id = @scope AND delta IN (0, 1) AND ca_id = @ca AND serial = @serial;",
+                    r => (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2)), ("@scope", scope), ("@ca", ca), ("@serial", serial)))
+                    coverage.AddEntry(scope, delta != 0, ca, serial, (RevocationReason)reason, at);
+        }
         var cas = ChainFacts(tx, caRows, coverage);
         bool readKind = coverage.NeedsKind, readPoints = coverage.NeedsPoints, readSerial = coverage.NeedsSerials;
-        var rows = new List<CertificateRow>(certificates.Count);
-        foreach (var sha256 in certificates)
+        var rows = new List<CertificateRow>(read.Count);
+        foreach (var c in read)
         {
-            var c = SqlRows.Read(_db, tx,
-                "SELECT serial, not_before, not_after, ca_id, is_ca, crl_point_set FROM certificates WHERE sha256 = @sha256;",
-                r => (Serial: r.Blob(0), NotBefore: r.GetInt64(1), NotAfter: r.GetInt64(2), CaId: r.GetInt64(3), IsCa: r.GetInt64(4), Points: r.BlobOrNull(5)),
-                ("@sha256", sha256)).Single();
             var judged = coverage.Judge(c.CaId, readKind && c.IsCa != 0, readSerial ? c.Serial : [], readPoints && c.Points is { Length: > 0 } p ? p : null);
             var facts = judged.Crl is null && judged.Gap is null ? cas[c.CaId]
                 : cas[c.CaId] with { Crl = judged.Crl, NoCrlReason = judged.Crl is null ? $"no current CRL covers it: {judged.Gap}" : null };
-            rows.Add(new CertificateRow(sha256, c.NotBefore, c.NotAfter, facts, judged.Revocation, blocks[Convert.ToHexString(sha256)]));
+            rows.Add(new CertificateRow(c.Sha256, c.NotBefore, c.NotAfter, facts, judged.Revocation, blocks[Convert.ToHexString(c.Sha256)]));
         }
         return rows;
     }
+
+    // Past this many keyed reads of revocations, one scan of the table is cheaper (a million rows take about a second).
+    private const int MaxEntryLookups = 100_000;
 
     /// <summary>
     /// Every CA's facts with its <see cref="CaFacts.Link"/>: the intermediate's own certificate (stored as a certificate
@@ -335,5 +414,6 @@ public sealed class SnapshotLoader : StoreAggregate
 
 /// <summary>A snapshot built from the one before and the store's change log (<see cref="SnapshotLoader.LoadChanged"/>).</summary>
 /// <param name="Snapshot">The snapshot, as a whole load would give it.</param>
-/// <param name="Changed">The SHA-256 of every certificate the log names since the snapshot before.</param>
-public sealed record ChangedLoad(StatusSnapshot Snapshot, IReadOnlyList<byte[]> Changed);
+/// <param name="Changed">The SHA-256 of every certificate the log names since the snapshot before; null when a renewed CRL
+/// changed what every certificate it covers says (compare the whole snapshots).</param>
+public sealed record ChangedLoad(StatusSnapshot Snapshot, IReadOnlyList<byte[]>? Changed);

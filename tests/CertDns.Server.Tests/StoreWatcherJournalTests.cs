@@ -131,7 +131,7 @@ public sealed class StoreWatcherJournalTests : IDisposable
     }
 
     [Fact]
-    public void Reload_BlockThenCrlIngest_FirstFromTheChangeLog_SecondWhole_BothJournalled()
+    public void Reload_BlockThenCrlRenewedThenAnotherCasFirstCrl_TwoFromTheChangeLog_ThirdWhole_AllJournalled()
     {
         var sha256 = AddCertificate("listed.client.example", _clock.GetUtcNow().AddDays(30));
         var holder = new SnapshotHolder(StatusSnapshot.Empty);
@@ -147,13 +147,26 @@ public sealed class StoreWatcherJournalTests : IDisposable
         Assert.Equal(CertStatus.Blocked, holder.Current.Answer(DigestKind.Sha256, sha256, false, _clock.GetUtcNow(), TimeSpan.FromMinutes(5), out _));
         Assert.Equal((1, first.Serial), (journal.Steps, journal.OldestSerial));
 
+        // A newer CRL of the series renews the CRL facts the snapshot carries (schema step 11).
         using (var store = CertStore.Open(StorePath))
             new CrlIngestor(store, _clock).Ingest("crl2.der", _ca.CreateCrl(2, _clock.GetUtcNow().AddMinutes(-1), _clock.GetUtcNow().AddDays(7), []));
+        line = watcher.Reload();
+
+        Assert.True(watcher.LastLoadIncremental, line);
+        Assert.EndsWith("(a CRL renewed, from the store's change log)", line, StringComparison.Ordinal);
+        Assert.Equal((2, holder.Current.Serial), (journal.Steps, journal.Serial));
+
+        // Another CA and its first CRL may reach any certificate: the whole store is read and compared.
+        var other = new TestAuthority("Other Journal CA");
+        using (var store = CertStore.Open(StorePath))
+        {
+            new CaRegistry(store).Add("other.pem", other.CertificateDer, [], null);
+            new CrlIngestor(store, _clock).Ingest("other.der", other.CreateCrl(1, _clock.GetUtcNow().AddMinutes(-1), _clock.GetUtcNow().AddDays(7), []));
+        }
         watcher.Reload();
 
-        // A CRL reaches every certificate of its CA: the whole store is read and compared.
         Assert.False(watcher.LastLoadIncremental);
-        Assert.Equal((2, holder.Current.Serial), (journal.Steps, journal.Serial));
+        Assert.Equal((3, holder.Current.Serial), (journal.Steps, journal.Serial));
     }
 
     [Fact]

@@ -156,10 +156,41 @@ public sealed class ChangeLogTests : IDisposable
         var a = Cert(ca, 1);
         store.Certificates.Add([a]);
         Assert.Equal([Convert.ToHexString(a.Sha256)], Hex(store.Changes.Since(s1, store.Changes.CommitOf(s1))!));
+        // A revocation removed by hand (no serial advance) names the certificate with its serial (schema step 11).
+        var b = Cert(ca, 2) with { Serial = [0, 0, 0, 1] };
+        store.Certificates.Add([b]);
         uint s2 = store.Serial;
         store.Db.Execute("DELETE FROM revocations WHERE serial = @serial;", new { serial = new byte[] { 0, 0, 0, 1 } });
-        Assert.Equal(1L, store.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM zone_changes WHERE serial = 0 AND sha256 = X'';"));
+        Assert.Equal(0L, store.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM zone_changes WHERE serial = 0 AND sha256 = X'';"));
+        Assert.Equal([Convert.ToHexString(b.Sha256)], Hex(store.Changes.Since(s2, store.Changes.CommitOf(s2))!));
         Assert.Equal(s2, store.Serial);
+    }
+
+    [Fact]
+    public void Since_CrlReplacingTheCurrentOne_NamesItsSeriesAndTheCertificatesWhoseEntriesChanged()
+    {
+        using var store = _file.Open();
+        var (ca, _) = store.Cas.Add(Ca("First"), []);
+        var (other, _) = store.Cas.Add(Ca("Second"), []);
+        var now = DateTimeOffset.UtcNow;
+        var kept = Cert(ca, 1) with { Serial = [1, 1] };
+        var lifted = Cert(ca, 2) with { Serial = [2, 2] };
+        var listed = Cert(ca, 3) with { Serial = [3, 3] };
+        var changedReason = Cert(ca, 4) with { Serial = [4, 4] };
+        var sameSerialOtherCa = Cert(other, 5) with { Serial = [3, 3] };
+        store.Certificates.Add([kept, lifted, listed, changedReason, sameSerialOtherCa]);
+        RevocationRecord Entry(byte[] serial, RevocationReason reason) => new(serial, now.AddDays(-1), reason);
+        store.Crls.Apply(new CrlRecord(ca, "1", now.AddMinutes(-2), now.AddDays(1), new byte[32], "one.crl", null),
+            [Entry([1, 1], RevocationReason.KeyCompromise), Entry([2, 2], RevocationReason.KeyCompromise), Entry([4, 4], RevocationReason.CertificateHold)]);
+
+        uint s0 = store.Serial;
+        store.Crls.Apply(new CrlRecord(ca, "2", now.AddMinutes(-1), now.AddDays(1), Enumerable.Repeat((byte)1, 32).ToArray(), "two.crl", null),
+            [Entry([1, 1], RevocationReason.KeyCompromise), Entry([3, 3], RevocationReason.KeyCompromise), Entry([4, 4], RevocationReason.KeyCompromise)]);
+
+        var changes = store.Changes.Since(s0, store.Changes.CommitOf(s0))!;
+        Assert.False(changes.Whole);
+        Assert.Equal([store.Db.ExecuteScalar<long>("SELECT id FROM crl_scopes WHERE ca_id = @ca;", new { ca })], changes.Crls);
+        Assert.Equal(new[] { lifted, listed, changedReason }.Select(c => Convert.ToHexString(c.Sha256)).Order(), Hex(changes));
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public sealed class StoreTests : IDisposable
         using var store = _file.Open();
 
         Assert.Equal(CertStore.LatestSchemaVersion, store.SchemaVersion);
-        Assert.Equal(10, store.SchemaVersion);
+        Assert.Equal(11, store.SchemaVersion);
         Assert.True(store.Serial > 1_700_000_000, "serials start time-like");
         using var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_file.Path};Pooling=False");
         raw.Open();
