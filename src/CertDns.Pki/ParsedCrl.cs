@@ -132,13 +132,13 @@ public sealed class ParsedCrl
                 foreach (var entry in FileOrder(start, count - 1, checking)) yield return entry;
                 yield break;
             }
-            histogram[Prefix(serial)]++;
+            histogram[(int)(Packed(serial) >> 48)]++;
         }
         if (checking) (EntryCount, HasCertificateIssuer, EntriesChecked) = (count, false, true);
 
         // Contiguous prefix ranges of at most a quarter of the entries each (one prefix is never split).
         int capacity = Math.Max((count + KeyRanges - 1) / KeyRanges, histogram.Max());
-        var offsets = new int[capacity];
+        var keys = new SortKey[capacity];
         var order = new KeyOrder(_der);
         int low = 0;
         while (low < histogram.Length)
@@ -149,16 +149,17 @@ public sealed class ParsedCrl
             for (int at = 0; at < _entriesLength && collected < inRange;)
             {
                 int offset = _entriesOffset + at;
-                int prefix = Prefix(SerialAt(_der, offset));
-                if (prefix >= low && prefix < high) offsets[collected++] = offset;
+                ulong packed = Packed(SerialAt(_der, offset));
+                int prefix = (int)(packed >> 48);
+                if (prefix >= low && prefix < high) keys[collected++] = new SortKey(packed, offset);
                 DerUtil.TryReadHeader(_der.AsSpan(offset), out _, out int header, out long length);
                 at += header + (int)length;
             }
-            Array.Sort(offsets, 0, collected, order);
+            keys.AsSpan(0, collected).Sort(order);
             for (int i = 0; i < collected; i++)
             {
-                int at = offsets[i] - _entriesOffset;
-                var raw = ReadEntryAt(ref at);
+                int at = keys[i].Offset - _entriesOffset;
+                var raw = ReadCheckedEntryAt(ref at);
                 yield return Entry(raw, null);
             }
             low = high;
@@ -185,7 +186,7 @@ public sealed class ParsedCrl
     {
         for (int at = 0; at < pos;)
         {
-            var raw = ReadEntryAt(ref at);
+            var raw = ReadCheckedEntryAt(ref at);
             yield return Entry(raw, null);
         }
         byte[]? issuer = null;
@@ -194,7 +195,7 @@ public sealed class ParsedCrl
         while (checking ? pos < _entriesLength : count < EntryCount)
         {
             count++;
-            var raw = checking ? CheckedEntryAt(ref pos, count) : ReadEntryAt(ref pos);
+            var raw = checking ? CheckedEntryAt(ref pos, count) : ReadCheckedEntryAt(ref pos);
             if (raw.IssuerLength > 0)
             {
                 issuer = _der.AsSpan(raw.IssuerOffset, raw.IssuerLength).ToArray();
@@ -218,27 +219,39 @@ public sealed class ParsedCrl
         return serialLength < 0x80 ? der.AsSpan(at + 2, serialLength) : [];
     }
 
-    /// <summary>The first two octets of a serial's stored key, 00 after a short one: monotone in <see cref="KeyOrder"/>.</summary>
-    private static int Prefix(ReadOnlySpan<byte> serial)
+    /// <summary>
+    /// The first 8 octets of a serial's stored key (00 and the contents for a negative one, the trimmed contents for
+    /// any other), big-endian, 00 after a shorter key: monotone in <see cref="KeyOrder"/>, so two keys whose packed
+    /// prefixes differ are ordered by them alone. Its top 16 bits are the histogram's prefix.
+    /// </summary>
+    private static ulong Packed(ReadOnlySpan<byte> serial)
     {
         var key = KeyOrder.Key(serial, out bool negative);
-        if (negative) return key[0];
-        return (key[0] << 8) | (key.Length > 1 ? key[1] : 0);
+        Span<byte> first = stackalloc byte[8];
+        first.Clear();
+        if (negative) key[..Math.Min(7, key.Length)].CopyTo(first[1..]);
+        else key[..Math.Min(8, key.Length)].CopyTo(first);
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(first);
     }
 
+    /// <summary>An entry's offset in the DER with its key's <see cref="Packed"/> prefix, as sorted by <see cref="KeyOrder"/>.</summary>
+    private readonly record struct SortKey(ulong Prefix, int Offset);
+
     /// <summary>
-    /// Orders entry offsets by stored key: the trimmed serial, or 00 and the contents for a negative one (as
+    /// Orders entries by stored key: the trimmed serial, or 00 and the contents for a negative one (as
     /// <see cref="DerUtil.TrimSerial"/>), compared as memcmp then length; equal keys by offset, so the last of
-    /// duplicates is still stored last.
+    /// duplicates is still stored last. The packed prefixes decide first: only keys that share their first 8 octets
+    /// (or are shorter and equal so far) are compared in the DER.
     /// </summary>
-    private sealed class KeyOrder(byte[] der) : IComparer<int>
+    private readonly struct KeyOrder(byte[] der) : IComparer<SortKey>
     {
-        public int Compare(int x, int y)
+        public int Compare(SortKey x, SortKey y)
         {
-            var a = Key(SerialAt(der, x), out bool negativeA);
-            var b = Key(SerialAt(der, y), out bool negativeB);
+            if (x.Prefix != y.Prefix) return x.Prefix < y.Prefix ? -1 : 1;
+            var a = Key(SerialAt(der, x.Offset), out bool negativeA);
+            var b = Key(SerialAt(der, y.Offset), out bool negativeB);
             int order = negativeA == negativeB ? a.SequenceCompareTo(b) : negativeA ? Prefixed(a, b) : -Prefixed(b, a);
-            return order != 0 ? order : x.CompareTo(y);
+            return order != 0 ? order : x.Offset.CompareTo(y.Offset);
         }
 
         /// <summary>00 followed by <paramref name="negative"/>, compared with <paramref name="other"/>.</summary>
@@ -291,6 +304,60 @@ public sealed class ParsedCrl
 
     /// <summary>The refusal of an entry a deferred walk found bad, or null.</summary>
     public BadInputException? EntryRefusal { get; private set; }
+
+    /// <summary>
+    /// Re-reads an entry a walk has already checked (<see cref="ReadEntry"/> passed on it): the common shapes (a short
+    /// serial, a UTCTime, no extension or a reasonCode alone) straight from the octets, anything else through
+    /// <see cref="ReadEntryAt"/>. Checks nothing, so only for checked entries; yields what <see cref="ReadEntry"/> does.
+    /// </summary>
+    private RawEntry ReadCheckedEntryAt(ref int pos)
+    {
+        var der = _der;
+        int p = _entriesOffset + pos;
+        int length = der[p + 1];
+        p += 2;
+        if (length >= 0x80)
+        {
+            int octets = length & 0x7F;
+            if (octets > 2) return ReadEntryAt(ref pos);
+            length = octets == 1 ? der[p] : (der[p] << 8) | der[p + 1];
+            p += octets;
+        }
+        int end = p + length;
+        // userCertificate INTEGER, short form (checked: present and not empty).
+        int serialLength = der[p + 1];
+        if (serialLength >= 0x80) return ReadEntryAt(ref pos);
+        int serialOffset = p + 2;
+        p = serialOffset + serialLength;
+        // revocationDate as UTCTime YYMMDDHHMMSSZ (DER: seconds and Z present); GeneralizedTime goes the long way.
+        if (der[p] != 0x17 || der[p + 1] != 13) return ReadEntryAt(ref pos);
+        var time = der.AsSpan(p + 2, 12);
+        static int Two(ReadOnlySpan<byte> digits, int at) => (digits[at] - '0') * 10 + (digits[at + 1] - '0');
+        int year = Two(time, 0), month = Two(time, 2), day = Two(time, 4), hour = Two(time, 6), minute = Two(time, 8), second = Two(time, 10);
+        // RFC 5280 4.1.2.5.1 as ReadTime reads it (twoDigitYearMax 2049): YY >= 50 means 19YY.
+        year += year >= 50 ? 1900 : 2000;
+        if (second > 59 || minute > 59 || hour > 23) return ReadEntryAt(ref pos);
+        p += 15;
+        var reason = RevocationReason.Unspecified;
+        if (p < end)
+        {
+            // crlEntryExtensions holding one Extension: reasonCode (55 1D 15), critical or not, ENUMERATED of one octet.
+            if (der[p + 1] >= 0x80 || p + 2 + der[p + 1] != end) return ReadEntryAt(ref pos);
+            p += 2;
+            if (der[p + 1] >= 0x80 || p + 2 + der[p + 1] != end) return ReadEntryAt(ref pos);
+            p += 2;
+            if (der[p] != 0x06 || der[p + 1] != 3 || der[p + 2] != 0x55 || der[p + 3] != 0x1D || der[p + 4] != 0x15) return ReadEntryAt(ref pos);
+            p += 5;
+            if (der[p] == 0x01) p += 3;
+            if (p + 5 != end || der[p] != 0x04 || der[p + 1] != 3 || der[p + 2] != 0x0A || der[p + 3] != 1) return ReadEntryAt(ref pos);
+            reason = (RevocationReason)(sbyte)der[p + 4];
+        }
+        var serial = der.AsSpan(serialOffset, serialLength);
+        int trim = DerUtil.TrimSerialOffset(serial);
+        pos = end - _entriesOffset;
+        return new RawEntry(serialOffset + trim, serialLength - trim, new DateTimeOffset(year, month, day, hour, minute, second, TimeSpan.Zero),
+            reason, null, 0, 0, DerUtil.IsNegative(serial));
+    }
 
     private RawEntry ReadEntryAt(ref int pos)
     {
