@@ -83,6 +83,23 @@ public sealed class CrlKeyOrderTests : IDisposable
         Assert.Equal("unsupported reason code 7 (entry 1235)", e.Reason);
     }
 
+    [Theory]
+    [InlineData(2900)]
+    [InlineData(100)]
+    public void EntriesInKeyOrder_BadEntryInTheSecondHalf_RefusedNamingItsPlaceInTheFile(int bad)
+    {
+        // The check runs in two halves on two cores; with a bad entry in the second half (and one in the first or not)
+        // the refusal still names the first in the file.
+        var entries = Mixed();
+        entries[bad] = entries[bad] with { Reason = 7 };
+        entries[3000] = entries[3000] with { Reason = 7 };
+        var crl = CrlFile.ParseDeferred(Crl(entries), "crl");
+
+        var e = Assert.Throws<BadInputException>(() => crl.EntriesInKeyOrder().ToList());
+
+        Assert.Equal($"unsupported reason code 7 (entry {bad + 1})", e.Reason);
+    }
+
     [Fact]
     public void Entries_WalkedAgainAfterTheCheck_SameEntriesAsTheCheckingWalk()
     {
