@@ -107,8 +107,9 @@ public sealed class ParsedCrl
     /// </summary>
     /// <remarks>
     /// Memory: the key range is cut into <see cref="KeyRanges"/> ranges of about equal counts by the keys' first two
-    /// octets (a histogram kept by the checking walk), and each range is collected as 4-byte offsets by a header-only
-    /// walk, sorted and yielded in turn: a quarter of the entries' offsets at a time (more for one prefix that has more).
+    /// octets (a histogram kept by the checking walk), and each range is collected as offsets with an 8-octet key prefix
+    /// (16 bytes an entry) by a header-only walk, sorted and yielded in turn, the next range sorted on another core while
+    /// one is yielded: two quarters of the entries at a time (more for one prefix that has more), 8 MB for a million.
     /// The certificateIssuer of an indirect CRL applies to the entries after it in file order, so from the first entry
     /// that carries one on, the entries come in file order: those before it, then it and the rest as <see cref="Entries"/>
     /// yields them (a consumer refusing the extension sees it at the same entry). So does a CRL with a serial of 128
@@ -145,32 +146,58 @@ public sealed class ParsedCrl
 
         // Contiguous prefix ranges of at most a quarter of the entries each (one prefix is never split).
         int capacity = Math.Max((count + KeyRanges - 1) / KeyRanges, histogram.Max());
-        var keys = new SortKey[capacity];
-        var order = new KeyOrder(_der);
-        int low = 0;
-        while (low < histogram.Length)
+        var ranges = new List<(int Low, int High, int Count)>();
+        for (int low = 0; low < histogram.Length;)
         {
             int high = low, inRange = 0;
             while (high < histogram.Length && inRange + histogram[high] <= capacity) inRange += histogram[high++];
-            int collected = 0;
-            for (int at = 0; at < _entriesLength && collected < inRange;)
-            {
-                int offset = _entriesOffset + at;
-                ulong packed = Packed(SerialAt(_der, offset));
-                int prefix = (int)(packed >> 48);
-                if (prefix >= low && prefix < high) keys[collected++] = new SortKey(packed, offset);
-                DerUtil.TryReadHeader(_der.AsSpan(offset), out _, out int header, out long length);
-                at += header + (int)length;
-            }
-            keys.AsSpan(0, collected).Sort(order);
-            for (int i = 0; i < collected; i++)
-            {
-                int at = keys[i].Offset - _entriesOffset;
-                var raw = ReadCheckedEntryAt(ref at);
-                yield return Entry(raw, null);
-            }
+            ranges.Add((low, high, inRange));
             low = high;
         }
+        // Two buffers: while one range is yielded (and inserted), the next is collected and sorted on another core, so
+        // the consumer does not wait for a sort between ranges.
+        SortKey[][] buffers = [new SortKey[capacity], ranges.Count > 1 ? new SortKey[capacity] : []];
+        var pending = new Task?[ranges.Count];
+        Task Ahead(int range) => Task.Factory.StartNew(() => CollectSorted(ranges[range], buffers[range % 2]),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            if (ranges.Count > 1) pending[1] = Ahead(1);
+            CollectSorted(ranges[0], buffers[0]);
+            for (int r = 0; r < ranges.Count; r++)
+            {
+                pending[r]?.GetAwaiter().GetResult();
+                var keys = buffers[r % 2];
+                for (int i = 0; i < ranges[r].Count; i++)
+                {
+                    int at = keys[i].Offset - _entriesOffset;
+                    var raw = ReadCheckedEntryAt(ref at);
+                    yield return Entry(raw, null);
+                }
+                if (r + 2 < ranges.Count) pending[r + 2] = Ahead(r + 2);
+            }
+        }
+        finally
+        {
+            // A consumer that stops early (a refused CRL) leaves no sort running over the DER.
+            foreach (var task in pending) ((IAsyncResult?)task)?.AsyncWaitHandle.WaitOne();
+        }
+    }
+
+    /// <summary>The offsets and packed keys of one prefix range's entries (every entry checked), sorted by <see cref="KeyOrder"/>.</summary>
+    private void CollectSorted((int Low, int High, int Count) range, SortKey[] keys)
+    {
+        int collected = 0;
+        for (int at = 0; at < _entriesLength && collected < range.Count;)
+        {
+            int offset = _entriesOffset + at;
+            ulong packed = Packed(SerialAt(_der, offset));
+            int prefix = (int)(packed >> 48);
+            if (prefix >= range.Low && prefix < range.High) keys[collected++] = new SortKey(packed, offset);
+            DerUtil.TryReadHeader(_der.AsSpan(offset), out _, out int header, out long length);
+            at += header + (int)length;
+        }
+        keys.AsSpan(0, collected).Sort(new KeyOrder(_der));
     }
 
     /// <summary>
