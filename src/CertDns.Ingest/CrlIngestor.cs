@@ -61,7 +61,8 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
         ArgumentNullException.ThrowIfNull(data);
         var watch = Stopwatch.StartNew();
         // Same bytes as an accepted CRL: a no-op decided before parsing, so cron re-runs cost one hash.
-        if (store.Crls.FindBySha256(SHA256.HashData(data)) is { } same && store.Cas.Get(same.CaId) is { } sameCa)
+        var sha256 = SHA256.HashData(data);
+        if (store.Crls.FindBySha256(sha256) is { } same && store.Cas.Get(same.CaId) is { } sameCa)
         {
             return new CrlIngestResult(source, sameCa, same.Number, DateTimeOffset.FromUnixTimeSeconds(same.ThisUpdate),
                 same.NextUpdate is { } sn ? DateTimeOffset.FromUnixTimeSeconds(sn) : null, (int)same.EntryCount, null, watch.Elapsed, same.DeltaBase);
@@ -69,7 +70,7 @@ public sealed class CrlIngestor(CertStore store, TimeProvider? clock = null)
 
         // The entries are checked as they are stored (one DER walk, inside the transaction a bad one rolls back), and
         // the signature on another core meanwhile: both must pass before the transaction commits.
-        var crl = CrlFile.ParseDeferred(data, source);
+        var crl = CrlFile.ParseDeferred(data, source, sha256);
         var (ca, signature) = FindIssuer(crl, source);
         try
         {

@@ -23,10 +23,13 @@ public static class CrlFile
     /// walks them (or by <see cref="ParsedCrl.CheckEntries"/>): ingestion stores them in the same walk, inside a
     /// transaction that a bad entry rolls back. Until then <see cref="ParsedCrl.EntryCount"/> is 0.
     /// </summary>
+    /// <param name="data">The file's bytes.</param>
+    /// <param name="source">The file name or URL, for error messages.</param>
+    /// <param name="sha256">SHA-256 of <paramref name="data"/> when the caller has it (a 50 MB CRL is not hashed twice).</param>
     /// <exception cref="BadInputException">Anything but the entries is not one well-formed v1/v2 CRL.</exception>
-    public static ParsedCrl ParseDeferred(byte[] data, string source) => Read(data, source, deferEntries: true);
+    public static ParsedCrl ParseDeferred(byte[] data, string source, byte[]? sha256 = null) => Read(data, source, deferEntries: true, sha256);
 
-    private static ParsedCrl Read(byte[] data, string source, bool deferEntries)
+    private static ParsedCrl Read(byte[] data, string source, bool deferEntries, byte[]? sha256 = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         var blobs = InputText.Decode(data, source, Labels, "CRL", out var kind);
@@ -40,6 +43,6 @@ public static class CrlFile
         {
             throw new BadInputException(source, $"{blobs.Count} CRLs in one file; give one CRL per file");
         }
-        return ParsedCrl.Parse(blobs[0], SHA256.HashData(data), source, deferEntries);
+        return ParsedCrl.Parse(blobs[0], sha256 ?? SHA256.HashData(data), source, deferEntries);
     }
 }
