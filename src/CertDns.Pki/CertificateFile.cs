@@ -78,7 +78,8 @@ public static class CertificateFile
             {
                 throw new BadInputException(source, $"truncated DER: the certificate claims {header + length} bytes, {rest.Length} present");
             }
-            parts.Add(rest[..(header + (int)length)].ToArray());
+            // A file of one certificate (the common case) is its own DER: no copy of each.
+            parts.Add(pos == 0 && header + length == blob.Length ? blob : rest[..(header + (int)length)].ToArray());
             pos += header + (int)length;
         }
         return parts;

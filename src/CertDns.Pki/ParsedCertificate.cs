@@ -40,7 +40,9 @@ public sealed class ParsedCertificate
         SubjectDer = subjectDer;
         IssuerDer = issuerDer;
         Subject = readByBouncyCastle ? Names.ToTextWithBouncyCastle(subjectDer) : Names.ToText(subjectDer);
-        Issuer = readByBouncyCastle ? Names.ToTextWithBouncyCastle(issuerDer) : Names.ToText(issuerDer);
+        // BouncyCastle's text may throw, which Parse turns into the refusal: read now, as ever. The DER walk's names
+        // are valid Names (CertificateReader), whose text is read when first asked (Issuer).
+        if (readByBouncyCastle) _issuer = Names.ToTextWithBouncyCastle(issuerDer);
         NotBefore = fields.NotBefore;
         NotAfter = fields.NotAfter;
         SubjectKeyId = fields.SubjectKeyId;
@@ -114,7 +116,13 @@ public sealed class ParsedCertificate
     public string Subject { get; }
 
     /// <summary>Issuer in RFC 4514 order.</summary>
-    public string Issuer { get; }
+    /// <remarks>
+    /// Worked out when first asked (for a message, mostly): <c>certs add</c> reads 100,000 certificates whose issuer
+    /// name it never shows. Threads that share a certificate may each work it out; the text is the same.
+    /// </remarks>
+    public string Issuer => _issuer ??= Names.ToText(IssuerDer);
+
+    private string? _issuer;
 
     /// <summary>Serial number contents, big-endian, leading zero octets removed (a single 00 for zero).</summary>
     public byte[] Serial { get; }
