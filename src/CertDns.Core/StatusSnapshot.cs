@@ -304,9 +304,6 @@ public sealed class StatusSnapshot
             && Equals(x.Revocation, y.Revocation) && SameCa(x.Issuer, y.Issuer);
     }
 
-    /// <summary>Whether this snapshot holds the certificate whose SHA-256 is <paramref name="sha256"/>.</summary>
-    public bool Holds(ReadOnlySpan<byte> sha256) => sha256.Length == 32 && Find(Digest32.Read(sha256)) >= 0;
-
     /// <summary>The record holding the certificate whose SHA-256 is <paramref name="key"/>, or -1.</summary>
     private int Find(Digest32 key)
     {
