@@ -191,25 +191,23 @@ public sealed class StatusSnapshot
             else if (addedKeys.Add(key)) added.Add(row);
         }
         var b = new StatusSnapshotBuilder(Count + added.Count);
-        var cas = new CaFacts[_cas.Length];
-        for (int i = 0; i < _cas.Length; i++)
+        // The builder's CA records by index: this snapshot's (renewed), then any variant new here, each added once.
+        var cas = new List<CaFacts>(_cas.Length);
+        foreach (var ca in _cas)
         {
-            var ca = _cas[i];
-            cas[i] = renewed is not null && ca.Crl is not null && renewed.TryGetValue(ca.Id, out var crl) && Equals(ca.Crl, crl.Before) ? ca with { Crl = crl.After } : ca;
-            b.AddCa(cas[i]);
+            cas.Add(renewed is not null && ca.Crl is not null && renewed.TryGetValue(ca.Id, out var crl) && Equals(ca.Crl, crl.Before) ? ca with { Crl = crl.After } : ca);
+            b.AddCa(cas[^1]);
         }
-        // An added or re-read certificate's CA facts equal in value one this snapshot holds, unless its variant is new here.
+        // An added or re-read certificate's CA facts equal in value one held already, unless its variant is new here.
         var caIndex = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
-        var extra = new List<CaFacts>();
         int CaOf(CaFacts facts)
         {
             if (caIndex.TryGetValue(facts, out int index)) return index;
-            index = Array.FindIndex(cas, c => SameCa(c, facts));
-            if (index < 0 && extra.FindIndex(c => SameCa(c, facts)) is >= 0 and var e) index = cas.Length + e;
+            index = cas.FindIndex(c => SameCa(c, facts));
             if (index < 0)
             {
                 index = b.AddCa(facts);
-                extra.Add(facts);
+                cas.Add(facts);
             }
             return caIndex[facts] = index;
         }
