@@ -74,10 +74,17 @@ public sealed class DnsServer : IAsyncDisposable
 
     private static (Socket[] Udp, Socket Tcp) Bind(IPEndPoint endpoint, int backlog, int loops, int receiveBuffer)
     {
-        // Port 0: the kernel picks a free UDP port, which may be taken for TCP; try a few.
-        int attempts = endpoint.Port == 0 ? 20 : 1;
+        // Port 0: the kernel (or, for a group, this server) picks a free UDP port, which may be taken for TCP; try a few.
+        int attempts = endpoint.Port == 0 ? 50 : 1;
         // One socket per loop where the kernel spreads datagrams over sockets sharing a port; elsewhere loops share one.
         int sockets = OperatingSystem.IsLinux() ? loops : 1;
+        // A group of SO_REUSEPORT sockets is open to any socket of the same user that sets the option, and the kernel's
+        // choice of a client's port (bind to port 0, or an unbound connect) takes such a group's port as free. On a
+        // port of the kernel's ephemeral range a local client (dig, a resolver's query socket) can thus be given the
+        // server's port: unconnected it takes part of the queries, connected to the server it receives its own query
+        // as the answer. There the loops share one socket, which no autobind can join.
+        var ephemeral = sockets > 1 ? EphemeralPorts.Read() : default;
+        if (sockets > 1 && (endpoint.Port != 0 ? ephemeral.Contains(endpoint.Port) : !ephemeral.RoomOutside)) sockets = 1;
         for (int attempt = 1; ; attempt++)
         {
             var udp = new List<Socket>();
@@ -92,7 +99,8 @@ public sealed class DnsServer : IAsyncDisposable
                     // its queries. A plain bind first claims a port no UDP socket holds; the group then takes it over.
                     using var claim = new Socket(endpoint.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
                     if (endpoint.Address.Equals(IPAddress.IPv6Any)) claim.DualMode = true;
-                    claim.Bind(new IPEndPoint(endpoint.Address, port));
+                    // For port 0 the group's port is drawn outside the ephemeral range (the kernel draws inside it).
+                    claim.Bind(new IPEndPoint(endpoint.Address, port == 0 ? ephemeral.PickOutside() : port));
                     port = ((IPEndPoint)claim.LocalEndPoint!).Port;
                 }
                 for (int i = 0; i < sockets; i++)
@@ -134,6 +142,42 @@ public sealed class DnsServer : IAsyncDisposable
                 tcp?.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// The ports the kernel hands to sockets that do not name one (Linux: net.ipv4.ip_local_port_range, which IPv6
+    /// uses too); the kernel's default where the file cannot be read.
+    /// </summary>
+    private readonly record struct EphemeralPorts(int Low, int High)
+    {
+        public static EphemeralPorts Read()
+        {
+            try
+            {
+                var fields = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length == 2 && int.TryParse(fields[0], out var low) && int.TryParse(fields[1], out var high) && 0 < low && low <= high && high <= 65535)
+                    return new EphemeralPorts(low, high);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+            return new EphemeralPorts(32768, 60999);
+        }
+
+        public bool Contains(int port) => Low <= port && port <= High;
+
+        public bool RoomOutside => Low > 1024 || High < 65535;
+
+        /// <summary>A random unprivileged port outside the range (the caller's bind says whether it is free).</summary>
+        public int PickOutside()
+        {
+            int below = Math.Max(0, Low - 1024), above = 65535 - High;
+            int pick = Random.Shared.Next(below + above);
+            return pick < below ? 1024 + pick : High + 1 + (pick - below);
         }
     }
 

@@ -100,6 +100,79 @@ public sealed class DnsServerSocketTests
         Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
     }
 
+    /// <summary>Whether a client socket setting SO_REUSEADDR and SO_REUSEPORT (as dig's does) may bind 127.0.0.1:port.</summary>
+    private static bool ClientMayTake(int port)
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        client.SetRawSocketOption(1, 2, BitConverter.GetBytes(1));
+        client.SetRawSocketOption(1, 15, BitConverter.GetBytes(1));
+        try
+        {
+            client.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            return true;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Start_PortZeroWithSeveralLoops_GroupPortOutsideTheKernelsEphemeralRange()
+    {
+        // The kernel's choice of a client's port takes a SO_REUSEPORT group's port as free for a socket that sets the
+        // option too (dig's does). A group on an ephemeral port was thus handed to a local dig now and then, which,
+        // connected to the server, read its own query back as the answer ("query response not set").
+        if (!OperatingSystem.IsLinux()) return;
+        var (low, high) = CertDnsProcess.EphemeralRange();
+        for (int i = 0; i < 8; i++)
+        {
+            await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, 0),
+                TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())), new DnsServerOptions { UdpReceiveLoops = 2 });
+            var port = server.LocalEndPoint.Port;
+            Assert.False(low <= port && port <= high, $"port {port} is in the ephemeral range {low}-{high}");
+            var response = await UdpAsync(server.LocalEndPoint, WireQuery.Build("test.status.example", WireQuery.A));
+            Assert.Equal(1, WireQuery.Count(response, 1));
+        }
+    }
+
+    [Fact]
+    public void FreePort_ForPeersThatShareTheirPort_OutsideTheKernelsEphemeralRange()
+    {
+        // Knot's UDP workers are such a group: the port tests hand it must be one the kernel never gives a client.
+        if (!OperatingSystem.IsLinux()) return;
+        var (low, high) = CertDnsProcess.EphemeralRange();
+        for (int i = 0; i < 32; i++)
+        {
+            var port = CertDnsProcess.FreePort();
+            Assert.False(low <= port && port <= high, $"port {port} is in the ephemeral range {low}-{high}");
+        }
+    }
+
+    [Fact]
+    public async Task Start_AskedForAnEphemeralPortWithSeveralLoops_NoClientSocketCanJoinIt()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var (low, high) = CertDnsProcess.EphemeralRange();
+        int port;
+        using (var probe = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp))
+        {
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        }
+        Assert.InRange(port, low, high);
+
+        await using var server = await DnsServer.StartAsync(new IPEndPoint(IPAddress.Loopback, port),
+            TestZone.Responder(new SnapshotHolder(TestZone.Snapshot())), new DnsServerOptions { UdpReceiveLoops = 2 });
+        Assert.False(ClientMayTake(port), $"a client socket could bind the server's port {port}");
+        // Both loops on the one socket answer.
+        for (int i = 0; i < 4; i++)
+        {
+            var response = await UdpAsync(server.LocalEndPoint, WireQuery.Build("test.status.example", WireQuery.A));
+            Assert.Equal(1, WireQuery.Count(response, 1));
+        }
+    }
+
     [Fact]
     public async Task Udp_BurstsFromManyClients_EveryAnswerToItsOwnAsker()
     {

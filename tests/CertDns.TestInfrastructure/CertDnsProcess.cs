@@ -107,14 +107,27 @@ public static partial class CertDnsProcess
     /// <summary>
     /// A port free for both UDP and TCP on 127.0.0.1 right now, for peers that must be told a port and cannot report
     /// one they picked (NSD, Knot, Unbound, rbldnsd, HttpListener) and for a port where nothing answers.
+    /// Drawn outside the kernel's ephemeral range: Knot's UDP workers share their port with SO_REUSEPORT, and the
+    /// kernel hands such a group's port to a client socket that sets the option too (dig's does), which then reads
+    /// its own query back as the answer.
     /// </summary>
     public static int FreePort()
     {
+        var (low, high) = EphemeralRange();
+        int below = Math.Max(0, low - 1024), above = 65535 - high;
         for (int attempt = 0; attempt < 50; attempt++)
         {
+            int pick = Random.Shared.Next(below + above);
+            var port = pick < below ? 1024 + pick : high + 1 + (pick - below);
             using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            var port = ((IPEndPoint)udp.LocalEndPoint!).Port;
+            try
+            {
+                udp.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            }
+            catch (SocketException)
+            {
+                continue;
+            }
             using var tcp = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             try
             {
@@ -126,6 +139,13 @@ public static partial class CertDnsProcess
             }
         }
         throw new InvalidOperationException("no free port");
+    }
+
+    /// <summary>The kernel's range of ports for sockets that name none (net.ipv4.ip_local_port_range; IPv6 uses it too).</summary>
+    public static (int Low, int High) EphemeralRange()
+    {
+        var fields = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+        return (int.Parse(fields[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture));
     }
 
     /// <summary>A running server; disposing stops it.</summary>
