@@ -230,6 +230,45 @@ public class StatusSnapshotTests
         Assert.Throws<ArgumentException>(() => new StatusSnapshot(1, [Cert(1), Cert(1, StaleCa)]));
     }
 
+    /// <summary>A snapshot of <paramref name="count"/> certificates whose SHA-256 is that of their number, with record
+    /// <paramref name="copy"/> (if any) given the SHA-256 of record <paramref name="original"/>.</summary>
+    private static StatusSnapshot Numbered(int count, int original = -1, int copy = -1)
+    {
+        var builder = new StatusSnapshotBuilder(count);
+        int ca = builder.AddCa(TrustedCa);
+        long from = Now.AddDays(-30).ToUnixTimeSeconds(), to = Now.AddDays(300).ToUnixTimeSeconds();
+        for (int n = 0; n < count; n++)
+            builder.Add(SHA256.HashData(BitConverter.GetBytes(n == copy ? original : n)), from, to, ca, n % 3 == 0 ? KeyCompromise : null, null);
+        return builder.Build(1, null);
+    }
+
+    [Fact]
+    public void Build_ManyCertificates_IndexFilledOnSeveralCoresFindsEveryOneAndNoOther()
+    {
+        // 200,000 records: past the size from which the SHA-256 index is filled from several threads.
+        const int count = 200_000;
+        var snapshot = Numbered(count);
+        for (int n = 0; n < count + 1_000; n++)
+        {
+            var status = snapshot.Answer(DigestKind.Sha256, SHA256.HashData(BitConverter.GetBytes(n)), false, Now, TimeSpan.FromMinutes(5), out _);
+            var expected = n >= count ? CertStatus.Unknown : n % 3 == 0 ? CertStatus.Revoked : CertStatus.Valid;
+            if (status != expected) Assert.Fail($"certificate {n}: {status}, expected {expected}");
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 199_999)] // first share against the last
+    [InlineData(10, 20)] // within the first share
+    [InlineData(150_000, 150_001)] // neighbours within a later share
+    [InlineData(99_999, 100_000)] // either side of the halves' border
+    public void Build_ManyCertificatesWithADuplicateSha256_Throws(int original, int copy)
+    {
+        // Each share claims slots on its own thread: the duplicate must be found whichever claims first. Run a few
+        // times for the interleavings.
+        for (int i = 0; i < 4; i++)
+            Assert.Throws<ArgumentException>(() => Numbered(200_000, original, copy));
+    }
+
     /// <summary>An intermediate under a root whose CRL covers it: its own certificate's facts, the root's CRL and trust.</summary>
     private static CaFacts Under(CaFacts root, DateTimeOffset notAfter, RevocationFacts? revocation = null, CrlFacts? rootCrl = null) =>
         new(10, "CN=Intermediate", true, Crl: new CrlFacts("5", Now.AddHours(-1), Now.AddDays(7)),
