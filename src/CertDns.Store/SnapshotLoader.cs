@@ -16,7 +16,8 @@ public sealed class SnapshotLoader : StoreAggregate
 
     /// <summary>
     /// Reads everything the zone publishes into an immutable snapshot, inside one read transaction so that it
-    /// is consistent with the serial it carries. Per certificate it works out which current CRLs cover it
+    /// is consistent with the serial it carries (the long scans on a second connection whose transaction reads that
+    /// same commit: <see cref="PinnedReader"/>). Per certificate it works out which current CRLs cover it
     /// (RFC 5280 6.3.3: issuer, distribution point, certificate kind, reasons) and what they list for it.
     /// One scan of each table through SQLite's own API: no query per certificate, no object per row.
     /// </summary>
@@ -34,7 +35,9 @@ public sealed class SnapshotLoader : StoreAggregate
 
         // Revocations first, into the coverage's map by issuing CA (key, not name) and serial: matching them during the
         // certificate scan costs a hash per certificate instead of an index descent and a row fetch per revocation.
-        var handle = _db.Handle!;
+        // The long scans run on a connection of their own pinned to this transaction's commit, where the store gives one.
+        using var pinned = PinnedReader.Open(_db.Handle!, _store.Path);
+        var handle = pinned?.Db ?? _db.Handle!;
         SqliteColumns.Check(handle, raw.sqlite3_prepare_v2(handle, "SELECT scope_id, delta, ca_id, serial, reason, revoked_at FROM revocations;", out var statement));
         using (statement)
         {
@@ -369,6 +372,78 @@ public sealed class SnapshotLoader : StoreAggregate
     }
 
     /// <summary>Certificate rows copied out of SQLite, the columns side by side, on their way to the worker.</summary>
+    /// <summary>
+    /// A read-only connection whose read transaction is on the very commit another connection's open transaction
+    /// reads (sqlite3_snapshot_get and sqlite3_snapshot_open, WAL), for a load's long scans. Microsoft.Data.Sqlite opens
+    /// its connections serialized, so every sqlite3_step and sqlite3_column_* call takes and gives back the
+    /// connection's mutex: a fifth of the samples of a million-certificate load. This connection is opened without
+    /// it (one thread uses it, then it is closed). Null where the store cannot give one (not in WAL mode, an immutable
+    /// read of a read-only folder, the file not opened): the scans run on the load's own connection then, as before.
+    /// </summary>
+    internal sealed class PinnedReader : IDisposable
+    {
+        private PinnedReader(sqlite3 db) => Db = db;
+
+        /// <summary>The connection, inside its read transaction.</summary>
+        public sqlite3 Db { get; }
+
+        /// <param name="reading">A connection inside a transaction that has read the store already.</param>
+        /// <param name="path">The store's file.</param>
+        public static PinnedReader? Open(sqlite3 reading, string path)
+        {
+            // No snapshot of a WAL that no transaction has written to yet (SQLite documents it: a store just opened,
+            // checkpointed when last closed). The load's transaction then reads the main file alone, under WAL read
+            // lock 0, which keeps any checkpoint from writing into that file until it ends; so a connection that
+            // also finds no WAL frame inside its own read transaction reads the same, and one that finds any saw a
+            // commit come in between and is not used.
+            bool emptyWal = raw.sqlite3_snapshot_get(reading, "main", out var snapshot) != raw.SQLITE_OK;
+            if (emptyWal && !EmptyWal(reading))
+            {
+                snapshot?.Dispose();
+                return null;
+            }
+            using (snapshot)
+            {
+                sqlite3? db = null;
+                try
+                {
+                    db = StoreCertificateDirectory.OpenReadOnly(path, immutable: false);
+                    // One read first opens the file's WAL (a snapshot opens only there), then a deferred BEGIN reads
+                    // nothing: the snapshot opens the read transaction, on that commit.
+                    if (raw.sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1;") == raw.SQLITE_OK && raw.sqlite3_exec(db, "BEGIN;") == raw.SQLITE_OK
+                        && (emptyWal ? EmptyWal(db) : raw.sqlite3_snapshot_open(db, "main", snapshot) == raw.SQLITE_OK))
+                        return new PinnedReader(db);
+                }
+                catch (DirectoryUnavailableException)
+                {
+                }
+                db?.Dispose();
+                return null;
+            }
+        }
+
+        /// <summary>Whether <paramref name="db"/>, opening its read transaction now, finds a WAL mode store with no WAL frame.</summary>
+        private static bool EmptyWal(sqlite3 db)
+        {
+            if (raw.sqlite3_exec(db, "SELECT 1 FROM sqlite_schema LIMIT 1;") != raw.SQLITE_OK) return false;
+            bool wal = false;
+            if (raw.sqlite3_prepare_v2(db, "PRAGMA journal_mode;", out var mode) == raw.SQLITE_OK)
+            {
+                using (mode) wal = raw.sqlite3_step(mode) == raw.SQLITE_ROW && raw.sqlite3_column_text(mode, 0).utf8_to_string() == "wal";
+            }
+            if (!wal) return false;
+            int rc = raw.sqlite3_snapshot_get(db, "main", out var frames);
+            frames?.Dispose();
+            return rc != raw.SQLITE_OK;
+        }
+
+        public void Dispose()
+        {
+            raw.sqlite3_exec(Db, "ROLLBACK;");
+            Db.Dispose();
+        }
+    }
+
     private sealed class RowBatch
     {
         public const int Size = 4096;

@@ -237,7 +237,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         if (rc != raw.SQLITE_OK) throw new DirectoryUnavailableException($"{reader.Path}: {raw.sqlite3_errstr(rc).utf8_to_string()}");
     }
 
-    private static sqlite3 OpenReadOnly(string path, bool immutable)
+    /// <summary>A read-only connection without SQLite's per-call mutex: for one thread at a time.</summary>
+    /// <exception cref="DirectoryUnavailableException">The file cannot be opened.</exception>
+    internal static sqlite3 OpenReadOnly(string path, bool immutable)
     {
         int rc = raw.sqlite3_open_v2(immutable ? new Uri(System.IO.Path.GetFullPath(path)).AbsoluteUri + "?immutable=1" : path, out var db,
             raw.SQLITE_OPEN_READONLY | raw.SQLITE_OPEN_NOMUTEX | (immutable ? raw.SQLITE_OPEN_URI : 0), null);

@@ -25,6 +25,71 @@ public sealed class SnapshotLoadTests : IDisposable
             DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(100), null);
     }
 
+    private static long CountCertificates(SQLitePCL.sqlite3 db)
+    {
+        Assert.Equal(SQLitePCL.raw.SQLITE_OK, SQLitePCL.raw.sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM certificates;", out var statement));
+        using (statement)
+        {
+            Assert.Equal(SQLitePCL.raw.SQLITE_ROW, SQLitePCL.raw.sqlite3_step(statement));
+            return SQLitePCL.raw.sqlite3_column_int64(statement, 0);
+        }
+    }
+
+    [Fact]
+    public void PinnedReader_ReadsTheCommitTheLoadsTransactionReads_NotOneMadeSince()
+    {
+        // The load's long scans run on a connection of their own: it must read what the load's transaction reads, or a
+        // snapshot could pair one commit's certificates with another's CAs and CRLs.
+        using var store = _file.Open();
+        var (ca, _) = store.Cas.Add(Ca("First"), []);
+        store.Certificates.Add([Cert(ca, 1, [0x01])]);
+        using var other = _file.Open();
+        using var tx = store.Db.BeginTransaction(deferred: true);
+        using (var command = store.Db.CreateCommand())
+        {
+            command.CommandText = "SELECT COUNT(*) FROM certificates;";
+            Assert.Equal(1L, command.ExecuteScalar());
+        }
+        other.Certificates.Add([Cert(ca, 2, [0x02])]);
+
+        using var pinned = SnapshotLoader.PinnedReader.Open(store.Db.Handle!, store.Path);
+        Assert.NotNull(pinned);
+        Assert.Equal(1, CountCertificates(pinned.Db));
+        // A connection opened just now without the pin reads the later commit.
+        using var fresh = StoreCertificateDirectory.OpenReadOnly(store.Path, immutable: false);
+        Assert.Equal(2, CountCertificates(fresh));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PinnedReader_StoreWithAnEmptyWal_UsedOnlyWhileNoCommitCameInBetween(bool commitInBetween)
+    {
+        // A store just opened, checkpointed when it was last closed, has a WAL no transaction has written to: SQLite
+        // takes no snapshot of it. A second connection is then used only if it finds no WAL frame either.
+        long ca;
+        using (var setup = _file.Open())
+        {
+            ca = setup.Cas.Add(Ca("First"), []).Item1;
+            setup.Certificates.Add([Cert(ca, 1, [0x01])]);
+        }
+        using var store = _file.Open();
+        using var other = _file.Open();
+        using var tx = store.Db.BeginTransaction(deferred: true);
+        using (var command = store.Db.CreateCommand())
+        {
+            command.CommandText = "SELECT COUNT(*) FROM certificates;";
+            Assert.Equal(1L, command.ExecuteScalar());
+        }
+        Assert.NotEqual(SQLitePCL.raw.SQLITE_OK, SQLitePCL.raw.sqlite3_snapshot_get(store.Db.Handle!, "main", out var none));
+        none?.Dispose();
+        if (commitInBetween) other.Certificates.Add([Cert(ca, 2, [0x02])]);
+
+        using var pinned = SnapshotLoader.PinnedReader.Open(store.Db.Handle!, store.Path);
+        if (commitInBetween) Assert.Null(pinned);
+        else Assert.Equal(1, CountCertificates(Assert.IsType<SnapshotLoader.PinnedReader>(pinned).Db));
+    }
+
     [Fact]
     public void LoadSnapshot_RevocationsAndListings_MatchByIssuerAndSerialOnly()
     {
