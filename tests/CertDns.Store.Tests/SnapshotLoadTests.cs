@@ -91,6 +91,49 @@ public sealed class SnapshotLoadTests : IDisposable
     }
 
     [Fact]
+    public void Load_ScansOnAPinnedConnection_SameSnapshotAsOnTheLoadsOwn()
+    {
+        using var store = _file.Open();
+        var (first, _) = store.Cas.Add(Ca("First"), []);
+        var (second, _) = store.Cas.Add(Ca("Second"), []);
+        var certs = Enumerable.Range(0, 300).Select(n => Cert(n % 3 == 0 ? second : first, n, [(byte)(n % 200), (byte)(n / 200 + 1)])).ToList();
+        store.Certificates.Add(certs);
+        var now = DateTimeOffset.UtcNow;
+        store.Crls.Apply(new CrlRecord(first, "42", now.AddMinutes(-1), now.AddDays(1), new byte[32], "test.crl", null),
+            [.. certs.Where((c, n) => n % 5 == 1).Select(c => new RevocationRecord(c.Serial, now.AddDays(-2), n(c) % 2 == 0 ? RevocationReason.KeyCompromise : RevocationReason.CertificateHold))]);
+        store.Listings.Block(certs[7].Sha256, "3 abuse complaints", "test", "blocked");
+        int n(CertRecord c) => certs.IndexOf(c);
+
+        var before = SnapshotLoader.PinnedFrom;
+        StatusSnapshot own, pinned;
+        try
+        {
+            SnapshotLoader.PinnedFrom = int.MaxValue;
+            own = store.Snapshots.Load();
+            SnapshotLoader.PinnedFrom = 0;
+            pinned = store.Snapshots.Load();
+        }
+        finally
+        {
+            SnapshotLoader.PinnedFrom = before;
+        }
+
+        Assert.Equal(own.Serial, pinned.Serial);
+        Assert.Equal(own.Count, pinned.Count);
+        var statuses = new HashSet<CertStatus>();
+        foreach (var c in certs)
+        {
+            var a = own.Answer(DigestKind.Sha256, c.Sha256, false, now, TimeSpan.FromMinutes(5), out var ownTtl);
+            var b = pinned.Answer(DigestKind.Sha256, c.Sha256, false, now, TimeSpan.FromMinutes(5), out var pinnedTtl);
+            Assert.Equal(a, b);
+            Assert.Equal(ownTtl, pinnedTtl);
+            statuses.Add(a);
+        }
+        // The store holds valid, revoked, held, blocked and stale certificates: the comparison covers each.
+        Assert.Equal(5, statuses.Count);
+    }
+
+    [Fact]
     public void LoadSnapshot_RevocationsAndListings_MatchByIssuerAndSerialOnly()
     {
         using var store = _file.Open();
