@@ -225,11 +225,14 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     {
         // The loader's scratch goes back to the OS from here, so the caller can open its sockets first.
         ReleasePrevious();
-        using var timer = new PeriodicTimer(_interval, _time);
-        while (await WaitAsync(timer, token).ConfigureAwait(false))
+        using var timer = new PeriodicTimer(Interval, _time);
+        while (true)
         {
-            // A reload may have changed the interval: the next wait takes the new one.
+            // A reload may have changed the interval: the next wait takes the new one. Checked before each wait, the
+            // first included: a change that came between reading the interval and creating the timer would otherwise
+            // wait out the old interval once.
             if (timer.Period != Interval) timer.Period = Interval;
+            if (!await WaitAsync(timer, token).ConfigureAwait(false)) break;
             try
             {
                 Poll();

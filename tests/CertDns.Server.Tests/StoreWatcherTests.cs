@@ -209,6 +209,45 @@ public sealed class StoreWatcherTests : IDisposable
         Assert.NotEqual(first.Serial, holder.Current.Serial);
     }
 
+    /// <summary>A clock that runs an action as the first timer is created, before the timer reads its period.</summary>
+    private sealed class InterveningTime(TimeProvider inner) : TimeProvider
+    {
+        public Action? BeforeFirstTimer { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => inner.GetUtcNow();
+
+        public override long GetTimestamp() => inner.GetTimestamp();
+
+        public override long TimestampFrequency => inner.TimestampFrequency;
+
+        public override TimeZoneInfo LocalTimeZone => inner.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            var action = BeforeFirstTimer;
+            BeforeFirstTimer = null;
+            action?.Invoke();
+            return inner.CreateTimer(callback, state, dueTime, period);
+        }
+    }
+
+    [Fact]
+    public async Task Interval_ChangedAsThePollTimerIsCreated_TheFirstWaitUsesIt()
+    {
+        // A reload that changes the interval between the poll loop reading it and creating its timer (seen once in CI
+        // under load): the loop used to wait out the old interval (an hour here) before it looked again.
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        var time = new InterveningTime(_clock);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), time, _log.Enqueue);
+        time.BeforeFirstTimer = () => watcher.Interval = Interval;
+        var first = watcher.Start();
+        AddCertificate("polled.client.example", _clock.GetUtcNow().AddDays(30));
+
+        await PollUntil(() => holder.Current.Count == 1, "the interval changed as the timer was created was not taken");
+
+        Assert.NotEqual(first.Serial, holder.Current.Serial);
+    }
+
     /// <summary>The A record's address in the responder's answer to <paramref name="name"/>.</summary>
     private static byte[] AnswerA(DnsResponder responder, string name)
     {
