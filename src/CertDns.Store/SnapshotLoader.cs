@@ -373,7 +373,6 @@ public sealed class SnapshotLoader : StoreAggregate
         public bool Indirect { get; init; }
     }
 
-    /// <summary>Certificate rows copied out of SQLite, the columns side by side, on their way to the worker.</summary>
     /// <summary>Certificates from which a whole load scans on a <see cref="PinnedReader"/>; tests lower it.</summary>
     internal static int PinnedFrom { get; set; } = 250_000;
 
@@ -452,6 +451,7 @@ public sealed class SnapshotLoader : StoreAggregate
         }
     }
 
+    /// <summary>Certificate rows copied out of SQLite, the columns side by side, on their way to the worker.</summary>
     private sealed class RowBatch
     {
         public const int Size = 4096;
