@@ -89,6 +89,12 @@ namespace CertDns.Bench
         /// <summary>--compare BIN: another certdns (an older build) measured in the same runs, interleaved.</summary>
         public string? CompareWith { get; init; }
 
+        /// <summary>
+        /// --paced-qps R: after the flood, each server once more at R queries/s offered (dnsperf -Q), below every server's
+        /// capacity, for the latency of an answer when nothing queues (0: not).
+        /// </summary>
+        public int PacedQps { get; init; } = 50_000;
+
         public static Options? Parse(string[] args)
         {
             string? certdns = null;
@@ -104,6 +110,7 @@ namespace CertDns.Bench
             long buildN = 0;
             string? compare = null;
             bool prepareOnly = false;
+            int pacedQps = 50_000;
             for (int i = 0; i < args.Length; i++)
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -126,11 +133,12 @@ namespace CertDns.Bench
                     case "--crl-entries": crlEntries = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--build": buildN = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                     case "--compare": compare = Path.GetFullPath(Next()); break;
+                    case "--paced-qps": pacedQps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                     default: return null;
                 }
             }
-            if (certdns is null || n < 100 || seconds < 1 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
-            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec, Ingest = ingest, IngestCerts = ingestCerts, CrlEntries = crlEntries, BuildN = buildN, CompareWith = compare, PrepareOnly = prepareOnly };
+            if (certdns is null || n < 100 || seconds < 1 || pacedQps < 0 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
+            return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec, Ingest = ingest, IngestCerts = ingestCerts, CrlEntries = crlEntries, BuildN = buildN, CompareWith = compare, PrepareOnly = prepareOnly, PacedQps = pacedQps };
         }
     }
 
@@ -140,6 +148,17 @@ namespace CertDns.Bench
     {
         /// <summary>For a run that scraped /metrics: how many scrapes succeeded and failed during it.</summary>
         public (int Ok, int Failed)? Scrapes { get; init; }
+
+        /// <summary>The run at <see cref="Options.PacedQps"/> offered, when there was one.</summary>
+        public DnsPerf? Paced { get; init; }
+
+        /// <summary>
+        /// Queries inside the server on average, by Little's law (mean latency times answers a second). dnsperf keeps
+        /// -q of them outstanding; a server that drops holds fewer, because each lost query keeps its slot until -t
+        /// runs out, so its latency in a flood is shorter by that much (rbldnsd's default 208 KB receive buffer holds
+        /// about 90 queries).
+        /// </summary>
+        public double InFlight => Perf.MeanMs / 1000 * Perf.Qps;
     }
 
     internal static partial class Bench
@@ -178,7 +197,13 @@ namespace CertDns.Bench
                 var (rss, pss) = ProcStats.MemoryMb(process.Id);
                 (int, int)? scrapes = scraper is null ? null : (scraper.Counts.Ok - scrapesBefore!.Value.Ok, scraper.Counts.Failed - scrapesBefore.Value.Failed);
                 log($"{peer.Name}: {perf.Qps:F0} qps, {perf.Lost} lost, cpu {cpu:F1} s, rss {rss:F0} MB, pss {pss:F0} MB{(scrapes is var (ok, failed) ? $", /metrics scraped {ok} times ({failed} failed)" : "")}");
-                var results = new List<Result> { new(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, null) { Scrapes = scrapes } };
+                DnsPerf? paced = null;
+                if (options.PacedQps > 0)
+                {
+                    paced = RunDnsPerf(data.Queries, port, Math.Min(10, options.Seconds), options.Clients, "-Q", options.PacedQps.ToString(CultureInfo.InvariantCulture));
+                    log($"{peer.Name}: at {options.PacedQps:N0} qps offered: {paced.Qps:F0} answered, mean latency {paced.MeanMs:F3} ms, {paced.Lost} lost");
+                }
+                var results = new List<Result> { new(peer.Name, perf, perf.Completed == 0 ? double.NaN : cpu / perf.Completed * 100_000, rss, pss, firstAnswer, null) { Scrapes = scrapes, Paced = paced } };
                 if (peer.Name == "certdns")
                 {
                     // The SHA-1, MD5 and key forms only CertDns serves (the peers carry the split SHA-256 names). Each
@@ -290,16 +315,20 @@ namespace CertDns.Bench
         {
             // rbldnsd when it ran; else the first row (certdns for --servers certdns,certdns-metrics).
             var baseline = results.FirstOrDefault(r => r.Name == "rbldnsd") ?? results.FirstOrDefault();
-            string Ratio(double value, Func<Result, double> of) => baseline is null || of(baseline) == 0 || double.IsNaN(value) ? "" : $" ({value / of(baseline):F2}x)";
+            string Ratio(double value, Func<Result, double> of) => baseline is null || of(baseline) == 0 || double.IsNaN(of(baseline)) || double.IsNaN(value) ? "" : $" ({value / of(baseline):F2}x)";
             Console.WriteLine();
             Console.WriteLine($"N = {options.N:N0} certificates, {options.Seconds} s of dnsperf -c {options.Clients} -q 200 over UDP, queries 1/3 valid, 1/3 revoked, 1/3 unknown; ratios to {baseline?.Name ?? "-"}");
+            Console.WriteLine("In flight: mean latency x queries/s (Little's law). With 0 lost it is about -q, so the flood's latency is -q / queries/s; a server that drops holds fewer, each lost query keeping its dnsperf slot for -t 2 s.");
+            if (options.PacedQps > 0) Console.WriteLine($"At {options.PacedQps:N0} qps offered (dnsperf -Q, {Math.Min(10, options.Seconds)} s): the latency of an answer when nothing queues.");
             Console.WriteLine();
-            Console.WriteLine("| server | queries/s | CPU s per 100k answers | mean latency ms | max latency ms | lost | RSS MB after load | PSS MB | start to first answer s |");
-            Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+            string paced = options.PacedQps > 0 ? $" mean latency ms at {options.PacedQps:N0} qps offered |" : "";
+            Console.WriteLine($"| server | queries/s | CPU s per 100k answers | mean latency ms | max latency ms | lost | in flight |{paced} RSS MB after load | PSS MB | start to first answer s |");
+            Console.WriteLine($"|---|---|---|---|---|---|---|{(paced.Length > 0 ? "---|" : "")}---|---|---|");
             foreach (var r in results)
             {
                 Console.WriteLine($"| {r.Name} | {r.Perf.Qps:F0}{Ratio(r.Perf.Qps, x => x.Perf.Qps)} | {r.CpuPer100k:F2}{Ratio(r.CpuPer100k, x => x.CpuPer100k)} "
-                    + $"| {r.Perf.MeanMs:F3}{Ratio(r.Perf.MeanMs, x => x.Perf.MeanMs)} | {r.Perf.MaxMs:F1} | {r.Perf.Lost} "
+                    + $"| {r.Perf.MeanMs:F3}{Ratio(r.Perf.MeanMs, x => x.Perf.MeanMs)} | {r.Perf.MaxMs:F1} | {r.Perf.Lost} | {r.InFlight:F0} "
+                    + (paced.Length == 0 ? "" : r.Paced is { } p ? $"| {p.MeanMs:F3}{Ratio(p.MeanMs, x => x.Paced?.MeanMs ?? double.NaN)}{(p.Lost > 0 ? $", {p.Lost} lost" : "")} " : "| - ")
                     + $"| {r.RssMb:F0}{Ratio(r.RssMb, x => x.RssMb)} | {r.PssMb:F0}{Ratio(r.PssMb, x => x.PssMb)} | {(double.IsNaN(r.FirstAnswerSeconds) ? "-" : $"{r.FirstAnswerSeconds:F2}{Ratio(r.FirstAnswerSeconds, x => x.FirstAnswerSeconds)}")} |");
             }
             foreach (var r in results.Where(r => r.Reload is not null)) Console.WriteLine($"\n{r.Name} {r.Reload}");
