@@ -119,6 +119,130 @@ public sealed class IngestWalkTests : IDisposable
         Assert.Equal(Hex.Lower(first.Sha256), Hex.Lower(store.Certificates.Find(first.Sha256)!.Sha256));
     }
 
+    [Fact]
+    public void Add_MoreInputsThanVerifiedAheadWithTheLastForged_NothingStoredEveryOutcomeInInputOrder()
+    {
+        // Past what the verifiers may run ahead of the consumer (64 chunks of 64): the workers wait for it, and their
+        // results are dropped as it goes, before the forged last one is reached.
+        using var forger = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        const int Count = 4_200;
+        var inputs = Enumerable.Range(0, Count).Select(i => ($"c{i}", Leaf(i, i == Count - 1 ? forger : _caKey))).ToList();
+        // A bundle of two: its certificates are named by their position.
+        inputs.Insert(10, ("bundle", [.. Leaf(Count, _caKey), .. Leaf(Count + 1, _caKey)]));
+        using var store = _store.Open();
+        var before = store.Certificates.Count();
+        uint serial = store.Serial;
+
+        var result = new CertificateRegistry(store).Add(inputs);
+
+        Assert.False(result.Stored);
+        Assert.Equal(0, result.Added);
+        Assert.Equal(Count + 2, result.Outcomes.Count);
+        Assert.Equal(["c9", "bundle#1", "bundle#2", "c10"], result.Outcomes.Skip(9).Take(4).Select(o => o.Source));
+        Assert.Equal([$"c{Count - 1}"], result.Outcomes.Where(o => o.Refusal is not null).Select(o => o.Source));
+        Assert.Equal(before, store.Certificates.Count());
+        Assert.Equal(serial, store.Serial);
+    }
+
+    [Fact]
+    public void Add_FromAReader_InputsReadAsVerifiedNotAllUpFront()
+    {
+        const int Count = 12_000, Window = 64 * 64;
+        var leaf = Leaf(0, _caKey);
+        int furthest = -1;
+        using var pastTheWindow = new ManualResetEventSlim();
+        var readAheadWhenReported = new List<int>();
+        using var store = _store.Open();
+
+        var result = new CertificateRegistry(store).Add(
+            Enumerable.Range(0, Count).Select(i => $"c{i}").ToList(),
+            i =>
+            {
+                int seen;
+                while ((seen = Volatile.Read(ref furthest)) < i && Interlocked.CompareExchange(ref furthest, i, seen) != seen) { }
+                if (i >= 2 * Window) pastTheWindow.Set();
+                return leaf;
+            },
+            (done, total) =>
+            {
+                // The consumer held at its first report: the readers go as far as they may. Only a reader with no
+                // bound gets past twice the window, so the wait runs out, bounded, when all is well.
+                if (readAheadWhenReported.Count == 0) pastTheWindow.Wait(TimeSpan.FromSeconds(2));
+                readAheadWhenReported.Add(Volatile.Read(ref furthest) - done);
+            });
+
+        Assert.True(result.Stored);
+        Assert.Equal(1, result.Added);
+        Assert.Equal(Count, result.Outcomes.Count);
+        Assert.Equal(Count / 64, readAheadWhenReported.Count);
+        // Never more read than the window past what was consumed: not the whole input first.
+        Assert.True(readAheadWhenReported.Max() < Window, $"read {readAheadWhenReported.Max()} inputs ahead");
+    }
+
+    [Fact]
+    public void Add_ReaderFailsOnTwoInputsAndPassesSomeOver_FirstFailureInInputOrderThrownNothingStored()
+    {
+        const int Count = 3_000;
+        var leaves = Enumerable.Range(0, Count).Select(i => Leaf(i, _caKey)).ToArray();
+        using var store = _store.Open();
+        var before = store.Certificates.Count();
+
+        // Input 2,500 fails first in time (the read of input 1,000 waits for it), input 1,000 first in input order.
+        using var laterFailed = new ManualResetEventSlim();
+        var e = Assert.Throws<BadInputException>(() => new CertificateRegistry(store).Add(
+            Enumerable.Range(0, Count).Select(i => $"c{i}").ToList(),
+            i =>
+            {
+                if (i == 2_500)
+                {
+                    laterFailed.Set();
+                    throw new IOException("c2500: disk on fire");
+                }
+                if (i == 1_000)
+                {
+                    laterFailed.Wait(TimeSpan.FromSeconds(30));
+                    throw new BadInputException("c1000", "permission denied");
+                }
+                return i % 7 == 0 ? null : leaves[i];
+            }));
+
+        Assert.Equal("c1000", e.Input);
+        Assert.Equal(before, store.Certificates.Count());
+
+        // Without the failures, every seventh input is passed over, named, with no outcome.
+        var result = new CertificateRegistry(store).Add(Enumerable.Range(0, Count).Select(i => $"c{i}").ToList(), i => i % 7 == 0 ? null : leaves[i]);
+        Assert.True(result.Stored);
+        Assert.Equal(Enumerable.Range(0, Count).Where(i => i % 7 == 0).Select(i => $"c{i}"), result.Skipped);
+        Assert.Equal(Enumerable.Range(0, Count).Where(i => i % 7 != 0).Select(i => $"c{i}"), result.Outcomes.Select(o => o.Source));
+        Assert.Equal(result.Outcomes.Count, result.Added);
+    }
+
+    [Fact]
+    public void Add_WhileVerifying_TheStoreTakesAnotherWriter()
+    {
+        // A CRL ingested (another process's connection) while certs add is verifying: the write lock is only the
+        // insert's, so it goes through at once rather than waiting out the busy timeout behind the whole verification.
+        const int Count = 2_000;
+        var leaves = Enumerable.Range(0, Count).Select(i => Leaf(i, _caKey)).ToArray();
+        using var store = _store.Open();
+        int entries = -1;
+
+        var result = new CertificateRegistry(store).Add(Enumerable.Range(0, Count).Select(i => $"c{i}").ToList(), i =>
+        {
+            if (i == Count / 2)
+            {
+                using var other = _store.Open();
+                entries = new CrlIngestor(other).Ingest("crl-2", Crl(2, 10, _caKey)).Entries;
+            }
+            return leaves[i];
+        });
+
+        Assert.Equal(10, entries);
+        Assert.True(result.Stored);
+        Assert.Equal(Count, result.Added);
+        Assert.Equal(Count, store.Certificates.Count());
+    }
+
     private BadInputException Refused(byte[] crl)
     {
         var before = _store.Bytes();
