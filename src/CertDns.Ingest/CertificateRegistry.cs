@@ -244,14 +244,15 @@ public sealed class CertificateRegistry(CertStore store)
     }
 
     /// <summary>
-    /// The registered CAs by subject name (DER, as <see cref="CaStore.FindBySubject"/> matches, in id order), read from
-    /// the store once before the verifying threads start; each CA certificate is parsed the first time a certificate
-    /// names it, under a lock, and shared read-only after.
+    /// The registered CAs by subject name (DER, as <see cref="CaStore.FindBySubject"/> matches, in id order: the order
+    /// of <see cref="CaStore.List"/>, which grouping keeps), read from the store once before the verifying threads
+    /// start; each CA certificate is parsed the first time a certificate names it, under a lock, and shared read-only
+    /// after.
     /// </summary>
     private sealed class Issuers(IReadOnlyList<CaRow> cas)
     {
         private readonly Dictionary<byte[], List<CaRow>> _bySubject = cas.GroupBy(ca => ca.SubjectDer, DigestComparer.Instance)
-            .ToDictionary(g => g.Key, g => g.OrderBy(ca => ca.Id).ToList(), DigestComparer.Instance);
+            .ToDictionary(g => g.Key, g => g.ToList(), DigestComparer.Instance);
         private readonly Dictionary<byte[], IReadOnlyList<(CaRow Row, ParsedCertificate Cert)>> _parsed = new(DigestComparer.Instance);
         private readonly Lock _gate = new();
 
