@@ -87,9 +87,75 @@ internal sealed class CrlWebServer : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: it stops the listener too, and a Stop() before it would make Close bind the port once more.
         _listener.Close();
         try { _loop.Wait(2000); } catch (AggregateException) { }
+    }
+}
+
+/// <summary>
+/// The web server's own teardown. On Linux HttpListener is managed: Stop() releases the port, and a Close() after it
+/// removes the listener a second time, which binds the port again. A CI run failed in Dispose with "Address already in
+/// use" when another socket took the port in that gap.
+/// </summary>
+public sealed class CrlWebServerTests
+{
+    [Fact]
+    public void Dispose_PortTakenTheMomentItIsFree_DoesNotThrowAndDoesNotTakeItBack()
+    {
+        for (int round = 0; round < 40; round++)
+        {
+            var web = new CrlWebServer();
+            using var squatter = new PortSquatter(web.Port);
+            web.Dispose();
+            Assert.True(squatter.Wait(), $"round {round}: the port was never free after Dispose");
+        }
+    }
+
+    /// <summary>Binds and listens on a port in a tight loop until it can, then holds it.</summary>
+    private sealed class PortSquatter : IDisposable
+    {
+        private readonly Thread _thread;
+        private readonly ManualResetEventSlim _held = new();
+        private volatile bool _stop;
+        private System.Net.Sockets.Socket? _socket;
+
+        public PortSquatter(int port)
+        {
+            _thread = new Thread(() =>
+            {
+                var endpoint = new IPEndPoint(IPAddress.Loopback, port);
+                while (!_stop)
+                {
+                    var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork,
+                        System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                    try
+                    {
+                        socket.Bind(endpoint);
+                        socket.Listen();
+                        _socket = socket;
+                        _held.Set();
+                        return;
+                    }
+                    catch (System.Net.Sockets.SocketException)
+                    {
+                        socket.Dispose();
+                    }
+                }
+            }) { IsBackground = true };
+            _thread.Start();
+        }
+
+        /// <summary>True once the squatter holds the port (it must be free after the server's Dispose).</summary>
+        public bool Wait() => _held.Wait(TimeSpan.FromSeconds(10));
+
+        public void Dispose()
+        {
+            _stop = true;
+            _thread.Join();
+            _socket?.Dispose();
+            _held.Dispose();
+        }
     }
 }
 
