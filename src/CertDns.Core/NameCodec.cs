@@ -74,6 +74,12 @@ public static class NameCodec
             }
         }
 
+        if (TryDecodeHex(labels, starts[..end], digest, out int octets))
+        {
+            var digestKind = octets switch { 32 => DigestKind.Sha256, 28 => DigestKind.Sha256Prefix, 20 => DigestKind.Sha1, _ => DigestKind.Md5 };
+            return new DecodedName(NameKind.Fingerprint, view, isKey, digestKind, octets, UnknownIsNoData: octets < 32);
+        }
+
         int joined = 0;
         bool hex = true, base32 = true;
         for (int i = 0; i < end; i++)
@@ -131,6 +137,32 @@ public static class NameCodec
             if (joined < 64) return new DecodedName(NameKind.EmptyNonTerminal, view, isKey);
         }
         return new DecodedName(NameKind.NonExistent, view, isKey);
+    }
+
+    /// <summary>
+    /// The names asked most, a whole digest in hex in labels of even length (the split SHA-256 form is two of 32):
+    /// each label checked and decoded in one vectorised pass. False for anything else (a label of odd length, another
+    /// length in all, a character that is not hex), which the character loops of <see cref="Decode"/> then read: a
+    /// profile of serve at 100k put a fifth of its CPU in those loops, one branch per character each.
+    /// </summary>
+    private static bool TryDecodeHex(ReadOnlySpan<byte> labels, ReadOnlySpan<byte> starts, Span<byte> digest, out int octets)
+    {
+        octets = 0;
+        int joined = 0;
+        foreach (var start in starts)
+        {
+            if ((labels[start] & 1) != 0) return false;
+            joined += labels[start];
+        }
+        // 52 is not here: a 52-character label may be base32 as well, which the loops decide.
+        if (joined is not (64 or 56 or 40 or 32)) return false;
+        foreach (var start in starts)
+        {
+            if (Convert.FromHexString(Label(labels, start), digest[octets..], out _, out int written) != System.Buffers.OperationStatus.Done)
+                return false;
+            octets += written;
+        }
+        return true;
     }
 
     private static ReadOnlySpan<byte> Label(ReadOnlySpan<byte> labels, int start) => labels.Slice(start + 1, labels[start]);

@@ -36,6 +36,35 @@ public class QueryNameTests
         Assert.False(q.IsKey);
     }
 
+    /// <summary>
+    /// Every split of each digest into two labels, even and odd, in both cases: the same digest as the whole hex. Even
+    /// splits take the vectorised decoder, odd ones the character loops; a character that is not hex (nor base32) at
+    /// any place makes the name one that cannot exist, from either path.
+    /// </summary>
+    [Theory]
+    [InlineData(Sha256, DigestKind.Sha256)]
+    [InlineData(Sha1, DigestKind.Sha1)]
+    [InlineData(Md5, DigestKind.Md5)]
+    public void Parse_EverySplitInTwoLabels_DecodesTheDigest_ANonHexCharacterAnywhereIsNonExistent(string hex, DigestKind kind)
+    {
+        foreach (var text in new[] { hex, hex.ToUpperInvariant() })
+        {
+            for (int split = 1; split < text.Length; split++)
+            {
+                if (split > QueryName.MaxLabelLength || text.Length - split > QueryName.MaxLabelLength) continue;
+                var q = QueryName.Parse($"{text[..split]}.{text[split..]}");
+                Assert.True(q.Kind == NameKind.Fingerprint && q.Digest == kind, $"split at {split}: {q.Kind} {q.Digest}");
+                Assert.Equal(hex, Convert.ToHexStringLower(q.Value!));
+
+                for (int bad = 0; bad < text.Length; bad += 7)
+                {
+                    var spoiled = text[..bad] + "-" + text[(bad + 1)..];
+                    Assert.Equal(NameKind.NonExistent, QueryName.Parse($"{spoiled[..split]}.{spoiled[split..]}").Kind);
+                }
+            }
+        }
+    }
+
     [Fact]
     public void Parse_Base32Label_DecodesSha256()
     {
