@@ -19,7 +19,7 @@ internal static class Peers
     /// certdns serve on a copy of the store; with <paramref name="metrics"/> ("certdns-metrics") also the monitoring
     /// listener (on a port the kernel picks; the log says which), so the cost of metrics shows beside the plain row.
     /// </summary>
-    public static Peer CertDns(string certdns, int? udpThreads, bool metrics = false) => new(metrics ? "certdns-metrics" : "certdns", (data, dir, port) =>
+    public static Peer CertDns(string certdns, int? udpThreads, bool metrics = false, string? name = null) => new(name ?? (metrics ? "certdns-metrics" : "certdns"), (data, dir, port) =>
     {
         File.Copy(data.Store, CertDnsStore(dir), overwrite: true);
         var psi = Command(certdns);

@@ -7,7 +7,7 @@ using CertDns.Bench;
 var options = Options.Parse(args);
 if (options is null)
 {
-    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,rbldnsd,nsd,knot] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec] [--prepare-only] [--ingest [--ingest-certs 100000] [--crl-entries 1000000] [--build N] [--compare OTHER-CERTDNS]]");
+    Console.Error.WriteLine("usage: certdns-bench --certdns BIN/certdns (or BIN/certdns.dll) [--n 1000000] [--seconds 20] [--clients 8] [--work DIR] [--servers certdns,certdns-metrics,certdns-compared,rbldnsd,nsd,knot] [--compare OTHER-CERTDNS] [--no-reload] [--port 25300] [--udp-threads N] [--rrl] [--dnssec] [--prepare-only] [--ingest [--ingest-certs 100000] [--crl-entries 1000000] [--build N]]");
     return 1;
 }
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -34,6 +34,8 @@ var peers = new Dictionary<string, Peer>
     ["nsd"] = Peers.Nsd,
     ["knot"] = Peers.Knot,
 };
+// --compare: an older certdns served the same way, right after the measured one (its split-name row only).
+if (options.CompareWith is { } compared) peers["certdns-compared"] = Peers.CertDns(compared, options.UdpThreads, name: "certdns-compared");
 
 Log($"load: {Environment.ProcessorCount} cores, loadavg {File.ReadAllText("/proc/loadavg").Trim()}");
 if (options.Dnssec)
@@ -53,7 +55,9 @@ if (options.Rrl)
 }
 var results = new List<Result>();
 int port = options.Port;
-foreach (var name in options.Servers)
+var order = options.CompareWith is null || options.Servers.Contains("certdns-compared") ? options.Servers
+    : [.. options.Servers.SelectMany(s => s == "certdns" ? new[] { s, "certdns-compared" } : [s])];
+foreach (var name in order)
 {
     results.AddRange(Bench.Run(peers[name], data, port++, options, Log));
 }
@@ -86,7 +90,10 @@ namespace CertDns.Bench
         /// <summary>--prepare-only: with --ingest, write the certificates and the CRL, measure nothing.</summary>
         public bool PrepareOnly { get; init; }
 
-        /// <summary>--compare BIN: another certdns (an older build) measured in the same runs, interleaved.</summary>
+        /// <summary>
+        /// --compare BIN: another certdns (an older build) measured in the same runs: interleaved in --ingest; served
+        /// right after certdns otherwise (the "certdns-compared" row, split names only).
+        /// </summary>
         public string? CompareWith { get; init; }
 
         /// <summary>
@@ -137,7 +144,8 @@ namespace CertDns.Bench
                     default: return null;
                 }
             }
-            if (certdns is null || n < 100 || seconds < 1 || pacedQps < 0 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "rbldnsd" or "nsd" or "knot"))) return null;
+            if (certdns is null || n < 100 || seconds < 1 || pacedQps < 0 || servers.Any(s => s is not ("certdns" or "certdns-metrics" or "certdns-compared" or "rbldnsd" or "nsd" or "knot"))
+                || (compare is null && servers.Contains("certdns-compared"))) return null;
             return new Options(Path.GetFullPath(certdns), n, seconds, clients, Path.GetFullPath(work), servers, reload, port, udpThreads) { Rrl = rrl, Dnssec = dnssec, Ingest = ingest, IngestCerts = ingestCerts, CrlEntries = crlEntries, BuildN = buildN, CompareWith = compare, PrepareOnly = prepareOnly, PacedQps = pacedQps };
         }
     }
