@@ -45,7 +45,7 @@ public sealed class SnapshotLoader : StoreAggregate
         {
             int rc;
             var row = SqliteColumns.Of(statement);
-            while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+            while ((rc = row.Step()) == raw.SQLITE_ROW)
                 coverage.AddEntry(row.Int64(0), row.Int64(1) != 0, row.Int64(2), row.Blob(3), (RevocationReason)row.Int64(4), row.Int64(5));
             SqliteColumns.Check(handle, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
         }
@@ -107,7 +107,7 @@ public sealed class SnapshotLoader : StoreAggregate
                 int rc;
                 var row = SqliteColumns.Of(statement);
                 var batch = empty.Take(stop.Token).Reset();
-                while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
+                while ((rc = row.Step()) == raw.SQLITE_ROW)
                 {
                     batch.Read(row, readKind, readPoints, readSerial);
                     if (batch.Count < RowBatch.Size) continue;
