@@ -125,11 +125,10 @@ internal sealed class ServeService(ServeSettings settings, ILoggerFactory logs) 
             // clock's time, at every poll; a new phase signs from the next query and goes to secondaries under a new serial.
             var store = _watcher;
             var keyLog = new LogThrottle(m => _log.LogWarning("{Message}", m), clock, TimeSpan.FromMinutes(1));
+            // The keys go into service with the new serial, after its write to the store (which may wait on an ingest):
+            // the new DNSKEY RRset is zone content, never served under the serial served before.
             var keys = new CertDns.Dns.Dnssec.KeySetWatcher(keysPath, signing.Keys, clock, (next, why) =>
-            {
-                responder.UseKeys(next);
-                _log.LogInformation("{Message}", store.AdvanceSerial(why));
-            }, keyLog.Write);
+                _log.LogInformation("{Message}", store.AdvanceSerial(why, () => responder.UseKeys(next))), keyLog.Write);
             var period = settings.Poll;
             _keyCheck = clock.CreateTimer(_ =>
             {

@@ -290,7 +290,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
         lock (_gate) Poll(force: false, log: true);
     }
 
-    private string? Poll(bool force, bool log)
+    private string? Poll(bool force, bool log, Action? beforePublish = null)
     {
         StatusSnapshot next;
         string line;
@@ -320,6 +320,7 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             // reload (SIGHUP) of the very store already served keeps the served serial: nothing published changed.
             if (!Newer(next.Serial, served)) next = sameAsLoaded ? next.WithSerial(served) : Above(next, served);
             Journalled(_holder.Current, next, now, changed?.Changed);
+            beforePublish?.Invoke();
             _holder.Publish(next);
             // Lookups of the other forms hold a read transaction for a moment: from now on they read what this snapshot read.
             _directory.ReleaseReads();
@@ -372,10 +373,34 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     /// snapshot alone moves, as for a restored read-only store. Never backwards (RFC 1982). The new snapshot is NOTIFYed.
     /// </summary>
     /// <param name="why">What changed, for the log line returned.</param>
+    /// <param name="alongside">
+    /// Puts into service what changed outside the snapshot (the responder's DNSSEC keys), run right before the new serial
+    /// is published: after the store's write, which may wait seconds on another writer, so no answer carries the new
+    /// content under the serial served before. Run even when the advance fails: what changed is never dropped.
+    /// </param>
     /// <returns>One line saying the serial moved.</returns>
-    public string AdvanceSerial(string why)
+    public string AdvanceSerial(string why, Action? alongside = null)
     {
         lock (_gate)
+        {
+            bool applied = alongside is null;
+            void Alongside()
+            {
+                if (applied) return;
+                applied = true;
+                alongside!();
+            }
+            try
+            {
+                return Advance(why, Alongside);
+            }
+            finally
+            {
+                Alongside();
+            }
+        }
+
+        string Advance(string why, Action alongside)
         {
             var current = _holder.Current;
             (uint Serial, ulong? Commit)? advanced = null;
@@ -387,29 +412,30 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             {
                 // A store this server cannot write: the snapshot alone goes above what was served.
                 var moved = current.WithSerial(current.Serial + 1);
-                Publish(moved);
+                Publish(moved, alongside);
                 return $"serial {moved.Serial} (the store is not writable, so it stays at {_loadedFrom}): {why}";
             }
             if (advanced is not { } serial)
             {
                 // Another write came first: the new data goes out under its own, newer serial. The zone changed too, which
                 // no journal step holds: the journal starts afresh there.
-                var line = Poll(force: true, log: false) ?? "";
+                var line = Poll(force: true, log: false, alongside) ?? "";
                 Journal?.Reset(_holder.Current.Serial, _publishedAt, ServedCommit(_holder.Current.Serial));
                 return line + $" ({why})";
             }
             (_loadedFrom, _loadedCommit) = serial;
             var next = current.WithSerial(serial.Serial);
-            Publish(next);
+            Publish(next, alongside);
             return $"serial {next.Serial}: {why}";
         }
 
-        void Publish(StatusSnapshot moved)
+        void Publish(StatusSnapshot moved, Action alongside)
         {
             // What changed is the zone itself, not a certificate's records: no step of the journal, which starts afresh.
             var now = _time.GetUtcNow();
             Journal?.Reset(moved.Serial, now, ServedCommit(moved.Serial));
             _publishedAt = now;
+            alongside();
             _holder.Publish(moved);
             RememberServed(moved.Serial);
             _published?.Invoke(moved);

@@ -74,6 +74,47 @@ public sealed class DnssecRolloverCliTests : IDisposable
         Assert.Equal(2, Dnssec("ds").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
     }
 
+    [PeerFact(Peer.Dig)]
+    public async Task Rollover_WhileAnIngestHoldsTheStore_TheNewKeysComeOnlyWithTheNewSerial()
+    {
+        using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
+        uint before = await Serial(certdns.Port);
+
+        // An ingest holds the store's write lock: the server cannot write the new serial yet. Whatever it answers in
+        // the meantime, the new DNSKEY RRset is zone content, so it may never be served under the serial served before.
+        using (var ingest = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("certdns.db")};Pooling=False"))
+        {
+            ingest.Open();
+            using (var begin = ingest.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE;";
+                begin.ExecuteNonQuery();
+            }
+            Assert.Equal(0, Dnssec("rollover").ExitCode);
+            // Three of the server's key checks (one a second): the window in which the old order served both keys.
+            for (var until = DateTime.UtcNow.AddSeconds(3); DateTime.UtcNow < until;)
+            {
+                var dnskey = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec");
+                if (dnskey.Answer.Count(a => a[3] == "DNSKEY") < 2) continue;
+                uint now = await Serial(certdns.Port);
+                Assert.True(now > before, $"two DNSKEYs served, and after them serial {now}, the one served before the rollover");
+            }
+            using var rollback = ingest.CreateCommand();
+            rollback.CommandText = "ROLLBACK;";
+            rollback.ExecuteNonQuery();
+        }
+
+        // The lock gone, the keys and the serial come out together.
+        DigResult keys = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec");
+        for (var until = DateTime.UtcNow.AddSeconds(20); keys.Answer.Count(a => a[3] == "DNSKEY") < 2 && DateTime.UtcNow < until;)
+            keys = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec");
+        Assert.True(keys.Answer.Count(a => a[3] == "DNSKEY") == 2, keys.Output);
+        Assert.True(await Serial(certdns.Port) > before);
+    }
+
+    private static async Task<uint> Serial(int port) =>
+        uint.Parse((await Dig.RunAsync(port, "status.example", "SOA", "+norec")).SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
+
     [Fact]
     public void BadInput_IsOneLine_Exit1_AndTheFileUnchanged()
     {

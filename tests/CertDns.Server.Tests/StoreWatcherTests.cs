@@ -193,6 +193,26 @@ public sealed class StoreWatcherTests : IDisposable
         Assert.Equal(StoreSerial(StorePath), holder.Current.Serial);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AdvanceSerial_WithWhatChangedBeside_ItGoesIntoServiceOnce_AfterTheStoreWrite_BeforeTheNewSerial(bool raced)
+    {
+        var holder = new SnapshotHolder(StatusSnapshot.Empty);
+        using var watcher = new StoreWatcher(StorePath, holder, TimeSpan.FromHours(1), _clock, _log.Enqueue);
+        var first = watcher.Start();
+        if (raced) AddCertificate("raced.client.example", _clock.GetUtcNow().AddDays(30));
+        var seen = new List<(uint Store, uint Served)>();
+
+        // The DNSSEC keys' case: the store's write may wait on an ingest; the keys must not be served before it ends.
+        watcher.AdvanceSerial("DNSKEY: a rollover phase came", () => seen.Add((StoreSerial(StorePath), holder.Current.Serial)));
+
+        var (store, served) = Assert.Single(seen);
+        Assert.True(StoreWatcher.Newer(store, first.Serial), $"run before the store's serial moved ({store})");
+        Assert.Equal(first.Serial, served);
+        Assert.Equal(store, holder.Current.Serial);
+    }
+
     [Fact]
     public async Task Interval_ChangedWhileRunning_TheNextPollsUseIt()
     {
