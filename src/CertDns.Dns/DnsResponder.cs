@@ -118,6 +118,9 @@ public sealed class DnsResponder
     /// <summary>The zone model every record of the apex comes from (the one in use now).</summary>
     public Zone Zone => _identity.Zone;
 
+    /// <summary>The clock answers are evaluated by (a certificate's validity, a CRL's nextUpdate, signature windows).</summary>
+    public TimeProvider Time => _time;
+
     /// <summary>The zone this responder serves (as in use now).</summary>
     public ZoneOptions Options => _identity.Options;
 
@@ -184,12 +187,20 @@ public sealed class DnsResponder
     /// <param name="transfer">The transfer to send (the return value is then 0), or null for an ordinary answer.</param>
     /// <returns>The response length, or 0 when nothing is to be sent (not to be answered, or rate-limited).</returns>
     public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed,
-        ReadOnlySpan<byte> clientAddress, RateLimiter? limiter, out TransferMessages? transfer)
+        ReadOnlySpan<byte> clientAddress, RateLimiter? limiter, out TransferMessages? transfer) =>
+        Respond(query, response, maxResponseSize, tcp, transferAllowed, clientAddress, limiter, _time.GetUtcNow(), out transfer);
+
+    /// <summary>
+    /// As the overload without <paramref name="at"/>, answered as of <paramref name="at"/>, a reading of <see cref="Time"/>:
+    /// the UDP loop reads the clock once for the queries one receive brought (they all arrived before it), not once each.
+    /// </summary>
+    public int Respond(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed,
+        ReadOnlySpan<byte> clientAddress, RateLimiter? limiter, DateTimeOffset at, out TransferMessages? transfer)
     {
         CertStatus status = CertStatus.Unknown;
         ZoneView view = ZoneView.Combined;
         var cookie = CookieOutcome.None;
-        int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, clientAddress, out transfer, ref status, ref view, ref cookie);
+        int length = RespondCore(query, response, maxResponseSize, tcp, transferAllowed, clientAddress, at, out transfer, ref status, ref view, ref cookie);
         if (transfer is not null) Counters.Transfer(transfer.Kind);
         else if (length > 0) Counters.Query(tcp, response[3] & 0x0F, status, view);
         if (cookie != CookieOutcome.None) Counters.Cookie(cookie);
@@ -259,7 +270,7 @@ public sealed class DnsResponder
     public QueryCounters Counters { get; } = new();
 
     private int RespondCore(ReadOnlySpan<byte> query, Span<byte> response, int maxResponseSize, bool tcp, bool transferAllowed, ReadOnlySpan<byte> clientAddress,
-        out TransferMessages? transfer, ref CertStatus answered, ref ZoneView answeredView, ref CookieOutcome cookie)
+        DateTimeOffset at, out TransferMessages? transfer, ref CertStatus answered, ref ZoneView answeredView, ref CookieOutcome cookie)
     {
         transfer = null;
         var z = _identity;
@@ -305,7 +316,7 @@ public sealed class DnsResponder
             if (transferAllowed && tcp && (q.QType == RecordType.Axfr || q.IxfrSerial is not null)
                 && q.LabelCount == z.ApexLabels.Length && EndsWithApex(z, ref q, 0))
             {
-                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, z.Zone, _time.GetUtcNow(),
+                transfer = ZoneTransfer.Start(q.Id, q.Question, _snapshots.Current, z.Zone, at,
                     q.QType == RecordType.Ixfr ? q.IxfrSerial : null, Journal, TransferSigner);
                 return 0;
             }
@@ -323,7 +334,7 @@ public sealed class DnsResponder
 
         try
         {
-            return Answer(z, ref q, buffer, below, ref answered, ref answeredView);
+            return Answer(z, ref q, buffer, below, at, ref answered, ref answeredView);
         }
         catch (DirectoryUnavailableException)
         {
@@ -344,7 +355,7 @@ public sealed class DnsResponder
         return pos + 3 <= query.Length && BinaryPrimitives.ReadUInt16BigEndian(query[(pos + 1)..]) == RecordType.Ixfr;
     }
 
-    private int Answer(Identity z, ref DnsQuery q, Span<byte> buffer, int below, ref CertStatus answered, ref ZoneView answeredView)
+    private int Answer(Identity z, ref DnsQuery q, Span<byte> buffer, int below, DateTimeOffset now, ref CertStatus answered, ref ZoneView answeredView)
     {
         var snapshot = _snapshots.Current;
         // Owners point back into the question: the whole name at offset 12, the apex at its own label.
@@ -361,7 +372,7 @@ public sealed class DnsResponder
         // below gets its RRSIGs right after it, from the signer's cache. nsecTypes is the NSEC bitmap of what exists
         // at the name, for a denial.
         var signer = q.DnssecOk ? z.Signer : null;
-        var (window, intoStep) = signer is null ? default : OnlineSigner.WindowAt(_time.GetUtcNow());
+        var (window, intoStep) = signer is null ? default : OnlineSigner.WindowAt(now);
         Span<byte> keyBuffer = signer is null ? default : stackalloc byte[RrsetKey.MaxLength];
         ReadOnlySpan<byte> nsecTypes = NsecBitmaps.Empty;
 
@@ -433,7 +444,6 @@ public sealed class DnsResponder
             Span<byte> digest = stackalloc byte[NameCodec.MaxDigestLength];
             var name = NameCodec.Decode(q.Message[DnsQuery.HeaderLength..q.LabelStart(below)], digest);
             digest = digest[..name.DigestLength];
-            var now = _time.GetUtcNow();
             answeredView = name.View;
             CertStatus status = CertStatus.Unknown;
             Verdict? verdict = null;

@@ -74,7 +74,12 @@ internal static class Tsig
     /// Finds and checks the TSIG of <paramref name="message"/>: null when there is none (or the message is too broken
     /// to tell: the responder then says FORMERR). Allocates nothing for a message without a TSIG.
     /// </summary>
-    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, long now)
+    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, TimeProvider clock) => Check(message, keys, clock, 0);
+
+    /// <summary>As the overload with a clock, checked against <paramref name="now"/> (Unix seconds).</summary>
+    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, long now) => Check(message, keys, null, now);
+
+    private static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, TimeProvider? clock, long now)
     {
         if (message.Length < DnsQuery.HeaderLength) return null;
         int arCount = BinaryPrimitives.ReadUInt16BigEndian(message[10..]);
@@ -132,6 +137,8 @@ internal static class Tsig
         Span<byte> expected = stackalloc byte[64];
         int written = Compute(key, [], message[..tsigAt], (ushort)(arCount - 1), originalId, timersOnly: false, time, fudge, error, other, expected);
         if (!CryptographicOperations.FixedTimeEquals(expected[..written], mac)) return Result(TsigStatus.BadSig, null);
+        // The clock is read only here, for a signed request: most queries carry no TSIG, and a reading costs.
+        if (clock is not null) now = clock.GetUtcNow().ToUnixTimeSeconds();
         if (Math.Abs(now - (long)time) > fudge) return Result(TsigStatus.BadTime, key);
         return Result(TsigStatus.Valid, key);
     }
