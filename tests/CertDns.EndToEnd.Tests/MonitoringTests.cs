@@ -32,12 +32,7 @@ public sealed partial class MonitoringTests : IDisposable
         var at = MetricsOn().Match(server.Output);
         Assert.True(at.Success, server.Output);
         // The demo table is on stdout, the log on stderr: one may be read before the other.
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (DemoNames(server.Stdout).Count < Enum.GetValues<CertDns.Core.CertStatus>().Length - 1)
-        {
-            if (DateTime.UtcNow > until) throw new TimeoutException("the demo table is incomplete: " + server.Output);
-            Thread.Sleep(20);
-        }
+        server.WaitForStdout(o => DemoNames(o).Count >= Enum.GetValues<CertDns.Core.CertStatus>().Length - 1, "the whole demo table", TimeSpan.FromSeconds(30));
         return (server, new Uri($"http://127.0.0.1:{at.Groups[1].Value}/"));
     }
 

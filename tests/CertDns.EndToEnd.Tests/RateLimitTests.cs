@@ -35,7 +35,9 @@ public sealed partial class RateLimitTests : IDisposable
         var wildcard = WildcardPort().Match(server.Output);
         Assert.True(wildcard.Success, server.Output);
         var target = new IPEndPoint(IPAddress.Loopback, int.Parse(wildcard.Groups[1].Value, CultureInfo.InvariantCulture));
-        var query = WireQuery.Build(RevokedName(server.Stdout), WireQuery.Txt, ednsSize: 1232);
+        // The demo table is on stdout, the "serving" line on stderr: the table may still be on its way.
+        var table = server.WaitForStdout(o => RevokedLine().IsMatch(o), "the demo's revoked certificate", TimeSpan.FromSeconds(30));
+        var query = WireQuery.Build(RevokedName(table), WireQuery.Txt, ednsSize: 1232);
 
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp) { ReceiveBufferSize = 8 << 20 };
         socket.Connect(target);

@@ -196,6 +196,24 @@ public static partial class CertDnsProcess
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
         private static extern int Kill(int pid, int signal);
 
+        /// <summary>
+        /// Waits until what it wrote to stdout satisfies <paramref name="complete"/>, and returns that. Stdout and
+        /// stderr are read apart: the log's "serving" line may be read before the stdout written ahead of it.
+        /// </summary>
+        public string WaitForStdout(Func<string, bool> complete, string what, TimeSpan timeout)
+        {
+            var until = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                var stdout = Stdout;
+                if (complete(stdout)) return stdout;
+                if (_process.HasExited && complete(Stdout)) return Stdout;
+                if (_process.HasExited) throw new InvalidOperationException($"certdns serve exited {_process.ExitCode} before {what}: {Output}");
+                if (DateTime.UtcNow > until) throw new TimeoutException($"certdns serve did not print {what}: {Output}");
+                Thread.Sleep(20);
+            }
+        }
+
         public void WaitFor(string text, TimeSpan timeout)
         {
             var until = DateTime.UtcNow + timeout;
