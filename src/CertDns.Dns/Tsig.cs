@@ -72,14 +72,11 @@ internal static class Tsig
 
     /// <summary>
     /// Finds and checks the TSIG of <paramref name="message"/>: null when there is none (or the message is too broken
-    /// to tell: the responder then says FORMERR). Allocates nothing for a message without a TSIG.
+    /// to tell: the responder then says FORMERR). Allocates nothing for a message without a TSIG. The clock is read
+    /// only for a MAC that verified, to judge its time; a null one leaves the time to the caller
+    /// (<see cref="VerifyResponse"/> judges it after verifying again with the request's MAC).
     /// </summary>
-    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, TimeProvider clock) => Check(message, keys, clock, 0);
-
-    /// <summary>As the overload with a clock, checked against <paramref name="now"/> (Unix seconds).</summary>
-    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, long now) => Check(message, keys, null, now);
-
-    private static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, TimeProvider? clock, long now)
+    public static TsigRequest? Check(ReadOnlySpan<byte> message, IReadOnlyList<TsigKey> keys, TimeProvider? clock)
     {
         if (message.Length < DnsQuery.HeaderLength) return null;
         int arCount = BinaryPrimitives.ReadUInt16BigEndian(message[10..]);
@@ -138,8 +135,7 @@ internal static class Tsig
         int written = Compute(key, [], message[..tsigAt], (ushort)(arCount - 1), originalId, timersOnly: false, time, fudge, error, other, expected);
         if (!CryptographicOperations.FixedTimeEquals(expected[..written], mac)) return Result(TsigStatus.BadSig, null);
         // The clock is read only here, for a signed request: most queries carry no TSIG, and a reading costs.
-        if (clock is not null) now = clock.GetUtcNow().ToUnixTimeSeconds();
-        if (Math.Abs(now - (long)time) > fudge) return Result(TsigStatus.BadTime, key);
+        if (clock is not null && Math.Abs(clock.GetUtcNow().ToUnixTimeSeconds() - (long)time) > fudge) return Result(TsigStatus.BadTime, key);
         return Result(TsigStatus.Valid, key);
     }
 
@@ -334,7 +330,7 @@ internal static class Tsig
     public static bool VerifyResponse(ReadOnlySpan<byte> response, TsigKey key, ReadOnlySpan<byte> requestMac, long now, out string why)
     {
         why = "";
-        var checkedRequest = Check(response, [key], now);
+        var checkedRequest = Check(response, [key], clock: null);
         if (checkedRequest is null)
         {
             why = "missing (unsigned)";
