@@ -253,7 +253,7 @@ public sealed class DnsServer : IAsyncDisposable
                 }
 
                 var query = receive.AsSpan(0, received);
-                int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), null, client.Buffer.Span[..client.Size], out _, out _);
+                int length = Answer(query, response.AsSpan(0, DnsResponder.MaxMessageSize), null, client.Buffer.Span[..client.Size], null, out _, out _);
                 if (length == 0) continue;
                 try
                 {
@@ -380,12 +380,10 @@ public sealed class DnsServer : IAsyncDisposable
         return mapped ? address[12..] : address;
     }
 
-    /// <summary>Answers one message (<see cref="AnswerSigned"/>) and hands it to the query log, when it is on.</summary>
-    private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr,
-        out TransferMessages? transfer, out Tsig.TransferSigner? signer) =>
-        Answer(query, response, tcpClient, sockaddr, null, out transfer, out signer);
-
-    /// <summary>As the other overload; <paramref name="at"/> is the responder's clock read once for a batch of UDP queries.</summary>
+    /// <summary>
+    /// Answers one message (<see cref="AnswerSigned"/>) and hands it to the query log, when it is on. <paramref name="at"/>
+    /// is the responder's clock read once for a batch of UDP queries, or null to read it for this message.
+    /// </summary>
     private int Answer(ReadOnlySpan<byte> query, Span<byte> response, IPAddress? tcpClient, ReadOnlySpan<byte> sockaddr, DateTimeOffset? at,
         out TransferMessages? transfer, out Tsig.TransferSigner? signer)
     {
@@ -422,9 +420,8 @@ public sealed class DnsServer : IAsyncDisposable
             // A signed answer keeps room for its TSIG within the client's limit.
             int max = key is null ? DnsResponder.MaxMessageSize : ClientLimit(query, tcp) - Tsig.MaxRecordLength(key);
             // Cookies are bound to the client's address, over TCP too; only UDP is charged to the rate limiter.
-            int length = at is { } batch
-                ? _responder.Respond(query, response, max, tcp, allowed, ClientAddress(sockaddr), tcp ? null : _limiter, batch, out transfer)
-                : _responder.Respond(query, response, max, tcp, allowed, ClientAddress(sockaddr), tcp ? null : _limiter, out transfer);
+            int length = _responder.Respond(query, response, max, tcp, allowed, ClientAddress(sockaddr), tcp ? null : _limiter,
+                at ?? _responder.Time.GetUtcNow(), out transfer);
             // A transfer refused only for want of the key its address needs: NOTAUTH, as for a bad signature (RFC 8945
             // section 5.2). There is no TSIG to echo; naming the key would tell anyone which to try.
             if (transfer is null && length >= DnsQuery.HeaderLength && (response[3] & 0x0F) == ResponseCode.Refused && !allowed && key is null
@@ -626,7 +623,7 @@ public sealed class DnsServer : IAsyncDisposable
                         await SendAsync(socket, output.AsMemory(0, pending), deadline.Token);
                         pending = 0;
                     }
-                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), address, peer, out var transfer, out var signer);
+                    int answered = Answer(input.AsSpan(start + 2, length), output.AsSpan(pending + 2, DnsResponder.MaxMessageSize), address, peer, null, out var transfer, out var signer);
                     start += 2 + length;
                     if (transfer is not null)
                     {
