@@ -381,26 +381,27 @@ public sealed class StoreWatcher : IReloadable, IDisposable
     /// <returns>One line saying the serial moved.</returns>
     public string AdvanceSerial(string why, Action? alongside = null)
     {
+        bool applied = false;
         lock (_gate)
         {
-            bool applied = alongside is null;
-            void Alongside()
-            {
-                if (applied) return;
-                applied = true;
-                alongside!();
-            }
             try
             {
-                return Advance(why, Alongside);
+                return Advance();
             }
             finally
             {
-                Alongside();
+                Apply();
             }
         }
 
-        string Advance(string why, Action alongside)
+        void Apply()
+        {
+            if (applied) return;
+            applied = true;
+            alongside?.Invoke();
+        }
+
+        string Advance()
         {
             var current = _holder.Current;
             (uint Serial, ulong? Commit)? advanced = null;
@@ -412,30 +413,30 @@ public sealed class StoreWatcher : IReloadable, IDisposable
             {
                 // A store this server cannot write: the snapshot alone goes above what was served.
                 var moved = current.WithSerial(current.Serial + 1);
-                Publish(moved, alongside);
+                Publish(moved);
                 return $"serial {moved.Serial} (the store is not writable, so it stays at {_loadedFrom}): {why}";
             }
             if (advanced is not { } serial)
             {
                 // Another write came first: the new data goes out under its own, newer serial. The zone changed too, which
                 // no journal step holds: the journal starts afresh there.
-                var line = Poll(force: true, log: false, alongside) ?? "";
+                var line = Poll(force: true, log: false, Apply) ?? "";
                 Journal?.Reset(_holder.Current.Serial, _publishedAt, ServedCommit(_holder.Current.Serial));
                 return line + $" ({why})";
             }
             (_loadedFrom, _loadedCommit) = serial;
             var next = current.WithSerial(serial.Serial);
-            Publish(next, alongside);
+            Publish(next);
             return $"serial {next.Serial}: {why}";
         }
 
-        void Publish(StatusSnapshot moved, Action alongside)
+        void Publish(StatusSnapshot moved)
         {
             // What changed is the zone itself, not a certificate's records: no step of the journal, which starts afresh.
             var now = _time.GetUtcNow();
             Journal?.Reset(moved.Serial, now, ServedCommit(moved.Serial));
             _publishedAt = now;
-            alongside();
+            Apply();
             _holder.Publish(moved);
             RememberServed(moved.Serial);
             _published?.Invoke(moved);
