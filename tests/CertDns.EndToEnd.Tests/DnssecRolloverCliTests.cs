@@ -39,8 +39,7 @@ public sealed class DnssecRolloverCliTests : IDisposable
     public async Task Rollover_ReachesTheRunningServer_UnderANewSerial_AndValidates()
     {
         using var certdns = CertDnsProcess.Serve(_dir.Path, "--config", _config);
-        var before = await Dig.RunAsync(certdns.Port, "status.example", "SOA", "+norec");
-        uint serial = uint.Parse(before.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture);
+        uint serial = await Serial(certdns.Port);
         Assert.Single((await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec")).Answer, a => a[3] == "DNSKEY");
 
         var status = Dnssec("status");
@@ -52,10 +51,7 @@ public sealed class DnssecRolloverCliTests : IDisposable
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(_keys));
 
         // The server reads the file again at its next poll (a second): two keys, both signing, a newer serial.
-        DigResult dnskey = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec", "+dnssec");
-        for (var until = DateTime.UtcNow.AddSeconds(20); dnskey.Answer.Count(a => a[3] == "DNSKEY") < 2 && DateTime.UtcNow < until;)
-            dnskey = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec", "+dnssec");
-        Assert.True(dnskey.Answer.Count(a => a[3] == "DNSKEY") == 2, dnskey.Output);
+        var dnskey = await TwoKeys(certdns.Port);
         Assert.Equal(2, dnskey.Answer.Count(a => a[3] == "RRSIG"));
         var after = await Dig.RunAsync(certdns.Port, "status.example", "SOA", "+norec");
         Assert.True(uint.Parse(after.SingleAnswer("SOA")[4].Split(' ')[2], CultureInfo.InvariantCulture) > serial, after.Output);
@@ -105,11 +101,18 @@ public sealed class DnssecRolloverCliTests : IDisposable
         }
 
         // The lock gone, the keys and the serial come out together.
-        DigResult keys = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec");
-        for (var until = DateTime.UtcNow.AddSeconds(20); keys.Answer.Count(a => a[3] == "DNSKEY") < 2 && DateTime.UtcNow < until;)
-            keys = await Dig.RunAsync(certdns.Port, "status.example", "DNSKEY", "+norec");
-        Assert.True(keys.Answer.Count(a => a[3] == "DNSKEY") == 2, keys.Output);
+        await TwoKeys(certdns.Port);
         Assert.True(await Serial(certdns.Port) > before);
+    }
+
+    /// <summary>The DNSKEY answer (with DO) once it holds two keys: the server reads the key file at its next poll, a second.</summary>
+    private static async Task<DigResult> TwoKeys(int port)
+    {
+        var dnskey = await Dig.RunAsync(port, "status.example", "DNSKEY", "+norec", "+dnssec");
+        for (var until = DateTime.UtcNow.AddSeconds(20); dnskey.Answer.Count(a => a[3] == "DNSKEY") < 2 && DateTime.UtcNow < until;)
+            dnskey = await Dig.RunAsync(port, "status.example", "DNSKEY", "+norec", "+dnssec");
+        Assert.True(dnskey.Answer.Count(a => a[3] == "DNSKEY") == 2, dnskey.Output);
+        return dnskey;
     }
 
     private static async Task<uint> Serial(int port) =>

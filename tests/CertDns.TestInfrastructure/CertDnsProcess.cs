@@ -202,28 +202,23 @@ public static partial class CertDnsProcess
         /// </summary>
         public string WaitForStdout(Func<string, bool> complete, string what, TimeSpan timeout)
         {
-            var until = DateTime.UtcNow + timeout;
-            while (true)
-            {
-                var stdout = Stdout;
-                if (complete(stdout)) return stdout;
-                if (_process.HasExited && complete(Stdout)) return Stdout;
-                if (_process.HasExited) throw new InvalidOperationException($"certdns serve exited {_process.ExitCode} before {what}: {Output}");
-                if (DateTime.UtcNow > until) throw new TimeoutException($"certdns serve did not print {what}: {Output}");
-                Thread.Sleep(20);
-            }
+            string stdout = "";
+            Until(() => complete(stdout = Stdout), what, timeout);
+            return stdout;
         }
 
-        public void WaitFor(string text, TimeSpan timeout)
+        public void WaitFor(string text, TimeSpan timeout) => Until(() => Output.Contains(text, StringComparison.Ordinal), $"'{text}'", timeout);
+
+        private void Until(Func<bool> done, string what, TimeSpan timeout)
         {
             var until = DateTime.UtcNow + timeout;
             while (DateTime.UtcNow < until)
             {
-                if (Output.Contains(text, StringComparison.Ordinal)) return;
+                if (done()) return;
                 if (_process.HasExited) throw new InvalidOperationException($"certdns serve exited {_process.ExitCode}: {Output}");
                 Thread.Sleep(50);
             }
-            throw new TimeoutException($"certdns serve did not print '{text}': {Output}");
+            throw new TimeoutException($"certdns serve did not print {what}: {Output}");
         }
 
         public void Dispose()
