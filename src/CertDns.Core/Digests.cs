@@ -172,6 +172,9 @@ internal sealed class DigestTable<T>
 
     public T this[int record] => _byRecord[record];
 
+    /// <summary>The digests in record order, as given (not to be written: the slots index them).</summary>
+    public T[] Records => _byRecord;
+
     /// <summary>
     /// The next record whose first eight octets are <paramref name="head"/>, or -1 at the end of its probe run.
     /// Start with <paramref name="position"/> at -1; callers compare the whole digest or prefix.

@@ -47,19 +47,24 @@ public sealed class StatusSnapshot
     }
 
     internal StatusSnapshot(StatusSnapshotBuilder b, uint serial, ICertificateDirectory? directory)
+        : this(b.Finish(), serial, directory, table: null)
     {
-        b.Finish();
+    }
+
+    /// <param name="c">The arrays.</param>
+    /// <param name="serial">The zone's SOA serial.</param>
+    /// <param name="directory">Where the other digests are found.</param>
+    /// <param name="table">The SHA-256 index over <c>c.Sha256</c> when one is built already; null builds it.</param>
+    private StatusSnapshot(SnapshotColumns c, uint serial, ICertificateDirectory? directory, DigestTable<Digest32>? table)
+    {
         Serial = serial;
-        Count = b.Count;
-        _validity = b.Validity;
-        _caOf = b.CaOf;
-        _flags = b.Flags;
-        _cas = b.Cas;
-        (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (b.RevokedRecords, b.RevokedAt, b.RevokedCrl, b.CrlNumbers);
-        (_blockedRecords, _blocks) = (b.BlockedRecords, b.Blocks);
+        Count = c.Sha256.Length;
+        (_validity, _caOf, _flags, _cas) = (c.Validity, c.CaOf, c.Flags, c.Cas);
+        (_revokedRecords, _revokedAt, _revokedCrl, _crlNumbers) = (c.RevokedRecords, c.RevokedAt, c.RevokedCrl, c.CrlNumbers);
+        (_blockedRecords, _blocks) = (c.BlockedRecords, c.Blocks);
         _directory = directory;
         ulong seed = (ulong)Random.Shared.NextInt64() ^ ((ulong)Random.Shared.NextInt64() << 1);
-        _sha256 = new DigestTable<Digest32>(b.Sha256, seed, unique: true);
+        _sha256 = table ?? new DigestTable<Digest32>(c.Sha256, seed, unique: true);
     }
 
     private StatusSnapshot(StatusSnapshot data, uint serial)
@@ -179,66 +184,152 @@ public sealed class StatusSnapshot
     {
         ArgumentNullException.ThrowIfNull(blocks);
         ArgumentNullException.ThrowIfNull(rows);
-        var listing = new Dictionary<Digest32, BlockFacts?>();
-        foreach (var (hex, block) in blocks) listing[Digest32.Read(Convert.FromHexString(hex))] = block;
-        var rejudged = new Dictionary<Digest32, CertificateRow>();
+        // Column by column, not record by record through a builder: a renewal at ten million certificates touches the
+        // CA records and the revocations' CRL numbers, and copying the rest is a few large copies (the record-by-record
+        // rebuild, with a hash lookup and two binary searches per record and a new SHA-256 index, took 5 s).
+        var rejudged = new SortedDictionary<int, CertificateRow>();
         var added = new List<CertificateRow>();
         var addedKeys = new HashSet<Digest32>();
         foreach (var row in rows)
         {
             var key = Digest32.Read(row.Sha256);
-            if (Find(key) >= 0) rejudged[key] = row;
+            if (Find(key) is var r and >= 0) rejudged[r] = row;
             else if (addedKeys.Add(key)) added.Add(row);
         }
-        var b = new StatusSnapshotBuilder(Count + added.Count);
-        // The builder's CA records by index: this snapshot's (renewed), then any variant new here, each added once.
+        int count = Count + added.Count;
+        // What each changed record is now: a row re-read, or a listing set or lifted (a re-read row carries its listing).
+        var listed = new SortedDictionary<int, BlockFacts?>();
+        foreach (var (hex, block) in blocks)
+            if (Find(Digest32.Read(Convert.FromHexString(hex))) is var r and >= 0 && !rejudged.ContainsKey(r)) listed[r] = block;
+        var revocations = new List<(int Record, RevocationFacts? Facts)>(rejudged.Count + added.Count);
+        var listings = new List<(int Record, BlockFacts? Facts)>(rejudged.Count + listed.Count + added.Count);
+
+        // The CA records by index: this snapshot's (renewed), then any variant new here, each added once.
         var cas = new List<CaFacts>(_cas.Length);
         foreach (var ca in _cas)
-        {
             cas.Add(renewed is not null && ca.Crl is not null && renewed.TryGetValue(ca.Id, out var crl) && Equals(ca.Crl, crl.Before) ? ca with { Crl = crl.After } : ca);
-            b.AddCa(cas[^1]);
-        }
         // An added or re-read certificate's CA facts equal in value one held already, unless its variant is new here.
         var caIndex = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
-        int CaOf(CaFacts facts)
+        ushort CaOf(CaFacts facts)
         {
-            if (caIndex.TryGetValue(facts, out int index)) return index;
+            if (caIndex.TryGetValue(facts, out int index)) return (ushort)index;
             index = cas.FindIndex(c => SameCa(c, facts));
             if (index < 0)
             {
-                index = b.AddCa(facts);
+                if (cas.Count > ushort.MaxValue) throw new InvalidOperationException("A snapshot holds at most 65,536 CAs.");
+                index = cas.Count;
                 cas.Add(facts);
             }
-            return caIndex[facts] = index;
+            return (ushort)(caIndex[facts] = index);
         }
-        var sha256 = new byte[32];
-        for (int r = 0; r < Count; r++)
+
+        var sha256 = _sha256.Records;
+        if (added.Count > 0) Array.Resize(ref sha256, count);
+        var validity = new uint[2 * count];
+        var caOf = new ushort[count];
+        var flags = new byte[count];
+        Array.Copy(_validity, validity, _validity.Length);
+        Array.Copy(_caOf, caOf, _caOf.Length);
+        Array.Copy(_flags, flags, _flags.Length);
+        void Set(int r, CertificateRow row)
         {
-            var key = _sha256[r];
-            key.Write(sha256);
-            if (rejudged.TryGetValue(key, out var row))
+            validity[2 * r] = StatusSnapshotBuilder.Seconds(row.NotBefore);
+            validity[2 * r + 1] = StatusSnapshotBuilder.Seconds(row.NotAfter);
+            caOf[r] = CaOf(row.Ca);
+            flags[r] = StatusFlags.Encode(row.Revocation?.Reason, row.Block is not null);
+            revocations.Add((r, row.Revocation));
+            listings.Add((r, row.Block));
+        }
+        // The three sources of changed records merged in record order, so the side columns' merges below read them in order.
+        using (var re = rejudged.GetEnumerator())
+        using (var li = listed.GetEnumerator())
+        {
+            bool moreRe = re.MoveNext(), moreLi = li.MoveNext();
+            while (moreRe || moreLi)
             {
-                b.Add(sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
+                if (moreRe && (!moreLi || re.Current.Key < li.Current.Key))
+                {
+                    Set(re.Current.Key, re.Current.Value);
+                    moreRe = re.MoveNext();
+                }
+                else
+                {
+                    var (r, block) = li.Current;
+                    flags[r] = StatusFlags.Encode(StatusFlags.Reason(flags[r]), block is not null);
+                    listings.Add((r, block));
+                    moreLi = li.MoveNext();
+                }
+            }
+        }
+        for (int i = 0; i < added.Count; i++)
+        {
+            sha256[Count + i] = Digest32.Read(added[i].Sha256);
+            Set(Count + i, added[i]);
+        }
+
+        // Revocations: this snapshot's, with a renewed CRL's number where they cite the one it replaced, except where a
+        // changed record says what it is now.
+        var numbers = new CrlNumbers(_crlNumbers);
+        var renumber = new (int From, int To)?[_cas.Length];
+        if (renewed is not null)
+        {
+            for (int c = 0; c < _cas.Length; c++)
+                if (renewed.TryGetValue(_cas[c].Id, out var crl) && Array.IndexOf(_crlNumbers, crl.Before.Number) is var from && (from >= 0 || crl.Before.Number is null))
+                    renumber[c] = (crl.Before.Number is null ? -1 : from, numbers.IndexOf(crl.After.Number));
+        }
+        var revokedRecords = new List<int>(_revokedRecords.Length + revocations.Count);
+        var revokedAt = new List<long>(revokedRecords.Capacity);
+        var revokedCrl = new List<int>(revokedRecords.Capacity);
+        Merge(_revokedRecords, revocations, old =>
+        {
+            int cited = _revokedCrl[old];
+            if (renumber[_caOf[_revokedRecords[old]]] is { } change && cited == change.From) cited = change.To;
+            revokedRecords.Add(_revokedRecords[old]);
+            revokedAt.Add(_revokedAt[old]);
+            revokedCrl.Add(cited);
+        }, (r, facts) =>
+        {
+            revokedRecords.Add(r);
+            revokedAt.Add(facts.RevokedAt.ToUnixTimeSeconds());
+            revokedCrl.Add(numbers.IndexOf(facts.CrlNumber));
+        });
+        var blockedRecords = new List<int>(_blockedRecords.Length + listings.Count);
+        var blocked = new List<BlockFacts>(blockedRecords.Capacity);
+        Merge(_blockedRecords, listings, old =>
+        {
+            blockedRecords.Add(_blockedRecords[old]);
+            blocked.Add(_blocks[old]);
+        }, (r, facts) =>
+        {
+            blockedRecords.Add(r);
+            blocked.Add(facts);
+        });
+
+        var columns = new SnapshotColumns(sha256, validity, caOf, flags, [.. cas], [.. revokedRecords], [.. revokedAt], [.. revokedCrl], numbers.ToArray(), [.. blockedRecords], [.. blocked]);
+        // The same certificates in the same records: the SHA-256 index still holds (it is never written once built).
+        return new StatusSnapshot(columns, serial, directory, added.Count == 0 ? _sha256 : null);
+    }
+
+    /// <summary>
+    /// Walks a side column (<paramref name="records"/>, sorted) and the changed records (sorted, each with what it has
+    /// now, or null for nothing) in record order: <paramref name="keep"/> gets the index of each entry whose record did
+    /// not change, <paramref name="take"/> each changed record that has something now.
+    /// </summary>
+    private static void Merge<T>(int[] records, List<(int Record, T? Facts)> changed, Action<int> keep, Action<int, T> take)
+        where T : class
+    {
+        int i = 0, j = 0;
+        while (i < records.Length || j < changed.Count)
+        {
+            if (j == changed.Count || (i < records.Length && records[i] < changed[j].Record))
+            {
+                keep(i++);
                 continue;
             }
-            int revoked = Array.BinarySearch(_revokedRecords, r);
-            BlockFacts? block;
-            if (!listing.TryGetValue(key, out block))
-            {
-                int blocked = Array.BinarySearch(_blockedRecords, r);
-                block = blocked < 0 ? null : _blocks[blocked];
-            }
-            RevocationFacts? revocation = null;
-            if (revoked >= 0)
-            {
-                var number = _revokedCrl[revoked] < 0 ? null : _crlNumbers[_revokedCrl[revoked]];
-                if (renewed is not null && renewed.TryGetValue(_cas[_caOf[r]].Id, out var crl) && number == crl.Before.Number) number = crl.After.Number;
-                revocation = new RevocationFacts(StatusFlags.Reason(_flags[r])!.Value, DateTimeOffset.FromUnixTimeSeconds(_revokedAt[revoked]), number);
-            }
-            b.Add(sha256, _validity[2 * r], _validity[2 * r + 1], _caOf[r], revocation, block);
+            var (r, facts) = changed[j++];
+            if (i < records.Length && records[i] == r) i++;
+            if (facts is not null) take(r, facts);
         }
-        foreach (var row in added) b.Add(row.Sha256, row.NotBefore, row.NotAfter, CaOf(row.Ca), row.Revocation, row.Block);
-        return b.Build(serial, directory);
     }
 
     /// <summary>

@@ -11,6 +11,7 @@ public sealed class StatusSnapshotBuilder
     private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
     private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
     private bool _finished;
+    private SnapshotColumns? _columns;
 
     /// <summary>Prepares room for <paramref name="capacity"/> certificates (more may be added, at the cost of copies).</summary>
     public StatusSnapshotBuilder(int capacity)
@@ -29,13 +30,6 @@ public sealed class StatusSnapshotBuilder
     internal uint[] Validity { get; private set; }
     internal ushort[] CaOf { get; private set; }
     internal byte[] Flags { get; private set; }
-    internal CaFacts[] Cas => [.. _cas];
-    internal int[] RevokedRecords { get; private set; } = [];
-    internal long[] RevokedAt { get; private set; } = [];
-    internal int[] RevokedCrl { get; private set; } = [];
-    internal string[] CrlNumbers { get; private set; } = [];
-    internal int[] BlockedRecords { get; private set; } = [];
-    internal BlockFacts[] Blocks { get; private set; } = [];
 
     /// <summary>Registers a CA; certificates refer to it by the number returned.</summary>
     /// <exception cref="InvalidOperationException">More than 65,536 CAs.</exception>
@@ -65,14 +59,17 @@ public sealed class StatusSnapshotBuilder
         // 32-bit Unix seconds halve the column. A date before 1970 or after 2106 (RFC 5280's 99991231235959Z "no
         // expiry") is clamped to the range's end: every comparison with a present-day clock and every TTL come out
         // the same; texts take the exact dates from the directory.
-        Validity[2 * r] = (uint)Math.Clamp(notBefore, 0, uint.MaxValue);
-        Validity[2 * r + 1] = (uint)Math.Clamp(notAfter, 0, uint.MaxValue);
+        Validity[2 * r] = Seconds(notBefore);
+        Validity[2 * r + 1] = Seconds(notAfter);
         CaOf[r] = (ushort)ca;
         // The reason and the block mark fit one octet: status needs nothing else.
         Flags[r] = StatusFlags.Encode(revocation?.Reason, block is not null);
         if (revocation is not null) _revocations.Add((r, revocation));
         if (block is not null) _blocks.Add((r, block));
     }
+
+    /// <summary>Unix seconds as a snapshot keeps them (see <see cref="Add"/>).</summary>
+    internal static uint Seconds(long unixSeconds) => (uint)Math.Clamp(unixSeconds, 0, uint.MaxValue);
 
     /// <summary>
     /// Marks a certificate blocked by local policy by its SHA-256, before or after it is added: the store reads
@@ -103,10 +100,10 @@ public sealed class StatusSnapshotBuilder
         return builder;
     }
 
-    internal void Finish()
+    /// <summary>The arrays of the snapshot, made once: a second build gets the same ones.</summary>
+    internal SnapshotColumns Finish()
     {
-        // Building is once: the side lists are moved into arrays and cleared here.
-        if (_finished) return;
+        if (_columns is not null) return _columns;
         _finished = true;
         Trim();
         if (_lateBlocks.Count > 0)
@@ -125,24 +122,22 @@ public sealed class StatusSnapshotBuilder
         // Revocation details as columns (time, CRL number by index; the reason is in Flags), not an object per entry:
         // a tenth of ten million certificates would otherwise be a million objects.
         _revocations.Sort((x, y) => x.Record.CompareTo(y.Record));
-        var numbers = new Dictionary<string, int>(StringComparer.Ordinal);
-        RevokedRecords = new int[_revocations.Count];
-        RevokedAt = new long[_revocations.Count];
-        RevokedCrl = new int[_revocations.Count];
+        var numbers = new CrlNumbers([]);
+        var revokedRecords = new int[_revocations.Count];
+        var revokedAt = new long[_revocations.Count];
+        var revokedCrl = new int[_revocations.Count];
         for (int i = 0; i < _revocations.Count; i++)
         {
             var (record, facts) = _revocations[i];
-            RevokedRecords[i] = record;
-            RevokedAt[i] = facts.RevokedAt.ToUnixTimeSeconds();
-            if (facts.CrlNumber is null) RevokedCrl[i] = -1;
-            else if (!numbers.TryGetValue(facts.CrlNumber, out RevokedCrl[i])) numbers[facts.CrlNumber] = RevokedCrl[i] = numbers.Count;
+            revokedRecords[i] = record;
+            revokedAt[i] = facts.RevokedAt.ToUnixTimeSeconds();
+            revokedCrl[i] = numbers.IndexOf(facts.CrlNumber);
         }
-        CrlNumbers = new string[numbers.Count];
-        foreach (var (number, index) in numbers) CrlNumbers[index] = number;
         _revocations.Clear();
-        BlockedRecords = [.. _blocks.Select(x => x.Record)];
-        Blocks = [.. _blocks.Select(x => x.Facts)];
-        Array.Sort(BlockedRecords, Blocks);
+        var blockedRecords = _blocks.Select(x => x.Record).ToArray();
+        var blocked = _blocks.Select(x => x.Facts).ToArray();
+        Array.Sort(blockedRecords, blocked);
+        return _columns = new SnapshotColumns(Sha256, Validity, CaOf, Flags, [.. _cas], revokedRecords, revokedAt, revokedCrl, numbers.ToArray(), blockedRecords, blocked);
     }
 
     private void Grow()
@@ -163,4 +158,37 @@ public sealed class StatusSnapshotBuilder
         var caOf = CaOf; Array.Resize(ref caOf, size); CaOf = caOf;
         var flags = Flags; Array.Resize(ref flags, size); Flags = flags;
     }
+}
+
+/// <summary>
+/// The arrays a <see cref="StatusSnapshot"/> is made of, one entry per record in the first four (SHA-256, validity as
+/// two entries, CA number, status octet); revocation details and listings as side columns sorted by record.
+/// </summary>
+internal sealed record SnapshotColumns(Digest32[] Sha256, uint[] Validity, ushort[] CaOf, byte[] Flags, CaFacts[] Cas,
+    int[] RevokedRecords, long[] RevokedAt, int[] RevokedCrl, string[] CrlNumbers, int[] BlockedRecords, BlockFacts[] Blocks);
+
+/// <summary>The distinct CRL numbers revocations cite, each by its index (-1 for none): a few per snapshot.</summary>
+internal sealed class CrlNumbers
+{
+    private readonly List<string> _numbers;
+    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+
+    public CrlNumbers(string[] held)
+    {
+        _numbers = [.. held];
+        for (int i = 0; i < held.Length; i++) _index.TryAdd(held[i], i);
+    }
+
+    public int IndexOf(string? number)
+    {
+        if (number is null) return -1;
+        if (!_index.TryGetValue(number, out int index))
+        {
+            _index[number] = index = _numbers.Count;
+            _numbers.Add(number);
+        }
+        return index;
+    }
+
+    public string[] ToArray() => [.. _numbers];
 }

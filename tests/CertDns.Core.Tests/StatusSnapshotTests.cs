@@ -319,4 +319,76 @@ public class StatusSnapshotTests
         Assert.StartsWith("revoked keyCompromise", verdict.Text);
         Assert.Contains("by \"CN=Intermediate\"", verdict.Text);
     }
+
+    /// <summary>
+    /// Patch against the snapshot a whole build gives of the same facts, over random changes: certificates re-read with
+    /// other facts (revoked, lifted, blocked, another CA variant, other dates), listings set and lifted on others,
+    /// certificates added, and a CRL renewed (the CA records carrying it and the revocations citing its number). Every
+    /// certificate's facts must come out the same, in the same order, with the same answers; the many records no change
+    /// names must keep theirs.
+    /// </summary>
+    [Theory]
+    [InlineData(1, false)]
+    [InlineData(2, true)]
+    [InlineData(3, true)]
+    public void Patch_RandomChanges_TheFactsAndAnswersOfAWholeBuild(int seed, bool renewal)
+    {
+        var random = new Random(seed);
+        var before = Mixed();
+        var snapshot = new StatusSnapshot(1, before);
+        var renewedCrl = new CrlFacts("1001", Now.AddMinutes(-5), Now.AddDays(7));
+        var variant = TrustedCa with { Crl = null, NoCrlReason = "no current CRL covers it: a test" };
+        var blocked = new BlockFacts("operator: test", Now.AddMinutes(-1));
+        var rows = new List<CertificateRow>();
+        var blocks = new Dictionary<string, BlockFacts?>();
+        var expected = new List<CertFacts>();
+        foreach (var cert in before)
+        {
+            // A whole build after a renewal: the CA records that carried the old CRL carry the new one, and the entries
+            // citing the old number cite the new one.
+            var now = renewal && cert.Ca.Crl == TrustedCa.Crl ? cert with { Ca = cert.Ca with { Crl = renewedCrl } } : cert;
+            if (renewal && now.Revocation is { CrlNumber: "1000" } r && now.Ca.Id == TrustedCa.Id) now = now with { Revocation = r with { CrlNumber = "1001" } };
+            switch (random.Next(10))
+            {
+                case 0:
+                    now = now with
+                    {
+                        Revocation = random.Next(2) == 0 ? null : new RevocationFacts(RevocationReason.CessationOfOperation, Now.AddHours(-3), renewal ? "1001" : "1000"),
+                        Block = random.Next(2) == 0 ? null : blocked,
+                        Ca = random.Next(3) == 0 ? variant : now.Ca,
+                        NotAfter = Now.AddDays(random.Next(-5, 50)),
+                    };
+                    rows.Add(new CertificateRow(now.Sha256, now.NotBefore.ToUnixTimeSeconds(), now.NotAfter.ToUnixTimeSeconds(), now.Ca, now.Revocation, now.Block));
+                    blocks[Convert.ToHexString(now.Sha256)] = now.Block;
+                    break;
+                case 1:
+                    now = now with { Block = now.Block is null ? blocked : null };
+                    blocks[Convert.ToHexString(now.Sha256)] = now.Block;
+                    break;
+            }
+            expected.Add(now);
+        }
+        for (int n = 1_000; n < 1_000 + random.Next(0, 20); n++)
+        {
+            var cert = Cert(n, random.Next(2) == 0 ? variant : renewal ? TrustedCa with { Crl = renewedCrl } : TrustedCa, random.Next(2) == 0 ? null : KeyCompromise);
+            rows.Add(new CertificateRow(cert.Sha256, cert.NotBefore.ToUnixTimeSeconds(), cert.NotAfter.ToUnixTimeSeconds(), cert.Ca, cert.Revocation, cert.Block));
+            expected.Add(cert);
+        }
+        // A listing for a certificate no snapshot holds is not one.
+        blocks[Convert.ToHexString(Cert(5_000).Sha256)] = blocked;
+        var whole = new StatusSnapshot(2, expected);
+        var renewed = renewal ? new Dictionary<long, (CrlFacts, CrlFacts)> { [TrustedCa.Id] = (TrustedCa.Crl!, renewedCrl) } : null;
+
+        var patched = snapshot.Patch(2, blocks, rows, ICertificateDirectory.InMemory(expected), renewed);
+
+        static string Text(CertFacts c) => $"{Convert.ToHexString(c.Sha256)} {c.NotBefore} {c.NotAfter} {c.Ca} {c.Revocation} {c.Block}";
+        Assert.True(rows.Count > 20 && blocks.Count > 20, $"{rows.Count} rows and {blocks.Count} listings: too few changes to test");
+        Assert.Equal(whole.Certificates.Select(Text), patched.Certificates.Select(Text));
+        foreach (var cert in expected.Append(Cert(5_000)))
+        {
+            foreach (var at in new[] { Now, Now.AddSeconds(91), Now.AddDays(8) })
+                Assert.Equal(whole.Evaluate(DigestKind.Sha256, cert.Sha256, false, at), patched.Evaluate(DigestKind.Sha256, cert.Sha256, false, at));
+        }
+        Assert.Equal(whole.NextChange(Now), patched.NextChange(Now));
+    }
 }
