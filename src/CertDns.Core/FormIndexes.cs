@@ -50,6 +50,23 @@ internal sealed class FormIndexes
         return table.NextEqual(key, ref position) < 0 ? record : AskTheStore;
     }
 
+    /// <summary>
+    /// The indexes built so far, for a snapshot of the same certificates in the same records (a patch that added none):
+    /// a certificate's digests never change, so each record's tag still holds. A form still building or failed here
+    /// starts afresh there when asked.
+    /// </summary>
+    public FormIndexes Carried()
+    {
+        var next = new FormIndexes();
+        for (int form = 0; form < _tables.Length; form++)
+        {
+            if (Volatile.Read(ref _tables[form]) is not { } table) continue;
+            next._tables[form] = table;
+            next._states[form] = Built;
+        }
+        return next;
+    }
+
     /// <summary>Whether a form's index is built (tests and metrics).</summary>
     public bool IsBuilt(DigestKind kind, bool isKey) => Volatile.Read(ref _tables[Form(kind, isKey)]) is not null;
 
