@@ -36,8 +36,9 @@ public interface ICertificateDirectory
 
     /// <summary>
     /// Calls <paramref name="row"/> with every certificate's SHA-256 and its digest of one form (the SHA-1 or MD5 of the
-    /// certificate, or with <paramref name="isKey"/> the SHA-256 of its key), in any order: one pass, for the
-    /// snapshot's in-memory index of that form.
+    /// certificate, or with <paramref name="isKey"/> the SHA-256 of its key), best in <see cref="InOrder"/>'s order (the
+    /// snapshot places a row in step with its records without a hash lookup; any other order is still right): one
+    /// pass, for the snapshot's in-memory index of that form.
     /// </summary>
     /// <exception cref="DirectoryUnavailableException">The directory cannot be read now.</exception>
     void Digests(DigestKind kind, bool isKey, DigestRow row)

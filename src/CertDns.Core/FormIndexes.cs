@@ -2,10 +2,10 @@ namespace CertDns.Core;
 
 /// <summary>
 /// A snapshot's in-memory indexes of the SHA-1, MD5 and key forms (issue #17), each built the first time its form is
-/// asked, in the background, in one scan of the store's covering index; until it is built (or when it cannot be) the
-/// form is looked up in the store as before. A form nobody asks costs no memory; one that is asked costs 16 octets a
-/// certificate and a third more slots of 4 (about 21 MB at 1M), and a lookup is a hash probe, not an index descent with
-/// a read of a 4 KB page (a quarter of the server's CPU in the profile of the SHA-1 form).
+/// asked, in the background, in one scan of the store's certificates in table order; until it is built (or when it
+/// cannot be) the form is looked up in the store as before. A form nobody asks costs no memory; one that is asked costs
+/// 16 octets a certificate and a third more slots of 4 (about 21 MB at 1M), and a lookup is a hash probe, not an index
+/// descent with a read of a 4 KB page (a quarter of the server's CPU in the profile of the SHA-1 form).
 /// <para>
 /// Each certificate is kept as the first 16 octets of its digest (all of an MD5). A lookup answers from memory only
 /// when exactly one certificate of the snapshot has the asked digest's 16 octets, or none: none means not registered

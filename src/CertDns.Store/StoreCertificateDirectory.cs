@@ -123,12 +123,17 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
     public void Digests(DigestKind kind, bool isKey, DigestRow row)
     {
         ArgumentNullException.ThrowIfNull(row);
-        // A connection of its own, as InOrder: one scan of the form's covering index, which holds the sha256 too.
+        // A connection of its own, as InOrder: one scan of the table in its own order, which is the snapshot's record
+        // order, so the snapshot places each row without a hash lookup. The form's covering index would be a little
+        // faster to read (1.3 against 1.5 s at 10M) but gives the rows in digest order: a lookup each, 6 s at 10M.
         using var reader = new Reader(_path);
         var statement = isKey ? reader.AllKeys : kind == DigestKind.Md5 ? reader.AllMd5 : reader.AllSha1;
+        // Ten million rows at 10M: stepped and read through direct calls, not SQLitePCL's SafeHandle count per call
+        // (a sixth of a form's build).
+        var columns = SqliteColumns.Of(statement);
         int rc;
-        while ((rc = raw.sqlite3_step(statement)) == raw.SQLITE_ROW)
-            row(raw.sqlite3_column_blob(statement, 0), raw.sqlite3_column_blob(statement, 1));
+        while ((rc = columns.Step()) == raw.SQLITE_ROW)
+            row(columns.Blob(0), columns.Blob(1));
         Check(reader, rc == raw.SQLITE_DONE ? raw.SQLITE_OK : rc);
     }
 
@@ -274,9 +279,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
             ByKeyPrefix = Prepare("SELECT sha256 FROM certificates WHERE spki_sha256 BETWEEN ?1 AND ?2;");
             InOrder = Prepare("SELECT sha256, sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates;");
             Details = Prepare("SELECT sha1, md5, spki_sha256, serial, not_before, not_after FROM certificates WHERE sha256 = ?1;");
-            AllSha1 = Prepare("SELECT sha256, sha1 FROM certificates;");
-            AllMd5 = Prepare("SELECT sha256, md5 FROM certificates;");
-            AllKeys = Prepare("SELECT sha256, spki_sha256 FROM certificates;");
+            AllSha1 = Prepare("SELECT sha256, sha1 FROM certificates ORDER BY id;");
+            AllMd5 = Prepare("SELECT sha256, md5 FROM certificates ORDER BY id;");
+            AllKeys = Prepare("SELECT sha256, spki_sha256 FROM certificates ORDER BY id;");
             _begin = Prepare("BEGIN;");
             _commit = Prepare("COMMIT;");
         }
@@ -331,7 +336,7 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
 
         public sqlite3_stmt Details { get; }
 
-        /// <summary>Every certificate's SHA-256 and SHA-1, MD5 or key digest, each from its own covering index.</summary>
+        /// <summary>Every certificate's SHA-256 and SHA-1, MD5 or key digest, in table order (the snapshot's record order).</summary>
         public sqlite3_stmt AllSha1 { get; }
 
         public sqlite3_stmt AllMd5 { get; }

@@ -424,4 +424,58 @@ public class StatusSnapshotTests
         Assert.Equal(CertStatus.Valid, grown.Answer(DigestKind.Sha1, added.Sha1, false, Now, TimeSpan.FromMinutes(5), out _));
         Assert.Equal(CertStatus.Revoked, grown.Answer(DigestKind.Sha1, valid.Sha1, false, Now, TimeSpan.FromMinutes(5), out _));
     }
+
+    /// <summary>
+    /// A form's index is built from the directory's rows placed by record: in step with the records without a hash
+    /// lookup, and any row out of step (another order, a certificate the snapshot does not hold) by lookup. A directory
+    /// naming its rows shuffled, with strangers among them, must give the same answers by every form as one in order.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void IndexForm_DirectoryRowsInAnyOrder_EveryCertificateFoundByItsOwnDigest(bool shuffled)
+    {
+        var certs = Mixed();
+        var strangers = Enumerable.Range(10_000, 40).Select(n => Cert(n)).ToList();
+        var rows = shuffled ? [.. certs.Concat(strangers).OrderBy(c => c.Sha256[5])] : certs;
+        var snapshot = Built(certs, new RowOrderDirectory(ICertificateDirectory.InMemory(certs), rows));
+
+        foreach (var (kind, isKey) in new[] { (DigestKind.Sha1, false), (DigestKind.Md5, false), (DigestKind.Sha256, true) })
+            Assert.True(snapshot.IndexForm(kind, isKey));
+        foreach (var cert in certs)
+        {
+            var expected = StatusEvaluator.Evaluate(cert, Now).Status;
+            Assert.Equal(expected, snapshot.Answer(DigestKind.Sha1, cert.Sha1, false, Now, TimeSpan.FromMinutes(5), out _));
+            Assert.Equal(expected, snapshot.Answer(DigestKind.Md5, cert.Md5, false, Now, TimeSpan.FromMinutes(5), out _));
+        }
+        Assert.All(strangers, c => Assert.Equal(CertStatus.Unknown, snapshot.Answer(DigestKind.Sha1, c.Sha1, false, Now, TimeSpan.FromMinutes(5), out _)));
+    }
+
+    /// <summary>A snapshot of <paramref name="certs"/> that finds the other forms in <paramref name="directory"/>.</summary>
+    private static StatusSnapshot Built(List<CertFacts> certs, ICertificateDirectory directory)
+    {
+        var builder = new StatusSnapshotBuilder(certs.Count);
+        var cas = new Dictionary<CaFacts, int>(ReferenceEqualityComparer.Instance);
+        foreach (var c in certs)
+        {
+            if (!cas.TryGetValue(c.Ca, out int ca)) cas[c.Ca] = ca = builder.AddCa(c.Ca);
+            builder.Add(c.Sha256, c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds(), ca, c.Revocation, c.Block);
+        }
+        return builder.Build(1, directory);
+    }
+
+    /// <summary>A directory whose one-form pass names <paramref name="rows"/> in their order; everything else is <paramref name="inner"/>'s.</summary>
+    private sealed class RowOrderDirectory(ICertificateDirectory inner, IReadOnlyList<CertFacts> rows) : ICertificateDirectory
+    {
+        public int Find(DigestKind kind, ReadOnlySpan<byte> digest, bool isKey, Span<byte> sha256s) => inner.Find(kind, digest, isKey, sha256s);
+
+        public CertificateDetails? Details(ReadOnlySpan<byte> sha256) => inner.Details(sha256);
+
+        public IEnumerable<(byte[] Sha256, CertificateDetails Details)> InOrder() => inner.InOrder();
+
+        public void Digests(DigestKind kind, bool isKey, DigestRow row)
+        {
+            foreach (var c in rows) row(c.Sha256, isKey ? c.SpkiSha256 : kind == DigestKind.Md5 ? c.Md5 : c.Sha1);
+        }
+    }
 }
