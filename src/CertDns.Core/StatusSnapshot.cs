@@ -190,22 +190,22 @@ public sealed class StatusSnapshot
         // Column by column, not record by record through a builder: a renewal at ten million certificates touches the
         // CA records and the revocations' CRL numbers, and copying the rest is a few large copies (the record-by-record
         // rebuild, with a hash lookup and two binary searches per record and a new SHA-256 index, took 5 s).
-        var rejudged = new SortedDictionary<int, CertificateRow>();
+        // What each changed record of this snapshot is now, in record order: a row re-read, or else a listing set or
+        // lifted (a re-read row carries its listing).
+        var changed = new SortedDictionary<int, (CertificateRow? Row, BlockFacts? Block)>();
         var added = new List<CertificateRow>();
         var addedKeys = new HashSet<Digest32>();
         foreach (var row in rows)
         {
             var key = Digest32.Read(row.Sha256);
-            if (Find(key) is var r and >= 0) rejudged[r] = row;
+            if (Find(key) is var r and >= 0) changed[r] = (row, null);
             else if (addedKeys.Add(key)) added.Add(row);
         }
-        int count = Count + added.Count;
-        // What each changed record is now: a row re-read, or a listing set or lifted (a re-read row carries its listing).
-        var listed = new SortedDictionary<int, BlockFacts?>();
         foreach (var (hex, block) in blocks)
-            if (Find(Digest32.Read(Convert.FromHexString(hex))) is var r and >= 0 && !rejudged.ContainsKey(r)) listed[r] = block;
-        var revocations = new List<(int Record, RevocationFacts? Facts)>(rejudged.Count + added.Count);
-        var listings = new List<(int Record, BlockFacts? Facts)>(rejudged.Count + listed.Count + added.Count);
+            if (Find(Digest32.Read(Convert.FromHexString(hex))) is var r and >= 0) changed.TryAdd(r, (null, block));
+        int count = Count + added.Count;
+        var revocations = new List<(int Record, RevocationFacts? Facts)>(changed.Count + added.Count);
+        var listings = new List<(int Record, BlockFacts? Facts)>(changed.Count + added.Count);
 
         // The CA records by index: this snapshot's (renewed), then any variant new here, each added once.
         var cas = new List<CaFacts>(_cas.Length);
@@ -243,26 +243,16 @@ public sealed class StatusSnapshot
             revocations.Add((r, row.Revocation));
             listings.Add((r, row.Block));
         }
-        // The three sources of changed records merged in record order, so the side columns' merges below read them in order.
-        using (var re = rejudged.GetEnumerator())
-        using (var li = listed.GetEnumerator())
+        // In record order, then the added ones after, so the side columns' merges below read them in order.
+        foreach (var (r, (row, block)) in changed)
         {
-            bool moreRe = re.MoveNext(), moreLi = li.MoveNext();
-            while (moreRe || moreLi)
+            if (row is not null)
             {
-                if (moreRe && (!moreLi || re.Current.Key < li.Current.Key))
-                {
-                    Set(re.Current.Key, re.Current.Value);
-                    moreRe = re.MoveNext();
-                }
-                else
-                {
-                    var (r, block) = li.Current;
-                    flags[r] = StatusFlags.Encode(StatusFlags.Reason(flags[r]), block is not null);
-                    listings.Add((r, block));
-                    moreLi = li.MoveNext();
-                }
+                Set(r, row);
+                continue;
             }
+            flags[r] = StatusFlags.Encode(StatusFlags.Reason(flags[r]), block is not null);
+            listings.Add((r, block));
         }
         for (int i = 0; i < added.Count; i++)
         {
