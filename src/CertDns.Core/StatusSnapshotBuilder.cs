@@ -10,7 +10,7 @@ public sealed class StatusSnapshotBuilder
     private readonly List<(int Record, RevocationFacts Facts)> _revocations = [];
     private readonly List<(int Record, BlockFacts Facts)> _blocks = [];
     private readonly List<(Digest32 Sha256, BlockFacts Facts)> _lateBlocks = [];
-    private bool _finished;
+    // Made by the first build; from then on nothing more may be added.
     private SnapshotColumns? _columns;
 
     /// <summary>Prepares room for <paramref name="capacity"/> certificates (more may be added, at the cost of copies).</summary>
@@ -50,7 +50,7 @@ public sealed class StatusSnapshotBuilder
     /// <exception cref="InvalidOperationException">The snapshot was built already.</exception>
     public void Add(ReadOnlySpan<byte> sha256, long notBefore, long notAfter, int ca, RevocationFacts? revocation, BlockFacts? block)
     {
-        if (_finished) throw new InvalidOperationException("The snapshot was built already.");
+        if (_columns is not null) throw new InvalidOperationException("The snapshot was built already.");
         if (sha256.Length != 32) throw new ArgumentException("A SHA-256 digest is 32 octets.", nameof(sha256));
         if ((uint)ca >= (uint)_cas.Count) throw new ArgumentException($"No CA number {ca}.", nameof(ca));
         if (Count == Sha256.Length) Grow();
@@ -78,7 +78,7 @@ public sealed class StatusSnapshotBuilder
     public void Block(ReadOnlySpan<byte> sha256, BlockFacts block)
     {
         ArgumentNullException.ThrowIfNull(block);
-        if (_finished) throw new InvalidOperationException("The snapshot was built already.");
+        if (_columns is not null) throw new InvalidOperationException("The snapshot was built already.");
         _lateBlocks.Add((Digest32.Read(sha256), block));
     }
 
@@ -104,7 +104,6 @@ public sealed class StatusSnapshotBuilder
     internal SnapshotColumns Finish()
     {
         if (_columns is not null) return _columns;
-        _finished = true;
         Trim();
         if (_lateBlocks.Count > 0)
         {
