@@ -28,14 +28,18 @@ public sealed class CertificateStore : StoreAggregate
         // SQLite's default 2 MB page cache keeps evicting what the next row needs. A larger cache for this transaction
         // (filled only as far as used) halves the time at a million certificates; it goes back to the default after.
         // It also bounds the sorter that rebuilds the indexes after a bulk add.
-        _db.Execute("PRAGMA cache_size = -262144;");
+        // That sorter works on both cores (PRAGMA threads) and merges the runs it spills from temporary files only when
+        // temporary storage is files: under the connection's temp_store = MEMORY (kept for the CRL ingestion's temp
+        // table) SQLite gives it no worker threads at all, and at 10M certificates one index took 41.8 s against 22.5 s
+        // (2.5 against 3.1 s at 1M). SQLite refuses the change inside a transaction, so it is made here, around it.
+        _db.Execute("PRAGMA cache_size = -262144; PRAGMA temp_store = FILE;");
         try
         {
             return Insert(certs);
         }
         finally
         {
-            _db.Execute("PRAGMA cache_size = -2000;");
+            _db.Execute("PRAGMA cache_size = -2000; PRAGMA temp_store = MEMORY;");
         }
     }
 

@@ -13,6 +13,8 @@ namespace CertDns.Store.Tests;
 public sealed class BulkAddTests : IDisposable
 {
     private const int N = CertificateStore.BulkMinimum;
+    /// <summary>PRAGMA temp_store's MEMORY, what the store's connections run with.</summary>
+    private const long MemoryTempStore = 2;
     private readonly StoreFile _bulk = new();
     private readonly StoreFile _rows = new();
 
@@ -69,6 +71,8 @@ public sealed class BulkAddTests : IDisposable
         Assert.Equal(Rows(rows), Rows(bulk));
         Assert.Equal(Schema(rows), Schema(bulk));
         Assert.Equal("ok", bulk.Db.ExecuteScalar<string>("PRAGMA integrity_check;"));
+        // The sorter's temporary files were for this add alone: the connection keeps temporary storage in memory.
+        Assert.Equal(MemoryTempStore, bulk.Db.ExecuteScalar<long>("PRAGMA temp_store;"));
         // Every index is there and used: the SHA-1, MD5 and key forms find the certificate.
         var probe = Cert(caBulk, 4242);
         Assert.Equal(probe.Sha256, bulk.Certificates.Find(DigestKind.Sha1, probe.Sha1)!.Sha256);
@@ -122,5 +126,6 @@ public sealed class BulkAddTests : IDisposable
         Assert.Equal(0, store.Certificates.Count());
         Assert.Equal(serial, store.Serial);
         Assert.Equal(schema, Schema(store));
+        Assert.Equal(MemoryTempStore, store.Db.ExecuteScalar<long>("PRAGMA temp_store;"));
     }
 }
