@@ -33,22 +33,75 @@ public sealed class CertificateStore : StoreAggregate
         // table) SQLite gives it no worker threads at all, and at 10M certificates one index took 41.8 s against 22.5 s
         // (2.5 against 3.1 s at 1M). SQLite refuses the change inside a transaction, so it is made here, around it.
         long cacheSize = _db.ExecuteScalar<long>("PRAGMA cache_size;"), tempStore = _db.ExecuteScalar<long>("PRAGMA temp_store;");
-        _db.Execute("PRAGMA cache_size = -262144; PRAGMA temp_store = FILE;");
+        // A bulk add into a store with no certificates, that no other connection has open, runs under a rollback
+        // journal: in WAL mode every page of the new table and indexes is written twice, to the WAL and again by the
+        // checkpoint at the commit (the whole store file each, 4.3 GB at 10M certificates); a rollback journal keeps
+        // only the pages the store had before (a few), and the rows go into the file once.
+        bool rollbackJournal = false;
         try
         {
+            rollbackJournal = Sized(certs) >= BulkMinimum && _db.ExecuteScalar<long>("SELECT EXISTS (SELECT 1 FROM certificates);") == 0 && LeaveWal();
+            _db.Execute("PRAGMA cache_size = -262144; PRAGMA temp_store = FILE;");
             return Insert(certs);
         }
         finally
         {
             _db.Execute($"PRAGMA cache_size = {cacheSize}; PRAGMA temp_store = {tempStore};");
+            if (rollbackJournal) ReturnToWal();
         }
+    }
+
+    /// <summary>The batch's size when known without enumerating it (a collection's), or -1.</summary>
+    private static int Sized(IEnumerable<CertRecord> certs) =>
+        certs is IReadOnlyCollection<CertRecord> collection ? collection.Count : certs.TryGetNonEnumeratedCount(out var count) ? count : -1;
+
+    /// <summary>
+    /// Leaves WAL mode for a rollback journal, synchronous FULL (a rollback journal's safe setting): only when no other
+    /// connection has the file open (SQLite needs it to itself for that and says SQLITE_BUSY at once otherwise; through
+    /// SQLite's own API, since Microsoft.Data.Sqlite's command would retry a busy statement for its whole timeout).
+    /// Another process that opens the store meanwhile waits for the add (its readers see the store as it was until the
+    /// add takes its exclusive lock, then wait up to the store's 10 s, as for any writer).
+    /// </summary>
+    private bool LeaveWal()
+    {
+        var db = _db.Handle!;
+        long timeout = _db.ExecuteScalar<long>("PRAGMA busy_timeout;");
+        raw.sqlite3_busy_timeout(db, 0);
+        try
+        {
+            if (JournalMode(db, "DELETE") != "delete") return false;
+        }
+        finally
+        {
+            raw.sqlite3_busy_timeout(db, (int)timeout);
+        }
+        _db.Execute("PRAGMA synchronous = FULL;");
+        return true;
+    }
+
+    /// <summary>
+    /// Back to WAL and synchronous NORMAL after the add, committed or not. When that fails (another process took a
+    /// lock meanwhile and held it past the busy timeout) the store stays in rollback-journal mode, which is as safe,
+    /// until the next open of the store sets WAL again (CertStore.Open does on every writing open).
+    /// </summary>
+    private void ReturnToWal()
+    {
+        JournalMode(_db.Handle!, "WAL");
+        _db.Execute("PRAGMA synchronous = NORMAL;");
+    }
+
+    /// <summary>Sets the journal mode; returns the mode in force afterwards, or null when SQLite refused (busy).</summary>
+    private static string? JournalMode(sqlite3 db, string mode)
+    {
+        if (raw.sqlite3_prepare_v2(db, $"PRAGMA journal_mode = {mode};", out var statement) != raw.SQLITE_OK) return null;
+        using (statement)
+            return raw.sqlite3_step(statement) == raw.SQLITE_ROW ? raw.sqlite3_column_text(statement, 0).utf8_to_string() : null;
     }
 
     private int Insert(IEnumerable<CertRecord> certs) => _store.Write(tx =>
     {
-        int count;
-        bool counted = certs is IReadOnlyCollection<CertRecord> collection ? (count = collection.Count) >= 0 : certs.TryGetNonEnumeratedCount(out count);
-        bool bulk = counted && count >= BulkMinimum
+        int count = Sized(certs);
+        bool bulk = count >= BulkMinimum
             && count >= _db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: tx);
         if (!bulk) return InsertRowsDirect(certs);
 

@@ -73,6 +73,11 @@ public sealed class BulkAddTests : IDisposable
         Assert.Equal("ok", bulk.Db.ExecuteScalar<string>("PRAGMA integrity_check;"));
         // The sorter's temporary files were for this add alone: the connection keeps temporary storage in memory.
         Assert.Equal(MemoryTempStore, bulk.Db.ExecuteScalar<long>("PRAGMA temp_store;"));
+        // Into a store with no certificates and no other connection: under a rollback journal, so the WAL holds none
+        // of the add's pages (in WAL mode it would hold every one, checkpointed or not), and back in WAL mode after.
+        Assert.Equal(0, WalLength(_bulk));
+        Assert.True(WalLength(_rows) > 0);
+        AssertWal(bulk);
         // Every index is there and used: the SHA-1, MD5 and key forms find the certificate.
         var probe = Cert(caBulk, 4242);
         Assert.Equal(probe.Sha256, bulk.Certificates.Find(DigestKind.Sha1, probe.Sha1)!.Sha256);
@@ -127,5 +132,40 @@ public sealed class BulkAddTests : IDisposable
         Assert.Equal(serial, store.Serial);
         Assert.Equal(schema, Schema(store));
         Assert.Equal(MemoryTempStore, store.Db.ExecuteScalar<long>("PRAGMA temp_store;"));
+        AssertWal(store);
+        Assert.Equal("ok", store.Db.ExecuteScalar<string>("PRAGMA integrity_check;"));
+    }
+
+    [Fact]
+    public void Add_BulkIntoEmptyStoreAnotherConnectionHasOpen_StaysInWalAndTheOtherReadsTheStoreAsItWas()
+    {
+        using var store = _bulk.Open();
+        var (ca, _) = store.Cas.Add(Ca(), []);
+        using var reader = _bulk.Open();
+        Assert.Equal(0, reader.Certificates.Count());
+        var certs = Enumerable.Range(0, N).Select(i => Cert(ca, i)).ToArray();
+
+        // The other connection holds a read transaction (deferred: no write lock) across the add: WAL lets it, a rollback
+        // journal would not.
+        using (var read = reader.Db.BeginTransaction(deferred: true))
+        {
+            Assert.Equal(0, reader.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: read));
+            Assert.Equal(N, store.Certificates.Add(certs));
+            Assert.Equal(0, reader.Db.ExecuteScalar<long>("SELECT COUNT(*) FROM certificates;", transaction: read));
+        }
+
+        Assert.Equal(N, reader.Certificates.Count());
+        Assert.True(WalLength(_bulk) > 0);
+        AssertWal(store);
+        AssertWal(reader);
+    }
+
+    private static long WalLength(StoreFile file) => new FileInfo(file.Path + "-wal") is { Exists: true } wal ? wal.Length : 0;
+
+    /// <summary>WAL and synchronous NORMAL, as CertStore.Open leaves a connection.</summary>
+    private static void AssertWal(CertStore store)
+    {
+        Assert.Equal("wal", store.Db.ExecuteScalar<string>("PRAGMA journal_mode;"));
+        Assert.Equal(1, store.Db.ExecuteScalar<long>("PRAGMA synchronous;"));
     }
 }
