@@ -160,6 +160,48 @@ public sealed class BulkAddTests : IDisposable
         AssertWal(reader);
     }
 
+    [Fact]
+    public void Open_ReadOnlyAfterAWriteInterruptedUnderItsRollbackJournal_RefusedUntilAWriterRollsItBack()
+    {
+        long ca;
+        using (var store = _bulk.Open()) ca = store.Cas.Add(Ca(), []).Id;
+        using var crashed = new StoreFile();
+        // What a crash part way through a bulk add into this empty store leaves on disk: the file with the add's pages
+        // spilled into it (a small page cache) and the rollback journal of its pages before, copied while the
+        // transaction is open.
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_bulk.Path};Pooling=False"))
+        {
+            db.Open();
+            Assert.Equal("delete", db.ExecuteScalar<string>("PRAGMA journal_mode = DELETE;"));
+            db.Execute("PRAGMA cache_size = 10;");
+            using var tx = db.BeginTransaction();
+            db.Execute("""
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 20000)
+                INSERT INTO certificates (sha256, sha1, md5, spki_sha256, ca_id, serial, not_before, not_after, added_at, is_ca)
+                SELECT randomblob(32), randomblob(20), randomblob(16), randomblob(32), @ca, randomblob(16), 0, 2000000000, 0, 0 FROM n;
+                """, new { ca }, tx);
+            Assert.True(new FileInfo(_bulk.Path + "-journal").Length > 0);
+            File.Copy(_bulk.Path, crashed.Path);
+            File.Copy(_bulk.Path + "-journal", crashed.Path + "-journal");
+            tx.Rollback();
+        }
+
+        // A reader cannot roll the write back: it must not read the file alone (as immutable), which holds the pages
+        // of a transaction that never committed.
+        var refused = Assert.Throws<BadInputException>(() => CertStore.Open(crashed.Path, readOnly: true));
+        Assert.Contains("rollback journal", refused.Message);
+
+        using (var writer = CertStore.Open(crashed.Path))
+        {
+            Assert.Equal(0, writer.Certificates.Count());
+            Assert.Equal("ok", writer.Db.ExecuteScalar<string>("PRAGMA integrity_check;"));
+            AssertWal(writer);
+        }
+        Assert.False(File.Exists(crashed.Path + "-journal"));
+        using var reader = CertStore.Open(crashed.Path, readOnly: true);
+        Assert.Equal(0, reader.Certificates.Count());
+    }
+
     private static long WalLength(StoreFile file) => new FileInfo(file.Path + "-wal") is { Exists: true } wal ? wal.Length : 0;
 
     /// <summary>WAL and synchronous NORMAL, as CertStore.Open leaves a connection.</summary>
