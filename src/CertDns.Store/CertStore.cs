@@ -88,13 +88,18 @@ public sealed class CertStore : IDisposable
             // process cannot write, it cannot. Without a -wal no writer has data outside the file, so the file alone is
             // the store: read it as immutable (no -shm, no locks). A writer that starts meanwhile creates the -wal, and
             // ChangedSinceOpen tells the server its read may be torn, to read again (the next open uses the WAL).
-            // But a -journal beside it is a write interrupted under a rollback journal (a bulk add into an empty store,
-            // spec 3.3): the file then holds that write's pages, and only a writer's open rolls them back.
-            if (File.Exists(full + "-journal"))
+            if (!FileAloneIsTheStore(full))
                 throw new BadInputException(path, "a write to the store was interrupted and left its rollback journal beside it: run any writing certdns command on the store once (it rolls that write back), then read it");
             return OpenAs(path, full, readOnly, immutable: true);
         }
     }
+
+    /// <summary>
+    /// Whether the store file holds the whole store and nothing else, so that it may be read alone as immutable: no -wal
+    /// (a writer's data outside the file) and no -journal (a write interrupted under a rollback journal, a bulk add into
+    /// an empty store, spec 3.3: its pages are in the file, and only a writer's open rolls them back).
+    /// </summary>
+    internal static bool FileAloneIsTheStore(string path) => !File.Exists(path + "-wal") && !File.Exists(path + "-journal");
 
     private static CertStore OpenAs(string path, string full, bool readOnly, bool immutable)
     {

@@ -265,10 +265,9 @@ public sealed class StoreCertificateDirectory : ICertificateDirectory, IDisposab
         {
             Path = path;
             _db = OpenReadOnly(path, immutable: false);
-            // As CertStore.Open: a WAL store in a folder this process cannot write has no -shm to read it with; with no
-            // -wal (nor an interrupted write's -journal) the file alone is the store, read as immutable. The server
-            // reopens these on every reload.
-            if (raw.sqlite3_exec(_db, "SELECT 1 FROM certificates LIMIT 0;") is raw.SQLITE_READONLY or raw.SQLITE_CANTOPEN && !File.Exists(path + "-wal") && !File.Exists(path + "-journal"))
+            // As CertStore.Open: a WAL store in a folder this process cannot write has no -shm to read it with; when the
+            // file alone is the store, it is read as immutable. The server reopens these on every reload.
+            if (raw.sqlite3_exec(_db, "SELECT 1 FROM certificates LIMIT 0;") is raw.SQLITE_READONLY or raw.SQLITE_CANTOPEN && CertStore.FileAloneIsTheStore(path))
             {
                 _db.Dispose();
                 _db = OpenReadOnly(path, immutable: true);
