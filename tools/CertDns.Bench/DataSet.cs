@@ -80,32 +80,30 @@ internal sealed class DataSet
         // nothing from the store, and the store's add leaves a core idle for much of its time (its inserts run on one
         // thread, its commit waits on the disk), which this thread takes without slowing the add's own threads.
         var crl1 = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var files = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var side = new Thread(() =>
+        // LongRunning: a thread of its own, whose nice value ends with it.
+        var files = Task.Factory.StartNew(() =>
         {
             try
             {
                 LowestPriority();
                 crl1.SetResult(ca.Crl(1, now.AddMinutes(-5), now.AddDays(7), Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(Revoked), now), (int)(count / 10)));
-                log($"  CRL 1 signed at {watch.Elapsed.TotalSeconds:F1} s");
-                File.WriteAllBytes(set.ReloadCrl, ca.Crl(2, now.AddMinutes(-4), now.AddDays(7),
-                    Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(i => Revoked(i)).Concat(ReloadRevoked(count)), now), (int)(count / 10) + ReloadRevocations));
-                log($"  reload CRL written at {watch.Elapsed.TotalSeconds:F1} s");
-                WritePeers(set, count);
-                log($"  peer files written at {watch.Elapsed.TotalSeconds:F1} s");
-                WriteQueries(set.Queries, count, Name);
-                WriteQueries(set.Sha1Queries, count, Sha1Name);
-                WriteQueries(set.Md5Queries, count, Md5Name);
-                WriteQueries(set.KeyQueries, count, KeyName);
-                files.SetResult();
             }
             catch (Exception e)
             {
                 crl1.TrySetException(e);
-                files.TrySetException(e);
+                throw;
             }
-        }) { IsBackground = true, Name = "data set files" };
-        side.Start();
+            log($"  CRL 1 signed at {watch.Elapsed.TotalSeconds:F1} s");
+            File.WriteAllBytes(set.ReloadCrl, ca.Crl(2, now.AddMinutes(-4), now.AddDays(7),
+                Entries(Enumerable.Range(0, checked((int)count)).Select(i => (long)i).Where(i => Revoked(i)).Concat(ReloadRevoked(count)), now), (int)(count / 10) + ReloadRevocations));
+            log($"  reload CRL written at {watch.Elapsed.TotalSeconds:F1} s");
+            WritePeers(set, count);
+            log($"  peer files written at {watch.Elapsed.TotalSeconds:F1} s");
+            WriteQueries(set.Queries, count, Name);
+            WriteQueries(set.Sha1Queries, count, Sha1Name);
+            WriteQueries(set.Md5Queries, count, Md5Name);
+            WriteQueries(set.KeyQueries, count, KeyName);
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         using (var store = CertStore.Open(set.Store))
         {
             var caId = new CaRegistry(store).Add("bench-ca", ca.Certificate.RawData, [], null)[0].Ca.Id;
@@ -117,8 +115,7 @@ internal sealed class DataSet
             new CrlIngestor(store).Ingest("bench-1.crl", crl1.Task.GetAwaiter().GetResult());
             log($"  CRL 1 ({count / 10:N0} entries) ingested at {watch.Elapsed.TotalSeconds:F1} s");
         }
-        files.Task.GetAwaiter().GetResult();
-        side.Join();
+        files.GetAwaiter().GetResult();
         File.WriteAllText(Path.Combine(dir, "complete"), "");
         log($"  data set ready in {watch.Elapsed.TotalSeconds:F1} s");
         return set;
